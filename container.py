@@ -1,0 +1,80 @@
+import contextlib
+import inspect
+from collections.abc import AsyncIterator
+from typing import Any
+
+from dependency_injector import containers, providers
+
+from adapters.memory import MemoryAssigneeCache, MemoryLinkRegistry, MemoryLocks
+from adapters.notion.client import open_notion_client
+from adapters.notion.tracker import Columns, NotionIssueTracker
+from adapters.redis_store import RedisAssigneeCache, RedisGuard, RedisLinkRegistry, RedisLocks, open_redis
+from domain.use_cases.create_issue import CreateIssue
+from domain.use_cases.link_issue import LinkIssue
+from domain.use_cases.list_assignees import ListAssignees
+from domain.use_cases.search_issues import SearchIssues
+from entrypoints.http.app import UseCases
+from settings import Settings
+
+
+class Container(containers.DeclarativeContainer):
+    settings = providers.Dependency(instance_of=Settings)
+
+    notion_client = providers.Resource(
+        open_notion_client, token=settings.provided.notion_token, base_url=settings.provided.notion_api_base_url
+    )
+    tracker = providers.Singleton(
+        NotionIssueTracker,
+        notion_client,
+        database_id=settings.provided.notion.database_id,
+        data_source_id=settings.provided.notion.data_source_id,
+        columns=providers.Factory(
+            Columns,
+            assignee=settings.provided.notion.column_names.assignee,
+            id=settings.provided.notion.column_names.id,
+            sentry_url=settings.provided.notion.column_names.sentry_url,
+        ),
+        schema_ttl_s=settings.provided.cache_timeout_s,
+    )
+
+    # Redis is optional: without it, one replica keeps the same state in memory.
+    redis = providers.Resource(open_redis, url=settings.provided.redis_url)
+    redis_guard = providers.Singleton(RedisGuard, redis, prefix=settings.provided.redis_prefix)
+    assignee_cache = providers.Selector(
+        settings.provided.cache_backend,
+        redis=providers.Singleton(RedisAssigneeCache, redis_guard, ttl_s=settings.provided.cache_timeout_s),
+        memory=providers.Singleton(MemoryAssigneeCache, ttl_s=settings.provided.cache_timeout_s),
+    )
+    registry = providers.Selector(
+        settings.provided.cache_backend,
+        redis=providers.Singleton(RedisLinkRegistry, redis_guard),
+        memory=providers.Singleton(MemoryLinkRegistry),
+    )
+    locks = providers.Selector(
+        settings.provided.cache_backend,
+        redis=providers.Singleton(RedisLocks, redis_guard),
+        memory=providers.Singleton(MemoryLocks),
+    )
+
+    create_issue = providers.Factory(CreateIssue, tracker=tracker, registry=registry, locks=locks)
+    link_issue = providers.Factory(LinkIssue, tracker=tracker, registry=registry, locks=locks)
+    search_issues = providers.Factory(SearchIssues, tracker=tracker)
+    list_assignees = providers.Factory(ListAssignees, tracker=tracker, cache=assignee_cache)
+
+
+@contextlib.asynccontextmanager
+async def open_use_cases(container: Container) -> AsyncIterator[UseCases]:
+    try:
+        yield UseCases(
+            create_issue=await _ready(container.create_issue()),
+            link_issue=await _ready(container.link_issue()),
+            search_issues=await _ready(container.search_issues()),
+            list_assignees=await _ready(container.list_assignees()),
+        )
+    finally:
+        await _ready(container.shutdown_resources())
+
+
+async def _ready(value: Any) -> Any:
+    # dependency-injector hands back an awaitable only for providers that touch an async resource.
+    return await value if inspect.isawaitable(value) else value

@@ -1,0 +1,119 @@
+from collections.abc import Mapping
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+
+from domain.queries import notion_id
+
+
+class ConfigError(Exception):
+    """A missing or wrong environment variable; the message names it and says what is expected."""
+
+
+class ColumnNames(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    assignee: str = Field(default="Assignee", min_length=1)
+    id: str = Field(default="ID", min_length=1)
+    sentry_url: str = Field(default="Sentry Link", min_length=1)
+
+
+class NotionConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    database_id: str
+    data_source_id: str = ""
+    column_names: ColumnNames = ColumnNames()
+
+    @field_validator("database_id", "data_source_id")
+    @classmethod
+    def _notion_id(cls, value: str, info: ValidationInfo) -> str:
+        if not value and info.field_name == "data_source_id":
+            return ""
+        if found := notion_id(value):
+            return found
+        raise ValueError("expected a Notion ID (32 hex digits, dashes optional) or a link to the database")
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    notion_token: str = Field(repr=False)
+    notion: NotionConfig
+    client_secrets: tuple[str, ...] = Field(repr=False)
+    cache_timeout_s: int = 21600
+    redis_url: str | None = None
+    redis_prefix: str = "sentry-notion"
+    notion_api_base_url: str = "https://api.notion.com"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> "Settings":
+        def text(name: str, default: str | None = None) -> str:
+            value = env.get(name, "").strip()
+            if value:
+                return value
+            if default is None:
+                raise ConfigError(f"{name} is not set; {_EXPECTED[name]}.")
+            return default
+
+        def whole(name: str, default: int, low: int, high: int) -> int:
+            raw = text(name, str(default))
+            if not raw.isdigit() or not low <= int(raw) <= high:
+                raise ConfigError(f"{name} must be a whole number from {low} to {high}, got {raw!r}.")
+            return int(raw)
+
+        token = text("NOTION_TOKEN")
+        try:
+            notion = NotionConfig.model_validate_json(text("NOTION_CONFIG"))
+        except ValidationError as exc:
+            raise ConfigError(
+                f"NOTION_CONFIG is not valid: {_first_error(exc)}; {_EXPECTED['NOTION_CONFIG']}."
+            ) from None
+        secrets = tuple(s.strip() for s in text("SENTRY_NOTION_INTEGRATION_CLIENT_SECRET").split(",") if s.strip())
+        if not secrets:
+            name = "SENTRY_NOTION_INTEGRATION_CLIENT_SECRET"
+            raise ConfigError(f"{name} is empty; {_EXPECTED[name]}.")
+        redis_url = env.get("REDIS_URL", "").strip() or None
+        if redis_url is None and env.get("REDIS_HOST", "").strip():
+            redis_url = f"redis://{text('REDIS_HOST')}:{whole('REDIS_PORT', 6379, 1, 65535)}/0"
+        if redis_url and not redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise ConfigError("REDIS_URL must start with redis://, rediss:// or unix://.")
+        base_url = text("NOTION_API_BASE_URL", "https://api.notion.com")
+        if not base_url.startswith(("http://", "https://")):
+            raise ConfigError(f"NOTION_API_BASE_URL must be an http(s) URL, got {base_url!r}.")
+        level = text("LOG_LEVEL", "info").lower()
+        if level not in ("debug", "info", "warning", "error"):
+            raise ConfigError(f"LOG_LEVEL must be one of debug, info, warning, error, got {level!r}.")
+        return cls(
+            notion_token=token,
+            notion=notion,
+            client_secrets=secrets,
+            cache_timeout_s=whole("CACHE_TIMEOUT", 21600, 1, 30 * 86400),
+            redis_url=redis_url,
+            redis_prefix=text("REDIS_PREFIX", "sentry-notion"),
+            notion_api_base_url=base_url,
+            log_level=level,
+        )
+
+    @property
+    def cache_backend(self) -> str:
+        return "redis" if self.redis_url else "memory"
+
+
+_EXPECTED = {
+    "NOTION_TOKEN": "expected the Notion integration's secret (ntn_… or secret_…)",
+    "NOTION_CONFIG": (
+        'expected JSON like {"database_id": "<32 hex digits or database link>", '
+        '"column_names": {"assignee": "Assignee", "id": "ID", "sentry_url": "Sentry Link"}}'
+    ),
+    "SENTRY_NOTION_INTEGRATION_CLIENT_SECRET": (
+        "expected the Client Secret of the Sentry internal integration (comma-separated to rotate)"
+    ),
+}
+
+
+def _first_error(exc: ValidationError) -> str:
+    error = exc.errors(include_url=False)[0]
+    where = ".".join(str(p) for p in error["loc"])
+    return f"{where}: {error['msg']}" if where else str(error["msg"])

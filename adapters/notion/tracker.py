@@ -1,0 +1,405 @@
+import asyncio
+import contextlib
+import dataclasses
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import structlog
+from aiohttp_retry import RetryClient
+
+from adapters.notion import wire
+from adapters.notion.client import READS, WRITES, NotionRetry, retry_after_s
+from domain.errors import (
+    DomainError,
+    IssueNotFound,
+    RateLimited,
+    TrackerMisconfigured,
+    TrackerUnavailable,
+)
+from domain.models import Assignee, Block, Database, Issue, IssueDraft, IssueQuery, Span
+from domain.ports import IssueTracker
+
+log = structlog.get_logger(__name__)
+JSON = wire.JSON
+
+
+@dataclass(frozen=True)
+class Columns:
+    assignee: str = "Assignee"
+    id: str = "ID"
+    sentry_url: str = "Sentry Link"
+
+
+@dataclass(frozen=True)
+class _Schema:
+    database: Database
+    data_source_id: str
+    title: str
+    id_prefix: str | None
+    assignee_ok: bool
+    property_ids: tuple[str, ...]
+    loaded_at: float
+
+
+class NotionError(Exception):
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        body: Any = None,
+        retry_after: float | None = None,
+    ):
+        super().__init__(f"{status} {code}: {message}")
+        self.status, self.code, self.message, self.body, self.retry_after = (
+            status,
+            code,
+            message,
+            body,
+            retry_after,
+        )
+
+
+class NotionIssueTracker(IssueTracker):
+    def __init__(
+        self,
+        client: RetryClient,
+        *,
+        database_id: str,
+        columns: Columns,
+        schema_ttl_s: float,
+        data_source_id: str = "",
+    ) -> None:
+        self._client, self._database_id, self._columns = client, database_id, columns
+        self._ttl_s, self._wanted_source = schema_ttl_s, data_source_id
+        self._schema: _Schema | None = None
+        self._schema_lock = asyncio.Lock()
+
+    async def database(self) -> Database:
+        return (await self._describe()).database
+
+    async def create_issue(self, draft: IssueDraft) -> Issue:
+        schema = await self._describe()
+        properties: JSON = {
+            schema.title: {"title": wire.rich_text([Span(text=wire.truncate(draft.title))])},
+            self._columns.sentry_url: {"url": draft.sentry_url},
+        }
+        if draft.assignee_id:
+            if not schema.assignee_ok:
+                raise self._missing_column(schema, self._columns.assignee, "people", "assignee")
+            properties[self._columns.assignee] = {"people": [{"object": "user", "id": draft.assignee_id}]}
+        first, *rest = list(wire.batches(wire.blocks(draft.body))) or [[]]
+        body = {
+            "parent": {
+                "type": "data_source_id",
+                "data_source_id": schema.data_source_id,
+            },
+            "properties": properties,
+        }
+        try:
+            page = await self._send(
+                "POST",
+                "v1/pages",
+                "pages.create",
+                WRITES,
+                json=body | {"children": first},
+            )
+        except (NotionError, TrackerUnavailable) as exc:
+            page = await self._recover_create(schema, draft.sentry_url, exc)
+        issue = self._issue(schema, page if "properties" in page else await self._page(page["id"]))
+        for batch in rest:
+            try:
+                await self._send(
+                    "PATCH",
+                    f"v1/blocks/{issue.page_id}/children",
+                    "blocks.append",
+                    WRITES,
+                    json={"children": batch},
+                )
+            except (DomainError, NotionError) as exc:
+                # The entry exists and carries its Sentry link; a shorter body beats a failed request
+                # that the user would repeat.
+                log.warning("notion_body_incomplete", page_id=issue.page_id, error=str(exc))
+                break
+        return issue
+
+    async def _recover_create(self, schema: _Schema, sentry_url: str, exc: Exception) -> JSON:
+        """After an unclear answer to a create, find the page Notion may have saved instead of creating another."""
+        if isinstance(exc, NotionError) and exc.status not in (500, 502, 503, 504):
+            raise self._translate(exc, "entry")
+        committed = None
+        if isinstance(exc, NotionError) and isinstance(exc.body, dict):
+            committed = (exc.body.get("additional_data") or {}).get("committed_resource_id")
+        if committed:
+            log.warning("notion_create_committed", page_id=committed)
+            return await self._page(str(committed))
+        for delay in (0.0, 0.5, 1.5):
+            await asyncio.sleep(delay)
+            with contextlib.suppress(DomainError):
+                if found := await self._query_by_sentry_url(schema, sentry_url):
+                    log.warning("notion_create_recovered", page_id=found["id"])
+                    return found
+        raise TrackerUnavailable(
+            "Notion did not confirm the new entry and it is not in the database. Nothing was created; try again."
+        ) from exc
+
+    async def find_by_sentry_url(self, sentry_url: str) -> Issue | None:
+        schema = await self._describe()
+        page = await self._query_by_sentry_url(schema, sentry_url)
+        return self._issue(schema, page) if page else None
+
+    async def _query_by_sentry_url(self, schema: _Schema, sentry_url: str) -> JSON | None:
+        body = {
+            "filter": {
+                "property": self._columns.sentry_url,
+                "url": {"equals": sentry_url},
+            },
+            "sorts": [{"timestamp": "created_time", "direction": "ascending"}],
+            "page_size": 1,
+        }
+        result = await self._send(
+            "POST",
+            f"v1/data_sources/{schema.data_source_id}/query",
+            "data_sources.query",
+            READS,
+            json=body,
+        )
+        pages = [p for p in result.get("results", []) if not p.get("in_trash")]
+        return pages[0] if pages else None
+
+    async def get_issue(self, page_id: str) -> Issue:
+        schema = await self._describe()
+        return self._issue(schema, await self._page(page_id))
+
+    async def set_sentry_link(self, page_id: str, sentry_url: str) -> Issue:
+        schema = await self._describe()
+        body = {"properties": {self._columns.sentry_url: {"url": sentry_url}}}
+        # Setting a property to a fixed value is idempotent, so this write may be retried.
+        page = await self._send(
+            "PATCH",
+            f"v1/pages/{page_id}",
+            "pages.update",
+            READS,
+            json=body,
+            missing="page",
+        )
+        return self._issue(schema, page)
+
+    async def append(self, page_id: str, blocks: Sequence[Block]) -> None:
+        for batch in wire.batches(wire.blocks(blocks)):
+            await self._send(
+                "PATCH",
+                f"v1/blocks/{page_id}/children",
+                "blocks.append",
+                WRITES,
+                json={"children": batch},
+                missing="page",
+            )
+
+    async def search_issues(self, query: IssueQuery) -> list[Issue]:
+        schema = await self._describe()
+        if query.page_id:
+            try:
+                issue = await self.get_issue(query.page_id)
+            except IssueNotFound:
+                return []
+            return [issue] if issue.in_database else []
+        conditions: list[JSON] = [{"property": schema.title, "title": {"contains": w}} for w in query.words[:10]]
+        title_filter: JSON | None = {"and": conditions} if len(conditions) > 1 else next(iter(conditions), None)
+        number = query.number
+        if number is not None and query.prefix and (schema.id_prefix or "").lower() != query.prefix:
+            number = None
+        filters = [f for f in (title_filter, self._number_filter(number)) if f]
+        body: JSON = {
+            "sorts": [{"timestamp": "last_edited_time", "direction": "descending"}],
+            "page_size": query.limit,
+        }
+        if filters:
+            body["filter"] = filters[0] if len(filters) == 1 else {"or": filters}
+        params = [("filter_properties[]", pid) for pid in schema.property_ids]
+        result = await self._send(
+            "POST",
+            f"v1/data_sources/{schema.data_source_id}/query",
+            "data_sources.query",
+            READS,
+            json=body,
+            params=params,
+        )
+        issues = [self._issue(schema, p) for p in result.get("results", [])]
+        # Notion does not document whether `contains` ignores case: check every match ourselves.
+        words = [w.casefold() for w in query.words]
+        exact = [i for i in issues if number is not None and i.identifier.rsplit("-", 1)[-1] == str(number)]
+        rest = [i for i in issues if i not in exact and all(w in i.title.casefold() for w in words)]
+        return [i for i in exact + rest if i.in_database][: query.limit]
+
+    def _number_filter(self, number: int | None) -> JSON | None:
+        return None if number is None else {"property": self._columns.id, "unique_id": {"equals": number}}
+
+    async def list_assignees(self) -> list[Assignee]:
+        users: list[JSON] = []
+        cursor: str | None = None
+        while True:
+            params = {"page_size": "100"} | ({"start_cursor": cursor} if cursor else {})
+            result = await self._send("GET", "v1/users", "users.list", READS, params=params)
+            users.extend(result.get("results", []))
+            cursor = result.get("next_cursor")
+            if not result.get("has_more") or not cursor:
+                return wire.assignees(users)
+
+    async def _page(self, page_id: str) -> JSON:
+        return await self._send("GET", f"v1/pages/{page_id}", "pages.get", READS, missing="page")
+
+    def _issue(self, schema: _Schema, page: JSON) -> Issue:
+        return wire.issue_from(
+            page,
+            title_column=schema.title,
+            id_column=self._columns.id,
+            sentry_column=self._columns.sentry_url,
+            data_source_id=schema.data_source_id,
+        )
+
+    async def _describe(self) -> _Schema:
+        if self._schema and time.monotonic() - self._schema.loaded_at < self._ttl_s:
+            return self._schema
+        async with self._schema_lock:  # one discovery for a burst of first requests
+            if not (self._schema and time.monotonic() - self._schema.loaded_at < self._ttl_s):
+                self._schema = await self._discover()
+        return self._schema
+
+    async def _discover(self) -> _Schema:
+        database, me = await asyncio.gather(
+            self._send(
+                "GET",
+                f"v1/databases/{self._database_id}",
+                "databases.get",
+                READS,
+                missing="database",
+            ),
+            self._send("GET", "v1/users/me", "users.me", READS),
+        )
+        title = wire.plain(database.get("title") or []) or "Notion"
+        sources = [str(s["id"]) for s in database.get("data_sources", [])]
+        wanted = self._wanted_source or (sources[0] if sources else "")
+        if wanted not in sources:
+            raise TrackerMisconfigured(
+                f"The Notion database {title!r} has no data source {wanted or '(none)'}; "
+                f"set NOTION_CONFIG data_source_id to one of: {', '.join(sources) or 'none'}."
+            )
+        if len(sources) > 1 and not self._wanted_source:
+            log.warning("notion_multiple_data_sources", using=wanted, available=sources)
+        source = await self._send(
+            "GET",
+            f"v1/data_sources/{wanted}",
+            "data_sources.get",
+            READS,
+            missing="database",
+        )
+        props: dict[str, JSON] = source.get("properties", {})
+        title_column = next((name for name, p in props.items() if p.get("type") == "title"), "title")
+        workspace = str((me.get("bot") or {}).get("workspace_id") or "workspace")
+        schema = _Schema(
+            database=Database(title=title, scope=f"{workspace}:{self._database_id.replace('-', '')}"),
+            data_source_id=wanted,
+            title=title_column,
+            id_prefix=None,
+            assignee_ok=(props.get(self._columns.assignee) or {}).get("type") == "people",
+            property_ids=(),
+            loaded_at=time.monotonic(),
+        )
+        for column, kind, key in (
+            (self._columns.sentry_url, "url", "sentry_url"),
+            (self._columns.id, "unique_id", "id"),
+        ):
+            if (props.get(column) or {}).get("type") != kind:
+                raise self._missing_column(schema, column, kind, key)
+        unique_id: JSON = props[self._columns.id].get("unique_id") or {}
+        wanted_props = (title_column, self._columns.id, self._columns.sentry_url)
+        return dataclasses.replace(
+            schema,
+            id_prefix=unique_id.get("prefix"),
+            property_ids=tuple(str(props[c]["id"]) for c in wanted_props if c in props),
+        )
+
+    def _missing_column(self, schema: _Schema, column: str, kind: str, key: str) -> TrackerMisconfigured:
+        return TrackerMisconfigured(
+            f"The Notion database {schema.database.title!r} needs a column {column!r} of type {kind}. "
+            f"Add it in Notion, or name the existing column in NOTION_CONFIG column_names.{key}."
+        )
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        endpoint: str,
+        retry: NotionRetry,
+        *,
+        missing: str = "",
+        json: JSON | None = None,
+        params: Any = None,
+    ) -> JSON:
+        started = time.perf_counter()
+        status = 0
+        try:
+            async with self._client.request(method, path, retry_options=retry, json=json, params=params) as resp:
+                status = resp.status
+                try:
+                    body = await resp.json(content_type=None)
+                except ValueError:
+                    body = None
+                if status < 300 and isinstance(body, dict):
+                    return body
+                code, message = wire.error_message(body)
+                error = NotionError(status, code, message, body, retry_after_s(resp))
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            status = -1
+            raise TrackerUnavailable(
+                "Notion did not answer in time; try again."
+                if isinstance(exc, asyncio.TimeoutError)
+                else "Could not reach Notion; try again."
+            ) from exc
+        finally:
+            _record(endpoint, status, time.perf_counter() - started)
+        if method != "GET" and endpoint == "pages.create" and status in (500, 502, 503, 504):
+            raise error  # create decides itself how to recover from an unclear outcome
+        raise self._translate(error, missing)
+
+    def _translate(self, error: NotionError, missing: str) -> DomainError:
+        detail = f" Notion said: {error.message}" if error.message else ""
+        if error.status in (429, 529):
+            wait = error.retry_after or 60.0
+            return RateLimited(
+                f"Notion is rate limiting this integration; try again in {wait:.0f} seconds.",
+                wait,
+            )
+        if error.status == 401:
+            return TrackerMisconfigured(
+                "Notion rejected the integration token (NOTION_TOKEN); "
+                "create a new one in Notion's integration settings."
+            )
+        if error.status == 403:
+            return TrackerMisconfigured(
+                f"The Notion integration lacks a capability for this.{detail} "
+                "Check its Capabilities in Notion's integration settings."
+            )
+        if (error.status == 404 and missing == "database") or (error.status == 400 and missing == "database"):
+            return TrackerMisconfigured(
+                f"Notion cannot find database {self._database_id}. Share the database with the integration: "
+                "open it in Notion, ••• → Connections → add the integration."
+            )
+        if error.status in (400, 404) and missing == "page":
+            return IssueNotFound("No entry with that ID is shared with the Notion integration.")
+        if error.status == 400:
+            return TrackerMisconfigured(f"Notion rejected the request.{detail}")
+        if error.status == 409:
+            return TrackerUnavailable("Notion reported a conflicting edit; try again.")
+        return TrackerUnavailable(f"Notion is unavailable (HTTP {error.status}); try again shortly.")
+
+
+def _record(endpoint: str, status: int, seconds: float) -> None:
+    # The request middleware binds a list under "notion_calls" so its one log line can list them.
+    calls = structlog.contextvars.get_contextvars().get("notion_calls")
+    if isinstance(calls, list):
+        calls.append(f"{endpoint} {status} {seconds * 1000:.0f}ms")

@@ -1,0 +1,109 @@
+import asyncio
+import contextlib
+import secrets
+import time
+from collections.abc import AsyncIterator, Awaitable
+from typing import TypeVar
+
+import structlog
+from pydantic import TypeAdapter, ValidationError
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from domain.errors import Conflict
+from domain.models import Assignee
+from domain.ports import AssigneeCache, LinkRegistry, Locks
+
+log = structlog.get_logger(__name__)
+T = TypeVar("T")
+_PEOPLE = TypeAdapter(list[Assignee])
+_RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
+
+
+@contextlib.asynccontextmanager
+async def open_redis(*, url: str) -> AsyncIterator["Redis"]:
+    # Short timeouts: Redis is a cache here, and a slow one must not hold up Sentry's requests.
+    client: Redis = Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5, health_check_interval=30)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+class RedisGuard:
+    """Bypasses Redis for a moment after it fails, so an outage costs one timeout, not one per request."""
+
+    def __init__(self, redis: "Redis", *, prefix: str, cooldown_s: float = 2.0) -> None:
+        self.redis, self.prefix, self._cooldown_s = redis, prefix, cooldown_s
+        self._down_until = 0.0
+
+    async def run(self, operation: str, call: Awaitable[T]) -> T | None:
+        if time.monotonic() < self._down_until:
+            if asyncio.iscoroutine(call):
+                call.close()
+            return None
+        try:
+            return await call
+        except (TimeoutError, RedisError, OSError) as exc:
+            self._down_until = time.monotonic() + self._cooldown_s
+            log.warning("redis_unavailable", operation=operation, error=str(exc) or type(exc).__name__)
+            return None
+
+
+class RedisAssigneeCache(AssigneeCache):
+    def __init__(self, guard: RedisGuard, *, ttl_s: int) -> None:
+        self._guard, self._ttl_s = guard, ttl_s
+
+    async def load(self, scope: str) -> list[Assignee] | None:
+        raw = await self._guard.run("assignees.load", self._guard.redis.get(self._key(scope)))
+        if raw is None:
+            return None
+        try:
+            return _PEOPLE.validate_json(raw)
+        except ValidationError:
+            return None  # written by another version: refetch
+
+    async def store(self, scope: str, assignees: list[Assignee]) -> None:
+        await self._guard.run(
+            "assignees.store", self._guard.redis.set(self._key(scope), _PEOPLE.dump_json(assignees), ex=self._ttl_s)
+        )
+
+    def _key(self, scope: str) -> str:
+        return f"{self._guard.prefix}:assignees:{scope}"
+
+
+class RedisLinkRegistry(LinkRegistry):
+    def __init__(self, guard: RedisGuard) -> None:
+        self._guard = guard
+
+    async def recall(self, key: str) -> str | None:
+        raw = await self._guard.run("links.recall", self._guard.redis.get(f"{self._guard.prefix}:link:{key}"))
+        return raw.decode() if isinstance(raw, bytes) else raw
+
+    async def remember(self, key: str, page_id: str) -> None:
+        await self._guard.run("links.remember", self._guard.redis.set(f"{self._guard.prefix}:link:{key}", page_id))
+
+
+class RedisLocks(Locks):
+    def __init__(self, guard: RedisGuard, *, ttl_s: float = 60.0, wait_s: float = 20.0) -> None:
+        self._guard, self._ttl_ms, self._wait_s = guard, int(ttl_s * 1000), wait_s
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        name, token = f"{self._guard.prefix}:lock:{key}", secrets.token_hex(16)
+        deadline = time.monotonic() + self._wait_s
+        while True:
+            taken = await self._guard.run("lock.acquire", self._guard.redis.set(name, token, nx=True, px=self._ttl_ms))
+            if taken is None:
+                log.warning("lock_skipped", key=key)  # Redis is down: go on unlocked, the Sentry Link check remains
+                break
+            if taken:
+                break
+            if time.monotonic() > deadline:
+                raise Conflict("Another request for this issue is still running; try again in a moment.")
+            await asyncio.sleep(0.05)
+        try:
+            yield
+        finally:
+            if taken:
+                await self._guard.run("lock.release", self._guard.redis.eval(_RELEASE, 1, name, token))

@@ -1,0 +1,36 @@
+class DomainError(Exception):
+    """Base for failures the user can understand; the message is shown in Sentry."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidInput(DomainError):
+    pass
+
+
+class IssueNotFound(DomainError):
+    pass
+
+
+class InvalidLink(DomainError):
+    pass
+
+
+class TrackerMisconfigured(DomainError):
+    """Notion refuses the request until someone fixes the setup (sharing, columns, token)."""
+
+
+class TrackerUnavailable(DomainError):
+    pass
+
+
+class RateLimited(TrackerUnavailable):
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class Conflict(DomainError):
+    pass

@@ -1,0 +1,108 @@
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class Span(Frozen):
+    text: str
+    link: str | None = None
+    code: bool = False
+    bold: bool = False
+    italic: bool = False
+
+
+BlockKind = Literal["paragraph", "heading", "bullet", "numbered", "quote", "code", "divider"]
+
+
+class Block(Frozen):
+    kind: BlockKind
+    spans: tuple[Span, ...] = ()
+    language: str | None = None
+
+
+class SentryIssue(Frozen):
+    issue_id: int
+    web_url: str
+    installation_id: str
+    project_slug: str
+
+
+class Actor(Frozen):
+    id: int | str
+    name: str
+
+
+class IssueDraft(Frozen):
+    title: str
+    body: tuple[Block, ...]
+    sentry_url: str
+    assignee_id: str | None = None
+
+
+class Issue(Frozen):
+    """A Notion database entry as the service sees it."""
+
+    page_id: str
+    url: str
+    title: str
+    identifier: str
+    sentry_url: str | None = None
+    in_database: bool = True
+
+
+class Database(Frozen):
+    title: str
+    scope: str
+
+
+class LinkedIssue(Frozen):
+    """What Sentry stores on its issue: the entry's URL, the database's name and the entry's ID."""
+
+    web_url: str
+    project: str
+    identifier: str
+
+
+class Assignee(Frozen):
+    id: str
+    name: str
+    email: str | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} ({self.email})" if self.email else self.name
+
+
+class Option(Frozen):
+    label: str
+    value: str
+
+
+class IssueQuery(Frozen):
+    """Parsed from what the user typed into the link form."""
+
+    words: tuple[str, ...] = ()
+    number: int | None = None
+    prefix: str | None = None
+    page_id: str | None = None
+    limit: int = 20
+
+
+class CreateRequest(Frozen):
+    sentry: SentryIssue
+    actor: Actor
+    title: str
+    description: str = ""
+    assignee_id: str | None = None
+
+
+class LinkRequest(Frozen):
+    sentry: SentryIssue
+    actor: Actor
+    page_id: str

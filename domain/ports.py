@@ -1,0 +1,55 @@
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Protocol
+
+from domain.models import Assignee, Block, Database, Issue, IssueDraft, IssueQuery
+
+
+class IssueTracker(Protocol):
+    """The Notion database. Raises IssueNotFound, TrackerMisconfigured, TrackerUnavailable (RateLimited)."""
+
+    async def database(self) -> Database: ...
+
+    async def create_issue(self, draft: IssueDraft) -> Issue:
+        """Creates the entry once, even when Notion's answer is lost; the Sentry link is set on creation."""
+        ...
+
+    async def find_by_sentry_url(self, sentry_url: str) -> Issue | None: ...
+
+    async def get_issue(self, page_id: str) -> Issue:
+        """Any page the integration can see; `in_database` says whether it is an entry of ours."""
+        ...
+
+    async def set_sentry_link(self, page_id: str, sentry_url: str) -> Issue: ...
+
+    async def append(self, page_id: str, blocks: Sequence[Block]) -> None: ...
+
+    async def search_issues(self, query: IssueQuery) -> list[Issue]:
+        """Entries of the database matching the query, most recently edited first."""
+        ...
+
+    async def list_assignees(self) -> list[Assignee]:
+        """People of the workspace, without bots."""
+        ...
+
+
+class AssigneeCache(Protocol):
+    """People per scope. Never raises: a broken cache behaves as an empty one."""
+
+    async def load(self, scope: str) -> list[Assignee] | None: ...
+
+    async def store(self, scope: str, assignees: list[Assignee]) -> None: ...
+
+
+class LinkRegistry(Protocol):
+    """Which Notion page a Sentry issue maps to. Never raises: a broken store remembers nothing."""
+
+    async def recall(self, key: str) -> str | None: ...
+
+    async def remember(self, key: str, page_id: str) -> None: ...
+
+
+class Locks(Protocol):
+    """Mutual exclusion across replicas. Raises Conflict if the lock stays taken; runs unlocked if the store is down."""
+
+    def hold(self, key: str) -> AbstractAsyncContextManager[None]: ...

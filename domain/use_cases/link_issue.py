@@ -1,0 +1,46 @@
+from domain.errors import InvalidLink
+from domain.models import LinkedIssue, LinkRequest
+from domain.ports import IssueTracker, LinkRegistry, Locks
+from domain.use_cases.linking import linked, registry_key, sentry_link
+
+
+class LinkIssue:
+    """Links an existing entry of the database to a Sentry issue without losing an earlier link.
+
+    The Sentry Link column takes the issue's URL when it is empty; when it already names another
+    issue, that link stays and the new issue is added to the page body instead.
+    """
+
+    def __init__(self, *, tracker: IssueTracker, registry: LinkRegistry, locks: Locks) -> None:
+        self._tracker, self._registry, self._locks = tracker, registry, locks
+
+    async def __call__(self, request: LinkRequest) -> LinkedIssue:
+        database = await self._tracker.database()
+        key = registry_key(database, request.sentry)
+        async with self._locks.hold(f"page:{database.scope}:{request.page_id}"):
+            issue = await self._tracker.get_issue(request.page_id)
+            if not issue.in_database:
+                raise InvalidLink(
+                    f"That Notion page is not an entry of the {database.title!r} database; "
+                    "pick an entry from the list or paste a link to one."
+                )
+            url = request.sentry.web_url
+            if not issue.sentry_url:
+                issue = await self._tracker.set_sentry_link(issue.page_id, url)
+            elif not _same(issue.sentry_url, url) and await self._registry.recall(key) != issue.page_id:
+                await self._tracker.append(
+                    issue.page_id,
+                    [
+                        sentry_link(
+                            "Also linked to Sentry issue: ",
+                            request.sentry,
+                            request.actor,
+                        )
+                    ],
+                )
+            await self._registry.remember(key, issue.page_id)
+        return linked(database, issue)
+
+
+def _same(a: str, b: str) -> bool:
+    return a.rstrip("/") == b.rstrip("/")

@@ -1,0 +1,20 @@
+from domain.models import Actor, Block, Database, Issue, LinkedIssue, SentryIssue, Span
+
+
+def registry_key(database: Database, sentry: SentryIssue) -> str:
+    return f"{database.scope}:{sentry.installation_id}:{sentry.issue_id}"
+
+
+def linked(database: Database, issue: Issue) -> LinkedIssue:
+    return LinkedIssue(web_url=issue.url, project=database.title, identifier=issue.identifier)
+
+
+def sentry_link(prefix: str, sentry: SentryIssue, actor: Actor) -> Block:
+    return Block(
+        kind="paragraph",
+        spans=(
+            Span(text=prefix),
+            Span(text=sentry.web_url, link=sentry.web_url),
+            Span(text=f" by {actor.name}", italic=True),
+        ),
+    )

@@ -1,0 +1,85 @@
+import asyncio
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from domain.errors import DomainError, TrackerUnavailable
+from domain.models import LinkedIssue, Option
+from domain.use_cases.create_issue import CreateIssue
+from domain.use_cases.link_issue import LinkIssue
+from domain.use_cases.list_assignees import ListAssignees
+from domain.use_cases.search_issues import SearchIssues
+from entrypoints.http import schemas
+
+log = structlog.get_logger(__name__)
+
+# Sentry gives up after 30 s; answer before it does so the user sees our message, not a timeout.
+ISSUE_LINK_BUDGET_S = 25.0
+# Option lists load while the user types, and a failed load disables Sentry's form: answer fast, always.
+OPTIONS_BUDGET_S = 2.5
+
+
+@dataclass(frozen=True)
+class UseCases:
+    create_issue: CreateIssue
+    link_issue: LinkIssue
+    search_issues: SearchIssues
+    list_assignees: ListAssignees
+
+
+USE_CASES = web.AppKey("use_cases", UseCases)
+routes = web.RouteTableDef()
+
+
+@routes.get("/healthz")
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+@routes.post("/sentry/issue-link/create")
+async def create_issue(request: web.Request) -> web.Response:
+    body = schemas.CreateBody.model_validate_json(await request.read())
+    structlog.contextvars.bind_contextvars(installation_id=body.installationId, sentry_issue=body.issueId)
+    issue = await _within_budget(request.app[USE_CASES].create_issue(body.to_request()))
+    return web.json_response(schemas.linked(issue), status=201)
+
+
+@routes.post("/sentry/issue-link/link")
+async def link_issue(request: web.Request) -> web.Response:
+    body = schemas.LinkBody.model_validate_json(await request.read())
+    structlog.contextvars.bind_contextvars(installation_id=body.installationId, sentry_issue=body.issueId)
+    issue = await _within_budget(request.app[USE_CASES].link_issue(body.to_request()))
+    return web.json_response(schemas.linked(issue))
+
+
+@routes.get("/sentry/options/issues")
+async def issue_options(request: web.Request) -> web.Response:
+    return await _options(request, request.app[USE_CASES].search_issues)
+
+
+@routes.get("/sentry/options/assignees")
+async def assignee_options(request: web.Request) -> web.Response:
+    return await _options(request, request.app[USE_CASES].list_assignees)
+
+
+async def _within_budget(work: Coroutine[Any, Any, LinkedIssue]) -> LinkedIssue:
+    try:
+        async with asyncio.timeout(ISSUE_LINK_BUDGET_S):
+            return await work
+    except TimeoutError:
+        raise TrackerUnavailable("Notion is answering too slowly; try again in a minute.") from None
+
+
+async def _options(request: web.Request, find: Callable[[str], Awaitable[list[Option]]]) -> web.Response:
+    structlog.contextvars.bind_contextvars(installation_id=request.query.get("installationId", ""))
+    found: list[Option] = []
+    try:
+        async with asyncio.timeout(OPTIONS_BUDGET_S):
+            found = await find(request.query.get("query", ""))
+    except (DomainError, TimeoutError) as exc:
+        # An error here would disable the whole Sentry form; an empty list only says "nothing found".
+        log.warning("options_unavailable", error=type(exc).__name__, detail=str(exc))
+    return web.json_response(schemas.options(found))

@@ -1,0 +1,108 @@
+from typing import Annotated, Any, Generic, TypeVar
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+from domain.models import Actor, CreateRequest, LinkedIssue, LinkRequest, Option, SentryIssue
+from domain.queries import notion_id
+
+
+def _blank_to_none(value: Any) -> Any:
+    return None if value is None or (isinstance(value, str) and not value.strip()) else value
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
+def _notion_page(value: str) -> str:
+    if found := notion_id(value):
+        return found
+    raise ValueError("expected a Notion page ID or a link to the page")
+
+
+Optional = Annotated[str | None, BeforeValidator(_blank_to_none)]
+HttpUrl = Annotated[str, Field(pattern=r"^https?://\S+$", max_length=2000)]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class CreateFields(_Body):
+    title: Annotated[str, AfterValidator(_not_blank)]
+    description: Optional = None
+    assignee: Optional = None
+
+
+class LinkFields(_Body):
+    issue: Annotated[str, AfterValidator(_notion_page)]
+
+
+class Project(_Body):
+    slug: str = ""
+    id: int | None = None
+
+
+class SentryActor(_Body):
+    type: str = "user"
+    id: int | str = 0
+    name: str = "a Sentry user"
+
+
+F = TypeVar("F", CreateFields, LinkFields)
+
+
+class IssueLinkBody(_Body, Generic[F]):
+    """What Sentry POSTs to the issue-link URIs (sentry-protocol.md §2.2)."""
+
+    fields: F
+    issueId: int
+    installationId: Annotated[str, Field(min_length=1)]
+    webUrl: HttpUrl
+    project: Project = Project()
+    actor: SentryActor = SentryActor()
+
+    def sentry(self) -> SentryIssue:
+        return SentryIssue(
+            issue_id=self.issueId,
+            web_url=self.webUrl,
+            installation_id=self.installationId,
+            project_slug=self.project.slug,
+        )
+
+    def who(self) -> Actor:
+        return Actor(id=self.actor.id, name=self.actor.name)
+
+
+class CreateBody(IssueLinkBody[CreateFields]):
+    def to_request(self) -> CreateRequest:
+        return CreateRequest(
+            sentry=self.sentry(),
+            actor=self.who(),
+            title=self.fields.title,
+            description=self.fields.description or "",
+            assignee_id=self.fields.assignee,
+        )
+
+
+class LinkBody(IssueLinkBody[LinkFields]):
+    def to_request(self) -> LinkRequest:
+        return LinkRequest(sentry=self.sentry(), actor=self.who(), page_id=self.fields.issue)
+
+
+def linked(issue: LinkedIssue) -> dict[str, str]:
+    return {"webUrl": issue.web_url, "project": issue.project, "identifier": issue.identifier}
+
+
+def options(found: list[Option]) -> list[dict[str, str]]:
+    return [{"label": o.label, "value": o.value} for o in found]
+
+
+def describe(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors(include_url=False, include_context=False, include_input=False)[:5]:
+        where = ".".join(str(p) for p in error["loc"]) or "body"
+        problems.append(f"{where}: {error['msg']}")
+    return "Invalid request: " + "; ".join(problems)

@@ -1,0 +1,52 @@
+# Requests built the way Sentry builds them (sentry-protocol.md §1.3, §2.2, §3.2).
+
+import hashlib
+import hmac
+import json
+import uuid
+from typing import Any
+from urllib.parse import urlencode
+
+SECRET = "test-client-secret"
+INSTALLATION = "a8e5d37a-696c-4c54-adb5-b3f28d64c7de"
+
+
+def dumps(value: Any) -> bytes:
+    # sentry.utils.json.dumps: compact separators, ASCII only, insertion order.
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+def sign(body: bytes, secret: str = SECRET) -> str:
+    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def issue_link_body(fields: dict[str, Any], *, issue_id: int = 4242, web_url: str | None = None) -> bytes:
+    return dumps(
+        {
+            "fields": fields,
+            "issueId": issue_id,
+            "installationId": INSTALLATION,
+            "webUrl": web_url or f"https://acme.sentry.io/issues/{issue_id}/",
+            "project": {"slug": "backend", "id": 17},
+            "actor": {"type": "user", "id": 9, "name": "Jane Doe"},
+        }
+    )
+
+
+def ui_headers(body: bytes, secret: str = SECRET) -> dict[str, str]:
+    return {
+        "Content-Type": "application/json",
+        "Request-ID": uuid.uuid4().hex,
+        "Sentry-App-Signature": sign(body, secret),
+    }
+
+
+def select_url(uri: str, query: str = "", project_slug: str = "backend") -> str:
+    params = {"installationId": INSTALLATION, "projectSlug": project_slug}
+    if query:
+        params["query"] = query
+    return f"{uri}?{urlencode(params)}"
+
+
+def description(short_id: str, issue_id: int, stack: str) -> str:
+    return f"Sentry Issue: [{short_id}](https://acme.sentry.io/issues/{issue_id}/?referrer=Notion)\n\n```\n{stack}\n```"

@@ -1,0 +1,277 @@
+"""Deployment files: compose, Dockerfile, .dockerignore, .env.example, README."""
+
+import json
+import re
+import shlex
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|API_KEY|PRIVATE_KEY|CREDENTIAL", re.IGNORECASE)
+
+
+# --- docker-compose.yml --------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def services() -> dict[str, Any]:
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
+    assert isinstance(compose, dict)
+    services = compose["services"]
+    assert isinstance(services, dict)
+    return services
+
+
+def _environment(service: dict[str, Any]) -> dict[str, str | None]:
+    env = service.get("environment") or {}
+    if isinstance(env, list):
+        pairs = (item.split("=", 1) for item in env)
+        return {p[0]: (p[1] if len(p) > 1 else None) for p in pairs}
+    assert isinstance(env, dict)
+    return {str(k): (None if v is None else str(v)) for k, v in env.items()}
+
+
+def _env_files(service: dict[str, Any]) -> list[str]:
+    env_file = service.get("env_file") or []
+    entries = [env_file] if isinstance(env_file, (str, dict)) else list(env_file)
+    return [e["path"] if isinstance(e, dict) else e for e in entries]
+
+
+def test_redis_has_healthcheck_and_no_host_ports(services: dict[str, Any]) -> None:
+    redis = services["redis"]
+    assert redis["image"].startswith("redis:7")
+    test = redis["healthcheck"]["test"]
+    command = " ".join(test) if isinstance(test, list) else test
+    assert "redis-cli" in command
+    assert "ping" in command
+    assert "ports" not in redis
+
+
+def test_app_waits_for_healthy_redis(services: dict[str, Any]) -> None:
+    app = services["app"]
+    assert app["depends_on"]["redis"]["condition"] == "service_healthy"
+    assert _environment(app)["REDIS_URL"] == "redis://redis:6379/0"
+    assert app["restart"] == "unless-stopped"
+    assert "8000:8000" in app["ports"]
+
+
+def test_no_secrets_inline(services: dict[str, Any]) -> None:
+    assert ".env" in _env_files(services["app"])
+    for name, service in services.items():
+        for key, value in _environment(service).items():
+            assert not SECRET_NAME.search(key), f"{name}: {key} must come from env_file"
+            assert value is None or "://" not in value or "@" not in value, f"{name}: {key}"
+
+
+# --- Dockerfile ----------------------------------------------------------------------
+
+
+def _instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs with comments dropped and continuations joined."""
+    text = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    logical: list[str] = []
+    current = ""
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not current and (not line or line.startswith("#")):
+            continue
+        if line.startswith("#"):
+            continue
+        if line.endswith("\\"):
+            current += line[:-1] + " "
+            continue
+        logical.append(current + line)
+        current = ""
+    if current:
+        logical.append(current)
+    result = []
+    for line in logical:
+        keyword, _, args = line.partition(" ")
+        result.append((keyword.upper(), args.strip()))
+    return result
+
+
+def _final_stage() -> list[tuple[str, str]]:
+    instructions = _instructions()
+    starts = [i for i, (keyword, _) in enumerate(instructions) if keyword == "FROM"]
+    assert len(starts) >= 2, "the Dockerfile should be multi-stage"
+    return instructions[starts[-1] :]
+
+
+def _command_line(args: str) -> list[str]:
+    if args.startswith("["):
+        parsed = json.loads(args)
+        assert isinstance(parsed, list)
+        return [str(part) for part in parsed]
+    return ["/bin/sh", "-c", args]
+
+
+def _last(stage: list[tuple[str, str]], keyword: str) -> str | None:
+    found = [args for kw, args in stage if kw == keyword]
+    return found[-1] if found else None
+
+
+def _cmd() -> list[str]:
+    cmd = _last(_final_stage(), "CMD")
+    assert cmd is not None, "the final stage has no CMD"
+    return _command_line(cmd)
+
+
+def test_dockerfile_cmd_is_the_serve_command() -> None:
+    assert _cmd() == ["sentry-notion", "serve", "--host", "0.0.0.0", "--port", "8000"]
+    assert _last(_final_stage(), "ENTRYPOINT") is None
+
+
+def test_readme_documents_the_dockerfile_cmd() -> None:
+    # The README starts the service with `uv run <CMD>`; both must stay in step.
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    expected = "uv run " + " ".join(_cmd())
+    assert expected in readme, f"README.md should contain: {expected}"
+
+
+def test_dockerfile_runs_as_non_root() -> None:
+    user = _last(_final_stage(), "USER")
+    assert user is not None, "the final stage has no USER"
+    name = user.split(":", 1)[0]
+    assert name not in {"root", "0", ""}
+
+
+def test_dockerfile_has_healthcheck_on_healthz() -> None:
+    healthcheck = _last(_final_stage(), "HEALTHCHECK")
+    assert healthcheck is not None
+    assert not healthcheck.upper().startswith("NONE")
+    assert "http://127.0.0.1:8000/healthz" in healthcheck
+    assert "8000" in (_last(_final_stage(), "EXPOSE") or "").split()
+
+
+def test_dockerfile_installs_from_the_lock_without_dev_deps() -> None:
+    runs = " ".join(args for kw, args in _instructions() if kw == "RUN")
+    assert "uv sync --locked --no-dev --no-editable" in runs
+    envs = [args for kw, args in _instructions() if kw in {"ENV", "ARG"}]
+    for env in envs:
+        assert not SECRET_NAME.search(env), env
+
+
+# --- .dockerignore -------------------------------------------------------------------
+
+
+def _docker_pattern(pattern: str) -> re.Pattern[str]:
+    """A .dockerignore pattern as Docker reads it: anchored at the context root,
+    `*` and `?` stay within one path segment, `**` spans any number of them."""
+    out = ""
+    i = 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out += "(?:.*/)?"
+            i += 3
+        elif pattern.startswith("**", i):
+            out += ".*"
+            i += 2
+        elif pattern[i] == "*":
+            out += "[^/]*"
+            i += 1
+        elif pattern[i] == "?":
+            out += "[^/]"
+            i += 1
+        else:
+            out += re.escape(pattern[i])
+            i += 1
+    return re.compile(out + r"\Z")
+
+
+def _dockerignored(path: str) -> bool:
+    """Whether Docker leaves `path` out of the build context.
+
+    The last matching pattern wins, `!` re-includes, and a pattern that matches
+    a parent folder matches everything below it.
+    """
+    rules: list[tuple[bool, re.Pattern[str]]] = []
+    for raw in (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        negate = line.startswith("!")
+        cleaned = line.removeprefix("!").strip().strip("/")
+        rules.append((negate, _docker_pattern(cleaned)))
+    parts = path.split("/")
+    prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    excluded = False
+    for negate, regex in rules:
+        if any(regex.match(prefix) for prefix in prefixes):
+            excluded = not negate
+    return excluded
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        ".env",
+        ".env.local",
+        ".env.production",
+        ".git/config",
+        ".venv/bin/python",
+        "tests/x.py",
+        "key.pem",
+        "deploy/certs/server.pem",
+        "adapters/.env",
+        "domain/__pycache__/models.cpython-311.pyc",
+    ],
+)
+def test_dockerignore_excludes(path: str) -> None:
+    assert _dockerignored(path)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "pyproject.toml",
+        "uv.lock",
+        "README.md",
+        "cli.py",
+        "container.py",
+        "settings.py",
+        "sentry_ui_schema.json",
+        "domain/models.py",
+        "adapters/notion/client.py",
+        "entrypoints/http/__init__.py",
+        ".env.example",
+    ],
+)
+def test_dockerignore_keeps_build_inputs(path: str) -> None:
+    assert not _dockerignored(path)
+
+
+# --- .env.example --------------------------------------------------------------------
+
+
+def test_env_example_lists_settings_without_secret_values() -> None:
+    values: dict[str, str] = {}
+    for raw in (ROOT / ".env.example").read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if line and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            values[key.strip()] = value.strip()
+    assert {
+        "NOTION_TOKEN",
+        "NOTION_CONFIG",
+        "SENTRY_NOTION_INTEGRATION_CLIENT_SECRET",
+        "CACHE_TIMEOUT",
+        "LOG_LEVEL",
+    } <= set(values)
+    for key, value in values.items():
+        if SECRET_NAME.search(key):
+            assert value == "", f"{key} must be empty in .env.example"
+    assert values["CACHE_TIMEOUT"] == "21600"
+    assert values["LOG_LEVEL"] == "info"
+    config = json.loads(values["NOTION_CONFIG"])
+    assert "database_id" in config
+    assert set(config["column_names"].values()) == {"Assignee", "ID", "Sentry Link"}
+
+
+def test_shlex_roundtrip_of_cmd() -> None:
+    # The README line must be pasteable into a shell as is.
+    assert shlex.split(" ".join(_cmd())) == _cmd()

@@ -1,0 +1,278 @@
+"""The repo's sentry_ui_schema.json, checked as Sentry checks it (protocol doc §5)."""
+
+import copy
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.sentry_schema import (
+    REQUEST_TIME_URI_PATTERN,
+    ValidationError,
+    validate_ui_schema,
+)
+
+SCHEMA_PATH = Path(__file__).resolve().parents[1] / "sentry_ui_schema.json"
+
+SERVED_URIS = {
+    "/sentry/issue-link/create",
+    "/sentry/issue-link/link",
+    "/sentry/options/issues",
+    "/sentry/options/assignees",
+}
+
+
+@pytest.fixture
+def ui_schema() -> dict[str, Any]:
+    data = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    assert isinstance(data, dict)
+    return data
+
+
+def _issue_link(schema: dict[str, Any]) -> dict[str, Any]:
+    [element] = [e for e in schema["elements"] if e["type"] == "issue-link"]
+    assert isinstance(element, dict)
+    return element
+
+
+def _fields(form: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    fields = form.get("required_fields", []) + form.get("optional_fields", [])
+    return {f["name"]: f for f in fields}
+
+
+def _uris(node: object) -> Iterator[str]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "uri":
+                assert isinstance(value, str)
+                yield value
+            else:
+                yield from _uris(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _uris(item)
+
+
+# --- the repo's schema -------------------------------------------------------------
+
+
+def test_repo_schema_passes_sentry_validator(ui_schema: dict[str, Any]) -> None:
+    validate_ui_schema(ui_schema)
+
+
+def test_every_uri_is_valid_at_request_time(ui_schema: dict[str, Any]) -> None:
+    uris = list(_uris(ui_schema))
+    assert uris
+    for uri in uris:
+        assert re.match(REQUEST_TIME_URI_PATTERN, uri), uri
+
+
+def test_uris_are_exactly_the_routes_the_app_serves(ui_schema: dict[str, Any]) -> None:
+    uris = list(_uris(ui_schema))
+    assert len(uris) == len(set(uris))
+    assert set(uris) == SERVED_URIS
+
+
+def test_create_form(ui_schema: dict[str, Any]) -> None:
+    create = _issue_link(ui_schema)["create"]
+    assert create["uri"] == "/sentry/issue-link/create"
+    fields = _fields(create)
+
+    required = {f["name"] for f in create["required_fields"]}
+    assert "title" in required
+    assert fields["title"]["type"] == "text"
+    assert fields["title"]["default"] == "issue.title"
+
+    assert fields["description"]["type"] == "textarea"
+    assert fields["description"]["default"] == "issue.description"
+
+    assignee = fields["assignee"]
+    assert assignee["type"] == "select"
+    assert assignee["uri"] == "/sentry/options/assignees"
+    assert "options" not in assignee
+    assert assignee["async"] is True
+    assert assignee["skip_load_on_open"] is True
+
+
+def test_link_form(ui_schema: dict[str, Any]) -> None:
+    link = _issue_link(ui_schema)["link"]
+    assert link["uri"] == "/sentry/issue-link/link"
+    selects = [f for f in _fields(link).values() if f["type"] == "select"]
+    assert len(selects) == 1
+    [select] = selects
+    assert select in link["required_fields"]
+    assert select["uri"] == "/sentry/options/issues"
+    assert "options" not in select
+    assert select["async"] is True
+    assert select["skip_load_on_open"] is True
+
+
+# --- the validator itself can fail --------------------------------------------------
+
+
+def _valid() -> dict[str, Any]:
+    return {
+        "elements": [
+            {
+                "type": "issue-link",
+                "create": {
+                    "uri": "/c",
+                    "required_fields": [
+                        {
+                            "type": "text",
+                            "label": "T",
+                            "name": "t",
+                            "default": "issue.title",
+                        }
+                    ],
+                },
+                "link": {
+                    "uri": "/l",
+                    "required_fields": [{"type": "select", "label": "P", "name": "p", "uri": "/o"}],
+                },
+            }
+        ]
+    }
+
+
+def test_minimal_valid_schema_and_empty_values_pass() -> None:
+    validate_ui_schema(_valid())
+    validate_ui_schema({})
+    validate_ui_schema("")
+
+
+def test_extra_keys_are_accepted() -> None:
+    schema = _valid()
+    schema["elements"][0]["link"]["required_fields"][0]["placeholder"] = "Type"
+    validate_ui_schema(schema)
+
+
+def test_rejects_missing_create() -> None:
+    schema = _valid()
+    del schema["elements"][0]["create"]
+    with pytest.raises(ValidationError, match="'create' is a required property"):
+        validate_ui_schema(schema)
+
+
+def test_rejects_missing_link() -> None:
+    schema = _valid()
+    del schema["elements"][0]["link"]
+    with pytest.raises(ValidationError, match="'link' is a required property"):
+        validate_ui_schema(schema)
+
+
+def test_rejects_empty_required_fields() -> None:
+    schema = _valid()
+    schema["elements"][0]["create"]["required_fields"] = []
+    with pytest.raises(ValidationError):
+        validate_ui_schema(schema)
+
+
+def test_rejects_select_with_both_uri_and_options() -> None:
+    schema = _valid()
+    schema["elements"][0]["link"]["required_fields"][0]["options"] = [["a", "A"]]
+    with pytest.raises(ValidationError, match=r"'options': \[\['a', 'A'\]\]\} is not valid"):
+        validate_ui_schema(schema)
+
+
+def test_rejects_select_with_neither_uri_nor_options() -> None:
+    schema = _valid()
+    del schema["elements"][0]["link"]["required_fields"][0]["uri"]
+    with pytest.raises(ValidationError):
+        validate_ui_schema(schema)
+
+
+def test_rejects_text_default_other_than_title_or_description() -> None:
+    schema = _valid()
+    schema["elements"][0]["create"]["required_fields"][0]["default"] = "issue.culprit"
+    with pytest.raises(ValidationError, match=r"issue\.culprit"):
+        validate_ui_schema(schema)
+
+
+def test_rejects_bad_text_default_in_alert_rule_settings_with_sentry_message() -> None:
+    schema = {
+        "elements": [
+            {
+                "type": "alert-rule-action",
+                "title": "Notion",
+                "settings": {
+                    "type": "alert-rule-settings",
+                    "uri": "/a",
+                    "required_fields": [
+                        {
+                            "type": "textarea",
+                            "label": "D",
+                            "name": "d",
+                            "default": "issue.culprit",
+                        }
+                    ],
+                },
+            }
+        ]
+    }
+    with pytest.raises(ValidationError) as exc:
+        validate_ui_schema(schema)
+    assert exc.value.message == (
+        "Elements of type ['text', 'textarea'] may only have a default value of the "
+        "following: ['issue.title', 'issue.description'], but issue.culprit was found."
+    )
+
+
+def test_rejects_two_issue_link_elements() -> None:
+    schema = _valid()
+    schema["elements"].append(copy.deepcopy(schema["elements"][0]))
+    with pytest.raises(ValidationError) as exc:
+        validate_ui_schema(schema)
+    assert exc.value.message == "Multiple elements of type: issue-link"
+
+
+def test_rejects_elements_not_a_list() -> None:
+    with pytest.raises(ValidationError) as exc:
+        validate_ui_schema({"elements": {"type": "issue-link"}})
+    assert exc.value.message == "'elements' should be an array of objects"
+
+
+def test_rejects_element_without_type() -> None:
+    schema = _valid()
+    del schema["elements"][0]["type"]
+    with pytest.raises(ValidationError) as exc:
+        validate_ui_schema(schema)
+    assert exc.value.message == "Each element needs a 'type' field"
+
+
+def test_rejects_unknown_element_type() -> None:
+    with pytest.raises(ValidationError) as exc:
+        validate_ui_schema({"elements": [{"type": "issue-links"}]})
+    assert exc.value.message == (
+        "Element has type 'issue-links'. Type must be one of the following: "
+        "['issue-link', 'alert-rule-action', 'issue-media', 'stacktrace-link']"
+    )
+
+
+def test_element_errors_name_the_element_type() -> None:
+    schema = _valid()
+    schema["elements"][0]["create"]["uri"] = "sentry/issue-link/create"
+    with pytest.raises(ValidationError) as exc:
+        validate_ui_schema(schema)
+    assert exc.value.message.endswith(" for element of type 'issue-link'")
+
+
+def test_unexpected_precheck_errors_fall_through_to_full_validation() -> None:
+    # A non-object element breaks the pre-checks; Sentry logs that and lets the
+    # Draft 7 validation report the error instead.
+    with pytest.raises(ValidationError) as exc:
+        validate_ui_schema({"elements": [42]})
+    assert "for element of type" not in exc.value.message
+
+
+def test_rejects_missing_elements() -> None:
+    with pytest.raises(ValidationError, match="'elements' is a required property"):
+        validate_ui_schema({"components": []})
+
+
+@pytest.mark.parametrize("uri", ["//evil.example.com/x", "/user@evil.example.com", "sentry/x"])
+def test_request_time_uri_pattern_rejects(uri: str) -> None:
+    assert re.match(REQUEST_TIME_URI_PATTERN, uri) is None

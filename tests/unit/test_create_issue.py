@@ -1,0 +1,97 @@
+import asyncio
+
+import pytest
+
+from adapters.memory import MemoryLinkRegistry, MemoryLocks
+from domain.errors import TrackerUnavailable
+from domain.use_cases.create_issue import CreateIssue
+from tests.fakes import FakeIssueTracker, create_request
+from tests.sentry import description
+
+
+@pytest.fixture
+def create(tracker: FakeIssueTracker, registry: MemoryLinkRegistry, locks: MemoryLocks) -> CreateIssue:
+    return CreateIssue(tracker=tracker, registry=registry, locks=locks)
+
+
+async def test_creates_an_entry_linked_back_to_sentry(create: CreateIssue, tracker: FakeIssueTracker) -> None:
+    linked = await create(create_request(description=description("BACKEND-1A", 4242, "TypeError: x\n  at f (a.js:1)")))
+
+    assert (linked.project, linked.identifier) == ("Bugs", "BUG-1")
+    (page,) = tracker.pages.values()
+    assert linked.web_url == page.issue.url
+    assert page.issue.sentry_url == "https://acme.sentry.io/issues/4242/"
+    header, divider, intro, code = page.body
+    assert [s.link for s in header.spans if s.link] == ["https://acme.sentry.io/issues/4242/"]
+    assert "Jane Doe" in "".join(s.text for s in header.spans)
+    assert divider.kind == "divider"
+    assert intro.spans[1].link == "https://acme.sentry.io/issues/4242/?referrer=Notion"
+    assert code.kind == "code"
+    assert code.spans[0].text == "TypeError: x\n  at f (a.js:1)"
+
+
+async def test_passes_the_chosen_assignee_and_tidies_the_title(create: CreateIssue, tracker: FakeIssueTracker) -> None:
+    await create(create_request(title="  TypeError:\n x  ", assignee_id="user-1"))
+
+    (page,) = tracker.pages.values()
+    assert page.issue.title == "TypeError: x"
+    assert page.assignee_id == "user-1"
+
+
+async def test_second_create_answers_with_the_existing_entry(create: CreateIssue, tracker: FakeIssueTracker) -> None:
+    first = await create(create_request())
+    second = await create(create_request(title="Another title"))
+
+    assert second == first
+    assert tracker.calls.count("create_issue") == 1
+
+
+async def test_forgotten_registry_finds_the_entry_by_its_sentry_link(
+    tracker: FakeIssueTracker, locks: MemoryLocks
+) -> None:
+    first = await CreateIssue(tracker=tracker, registry=MemoryLinkRegistry(), locks=locks)(create_request())
+    # A flushed Redis: a new, empty registry.
+    again = await CreateIssue(tracker=tracker, registry=MemoryLinkRegistry(), locks=locks)(create_request())
+
+    assert again == first
+    assert tracker.calls.count("create_issue") == 1
+    assert tracker.calls.count("find_by_sentry_url") == 2
+
+
+async def test_concurrent_creates_make_one_entry(create: CreateIssue, tracker: FakeIssueTracker) -> None:
+    results = await asyncio.gather(*(create(create_request()) for _ in range(10)))
+
+    assert len(set(results)) == 1
+    assert len(tracker.pages) == 1
+
+
+async def test_remembered_page_that_vanished_is_replaced(
+    create: CreateIssue, tracker: FakeIssueTracker, registry: MemoryLinkRegistry
+) -> None:
+    first = await create(create_request())
+    tracker.pages.clear()  # deleted in Notion
+
+    second = await create(create_request())
+
+    assert second.identifier != first.identifier
+    assert len(tracker.pages) == 1
+
+
+async def test_different_sentry_issues_get_different_entries(create: CreateIssue) -> None:
+    a = await create(create_request(1))
+    b = await create(create_request(2))
+
+    assert a.identifier != b.identifier
+
+
+async def test_notion_failure_remembers_nothing(
+    create: CreateIssue, tracker: FakeIssueTracker, registry: MemoryLinkRegistry
+) -> None:
+    tracker.fail = TrackerUnavailable("Notion is unavailable (HTTP 503); try again shortly.")
+
+    with pytest.raises(TrackerUnavailable):
+        await create(create_request())
+
+    tracker.fail = None
+    assert tracker.pages == {}
+    assert await registry.recall("ws:db:a8e5d37a-696c-4c54-adb5-b3f28d64c7de:4242") is None

@@ -1,0 +1,67 @@
+import pytest
+
+from settings import ConfigError, Settings
+
+ENV = {
+    "NOTION_TOKEN": "ntn_test",
+    "NOTION_CONFIG": '{"database_id": "0f1e2d3c4b5a69788796a5b4c3d2e1f0"}',
+    "SENTRY_NOTION_INTEGRATION_CLIENT_SECRET": "s1",
+}
+
+
+def test_defaults() -> None:
+    settings = Settings.from_env(ENV)
+
+    assert settings.notion.database_id == "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+    columns = settings.notion.column_names
+    assert (columns.assignee, columns.id, columns.sentry_url) == ("Assignee", "ID", "Sentry Link")
+    assert (settings.cache_timeout_s, settings.redis_url, settings.cache_backend) == (21600, None, "memory")
+    assert (settings.notion_api_base_url, settings.log_level) == ("https://api.notion.com", "info")
+
+
+def test_database_link_secrets_list_and_redis_host() -> None:
+    settings = Settings.from_env(
+        ENV
+        | {
+            "NOTION_CONFIG": '{"database_id": "https://www.notion.so/acme/0f1e2d3c4b5a69788796a5b4c3d2e1f0?v=1f2e",'
+            ' "column_names": {"sentry_url": "Sentry"}}',
+            "SENTRY_NOTION_INTEGRATION_CLIENT_SECRET": "new, old ,",
+            "REDIS_HOST": "redis",
+        }
+    )
+
+    assert settings.notion.database_id == "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+    assert settings.notion.column_names.sentry_url == "Sentry"
+    assert settings.client_secrets == ("new", "old")
+    assert settings.redis_url == "redis://redis:6379/0"
+
+
+@pytest.mark.parametrize(
+    ("change", "variable"),
+    [
+        ({"NOTION_TOKEN": ""}, "NOTION_TOKEN"),
+        ({"NOTION_CONFIG": "{"}, "NOTION_CONFIG"),
+        ({"NOTION_CONFIG": '{"database_id": "nope"}'}, "NOTION_CONFIG"),
+        ({"NOTION_CONFIG": '{"database_id": "0f1e2d3c4b5a69788796a5b4c3d2e1f0", "columns": {}}'}, "NOTION_CONFIG"),
+        ({"SENTRY_NOTION_INTEGRATION_CLIENT_SECRET": " , "}, "SENTRY_NOTION_INTEGRATION_CLIENT_SECRET"),
+        ({"CACHE_TIMEOUT": "six hours"}, "CACHE_TIMEOUT"),
+        ({"REDIS_HOST": "redis", "REDIS_PORT": "0"}, "REDIS_PORT"),
+        ({"REDIS_URL": "http://redis"}, "REDIS_URL"),
+        ({"NOTION_API_BASE_URL": "api.notion.com"}, "NOTION_API_BASE_URL"),
+        ({"LOG_LEVEL": "loud"}, "LOG_LEVEL"),
+    ],
+)
+def test_a_wrong_value_names_its_variable(change: dict[str, str], variable: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env(ENV | change)
+
+    assert str(caught.value).startswith(variable)
+    assert "ntn_test" not in str(caught.value)
+    assert "s1" not in str(caught.value)
+
+
+def test_missing_secret_is_reported_by_name() -> None:
+    env = {k: v for k, v in ENV.items() if k != "SENTRY_NOTION_INTEGRATION_CLIENT_SECRET"}
+
+    with pytest.raises(ConfigError, match=r"^SENTRY_NOTION_INTEGRATION_CLIENT_SECRET is not set"):
+        Settings.from_env(env)
