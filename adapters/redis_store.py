@@ -93,7 +93,7 @@ class RedisLocks(Locks):
         name, token = f"{self._guard.prefix}:lock:{key}", secrets.token_hex(16)
         deadline = time.monotonic() + self._wait_s
         while True:
-            taken = await self._guard.run("lock.acquire", self._guard.redis.set(name, token, nx=True, px=self._ttl_ms))
+            taken = await self._guard.run("lock.acquire", self._acquire(name, token))
             if taken is None:
                 log.warning("lock_skipped", key=key)  # Redis is down: go on unlocked, the Sentry Link check remains
                 break
@@ -107,3 +107,7 @@ class RedisLocks(Locks):
         finally:
             if taken:
                 await self._guard.run("lock.release", self._guard.redis.eval(_RELEASE, 1, name, token))
+
+    async def _acquire(self, name: str, token: str) -> bool:
+        # SET NX answers nil when the key is taken: make that False, so None keeps meaning "Redis is down".
+        return bool(await self._guard.redis.set(name, token, nx=True, px=self._ttl_ms))
