@@ -67,7 +67,8 @@ class NotionRetry(RetryOptionsBase):
     def get_timeout(self, attempt: int, response: aiohttp.ClientResponse | None = None) -> float:
         wait: float = self._base_s * 2 ** (attempt - 1) * (0.5 + random.random() / 2)
         if response is not None:
-            wait = retry_after_s(response) or wait
+            if (asked := retry_after_s(response)) is not None:
+                wait = asked
             response.release()  # aiohttp-retry drops the response it retries; give its connection back
         return min(wait, self.max_wait_s)
 

@@ -24,6 +24,8 @@ from domain.ports import IssueTracker
 
 log = structlog.get_logger(__name__)
 JSON = wire.JSON
+_MAYBE_APPLIED = frozenset({500, 502, 503, 504})
+_UNSENT = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)  # nothing reached Notion
 
 
 @dataclass(frozen=True)
@@ -44,23 +46,19 @@ class _Schema:
     loaded_at: float
 
 
-class NotionError(Exception):
-    def __init__(
-        self,
-        status: int,
-        code: str,
-        message: str,
-        body: Any = None,
-        retry_after: float | None = None,
-    ):
-        super().__init__(f"{status} {code}: {message}")
-        self.status, self.code, self.message, self.body, self.retry_after = (
-            status,
-            code,
-            message,
-            body,
-            retry_after,
-        )
+@dataclass(frozen=True)
+class _NotionError:
+    status: int
+    message: str
+    retry_after: float | None
+
+
+class _Unclear(Exception):
+    """A write that Notion may or may not have applied."""
+
+    def __init__(self, body: Any) -> None:
+        super().__init__("unclear outcome")
+        self.body: JSON = body if isinstance(body, dict) else {}
 
 
 class NotionIssueTracker(IssueTracker):
@@ -72,9 +70,11 @@ class NotionIssueTracker(IssueTracker):
         columns: Columns,
         schema_ttl_s: float,
         data_source_id: str = "",
+        recovery_delays_s: tuple[float, ...] = (0.0, 0.5, 1.5),
     ) -> None:
         self._client, self._database_id, self._columns = client, database_id, columns
         self._ttl_s, self._wanted_source = schema_ttl_s, data_source_id
+        self._recovery_delays_s = recovery_delays_s
         self._schema: _Schema | None = None
         self._schema_lock = asyncio.Lock()
 
@@ -106,8 +106,9 @@ class NotionIssueTracker(IssueTracker):
                 "pages.create",
                 WRITES,
                 json=body | {"children": first},
+                unclear=True,
             )
-        except (NotionError, TrackerUnavailable) as exc:
+        except _Unclear as exc:
             page = await self._recover_create(schema, draft.sentry_url, exc)
         issue = self._issue(schema, page if "properties" in page else await self._page(page["id"]))
         for batch in rest:
@@ -119,24 +120,20 @@ class NotionIssueTracker(IssueTracker):
                     WRITES,
                     json={"children": batch},
                 )
-            except (DomainError, NotionError) as exc:
+            except DomainError as exc:
                 # The entry exists and carries its Sentry link; a shorter body beats a failed request
                 # that the user would repeat.
                 log.warning("notion_body_incomplete", page_id=issue.page_id, error=str(exc))
                 break
         return issue
 
-    async def _recover_create(self, schema: _Schema, sentry_url: str, exc: Exception) -> JSON:
-        """After an unclear answer to a create, find the page Notion may have saved instead of creating another."""
-        if isinstance(exc, NotionError) and exc.status not in (500, 502, 503, 504):
-            raise self._translate(exc, "entry")
-        committed = None
-        if isinstance(exc, NotionError) and isinstance(exc.body, dict):
-            committed = (exc.body.get("additional_data") or {}).get("committed_resource_id")
+    async def _recover_create(self, schema: _Schema, sentry_url: str, exc: _Unclear) -> JSON:
+        # Notion may have saved the page it failed to confirm (notion-api.md §5.4): read, never write again.
+        committed = (exc.body.get("additional_data") or {}).get("committed_resource_id")
         if committed:
             log.warning("notion_create_committed", page_id=committed)
             return await self._page(str(committed))
-        for delay in (0.0, 0.5, 1.5):
+        for delay in self._recovery_delays_s:
             await asyncio.sleep(delay)
             with contextlib.suppress(DomainError):
                 if found := await self._query_by_sentry_url(schema, sentry_url):
@@ -339,6 +336,7 @@ class NotionIssueTracker(IssueTracker):
         missing: str = "",
         json: JSON | None = None,
         params: Any = None,
+        unclear: bool = False,
     ) -> JSON:
         started = time.perf_counter()
         status = 0
@@ -351,10 +349,13 @@ class NotionIssueTracker(IssueTracker):
                     body = None
                 if status < 300 and isinstance(body, dict):
                     return body
-                code, message = wire.error_message(body)
-                error = NotionError(status, code, message, body, retry_after_s(resp))
+                if unclear and status in _MAYBE_APPLIED:
+                    raise _Unclear(body)
+                error = _NotionError(status, wire.error_message(body), retry_after_s(resp))
         except (TimeoutError, aiohttp.ClientError) as exc:
             status = -1
+            if unclear and not isinstance(exc, _UNSENT):
+                raise _Unclear(None) from exc
             raise TrackerUnavailable(
                 "Notion did not answer in time; try again."
                 if isinstance(exc, asyncio.TimeoutError)
@@ -362,11 +363,9 @@ class NotionIssueTracker(IssueTracker):
             ) from exc
         finally:
             _record(endpoint, status, time.perf_counter() - started)
-        if method != "GET" and endpoint == "pages.create" and status in (500, 502, 503, 504):
-            raise error  # create decides itself how to recover from an unclear outcome
         raise self._translate(error, missing)
 
-    def _translate(self, error: NotionError, missing: str) -> DomainError:
+    def _translate(self, error: _NotionError, missing: str) -> DomainError:
         detail = f" Notion said: {error.message}" if error.message else ""
         if error.status in (429, 529):
             wait = error.retry_after or 60.0

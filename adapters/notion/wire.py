@@ -252,7 +252,6 @@ def assignees(users: Iterable[JSON]) -> list[Assignee]:
     ]
 
 
-def error_message(body: Any) -> tuple[str, str]:
-    if isinstance(body, dict):
-        return str(body.get("code", "")), str(body.get("message", ""))
-    return "", ""
+def error_message(body: Any) -> str:
+    # Notion's edge answers some errors with HTML, which has no message to show.
+    return str(body.get("message", "")) if isinstance(body, dict) else ""
