@@ -6,8 +6,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 from domain.queries import notion_id
 
 
+# A missing or wrong environment variable; the message names it and says what is expected.
 class ConfigError(Exception):
-    """A missing or wrong environment variable; the message names it and says what is expected."""
+    pass
 
 
 class ColumnNames(BaseModel):

@@ -32,23 +32,30 @@ class MemoryLinkRegistry(LinkRegistry):
         self._pages[key] = page_id
 
 
+# Serialises within one process; enough when a single replica runs without Redis.
 class MemoryLocks(Locks):
-    """Serialises within one process; enough when a single replica runs without Redis."""
-
     def __init__(self, *, wait_s: float = 20.0) -> None:
         self._wait_s = wait_s
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
 
     @contextlib.asynccontextmanager
     async def hold(self, key: str) -> AsyncIterator[None]:
-        lock = self._locks.setdefault(key, asyncio.Lock())
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
         try:
-            await asyncio.wait_for(lock.acquire(), self._wait_s)
+            async with asyncio.timeout(self._wait_s):
+                await lock.acquire()
         except TimeoutError:
             raise Conflict("Another request for this issue is still running; try again in a moment.") from None
-        try:
-            yield
+        else:
+            try:
+                yield
+            finally:
+                lock.release()
         finally:
-            lock.release()
-            if not lock.locked() and not lock._waiters:  # keep the table from growing with every issue
-                self._locks.pop(key, None)
+            # Forget a key once nobody holds or awaits it, so the table does not grow with every issue.
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)

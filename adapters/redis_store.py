@@ -30,9 +30,8 @@ async def open_redis(*, url: str) -> AsyncIterator["Redis"]:
         await client.aclose()
 
 
+# Bypasses Redis for a moment after it fails, so an outage costs one timeout, not one per request.
 class RedisGuard:
-    """Bypasses Redis for a moment after it fails, so an outage costs one timeout, not one per request."""
-
     def __init__(self, redis: "Redis", *, prefix: str, cooldown_s: float = 2.0) -> None:
         self.redis, self.prefix, self._cooldown_s = redis, prefix, cooldown_s
         self._down_until = 0.0

@@ -1,6 +1,5 @@
+# Base for failures the user can understand; the message is shown in Sentry.
 class DomainError(Exception):
-    """Base for failures the user can understand; the message is shown in Sentry."""
-
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
@@ -18,8 +17,9 @@ class InvalidLink(DomainError):
     pass
 
 
+# Notion refuses the request until someone fixes the setup (sharing, columns, token).
 class TrackerMisconfigured(DomainError):
-    """Notion refuses the request until someone fixes the setup (sharing, columns, token)."""
+    pass
 
 
 class TrackerUnavailable(DomainError):

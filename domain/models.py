@@ -45,9 +45,8 @@ class IssueDraft(Frozen):
     assignee_id: str | None = None
 
 
+# A Notion database entry as the service sees it.
 class Issue(Frozen):
-    """A Notion database entry as the service sees it."""
-
     page_id: str
     url: str
     title: str
@@ -61,9 +60,8 @@ class Database(Frozen):
     scope: str
 
 
+# What Sentry stores on its issue: the entry's URL, the database's name and the entry's ID.
 class LinkedIssue(Frozen):
-    """What Sentry stores on its issue: the entry's URL, the database's name and the entry's ID."""
-
     web_url: str
     project: str
     identifier: str
@@ -84,9 +82,8 @@ class Option(Frozen):
     value: str
 
 
+# Parsed from what the user typed into the link form.
 class IssueQuery(Frozen):
-    """Parsed from what the user typed into the link form."""
-
     words: tuple[str, ...] = ()
     number: int | None = None
     prefix: str | None = None

@@ -12,8 +12,8 @@ _UNIQUE_ID = re.compile(r"^#?(?:(?P<prefix>[a-z][a-z0-9_]*)-)?(?P<number>\d{1,15
 _NOTION_HOSTS = ("notion.so", "notion.com", "notion.site")
 
 
+# The object a pasted Notion link or ID names, dashed and lowercase, or None.
 def notion_id(text: str) -> str | None:
-    """The object a pasted Notion link or ID names, dashed and lowercase, or None."""
     text = text.strip().lower()
     if _BARE_ID.match(text):
         return _dashed(text.replace("-", ""))

@@ -27,14 +27,12 @@ def retry_after_s(response: aiohttp.ClientResponse) -> float | None:
     return None
 
 
+# Notion's own guidance: wait Retry-After on 429/529, retry 5xx only where repeating is harmless.
+#
+# A write that may have been applied (a 5xx, a dropped connection) is never sent twice; only
+# failures to connect are, since then nothing reached Notion. A wait longer than `max_wait_s`
+# is not taken at all: the caller gets the 429 at once and can tell the user when to retry.
 class NotionRetry(RetryOptionsBase):
-    """Notion's own guidance: wait Retry-After on 429/529, retry 5xx only where repeating is harmless.
-
-    A write that may have been applied (a 5xx, a dropped connection) is never sent twice; only
-    failures to connect are, since then nothing reached Notion. A wait longer than `max_wait_s`
-    is not taken at all: the caller gets the 429 at once and can tell the user when to retry.
-    """
-
     def __init__(
         self,
         *,

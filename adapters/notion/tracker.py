@@ -53,9 +53,8 @@ class _NotionError:
     retry_after: float | None
 
 
+# A write that Notion may or may not have applied.
 class _Unclear(Exception):
-    """A write that Notion may or may not have applied."""
-
     def __init__(self, body: Any) -> None:
         super().__init__("unclear outcome")
         self.body: JSON = body if isinstance(body, dict) else {}

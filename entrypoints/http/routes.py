@@ -13,6 +13,7 @@ from domain.use_cases.link_issue import LinkIssue
 from domain.use_cases.list_assignees import ListAssignees
 from domain.use_cases.search_issues import SearchIssues
 from entrypoints.http import schemas
+from entrypoints.http.schemas import WebhookEnvelope
 
 log = structlog.get_logger(__name__)
 
@@ -53,6 +54,16 @@ async def link_issue(request: web.Request) -> web.Response:
     structlog.contextvars.bind_contextvars(installation_id=body.installationId, sentry_issue=body.issueId)
     issue = await _within_budget(request.app[USE_CASES].link_issue(body.to_request()))
     return web.json_response(schemas.linked(issue))
+
+
+@routes.post("/sentry/webhook")
+async def webhook(request: web.Request) -> web.Response:
+    # Sentry needs a Webhook URL to reach the forms at all. Until events drive Notion, acknowledge them
+    # at once (Sentry allows 1 s) so its request log shows deliveries, not errors.
+    body = WebhookEnvelope.model_validate_json(await request.read())
+    structlog.contextvars.bind_contextvars(installation_id=body.installation.uuid)
+    log.info("webhook_received", resource=request.headers.get("Sentry-Hook-Resource", ""), action=body.action)
+    return web.json_response({"received": True})
 
 
 @routes.get("/sentry/options/issues")

@@ -54,9 +54,7 @@ class SentryActor(_Body):
 F = TypeVar("F", CreateFields, LinkFields)
 
 
-class IssueLinkBody(_Body, Generic[F]):
-    """What Sentry POSTs to the issue-link URIs (sentry-protocol.md §2.2)."""
-
+class IssueLinkBody(_Body, Generic[F]):  # what Sentry POSTs to the issue-link URIs (sentry-protocol.md §2.2)
     fields: F
     issueId: int
     installationId: Annotated[str, Field(min_length=1)]
@@ -90,6 +88,15 @@ class CreateBody(IssueLinkBody[CreateFields]):
 class LinkBody(IssueLinkBody[LinkFields]):
     def to_request(self) -> LinkRequest:
         return LinkRequest(sentry=self.sentry(), actor=self.who(), page_id=self.fields.issue)
+
+
+class Installation(_Body):
+    uuid: str = ""
+
+
+class WebhookEnvelope(_Body):  # every webhook's outer shape (sentry-protocol.md §7.2)
+    action: str
+    installation: Installation = Installation()
 
 
 def linked(issue: LinkedIssue) -> dict[str, str]:

@@ -237,3 +237,15 @@ async def test_one_log_line_per_request_without_secrets(client: Client) -> None:
     assert isinstance(line["duration_ms"], float)
     assert line["notion_calls"] == []  # the fake tracker makes no HTTP calls; the adapter tests count real ones
     assert headers["Sentry-App-Signature"] not in repr(logs)
+
+
+async def test_webhooks_are_acknowledged_when_signed(client: Client, tracker: FakeIssueTracker) -> None:
+    body = b'{"action":"resolved","installation":{"uuid":"' + INSTALLATION.encode() + b'"},"data":{},"actor":{}}'
+    headers = {"Sentry-Hook-Resource": "issue", "Sentry-Hook-Timestamp": "1700000000"}
+
+    good = await client.post("/sentry/webhook", data=body, headers=headers | {"Sentry-Hook-Signature": sign(body)})
+    bad = await client.post("/sentry/webhook", data=body, headers=headers | {"Sentry-Hook-Signature": sign(b"")})
+
+    assert good.status == 200
+    assert bad.status == 401
+    assert tracker.calls == []

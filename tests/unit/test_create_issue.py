@@ -3,7 +3,7 @@ import asyncio
 import pytest
 
 from adapters.memory import MemoryLinkRegistry, MemoryLocks
-from domain.errors import TrackerUnavailable
+from domain.errors import Conflict, TrackerUnavailable
 from domain.use_cases.create_issue import CreateIssue
 from tests.fakes import FakeIssueTracker, create_request
 from tests.sentry import description
@@ -95,3 +95,15 @@ async def test_notion_failure_remembers_nothing(
     tracker.fail = None
     assert tracker.pages == {}
     assert await registry.recall("ws:db:a8e5d37a-696c-4c54-adb5-b3f28d64c7de:4242") is None
+
+
+async def test_a_create_still_running_elsewhere_is_a_conflict(tracker: FakeIssueTracker) -> None:
+    locks = MemoryLocks(wait_s=0.05)
+    create = CreateIssue(tracker=tracker, registry=MemoryLinkRegistry(), locks=locks)
+
+    async with locks.hold("create:ws:db:a8e5d37a-696c-4c54-adb5-b3f28d64c7de:4242"):
+        with pytest.raises(Conflict, match="still running"):
+            await create(create_request())
+
+    assert tracker.pages == {}
+    assert locks._locks == {}
