@@ -208,28 +208,30 @@ class NotionIssueTracker(IssueTracker):
         number = query.number
         if number is not None and query.prefix and (schema.id_prefix or "").lower() != query.prefix:
             number = None
-        filters = [f for f in (title_filter, self._number_filter(number)) if f]
-        body: JSON = {
-            "sorts": [{"timestamp": "last_edited_time", "direction": "descending"}],
-            "page_size": query.limit,
-        }
-        if filters:
-            body["filter"] = filters[0] if len(filters) == 1 else {"or": filters}
-        params = [("filter_properties[]", pid) for pid in schema.property_ids]
+        # The entry with that ID goes first however long ago it was edited, so it gets its own query.
+        by_title, by_id = await asyncio.gather(
+            self._recent(schema, title_filter, query.limit),
+            self._recent(schema, self._number_filter(number), 1) if number is not None else _nothing(),
+        )
+        # Notion does not document whether `contains` ignores case: check every match ourselves.
+        words = [w.casefold() for w in query.words]
+        exact = [i for i in by_id if i.identifier.rsplit("-", 1)[-1] == str(number)]
+        rest = [i for i in by_title if i not in exact and all(w in i.title.casefold() for w in words)]
+        return [i for i in exact + rest if i.in_database][: query.limit]
+
+    async def _recent(self, schema: _Schema, filter_: JSON | None, limit: int) -> list[Issue]:
+        body: JSON = {"sorts": [{"timestamp": "last_edited_time", "direction": "descending"}], "page_size": limit}
+        if filter_:
+            body["filter"] = filter_
         result = await self._send(
             "POST",
             f"v1/data_sources/{schema.data_source_id}/query",
             "data_sources.query",
             READS,
             json=body,
-            params=params,
+            params=[("filter_properties[]", pid) for pid in schema.property_ids],
         )
-        issues = [self._issue(schema, p) for p in result.get("results", [])]
-        # Notion does not document whether `contains` ignores case: check every match ourselves.
-        words = [w.casefold() for w in query.words]
-        exact = [i for i in issues if number is not None and i.identifier.rsplit("-", 1)[-1] == str(number)]
-        rest = [i for i in issues if i not in exact and all(w in i.title.casefold() for w in words)]
-        return [i for i in exact + rest if i.in_database][: query.limit]
+        return [self._issue(schema, p) for p in result.get("results", [])]
 
     def _number_filter(self, number: int | None) -> JSON | None:
         return None if number is None else {"property": self._columns.id, "unique_id": {"equals": number}}
@@ -394,6 +396,10 @@ class NotionIssueTracker(IssueTracker):
         if error.status == 409:
             return TrackerUnavailable("Notion reported a conflicting edit; try again.")
         return TrackerUnavailable(f"Notion is unavailable (HTTP {error.status}); try again shortly.")
+
+
+async def _nothing() -> list[Issue]:
+    return []
 
 
 def _record(endpoint: str, status: int, seconds: float) -> None:

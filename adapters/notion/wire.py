@@ -139,8 +139,9 @@ def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
 
 
 def truncate(text: str, limit: int = TEXT_LIMIT) -> str:
-    parts = split_text(text, limit - 1)
-    return parts[0] + "…" if len(parts) > 1 else text
+    if len(split_text(text, limit)) == 1:
+        return text
+    return split_text(text, limit - 1)[0] + "…"
 
 
 def rich_text(spans: Iterable[Span]) -> list[JSON]:

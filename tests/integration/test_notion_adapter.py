@@ -6,7 +6,7 @@ from typing import Any, cast
 import pytest
 from aiohttp import ClientResponse
 from aiohttp.abc import AbstractStreamWriter
-from aioresponses import aioresponses
+from aioresponses import CallbackResult, aioresponses
 from aioresponses import core as aioresponses_core
 from yarl import URL
 
@@ -20,6 +20,9 @@ from tests.integration.notion_payloads import BASE, DATA_SOURCE_ID, DATABASE_ID,
 SENTRY_URL = "https://acme.sentry.io/issues/4242/"
 PAGES = f"{BASE}/pages"
 QUERY = f"{BASE}/data_sources/{DATA_SOURCE_ID}/query"
+FILTER_PROPERTIES = (
+    "filter_properties%5B%5D=title&filter_properties%5B%5D=%253AUPp&filter_properties%5B%5D=bB%253D%255B"
+)
 DRAFT = IssueDraft(
     title="TypeError: x", body=(Block(kind="paragraph", spans=(Span(text="hello"),)),), sentry_url=SENTRY_URL
 )
@@ -187,23 +190,33 @@ async def test_validation_error_names_the_column(http: aioresponses, tracker: No
         await tracker.create_issue(DRAFT.model_copy(update={"assignee_id": "u-ada"}))
 
 
-async def test_search_by_id_asks_for_the_number_and_title(http: aioresponses, tracker: NotionIssueTracker) -> None:
+async def test_search_by_id_asks_for_the_number_and_the_title(http: aioresponses, tracker: NotionIssueTracker) -> None:
     schema(http)
-    http.post(
-        f"{QUERY}?filter_properties%5B%5D=title&filter_properties%5B%5D=%253AUPp&filter_properties%5B%5D=bB%253D%255B",
-        payload=notion.query(notion.page(title="Has bug-12 in title", number=3), notion.page(page_id="a" * 32)),
-    )
+    titled, numbered = notion.page(title="Has bug-12 in title", number=3), notion.page(page_id="a" * 32)
+    bodies: list[dict[str, Any]] = []
+
+    def answer(url: URL, **kwargs: Any) -> CallbackResult:
+        bodies.append(kwargs["json"])
+        return CallbackResult(payload=notion.query(numbered if "unique_id" in json.dumps(kwargs["json"]) else titled))
+
+    http.post(f"{QUERY}?{FILTER_PROPERTIES}", callback=answer, repeat=True)
 
     found = await tracker.search_issues(IssueQuery(words=("bug-12",), number=12, prefix="bug"))
 
     assert [i.identifier for i in found] == ["BUG-12", "BUG-3"]
+    assert sorted(((b["filter"], b["page_size"]) for b in bodies), key=repr) == [
+        ({"property": "ID", "unique_id": {"equals": 12}}, 1),
+        ({"property": "Name", "title": {"contains": "bug-12"}}, 20),
+    ]
+    assert all(b["sorts"] == [{"timestamp": "last_edited_time", "direction": "descending"}] for b in bodies)
+
+
+async def test_an_id_with_another_prefix_is_only_a_title_search(
+    http: aioresponses, tracker: NotionIssueTracker
+) -> None:
+    schema(http)
+    http.post(f"{QUERY}?{FILTER_PROPERTIES}", payload=notion.query())
+
+    assert await tracker.search_issues(IssueQuery(words=("ops-12",), number=12, prefix="ops")) == []
     (call,) = [c for key, calls in http.requests.items() if key[0] == "POST" for c in calls]
-    body = call.kwargs["json"]
-    assert body["filter"] == {
-        "or": [
-            {"property": "Name", "title": {"contains": "bug-12"}},
-            {"property": "ID", "unique_id": {"equals": 12}},
-        ]
-    }
-    assert body["sorts"] == [{"timestamp": "last_edited_time", "direction": "descending"}]
-    assert json.dumps(body["page_size"]) == "20"
+    assert call.kwargs["json"]["filter"] == {"property": "Name", "title": {"contains": "ops-12"}}
