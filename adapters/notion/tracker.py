@@ -148,23 +148,10 @@ class NotionIssueTracker(IssueTracker):
         return self._issue(schema, page) if page else None
 
     async def _query_by_sentry_url(self, schema: _Schema, sentry_url: str) -> JSON | None:
-        body = {
-            "filter": {
-                "property": self._columns.sentry_url,
-                "url": {"equals": sentry_url},
-            },
-            "sorts": [{"timestamp": "created_time", "direction": "ascending"}],
-            "page_size": 1,
-        }
-        result = await self._send(
-            "POST",
-            f"v1/data_sources/{schema.data_source_id}/query",
-            "data_sources.query",
-            READS,
-            json=body,
-        )
-        pages = [p for p in result.get("results", []) if not p.get("in_trash")]
-        return pages[0] if pages else None
+        link_filter = {"property": self._columns.sentry_url, "url": {"equals": sentry_url}}
+        # The oldest entry is the one created first, should a race ever have made two.
+        pages = await self._query(schema, link_filter, {"timestamp": "created_time", "direction": "ascending"}, 1)
+        return next((p for p in pages if not p.get("in_trash")), None)
 
     async def get_issue(self, page_id: str) -> Issue:
         schema = await self._describe()
@@ -220,18 +207,24 @@ class NotionIssueTracker(IssueTracker):
         return [i for i in exact + rest if i.in_database][: query.limit]
 
     async def _recent(self, schema: _Schema, filter_: JSON | None, limit: int) -> list[Issue]:
-        body: JSON = {"sorts": [{"timestamp": "last_edited_time", "direction": "descending"}], "page_size": limit}
-        if filter_:
-            body["filter"] = filter_
+        newest_first = {"timestamp": "last_edited_time", "direction": "descending"}
+        pages = await self._query(schema, filter_, newest_first, limit, properties=schema.property_ids)
+        return [self._issue(schema, p) for p in pages]
+
+    async def _query(
+        self, schema: _Schema, filter_: JSON | None, sort: JSON, limit: int, properties: Sequence[str] = ()
+    ) -> list[JSON]:
+        body: JSON = {"sorts": [sort], "page_size": limit} | ({"filter": filter_} if filter_ else {})
         result = await self._send(
             "POST",
             f"v1/data_sources/{schema.data_source_id}/query",
             "data_sources.query",
             READS,
             json=body,
-            params=[("filter_properties[]", pid) for pid in schema.property_ids],
+            params=[("filter_properties[]", p) for p in properties],
         )
-        return [self._issue(schema, p) for p in result.get("results", [])]
+        pages: list[JSON] = result.get("results", [])
+        return pages
 
     def _number_filter(self, number: int | None) -> JSON | None:
         return None if number is None else {"property": self._columns.id, "unique_id": {"equals": number}}
