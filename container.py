@@ -8,6 +8,7 @@ from dependency_injector import containers, providers
 from adapters.memory import MemoryAssigneeCache, MemoryLinkRegistry, MemoryLocks
 from adapters.notion.client import open_notion_client
 from adapters.notion.tracker import Columns, NotionIssueTracker
+from adapters.rate_limit import NotionRateLimiter
 from adapters.redis_store import RedisAssigneeCache, RedisGuard, RedisLinkRegistry, RedisLocks, open_redis
 from domain.use_cases.create_issue import CreateIssue
 from domain.use_cases.link_issue import LinkIssue
@@ -20,8 +21,21 @@ from settings import Settings
 class Container(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
 
+    # Redis is optional: without it, one replica keeps the same state in memory.
+    redis = providers.Resource(open_redis, url=settings.provided.redis_url)
+    redis_guard = providers.Singleton(RedisGuard, redis, prefix=settings.provided.redis_prefix)
+
+    rate_limiter = providers.Singleton(
+        NotionRateLimiter,
+        providers.Selector(settings.provided.cache_backend, redis=redis_guard, memory=providers.Object(None)),
+        key=settings.provided.rate_limit_key,
+        per_minute=settings.provided.notion_rate_limit,
+    )
     notion_client = providers.Resource(
-        open_notion_client, token=settings.provided.notion_token, base_url=settings.provided.notion_api_base_url
+        open_notion_client,
+        token=settings.provided.notion_token,
+        base_url=settings.provided.notion_api_base_url,
+        limiter=rate_limiter,
     )
     tracker = providers.Singleton(
         NotionIssueTracker,
@@ -37,9 +51,6 @@ class Container(containers.DeclarativeContainer):
         schema_ttl_s=settings.provided.cache_timeout_s,
     )
 
-    # Redis is optional: without it, one replica keeps the same state in memory.
-    redis = providers.Resource(open_redis, url=settings.provided.redis_url)
-    redis_guard = providers.Singleton(RedisGuard, redis, prefix=settings.provided.redis_prefix)
     assignee_cache = providers.Selector(
         settings.provided.cache_backend,
         redis=providers.Singleton(RedisAssigneeCache, redis_guard, ttl_s=settings.provided.cache_timeout_s),

@@ -1,3 +1,4 @@
+import hashlib
 from collections.abc import Mapping
 from typing import Literal
 
@@ -46,6 +47,7 @@ class Settings(BaseModel):
     redis_url: str | None = None
     redis_prefix: str = "sentry-notion"
     notion_api_base_url: str = "https://api.notion.com"
+    notion_rate_limit: int = 150
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @classmethod
@@ -94,12 +96,18 @@ class Settings(BaseModel):
             redis_url=redis_url,
             redis_prefix=text("REDIS_PREFIX", "sentry-notion"),
             notion_api_base_url=base_url,
+            notion_rate_limit=whole("NOTION_RATE_LIMIT", 150, 1, 1_000_000),
             log_level=level,
         )
 
     @property
     def cache_backend(self) -> str:
         return "redis" if self.redis_url else "memory"
+
+    @property
+    def rate_limit_key(self) -> str:
+        # Notion's budget belongs to the token: replicas sharing a token share one key, without storing it.
+        return f"{self.redis_prefix}:ratelimit:{hashlib.sha256(self.notion_token.encode()).hexdigest()[:16]}"
 
 
 _EXPECTED = {

@@ -65,6 +65,7 @@ class LinkedIssue(Frozen):
     web_url: str
     project: str
     identifier: str
+    created: bool = False
 
 
 class Assignee(Frozen):

@@ -1,16 +1,35 @@
 import asyncio
 import contextlib
 import random
+import re
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 import aiohttp
+import structlog
 from aiohttp_retry import RetryClient, RetryOptionsBase
+
+from adapters.metrics import NOTION_REQUESTS, NOTION_RETRIES, NOTION_SECONDS, NOTION_THROTTLED
+from adapters.rate_limit import NotionRateLimiter
+from domain import budget
 
 NOTION_VERSION = "2026-03-11"
 _THROTTLED = frozenset({429, 529})  # rejected before any work: always safe to send again
 _TRANSIENT = frozenset({500, 502, 503, 504})
+_ID = re.compile(r"/[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}(?=/|$)")
+_ENDPOINTS = {
+    "GET /v1/users/me": "users.me",
+    "GET /v1/users": "users.list",
+    "GET /v1/databases/{id}": "databases.get",
+    "GET /v1/data_sources/{id}": "data_sources.get",
+    "POST /v1/data_sources/{id}/query": "data_sources.query",
+    "POST /v1/pages": "pages.create",
+    "GET /v1/pages/{id}": "pages.get",
+    "PATCH /v1/pages/{id}": "pages.update",
+    "PATCH /v1/blocks/{id}/children": "blocks.append",
+}
 
 
 def retry_after_s(response: aiohttp.ClientResponse) -> float | None:
@@ -57,27 +76,64 @@ class NotionRetry(RetryOptionsBase):
         )
         self.idempotent, self.max_wait_s, self._base_s = idempotent, max_wait_s, base_s
 
+    def _affordable_s(self) -> float:
+        left = budget.remaining()
+        return self.max_wait_s if left is None else min(self.max_wait_s, left)
+
     async def _final(self, response: aiohttp.ClientResponse) -> bool:
         if response.status in _THROTTLED:
-            return (retry_after_s(response) or 0.0) > self.max_wait_s
+            return (retry_after_s(response) or 0.0) > self._affordable_s()
         return not (self.idempotent and response.status in _TRANSIENT)
 
     def get_timeout(self, attempt: int, response: aiohttp.ClientResponse | None = None) -> float:
+        NOTION_RETRIES.labels(reason=str(response.status) if response is not None else "connection").inc()
         wait: float = self._base_s * 2 ** (attempt - 1) * (0.5 + random.random() / 2)
         if response is not None:
             if (asked := retry_after_s(response)) is not None:
                 wait = asked
             response.release()  # aiohttp-retry drops the response it retries; give its connection back
-        return min(wait, self.max_wait_s)
+        return min(wait, self._affordable_s())
 
 
 READS = NotionRetry(idempotent=True)
 WRITES = NotionRetry(idempotent=False)
 
 
+def endpoint(method: str, path: str) -> str:
+    template = f"{method} {_ID.sub('/{id}', path)}"
+    return _ENDPOINTS.get(template, template)
+
+
+def _metered(limiter: NotionRateLimiter | None) -> aiohttp.ClientMiddlewareType:
+    # Every attempt, retries included, spends Notion's budget, so every attempt passes here.
+    async def middleware(request: aiohttp.ClientRequest, send: aiohttp.ClientHandlerType) -> aiohttp.ClientResponse:
+        if limiter is not None:
+            await limiter.acquire()
+        name, started, status = endpoint(request.method, request.url.path), time.perf_counter(), "error"
+        try:
+            response = await send(request)
+            status = str(response.status)
+            return response
+        finally:
+            seconds = time.perf_counter() - started
+            NOTION_REQUESTS.labels(endpoint=name, status=status).inc()
+            NOTION_SECONDS.labels(endpoint=name).observe(seconds)
+            if status in ("429", "529"):
+                NOTION_THROTTLED.inc()
+            # The request middleware binds a list under "notion_calls" so its one log line can list them.
+            calls = structlog.contextvars.get_contextvars().get("notion_calls")
+            if isinstance(calls, list):
+                calls.append(f"{name} {status} {seconds * 1000:.0f}ms")
+
+    return middleware
+
+
 @contextlib.asynccontextmanager
-async def open_notion_client(*, token: str, base_url: str, timeout_s: float = 10.0) -> AsyncIterator[RetryClient]:
+async def open_notion_client(
+    *, token: str, base_url: str, limiter: NotionRateLimiter | None = None, timeout_s: float = 10.0
+) -> AsyncIterator[RetryClient]:
     session = aiohttp.ClientSession(
+        middlewares=(_metered(limiter),),
         base_url=base_url.rstrip("/") + "/",
         headers={
             "Authorization": f"Bearer {token}",

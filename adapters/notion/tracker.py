@@ -102,7 +102,6 @@ class NotionIssueTracker(IssueTracker):
             page = await self._send(
                 "POST",
                 "v1/pages",
-                "pages.create",
                 WRITES,
                 json=body | {"children": first},
                 unclear=True,
@@ -115,7 +114,6 @@ class NotionIssueTracker(IssueTracker):
                 await self._send(
                     "PATCH",
                     f"v1/blocks/{issue.page_id}/children",
-                    "blocks.append",
                     WRITES,
                     json={"children": batch},
                 )
@@ -164,7 +162,6 @@ class NotionIssueTracker(IssueTracker):
         page = await self._send(
             "PATCH",
             f"v1/pages/{page_id}",
-            "pages.update",
             READS,
             json=body,
             missing="page",
@@ -176,7 +173,6 @@ class NotionIssueTracker(IssueTracker):
             await self._send(
                 "PATCH",
                 f"v1/blocks/{page_id}/children",
-                "blocks.append",
                 WRITES,
                 json={"children": batch},
                 missing="page",
@@ -218,7 +214,6 @@ class NotionIssueTracker(IssueTracker):
         result = await self._send(
             "POST",
             f"v1/data_sources/{schema.data_source_id}/query",
-            "data_sources.query",
             READS,
             json=body,
             params=[("filter_properties[]", p) for p in properties],
@@ -234,14 +229,14 @@ class NotionIssueTracker(IssueTracker):
         cursor: str | None = None
         while True:
             params = {"page_size": "100"} | ({"start_cursor": cursor} if cursor else {})
-            result = await self._send("GET", "v1/users", "users.list", READS, params=params)
+            result = await self._send("GET", "v1/users", READS, params=params)
             users.extend(result.get("results", []))
             cursor = result.get("next_cursor")
             if not result.get("has_more") or not cursor:
                 return wire.assignees(users)
 
     async def _page(self, page_id: str) -> JSON:
-        return await self._send("GET", f"v1/pages/{page_id}", "pages.get", READS, missing="page")
+        return await self._send("GET", f"v1/pages/{page_id}", READS, missing="page")
 
     def _issue(self, schema: _Schema, page: JSON) -> Issue:
         return wire.issue_from(
@@ -265,11 +260,10 @@ class NotionIssueTracker(IssueTracker):
             self._send(
                 "GET",
                 f"v1/databases/{self._database_id}",
-                "databases.get",
                 READS,
                 missing="database",
             ),
-            self._send("GET", "v1/users/me", "users.me", READS),
+            self._send("GET", "v1/users/me", READS),
         )
         title = wire.plain(database.get("title") or []) or "Notion"
         sources = [str(s["id"]) for s in database.get("data_sources", [])]
@@ -284,7 +278,6 @@ class NotionIssueTracker(IssueTracker):
         source = await self._send(
             "GET",
             f"v1/data_sources/{wanted}",
-            "data_sources.get",
             READS,
             missing="database",
         )
@@ -324,7 +317,6 @@ class NotionIssueTracker(IssueTracker):
         self,
         method: str,
         path: str,
-        endpoint: str,
         retry: NotionRetry,
         *,
         missing: str = "",
@@ -332,8 +324,6 @@ class NotionIssueTracker(IssueTracker):
         params: Any = None,
         unclear: bool = False,
     ) -> JSON:
-        started = time.perf_counter()
-        status = 0
         try:
             async with self._client.request(method, path, retry_options=retry, json=json, params=params) as resp:
                 status = resp.status
@@ -347,7 +337,6 @@ class NotionIssueTracker(IssueTracker):
                     raise _Unclear(body)
                 error = _NotionError(status, wire.error_message(body), retry_after_s(resp))
         except (TimeoutError, aiohttp.ClientError) as exc:
-            status = -1
             if unclear and not isinstance(exc, _UNSENT):
                 raise _Unclear(None) from exc
             raise TrackerUnavailable(
@@ -355,8 +344,6 @@ class NotionIssueTracker(IssueTracker):
                 if isinstance(exc, asyncio.TimeoutError)
                 else "Could not reach Notion; try again."
             ) from exc
-        finally:
-            _record(endpoint, status, time.perf_counter() - started)
         raise self._translate(error, missing)
 
     def _translate(self, error: _NotionError, missing: str) -> DomainError:
@@ -393,10 +380,3 @@ class NotionIssueTracker(IssueTracker):
 
 async def _nothing() -> list[Issue]:
     return []
-
-
-def _record(endpoint: str, status: int, seconds: float) -> None:
-    # The request middleware binds a list under "notion_calls" so its one log line can list them.
-    calls = structlog.contextvars.get_contextvars().get("notion_calls")
-    if isinstance(calls, list):
-        calls.append(f"{endpoint} {status} {seconds * 1000:.0f}ms")

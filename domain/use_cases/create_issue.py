@@ -20,10 +20,11 @@ class CreateIssue:
         key = registry_key(database, request.sentry)
         async with self._locks.hold(f"create:{key}"):
             issue = await self._existing(key, request.sentry.web_url)
+            created = issue is None
             if issue is None:
                 issue = await self._tracker.create_issue(_draft(request))
             await self._registry.remember(key, issue.page_id)
-        return linked(database, issue)
+        return linked(database, issue, created=created)
 
     async def _existing(self, key: str, sentry_url: str) -> Issue | None:
         if page_id := await self._registry.recall(key):

@@ -5,8 +5,8 @@ def registry_key(database: Database, sentry: SentryIssue) -> str:
     return f"{database.scope}:{sentry.installation_id}:{sentry.issue_id}"
 
 
-def linked(database: Database, issue: Issue) -> LinkedIssue:
-    return LinkedIssue(web_url=issue.url, project=database.title, identifier=issue.identifier)
+def linked(database: Database, issue: Issue, *, created: bool = False) -> LinkedIssue:
+    return LinkedIssue(web_url=issue.url, project=database.title, identifier=issue.identifier, created=created)
 
 
 def sentry_link(prefix: str, sentry: SentryIssue, actor: Actor) -> Block:

@@ -17,6 +17,7 @@ from domain.errors import (
     TrackerMisconfigured,
     TrackerUnavailable,
 )
+from entrypoints.http.metrics import REQUEST_SECONDS, REQUESTS
 from entrypoints.http.schemas import describe
 
 log = structlog.get_logger(__name__)
@@ -32,7 +33,7 @@ STATUS: dict[type[DomainError], int] = {
 }
 SIGNATURE_HEADERS = ("Sentry-App-Signature", "Sentry-Hook-Signature")
 SECRETS = web.AppKey("client_secrets", tuple[str, ...])
-UNSIGNED = frozenset({"/healthz"})
+UNSIGNED = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
 def problem(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
@@ -52,13 +53,12 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         status = response.status
         return response
     finally:
-        route = request.match_info.route.resource
-        log.info(
-            "request",
-            route=route.canonical if route else request.path,
-            status=status,
-            duration_ms=round((time.perf_counter() - started) * 1000, 1),
-        )
+        resource = request.match_info.route.resource
+        route = resource.canonical if resource else "unmatched"  # unknown paths must not grow the label set
+        seconds = time.perf_counter() - started
+        REQUESTS.labels(route=route, status=str(status)).inc()
+        REQUEST_SECONDS.labels(route=route).observe(seconds)
+        log.info("request", route=route, status=status, duration_ms=round(seconds * 1000, 1))
 
 
 @web.middleware

@@ -5,7 +5,9 @@ from typing import Any
 
 import structlog
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from domain import budget
 from domain.errors import DomainError, TrackerUnavailable
 from domain.models import LinkedIssue, Option
 from domain.use_cases.create_issue import CreateIssue
@@ -13,6 +15,7 @@ from domain.use_cases.link_issue import LinkIssue
 from domain.use_cases.list_assignees import ListAssignees
 from domain.use_cases.search_issues import SearchIssues
 from entrypoints.http import schemas
+from entrypoints.http.metrics import DUPLICATES_PREVENTED
 from entrypoints.http.schemas import WebhookEnvelope
 
 log = structlog.get_logger(__name__)
@@ -40,12 +43,19 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
+@routes.get("/metrics")
+async def metrics(request: web.Request) -> web.Response:
+    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
 @routes.post("/sentry/issue-link/create")
 async def create_issue(request: web.Request) -> web.Response:
     body = schemas.CreateBody.model_validate_json(await request.read())
     structlog.contextvars.bind_contextvars(installation_id=body.installationId, sentry_issue=body.issueId)
     issue = await _within_budget(request.app[USE_CASES].create_issue(body.to_request()))
-    return web.json_response(schemas.linked(issue), status=201)
+    if not issue.created:
+        DUPLICATES_PREVENTED.inc()
+    return web.json_response(schemas.linked(issue), status=201 if issue.created else 200)
 
 
 @routes.post("/sentry/issue-link/link")
@@ -78,8 +88,9 @@ async def assignee_options(request: web.Request) -> web.Response:
 
 async def _within_budget(work: Coroutine[Any, Any, LinkedIssue]) -> LinkedIssue:
     try:
-        async with asyncio.timeout(ISSUE_LINK_BUDGET_S):
-            return await work
+        with budget.within(ISSUE_LINK_BUDGET_S):
+            async with asyncio.timeout(ISSUE_LINK_BUDGET_S):
+                return await work
     except TimeoutError:
         raise TrackerUnavailable("Notion is answering too slowly; try again in a minute.") from None
 
@@ -88,8 +99,9 @@ async def _options(request: web.Request, find: Callable[[str], Awaitable[list[Op
     structlog.contextvars.bind_contextvars(installation_id=request.query.get("installationId", ""))
     found: list[Option] = []
     try:
-        async with asyncio.timeout(OPTIONS_BUDGET_S):
-            found = await find(request.query.get("query", ""))
+        with budget.within(OPTIONS_BUDGET_S):
+            async with asyncio.timeout(OPTIONS_BUDGET_S):
+                found = await find(request.query.get("query", ""))
     except (DomainError, TimeoutError) as exc:
         # An error here would disable the whole Sentry form; an empty list only says "nothing found".
         log.warning("options_unavailable", error=type(exc).__name__, detail=str(exc))

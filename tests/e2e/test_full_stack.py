@@ -153,7 +153,7 @@ async def test_two_replicas_sharing_redis_create_one_page(start_app: StartApp, n
         *(replicas[n % 2].post(CREATE, data=body, headers=ui_headers(body)) for n in range(10))
     )
 
-    assert [r.status for r in answers] == [201] * 10
+    assert sorted(r.status for r in answers) == [200] * 9 + [201]  # one created, nine found
     assert len({await r.text() for r in answers}) == 1
     assert len(notion.fake.pages(notion.data_source_id)) == 1
     assert len(notion.fake.calls("POST", "/v1/pages")) == 1
@@ -172,7 +172,7 @@ async def test_create_after_redis_forgot_finds_the_page_by_its_sentry_link(
 
     second = await create(client)
 
-    assert (first.status, second.status) == (201, 201)
+    assert (first.status, second.status) == (201, 200)
     assert await second.json() == await first.json()
     assert len(notion.fake.calls("POST", "/v1/pages")) == 1
 
@@ -188,7 +188,7 @@ async def test_without_redis_everything_still_answers(start_app: StartApp, notio
         people = await options(client, ASSIGNEES, "ada")
 
     (page,) = notion.fake.pages(notion.data_source_id)
-    assert (first.status, second.status) == (201, 201)
+    assert (first.status, second.status) == (201, 200)
     assert await second.json() == await first.json()
     assert len(notion.fake.calls("POST", "/v1/pages")) == 1
     assert found == [{"label": "BUG-1 · TypeError: x is undefined", "value": page["id"]}]

@@ -47,7 +47,7 @@ async def test_second_create_for_the_same_issue_returns_the_same_entry(
     body = create_body()
     answers = await asyncio.gather(*(client.post(CREATE, data=body, headers=ui_headers(body)) for _ in range(5)))
 
-    assert {r.status for r in answers} == {201}
+    assert sorted(r.status for r in answers) == [200, 200, 200, 200, 201]
     assert len({(await r.text()) for r in answers}) == 1
     assert len(tracker.pages) == 1
 

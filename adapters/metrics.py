@@ -1,0 +1,14 @@
+from prometheus_client import Counter, Histogram
+
+NOTION_REQUESTS = Counter(
+    "sentry_notion_notion_requests_total", "Requests sent to Notion, retries included", ["endpoint", "status"]
+)
+NOTION_SECONDS = Histogram(
+    "sentry_notion_notion_request_seconds",
+    "Time Notion took to answer",
+    ["endpoint"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+NOTION_RETRIES = Counter("sentry_notion_notion_retries_total", "Notion requests sent again", ["reason"])
+NOTION_THROTTLED = Counter("sentry_notion_notion_throttled_total", "429 and 529 answers from Notion")
+CACHE_LOOKUPS = Counter("sentry_notion_cache_lookups_total", "Cache lookups by outcome", ["cache", "result"])
