@@ -4,18 +4,40 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from dependency_injector import containers, providers
+from pydantic import TypeAdapter
 
-from adapters.memory import MemoryAssigneeCache, MemoryLinkRegistry, MemoryLocks
+from adapters.memory import MemoryCache, MemoryLinkRegistry, MemoryLocks
 from adapters.notion.client import open_notion_client
-from adapters.notion.tracker import Columns, NotionIssueTracker
+from adapters.notion.tracker import Columns, NotionIssueTracker, NotionSchema
 from adapters.rate_limit import NotionRateLimiter
-from adapters.redis_store import RedisAssigneeCache, RedisGuard, RedisLinkRegistry, RedisLocks, open_redis
+from adapters.redis_store import RedisCache, RedisGuard, RedisLinkRegistry, RedisLocks, open_redis
+from domain.models import Assignee, Cached
+from domain.refresh import Refresher
 from domain.use_cases.create_issue import CreateIssue
 from domain.use_cases.link_issue import LinkIssue
 from domain.use_cases.list_assignees import ListAssignees
 from domain.use_cases.search_issues import SearchIssues
 from entrypoints.http.app import UseCases
 from settings import Settings
+
+
+def _refresher(
+    name: str, value: Any, settings: providers.Provider[Settings], guard: providers.Provider[RedisGuard], locks: Any
+) -> providers.Singleton[Refresher[Any]]:
+    fresh_s = settings.provided.cache_timeout_s
+    cache = providers.Selector(
+        settings.provided.cache_backend,
+        # Entries outlive their freshness by far, so a stale value can be served while it is refreshed.
+        redis=providers.Singleton(
+            RedisCache, guard, name=name, value=TypeAdapter(Cached[value]), keep_s=providers.Callable(_keep, fresh_s)
+        ),
+        memory=providers.Singleton(MemoryCache),
+    )
+    return providers.Singleton(Refresher, cache=cache, locks=locks, fresh_s=fresh_s)
+
+
+def _keep(fresh_s: int) -> int:
+    return 10 * fresh_s
 
 
 class Container(containers.DeclarativeContainer):
@@ -37,6 +59,18 @@ class Container(containers.DeclarativeContainer):
         base_url=settings.provided.notion_api_base_url,
         limiter=rate_limiter,
     )
+    registry = providers.Selector(
+        settings.provided.cache_backend,
+        redis=providers.Singleton(RedisLinkRegistry, redis_guard),
+        memory=providers.Singleton(MemoryLinkRegistry),
+    )
+    locks = providers.Selector(
+        settings.provided.cache_backend,
+        redis=providers.Singleton(RedisLocks, redis_guard),
+        memory=providers.Singleton(MemoryLocks),
+    )
+    schemas = _refresher("schema", NotionSchema, settings, redis_guard, locks)
+    people = _refresher("assignees", list[Assignee], settings, redis_guard, locks)
     tracker = providers.Singleton(
         NotionIssueTracker,
         notion_client,
@@ -48,29 +82,13 @@ class Container(containers.DeclarativeContainer):
             id=settings.provided.notion.column_names.id,
             sentry_url=settings.provided.notion.column_names.sentry_url,
         ),
-        schema_ttl_s=settings.provided.cache_timeout_s,
-    )
-
-    assignee_cache = providers.Selector(
-        settings.provided.cache_backend,
-        redis=providers.Singleton(RedisAssigneeCache, redis_guard, ttl_s=settings.provided.cache_timeout_s),
-        memory=providers.Singleton(MemoryAssigneeCache, ttl_s=settings.provided.cache_timeout_s),
-    )
-    registry = providers.Selector(
-        settings.provided.cache_backend,
-        redis=providers.Singleton(RedisLinkRegistry, redis_guard),
-        memory=providers.Singleton(MemoryLinkRegistry),
-    )
-    locks = providers.Selector(
-        settings.provided.cache_backend,
-        redis=providers.Singleton(RedisLocks, redis_guard),
-        memory=providers.Singleton(MemoryLocks),
+        schemas=schemas,
     )
 
     create_issue = providers.Factory(CreateIssue, tracker=tracker, registry=registry, locks=locks)
     link_issue = providers.Factory(LinkIssue, tracker=tracker, registry=registry, locks=locks)
     search_issues = providers.Factory(SearchIssues, tracker=tracker)
-    list_assignees = providers.Factory(ListAssignees, tracker=tracker, cache=assignee_cache)
+    list_assignees = providers.Factory(ListAssignees, tracker=tracker, people=people)
 
 
 @contextlib.asynccontextmanager

@@ -1,24 +1,24 @@
 import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator
+from typing import TypeVar
 
 from domain.errors import Conflict
-from domain.models import Assignee
-from domain.ports import AssigneeCache, LinkRegistry, Locks
+from domain.models import Cached
+from domain.ports import Cache, LinkRegistry, Locks
+
+T = TypeVar("T")
 
 
-class MemoryAssigneeCache(AssigneeCache):
-    def __init__(self, *, ttl_s: float) -> None:
-        self._ttl_s = ttl_s
-        self._entries: dict[str, tuple[float, list[Assignee]]] = {}
+class MemoryCache(Cache[T]):
+    def __init__(self) -> None:
+        self._entries: dict[str, Cached[T]] = {}
 
-    async def load(self, scope: str) -> list[Assignee] | None:
-        stored_at, people = self._entries.get(scope, (0.0, None))
-        return people if people is not None and time.monotonic() - stored_at < self._ttl_s else None
+    async def load(self, key: str) -> Cached[T] | None:
+        return self._entries.get(key)
 
-    async def store(self, scope: str, assignees: list[Assignee]) -> None:
-        self._entries[scope] = (time.monotonic(), list(assignees))
+    async def store(self, key: str, entry: Cached[T]) -> None:
+        self._entries[key] = entry
 
 
 class MemoryLinkRegistry(LinkRegistry):
@@ -39,11 +39,13 @@ class MemoryLocks(Locks):
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
 
     @contextlib.asynccontextmanager
-    async def hold(self, key: str) -> AsyncIterator[None]:
+    async def hold(self, key: str, *, wait_s: float | None = None) -> AsyncIterator[None]:
         lock, users = self._locks.get(key, (asyncio.Lock(), 0))
         self._locks[key] = (lock, users + 1)
         try:
-            async with asyncio.timeout(self._wait_s):
+            if lock.locked() and wait_s == 0:
+                raise TimeoutError
+            async with asyncio.timeout(self._wait_s if wait_s is None else wait_s):
                 await lock.acquire()
         except TimeoutError:
             raise Conflict("Another request for this issue is still running; try again in a moment.") from None

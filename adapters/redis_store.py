@@ -10,13 +10,13 @@ from pydantic import TypeAdapter, ValidationError
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from adapters.metrics import CACHE_LOOKUPS
 from domain.errors import Conflict
-from domain.models import Assignee
-from domain.ports import AssigneeCache, LinkRegistry, Locks
+from domain.models import Cached
+from domain.ports import Cache, LinkRegistry, Locks
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
-_PEOPLE = TypeAdapter(list[Assignee])
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
 
 
@@ -49,26 +49,26 @@ class RedisGuard:
             return None
 
 
-class RedisAssigneeCache(AssigneeCache):
-    def __init__(self, guard: RedisGuard, *, ttl_s: int) -> None:
-        self._guard, self._ttl_s = guard, ttl_s
+class RedisCache(Cache[T]):
+    def __init__(self, guard: RedisGuard, *, name: str, value: TypeAdapter[Cached[T]], keep_s: int) -> None:
+        # Entries outlive their freshness by far, so a stale value can be served while it is refreshed.
+        self._guard, self._name, self._value, self._keep_s = guard, name, value, keep_s
 
-    async def load(self, scope: str) -> list[Assignee] | None:
-        raw = await self._guard.run("assignees.load", self._guard.redis.get(self._key(scope)))
-        if raw is None:
-            return None
-        try:
-            return _PEOPLE.validate_json(raw)
-        except ValidationError:
-            return None  # written by another version: refetch
+    async def load(self, key: str) -> Cached[T] | None:
+        raw = await self._guard.run(f"{self._name}.load", self._guard.redis.get(self._key(key)))
+        entry = None
+        if raw is not None:
+            with contextlib.suppress(ValidationError):  # written by another version: fetch again
+                entry = self._value.validate_json(raw)
+        CACHE_LOOKUPS.labels(cache=self._name, result="miss" if entry is None else "hit").inc()
+        return entry
 
-    async def store(self, scope: str, assignees: list[Assignee]) -> None:
-        await self._guard.run(
-            "assignees.store", self._guard.redis.set(self._key(scope), _PEOPLE.dump_json(assignees), ex=self._ttl_s)
-        )
+    async def store(self, key: str, entry: Cached[T]) -> None:
+        data = self._value.dump_json(entry)
+        await self._guard.run(f"{self._name}.store", self._guard.redis.set(self._key(key), data, ex=self._keep_s))
 
-    def _key(self, scope: str) -> str:
-        return f"{self._guard.prefix}:assignees:{scope}"
+    def _key(self, key: str) -> str:
+        return f"{self._guard.prefix}:{self._name}:{key}"
 
 
 class RedisLinkRegistry(LinkRegistry):
@@ -88,9 +88,9 @@ class RedisLocks(Locks):
         self._guard, self._ttl_ms, self._wait_s = guard, int(ttl_s * 1000), wait_s
 
     @contextlib.asynccontextmanager
-    async def hold(self, key: str) -> AsyncIterator[None]:
+    async def hold(self, key: str, *, wait_s: float | None = None) -> AsyncIterator[None]:
         name, token = f"{self._guard.prefix}:lock:{key}", secrets.token_hex(16)
-        deadline = time.monotonic() + self._wait_s
+        deadline = time.monotonic() + (self._wait_s if wait_s is None else wait_s)
         while True:
             taken = await self._guard.run("lock.acquire", self._acquire(name, token))
             if taken is None:
@@ -98,7 +98,7 @@ class RedisLocks(Locks):
                 break
             if taken:
                 break
-            if time.monotonic() > deadline:
+            if time.monotonic() >= deadline:
                 raise Conflict("Another request for this issue is still running; try again in a moment.")
             await asyncio.sleep(0.05)
         try:

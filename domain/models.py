@@ -1,12 +1,19 @@
 from __future__ import annotations
 
-from typing import Literal
+from typing import Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict
+
+T = TypeVar("T")
 
 
 class Frozen(BaseModel):
     model_config = ConfigDict(frozen=True)
+
+
+class Cached(Frozen, Generic[T]):
+    value: T
+    fetched_at: float  # seconds since the epoch: replicas compare it, so not a monotonic clock
 
 
 class Span(Frozen):

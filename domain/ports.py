@@ -1,8 +1,10 @@
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Protocol
+from typing import Protocol, TypeVar
 
-from domain.models import Assignee, Block, Database, Issue, IssueDraft, IssueQuery
+from domain.models import Assignee, Block, Cached, Database, Issue, IssueDraft, IssueQuery
+
+T = TypeVar("T")
 
 
 class IssueTracker(Protocol):
@@ -33,12 +35,12 @@ class IssueTracker(Protocol):
         ...
 
 
-class AssigneeCache(Protocol):
-    """People per scope. Never raises: a broken cache behaves as an empty one."""
+class Cache(Protocol[T]):
+    """Values with the time they were fetched, by key. Never raises: a broken cache behaves as an empty one."""
 
-    async def load(self, scope: str) -> list[Assignee] | None: ...
+    async def load(self, key: str) -> Cached[T] | None: ...
 
-    async def store(self, scope: str, assignees: list[Assignee]) -> None: ...
+    async def store(self, key: str, entry: Cached[T]) -> None: ...
 
 
 class LinkRegistry(Protocol):
@@ -52,4 +54,6 @@ class LinkRegistry(Protocol):
 class Locks(Protocol):
     """Mutual exclusion across replicas. Raises Conflict if the lock stays taken; runs unlocked if the store is down."""
 
-    def hold(self, key: str) -> AbstractAsyncContextManager[None]: ...
+    def hold(self, key: str, *, wait_s: float | None = None) -> AbstractAsyncContextManager[None]:
+        """Waits up to `wait_s` (the store's default when None) for the lock."""
+        ...

@@ -1,8 +1,11 @@
+import asyncio
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from domain.errors import DomainError, IssueNotFound
+from adapters.memory import MemoryCache, MemoryLocks
+from adapters.notion.tracker import NotionSchema
+from domain.errors import DomainError, IssueNotFound, TrackerUnavailable
 from domain.models import (
     Actor,
     Assignee,
@@ -16,6 +19,7 @@ from domain.models import (
     SentryIssue,
 )
 from domain.ports import IssueTracker
+from domain.refresh import Refresher
 from tests.sentry import INSTALLATION
 
 JANE = Actor(id=9, name="Jane Doe")
@@ -33,6 +37,10 @@ def sentry_issue(issue_id: int = 4242) -> SentryIssue:
 def create_request(issue_id: int = 4242, **overrides: object) -> CreateRequest:
     values: dict[str, object] = {"sentry": sentry_issue(issue_id), "actor": JANE, "title": "TypeError: x is undefined"}
     return CreateRequest.model_validate(values | overrides)
+
+
+def fresh_schemas() -> Refresher[NotionSchema]:
+    return Refresher(cache=MemoryCache(), locks=MemoryLocks(), fresh_s=60)
 
 
 def link_request(page_id: str, issue_id: int = 4242) -> LinkRequest:
@@ -55,6 +63,7 @@ class FakeIssueTracker(IssueTracker):
         self.pages: dict[str, FakePage] = {}
         self.assignees = list(assignees)
         self.fail = fail
+        self.fail_on: set[str] = set()
         self.calls: list[str] = []
         self._ids = itertools.count(1)
         self._clock = itertools.count(1)
@@ -73,45 +82,48 @@ class FakeIssueTracker(IssueTracker):
         self.pages[page_id] = FakePage(issue=issue, edited=next(self._clock))
         return issue
 
-    def _call(self, name: str) -> None:
+    async def _call(self, name: str) -> None:
         self.calls.append(name)
+        await asyncio.sleep(0)  # a real tracker waits on the network: let concurrent callers interleave
         if self.fail:
             raise self.fail
+        if name in self.fail_on:
+            raise TrackerUnavailable("Notion is unavailable (HTTP 503); try again shortly.")
 
     async def database(self) -> Database:
         return self.db
 
     async def create_issue(self, draft: IssueDraft) -> Issue:
-        self._call("create_issue")
+        await self._call("create_issue")
         issue = self.add(draft.title, sentry_url=draft.sentry_url)
         self.pages[issue.page_id].body = list(draft.body)
         self.pages[issue.page_id].assignee_id = draft.assignee_id
         return issue
 
     async def find_by_sentry_url(self, sentry_url: str) -> Issue | None:
-        self._call("find_by_sentry_url")
+        await self._call("find_by_sentry_url")
         return next((p.issue for p in self.pages.values() if p.issue.sentry_url == sentry_url), None)
 
     async def get_issue(self, page_id: str) -> Issue:
-        self._call("get_issue")
+        await self._call("get_issue")
         if page_id not in self.pages:
             raise IssueNotFound("No entry with that ID is shared with the Notion integration.")
         return self.pages[page_id].issue
 
     async def set_sentry_link(self, page_id: str, sentry_url: str) -> Issue:
-        self._call("set_sentry_link")
+        await self._call("set_sentry_link")
         page = self.pages[page_id]
         page.issue = page.issue.model_copy(update={"sentry_url": sentry_url})
         page.edited = next(self._clock)
         return page.issue
 
     async def append(self, page_id: str, blocks: Sequence[Block]) -> None:
-        self._call("append")
+        await self._call("append")
         self.pages[page_id].body.extend(blocks)
         self.pages[page_id].edited = next(self._clock)
 
     async def search_issues(self, query: IssueQuery) -> list[Issue]:
-        self._call("search_issues")
+        await self._call("search_issues")
         found = [p for p in self.pages.values() if p.issue.in_database]
         if query.page_id:
             found = [p for p in found if p.issue.page_id == query.page_id]
@@ -123,5 +135,5 @@ class FakeIssueTracker(IssueTracker):
         return [p.issue for p in found[: query.limit]]
 
     async def list_assignees(self) -> list[Assignee]:
-        self._call("list_assignees")
+        await self._call("list_assignees")
         return list(self.assignees)

@@ -1,7 +1,6 @@
 import asyncio
 import contextlib
-import dataclasses
-import time
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -9,6 +8,7 @@ from typing import Any
 import aiohttp
 import structlog
 from aiohttp_retry import RetryClient
+from pydantic import BaseModel, ConfigDict
 
 from adapters.notion import wire
 from adapters.notion.client import READS, WRITES, NotionRetry, retry_after_s
@@ -19,8 +19,9 @@ from domain.errors import (
     TrackerMisconfigured,
     TrackerUnavailable,
 )
-from domain.models import Assignee, Block, Database, Issue, IssueDraft, IssueQuery, Span
+from domain.models import Assignee, Block, Cached, Database, Issue, IssueDraft, IssueQuery, Span
 from domain.ports import IssueTracker
+from domain.refresh import Refresher
 
 log = structlog.get_logger(__name__)
 JSON = wire.JSON
@@ -35,15 +36,28 @@ class Columns:
     sentry_url: str = "Sentry Link"
 
 
-@dataclass(frozen=True)
-class _Schema:
+class Column(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    type: str
+    prefix: str | None = None
+
+
+class NotionSchema(BaseModel):
+    """What the service knows of the database; shared by replicas through the cache."""
+
+    model_config = ConfigDict(frozen=True)
+
     database: Database
+    workspace: str
+    integration: str
     data_source_id: str
     title: str
-    id_prefix: str | None
-    assignee_ok: bool
-    property_ids: tuple[str, ...]
-    loaded_at: float
+    columns: dict[str, Column]
+
+    def has(self, column: str, kind: str) -> bool:
+        return column in self.columns and self.columns[column].type == kind
 
 
 @dataclass(frozen=True)
@@ -67,14 +81,14 @@ class NotionIssueTracker(IssueTracker):
         *,
         database_id: str,
         columns: Columns,
-        schema_ttl_s: float,
+        schemas: Refresher[NotionSchema],
         data_source_id: str = "",
         recovery_delays_s: tuple[float, ...] = (0.0, 0.5, 1.5),
     ) -> None:
         self._client, self._database_id, self._columns = client, database_id, columns
-        self._ttl_s, self._wanted_source = schema_ttl_s, data_source_id
+        self._schemas, self._wanted_source = schemas, data_source_id
         self._recovery_delays_s = recovery_delays_s
-        self._schema: _Schema | None = None
+        self._schema: Cached[NotionSchema] | None = None
         self._schema_lock = asyncio.Lock()
 
     async def database(self) -> Database:
@@ -87,7 +101,7 @@ class NotionIssueTracker(IssueTracker):
             self._columns.sentry_url: {"url": draft.sentry_url},
         }
         if draft.assignee_id:
-            if not schema.assignee_ok:
+            if not schema.has(self._columns.assignee, "people"):
                 raise self._missing_column(schema, self._columns.assignee, "people", "assignee")
             properties[self._columns.assignee] = {"people": [{"object": "user", "id": draft.assignee_id}]}
         first, *rest = list(wire.batches(wire.blocks(draft.body))) or [[]]
@@ -124,7 +138,7 @@ class NotionIssueTracker(IssueTracker):
                 break
         return issue
 
-    async def _recover_create(self, schema: _Schema, sentry_url: str, exc: _Unclear) -> JSON:
+    async def _recover_create(self, schema: NotionSchema, sentry_url: str, exc: _Unclear) -> JSON:
         # Notion may have saved the page it failed to confirm (notion-api.md §5.4): read, never write again.
         committed = (exc.body.get("additional_data") or {}).get("committed_resource_id")
         if committed:
@@ -145,7 +159,7 @@ class NotionIssueTracker(IssueTracker):
         page = await self._query_by_sentry_url(schema, sentry_url)
         return self._issue(schema, page) if page else None
 
-    async def _query_by_sentry_url(self, schema: _Schema, sentry_url: str) -> JSON | None:
+    async def _query_by_sentry_url(self, schema: NotionSchema, sentry_url: str) -> JSON | None:
         link_filter = {"property": self._columns.sentry_url, "url": {"equals": sentry_url}}
         # The oldest entry is the one created first, should a race ever have made two.
         pages = await self._query(schema, link_filter, {"timestamp": "created_time", "direction": "ascending"}, 1)
@@ -189,7 +203,8 @@ class NotionIssueTracker(IssueTracker):
         conditions: list[JSON] = [{"property": schema.title, "title": {"contains": w}} for w in query.words[:10]]
         title_filter: JSON | None = {"and": conditions} if len(conditions) > 1 else next(iter(conditions), None)
         number = query.number
-        if number is not None and query.prefix and (schema.id_prefix or "").lower() != query.prefix:
+        prefix = schema.columns[self._columns.id].prefix
+        if number is not None and query.prefix and (prefix or "").lower() != query.prefix:
             number = None
         # The entry with that ID goes first however long ago it was edited, so it gets its own query.
         by_title, by_id = await asyncio.gather(
@@ -202,13 +217,15 @@ class NotionIssueTracker(IssueTracker):
         rest = [i for i in by_title if i not in exact and all(w in i.title.casefold() for w in words)]
         return [i for i in exact + rest if i.in_database][: query.limit]
 
-    async def _recent(self, schema: _Schema, filter_: JSON | None, limit: int) -> list[Issue]:
+    async def _recent(self, schema: NotionSchema, filter_: JSON | None, limit: int) -> list[Issue]:
         newest_first = {"timestamp": "last_edited_time", "direction": "descending"}
-        pages = await self._query(schema, filter_, newest_first, limit, properties=schema.property_ids)
+        shown = (schema.title, self._columns.id, self._columns.sentry_url)
+        ids = [schema.columns[c].id for c in shown if c in schema.columns]
+        pages = await self._query(schema, filter_, newest_first, limit, properties=ids)
         return [self._issue(schema, p) for p in pages]
 
     async def _query(
-        self, schema: _Schema, filter_: JSON | None, sort: JSON, limit: int, properties: Sequence[str] = ()
+        self, schema: NotionSchema, filter_: JSON | None, sort: JSON, limit: int, properties: Sequence[str] = ()
     ) -> list[JSON]:
         body: JSON = {"sorts": [sort], "page_size": limit} | ({"filter": filter_} if filter_ else {})
         result = await self._send(
@@ -238,7 +255,7 @@ class NotionIssueTracker(IssueTracker):
     async def _page(self, page_id: str) -> JSON:
         return await self._send("GET", f"v1/pages/{page_id}", READS, missing="page")
 
-    def _issue(self, schema: _Schema, page: JSON) -> Issue:
+    def _issue(self, schema: NotionSchema, page: JSON) -> Issue:
         return wire.issue_from(
             page,
             title_column=schema.title,
@@ -247,22 +264,28 @@ class NotionIssueTracker(IssueTracker):
             data_source_id=schema.data_source_id,
         )
 
-    async def _describe(self) -> _Schema:
-        if self._schema and time.monotonic() - self._schema.loaded_at < self._ttl_s:
-            return self._schema
-        async with self._schema_lock:  # one discovery for a burst of first requests
-            if not (self._schema and time.monotonic() - self._schema.loaded_at < self._ttl_s):
-                self._schema = await self._discover()
-        return self._schema
+    async def _describe(self) -> NotionSchema:
+        if self._schema is None or not self._schemas.is_fresh(self._schema):
+            async with self._schema_lock:  # one lookup for a burst of requests in this process
+                if self._schema is None or not self._schemas.is_fresh(self._schema):
+                    self._schema = await self._schemas.get(self._schema_key(), self._discover)
+        schema = self._schema.value
+        for column, kind, key in (
+            (self._columns.sentry_url, "url", "sentry_url"),
+            (self._columns.id, "unique_id", "id"),
+        ):
+            if not schema.has(column, kind):
+                raise self._missing_column(schema, column, kind, key)
+        return schema
 
-    async def _discover(self) -> _Schema:
+    def _schema_key(self) -> str:
+        # Deployments sharing a Redis may read one database with different settings.
+        setup = f"{self._database_id}|{self._wanted_source}|{self._columns}"
+        return f"schema:{hashlib.sha256(setup.encode()).hexdigest()[:16]}"
+
+    async def _discover(self) -> NotionSchema:
         database, me = await asyncio.gather(
-            self._send(
-                "GET",
-                f"v1/databases/{self._database_id}",
-                READS,
-                missing="database",
-            ),
+            self._send("GET", f"v1/databases/{self._database_id}", READS, missing="database"),
             self._send("GET", "v1/users/me", READS),
         )
         title = wire.plain(database.get("title") or []) or "Notion"
@@ -275,39 +298,28 @@ class NotionIssueTracker(IssueTracker):
             )
         if len(sources) > 1 and not self._wanted_source:
             log.warning("notion_multiple_data_sources", using=wanted, available=sources)
-        source = await self._send(
-            "GET",
-            f"v1/data_sources/{wanted}",
-            READS,
-            missing="database",
-        )
+        source = await self._send("GET", f"v1/data_sources/{wanted}", READS, missing="database")
         props: dict[str, JSON] = source.get("properties", {})
-        title_column = next((name for name, p in props.items() if p.get("type") == "title"), "title")
-        workspace = str((me.get("bot") or {}).get("workspace_id") or "workspace")
-        schema = _Schema(
-            database=Database(title=title, scope=f"{workspace}:{self._database_id.replace('-', '')}"),
+        bot: JSON = me.get("bot") or {}
+        return NotionSchema(
+            database=Database(
+                title=title, scope=f"{bot.get('workspace_id') or 'workspace'}:{self._database_id.replace('-', '')}"
+            ),
+            workspace=str(bot.get("workspace_name") or ""),
+            integration=str(me.get("name") or ""),
             data_source_id=wanted,
-            title=title_column,
-            id_prefix=None,
-            assignee_ok=(props.get(self._columns.assignee) or {}).get("type") == "people",
-            property_ids=(),
-            loaded_at=time.monotonic(),
-        )
-        for column, kind, key in (
-            (self._columns.sentry_url, "url", "sentry_url"),
-            (self._columns.id, "unique_id", "id"),
-        ):
-            if (props.get(column) or {}).get("type") != kind:
-                raise self._missing_column(schema, column, kind, key)
-        unique_id: JSON = props[self._columns.id].get("unique_id") or {}
-        wanted_props = (title_column, self._columns.id, self._columns.sentry_url)
-        return dataclasses.replace(
-            schema,
-            id_prefix=unique_id.get("prefix"),
-            property_ids=tuple(str(props[c]["id"]) for c in wanted_props if c in props),
+            title=next((name for name, p in props.items() if p.get("type") == "title"), "title"),
+            columns={
+                name: Column(
+                    id=str(p.get("id", name)),
+                    type=str(p.get("type", "")),
+                    prefix=(p.get("unique_id") or {}).get("prefix") if p.get("type") == "unique_id" else None,
+                )
+                for name, p in props.items()
+            },
         )
 
-    def _missing_column(self, schema: _Schema, column: str, kind: str, key: str) -> TrackerMisconfigured:
+    def _missing_column(self, schema: NotionSchema, column: str, kind: str, key: str) -> TrackerMisconfigured:
         return TrackerMisconfigured(
             f"The Notion database {schema.database.title!r} needs a column {column!r} of type {kind}. "
             f"Add it in Notion, or name the existing column in NOTION_CONFIG column_names.{key}."

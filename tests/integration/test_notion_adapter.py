@@ -14,6 +14,7 @@ from adapters.notion.client import NOTION_VERSION, open_notion_client
 from adapters.notion.tracker import Columns, NotionIssueTracker
 from domain.errors import RateLimited, TrackerMisconfigured, TrackerUnavailable
 from domain.models import Block, IssueDraft, IssueQuery, Span
+from tests.fakes import fresh_schemas
 from tests.integration import notion_payloads as notion
 from tests.integration.notion_payloads import BASE, DATA_SOURCE_ID, DATABASE_ID, PAGE_ID
 
@@ -45,7 +46,7 @@ def http(monkeypatch: pytest.MonkeyPatch) -> Iterator[aioresponses]:
 async def tracker() -> AsyncIterator[NotionIssueTracker]:
     async with open_notion_client(token="secret_test", base_url="https://api.notion.com", timeout_s=2) as client:
         yield NotionIssueTracker(
-            client, database_id=DATABASE_ID, columns=Columns(), schema_ttl_s=60, recovery_delays_s=(0, 0)
+            client, database_id=DATABASE_ID, columns=Columns(), schemas=fresh_schemas(), recovery_delays_s=(0, 0)
         )
 
 

@@ -19,6 +19,7 @@ from domain.models import Actor, Block, IssueDraft, SentryIssue, Span
 from domain.queries import parse_issue_query
 from domain.use_cases.linking import sentry_link
 from tests.fake_notion import FakeNotion
+from tests.fakes import fresh_schemas
 from tests.sentry import description
 
 SENTRY_URL = "https://acme.sentry.io/issues/4242/"
@@ -64,7 +65,7 @@ async def connect(aiohttp_server: AiohttpServer) -> AsyncIterator[Connect]:
                 open_notion_client(token=fake.token, base_url=str(server.make_url("/")), timeout_s=5)
             )
             tracker = NotionIssueTracker(
-                client, database_id=database_id, columns=Columns(), schema_ttl_s=60, recovery_delays_s=(0, 0)
+                client, database_id=database_id, columns=Columns(), schemas=fresh_schemas(), recovery_delays_s=(0, 0)
             )
             return Notion(fake, database_id, data_source_id, tracker)
 

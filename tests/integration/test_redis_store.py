@@ -4,12 +4,13 @@ from collections.abc import AsyncIterator
 
 import fakeredis
 import pytest
+from pydantic import TypeAdapter
 from redis.asyncio import Redis
 from structlog.testing import capture_logs
 
-from adapters.redis_store import RedisAssigneeCache, RedisGuard, RedisLinkRegistry, RedisLocks, open_redis
+from adapters.redis_store import RedisCache, RedisGuard, RedisLinkRegistry, RedisLocks, open_redis
 from domain.errors import Conflict
-from domain.models import Assignee
+from domain.models import Assignee, Cached
 
 PEOPLE = [Assignee(id="u-ada", name="Ada Lovelace", email="ada@example.org"), Assignee(id="u-bob", name="Bob")]
 REAL_REDIS = "redis://127.0.0.1:6379/15"
@@ -28,13 +29,17 @@ async def guard(request: pytest.FixtureRequest) -> AsyncIterator[RedisGuard]:
             await client.delete(*keys)
 
 
-async def test_assignees_round_trip_with_their_ttl(guard: RedisGuard) -> None:
-    cache = RedisAssigneeCache(guard, ttl_s=60)
+def people_cache(guard: RedisGuard) -> RedisCache[list[Assignee]]:
+    return RedisCache(guard, name="assignees", value=TypeAdapter(Cached[list[Assignee]]), keep_s=60)
+
+
+async def test_cached_values_round_trip_with_their_age_and_expiry(guard: RedisGuard) -> None:
+    cache = people_cache(guard)
 
     assert await cache.load("ws:db") is None
-    await cache.store("ws:db", PEOPLE)
+    await cache.store("ws:db", Cached(value=PEOPLE, fetched_at=1234.5))
 
-    assert await cache.load("ws:db") == PEOPLE
+    assert await cache.load("ws:db") == Cached(value=PEOPLE, fetched_at=1234.5)
     assert await cache.load("ws:other-db") is None
     assert 0 < await guard.redis.ttl(f"{guard.prefix}:assignees:ws:db") <= 60
 
@@ -42,7 +47,7 @@ async def test_assignees_round_trip_with_their_ttl(guard: RedisGuard) -> None:
 async def test_unreadable_cache_entry_is_a_miss(guard: RedisGuard) -> None:
     await guard.redis.set(f"{guard.prefix}:assignees:ws:db", b"not json")
 
-    assert await RedisAssigneeCache(guard, ttl_s=60).load("ws:db") is None
+    assert await people_cache(guard).load("ws:db") is None
 
 
 async def test_registry_remembers_pages(guard: RedisGuard) -> None:
@@ -98,8 +103,8 @@ async def test_redis_refusing_connections_is_bypassed_and_logged() -> None:
     async with open_redis(url="redis://127.0.0.1:1/0") as client:
         guard = RedisGuard(client, prefix="down")
         with capture_logs() as logs:
-            assert await RedisAssigneeCache(guard, ttl_s=60).load("ws:db") is None
-            await RedisAssigneeCache(guard, ttl_s=60).store("ws:db", PEOPLE)
+            assert await people_cache(guard).load("ws:db") is None
+            await people_cache(guard).store("ws:db", Cached(value=PEOPLE, fetched_at=0))
             await RedisLinkRegistry(guard).remember("k", "page")
             async with RedisLocks(guard).hold("create:1"):
                 ran_unlocked = True

@@ -1,5 +1,10 @@
-from adapters.memory import MemoryAssigneeCache
+import asyncio
+import time
+from collections.abc import Callable
+
+from adapters.memory import MemoryCache, MemoryLocks
 from domain.models import Assignee
+from domain.refresh import Refresher
 from domain.use_cases.list_assignees import ListAssignees
 from domain.use_cases.search_issues import SearchIssues
 from tests.fakes import FakeIssueTracker
@@ -32,9 +37,13 @@ async def test_search_understands_ids_in_any_case_and_links() -> None:
     assert [o.label for o in await search("login")] == ["BUG-1 · Login fails"]
 
 
+def people(clock: Callable[[], float] = time.time) -> Refresher[list[Assignee]]:
+    return Refresher(cache=MemoryCache(), locks=MemoryLocks(), fresh_s=60, clock=clock)
+
+
 async def test_assignees_are_labelled_with_email_and_filtered_without_case() -> None:
     tracker = FakeIssueTracker(assignees=[ADA, GRACE])
-    list_assignees = ListAssignees(tracker=tracker, cache=MemoryAssigneeCache(ttl_s=60))
+    list_assignees = ListAssignees(tracker=tracker, people=people())
 
     assert [(o.label, o.value) for o in await list_assignees("")] == [
         ("Ada Lovelace (ada@example.org)", "u-ada"),
@@ -44,16 +53,56 @@ async def test_assignees_are_labelled_with_email_and_filtered_without_case() -> 
     assert [o.value for o in await list_assignees("Example.ORG")] == ["u-ada"]
 
 
-async def test_assignees_come_from_cache_until_it_expires() -> None:
+async def test_assignees_come_from_cache_while_fresh() -> None:
     tracker = FakeIssueTracker(assignees=[ADA])
-    cache = MemoryAssigneeCache(ttl_s=60)
-    list_assignees = ListAssignees(tracker=tracker, cache=cache)
+    list_assignees = ListAssignees(tracker=tracker, people=people())
 
     await list_assignees("")
     await list_assignees("ada")
+
     assert tracker.calls.count("list_assignees") == 1
 
-    expired = ListAssignees(tracker=tracker, cache=MemoryAssigneeCache(ttl_s=0))
-    await expired("")
-    await expired("")
-    assert tracker.calls.count("list_assignees") == 3
+
+async def test_stale_people_are_served_while_one_refresh_runs() -> None:
+    now = [1000.0]
+    tracker = FakeIssueTracker(assignees=[ADA])
+    refresher = people(clock=lambda: now[0])
+    list_assignees = ListAssignees(tracker=tracker, people=refresher)
+    await list_assignees("")
+    tracker.assignees = [ADA, GRACE]
+    now[0] += 61
+
+    stale = await asyncio.gather(*(list_assignees("") for _ in range(5)))
+    await refresher.settle()
+
+    assert all([o.value for o in options] == ["u-ada"] for options in stale)
+    assert tracker.calls.count("list_assignees") == 2
+    assert [o.value for o in await list_assignees("")] == ["u-ada", "u-grace"]
+
+
+async def test_a_burst_of_misses_across_replicas_makes_one_call() -> None:
+    tracker = FakeIssueTracker(assignees=[ADA])
+    shared_cache, shared_locks = MemoryCache[list[Assignee]](), MemoryLocks()
+    replicas = [
+        ListAssignees(tracker=tracker, people=Refresher(cache=shared_cache, locks=shared_locks, fresh_s=60))
+        for _ in range(3)
+    ]
+
+    await asyncio.gather(*(replicas[n % 3]("") for n in range(12)))
+
+    assert tracker.calls.count("list_assignees") == 1
+
+
+async def test_a_failed_background_refresh_keeps_the_stale_list() -> None:
+    now = [1000.0]
+    tracker = FakeIssueTracker(assignees=[ADA])
+    refresher = people(clock=lambda: now[0])
+    list_assignees = ListAssignees(tracker=tracker, people=refresher)
+    await list_assignees("")
+    now[0] += 61
+    tracker.fail_on = {"list_assignees"}
+
+    assert [o.value for o in await list_assignees("")] == ["u-ada"]
+    await refresher.settle()
+    tracker.fail_on = set()
+    assert [o.value for o in await list_assignees("")] == ["u-ada"]

@@ -1,0 +1,67 @@
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
+
+from domain.errors import Conflict, DomainError
+from domain.models import Cached
+from domain.ports import Cache, Locks
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+
+class Refresher(Generic[T]):
+    """Stale-while-revalidate with one fetch at a time across replicas.
+
+    A fresh value is served from the cache. A stale one is served too, while one refresh runs in the
+    background. A miss waits for a single fetch: whoever holds the refresh lock fetches, the others
+    then read what it stored.
+    """
+
+    def __init__(
+        self, *, cache: Cache[T], locks: Locks, fresh_s: float, clock: Callable[[], float] = time.time
+    ) -> None:
+        self._cache, self._locks, self._fresh_s, self._clock = cache, locks, fresh_s, clock
+        self._refreshing: dict[str, asyncio.Task[None]] = {}
+
+    async def get(self, key: str, fetch: Callable[[], Awaitable[T]]) -> Cached[T]:
+        entry = await self._cache.load(key)
+        if entry is not None:
+            if not self.is_fresh(entry):
+                self._refresh_in_background(key, fetch)
+            return entry
+        async with self._locks.hold(f"refresh:{key}"):
+            entry = await self._cache.load(key)
+            if entry is not None and self.is_fresh(entry):
+                return entry  # fetched by whoever held the lock before us
+            return await self._fetch(key, fetch)
+
+    def is_fresh(self, entry: Cached[T]) -> bool:
+        return self._clock() - entry.fetched_at < self._fresh_s
+
+    async def _fetch(self, key: str, fetch: Callable[[], Awaitable[T]]) -> Cached[T]:
+        entry = Cached[T](value=await fetch(), fetched_at=self._clock())
+        await self._cache.store(key, entry)
+        return entry
+
+    def _refresh_in_background(self, key: str, fetch: Callable[[], Awaitable[T]]) -> None:
+        if key not in self._refreshing:
+            task = asyncio.create_task(self._refresh(key, fetch))
+            self._refreshing[key] = task
+            task.add_done_callback(lambda _: self._refreshing.pop(key, None))
+
+    async def _refresh(self, key: str, fetch: Callable[[], Awaitable[T]]) -> None:
+        try:
+            async with self._locks.hold(f"refresh:{key}", wait_s=0):
+                await self._fetch(key, fetch)
+        except Conflict:
+            pass  # another replica is refreshing it
+        except DomainError as exc:
+            # The stale value stays in use; the next request past its freshness tries again.
+            log.warning("background refresh of %s failed: %s", key, exc.message)
+
+    async def settle(self) -> None:
+        """Waits for background refreshes, so shutdown and tests see them finish."""
+        await asyncio.gather(*self._refreshing.values(), return_exceptions=True)
