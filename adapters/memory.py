@@ -1,9 +1,10 @@
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from typing import TypeVar
 
-from domain.errors import Conflict
+from domain.errors import STILL_RUNNING, Conflict
 from domain.models import Cached
 from domain.ports import Cache, LinkRegistry, Locks
 
@@ -24,12 +25,20 @@ class MemoryCache(Cache[T]):
 class MemoryLinkRegistry(LinkRegistry):
     def __init__(self) -> None:
         self._pages: dict[str, str] = {}
+        self._unconfirmed: dict[str, float] = {}
 
     async def recall(self, key: str) -> str | None:
         return self._pages.get(key)
 
     async def remember(self, key: str, page_id: str) -> None:
         self._pages[key] = page_id
+        self._unconfirmed.pop(key, None)
+
+    async def mark_unconfirmed(self, key: str, ttl_s: float) -> None:
+        self._unconfirmed[key] = time.monotonic() + ttl_s
+
+    async def is_unconfirmed(self, key: str) -> bool:
+        return self._unconfirmed.get(key, 0.0) > time.monotonic()
 
 
 # Serialises within one process; enough when a single replica runs without Redis.
@@ -48,7 +57,7 @@ class MemoryLocks(Locks):
             async with asyncio.timeout(self._wait_s if wait_s is None else wait_s):
                 await lock.acquire()
         except TimeoutError:
-            raise Conflict("Another request for this issue is still running; try again in a moment.") from None
+            raise Conflict(STILL_RUNNING) from None
         else:
             try:
                 yield

@@ -10,8 +10,9 @@ from pydantic import TypeAdapter, ValidationError
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from adapters.memory import MemoryLocks
 from adapters.metrics import CACHE_LOOKUPS
-from domain.errors import Conflict
+from domain.errors import STILL_RUNNING, Conflict
 from domain.models import Cached
 from domain.ports import Cache, LinkRegistry, Locks
 
@@ -80,12 +81,27 @@ class RedisLinkRegistry(LinkRegistry):
         return raw.decode() if isinstance(raw, bytes) else raw
 
     async def remember(self, key: str, page_id: str) -> None:
-        await self._guard.run("links.remember", self._guard.redis.set(f"{self._guard.prefix}:link:{key}", page_id))
+        async with self._guard.redis.pipeline(transaction=True) as both:
+            both.set(f"{self._guard.prefix}:link:{key}", page_id)
+            both.delete(f"{self._guard.prefix}:unconfirmed:{key}")
+            await self._guard.run("links.remember", both.execute())
+
+    async def mark_unconfirmed(self, key: str, ttl_s: float) -> None:
+        name = f"{self._guard.prefix}:unconfirmed:{key}"
+        await self._guard.run("links.unconfirmed", self._guard.redis.set(name, 1, px=int(ttl_s * 1000)))
+
+    async def is_unconfirmed(self, key: str) -> bool:
+        found = await self._guard.run(
+            "links.unconfirmed", self._guard.redis.exists(f"{self._guard.prefix}:unconfirmed:{key}")
+        )
+        return bool(found)
 
 
 class RedisLocks(Locks):
     def __init__(self, guard: RedisGuard, *, ttl_s: float = 60.0, wait_s: float = 20.0) -> None:
         self._guard, self._ttl_ms, self._wait_s = guard, int(ttl_s * 1000), wait_s
+        # With Redis down, replicas cannot exclude each other; this process still excludes itself.
+        self._local = MemoryLocks(wait_s=wait_s)
 
     @contextlib.asynccontextmanager
     async def hold(self, key: str, *, wait_s: float | None = None) -> AsyncIterator[None]:
@@ -94,12 +110,14 @@ class RedisLocks(Locks):
         while True:
             taken = await self._guard.run("lock.acquire", self._acquire(name, token))
             if taken is None:
-                log.warning("lock_skipped", key=key)  # Redis is down: go on unlocked, the Sentry Link check remains
-                break
+                log.warning("lock_local_only", key=key)
+                async with self._local.hold(key, wait_s=wait_s):
+                    yield
+                return
             if taken:
                 break
             if time.monotonic() >= deadline:
-                raise Conflict("Another request for this issue is still running; try again in a moment.")
+                raise Conflict(STILL_RUNNING)
             await asyncio.sleep(0.05)
         try:
             yield

@@ -26,6 +26,10 @@ class TrackerUnavailable(DomainError):
     pass
 
 
+class WriteUnconfirmed(TrackerUnavailable):
+    pass
+
+
 class RateLimited(TrackerUnavailable):
     def __init__(self, message: str, retry_after_s: float) -> None:
         super().__init__(message)
@@ -34,3 +38,6 @@ class RateLimited(TrackerUnavailable):
 
 class Conflict(DomainError):
     pass
+
+
+STILL_RUNNING = "Another request for this issue is still running; try again in a moment."

@@ -50,6 +50,12 @@ class LinkRegistry(Protocol):
 
     async def remember(self, key: str, page_id: str) -> None: ...
 
+    async def mark_unconfirmed(self, key: str, ttl_s: float) -> None:
+        """Notes that a create for `key` may still land in Notion, for `ttl_s` seconds."""
+        ...
+
+    async def is_unconfirmed(self, key: str) -> bool: ...
+
 
 class Locks(Protocol):
     """Mutual exclusion across replicas. Raises Conflict if the lock stays taken; runs unlocked if the store is down."""

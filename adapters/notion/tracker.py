@@ -18,6 +18,7 @@ from domain.errors import (
     RateLimited,
     TrackerMisconfigured,
     TrackerUnavailable,
+    WriteUnconfirmed,
 )
 from domain.models import Assignee, Block, Cached, Database, Issue, IssueDraft, IssueQuery, Span
 from domain.ports import IssueTracker
@@ -150,8 +151,9 @@ class NotionIssueTracker(IssueTracker):
                 if found := await self._query_by_sentry_url(schema, sentry_url):
                     log.warning("notion_create_recovered", page_id=found["id"])
                     return found
-        raise TrackerUnavailable(
-            "Notion did not confirm the new entry and it is not in the database. Nothing was created; try again."
+        raise WriteUnconfirmed(
+            "Notion did not confirm the new entry in time, and it is not in the database yet. It may still "
+            "appear: wait a minute before trying again, and the retry will find it instead of creating another."
         ) from exc
 
     async def find_by_sentry_url(self, sentry_url: str) -> Issue | None:

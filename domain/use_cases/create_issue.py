@@ -1,8 +1,13 @@
+import contextlib
+
 from domain import markdown
-from domain.errors import IssueNotFound
+from domain.errors import Conflict, IssueNotFound, WriteUnconfirmed
 from domain.models import Block, CreateRequest, Issue, IssueDraft, LinkedIssue
 from domain.ports import IssueTracker, LinkRegistry, Locks
 from domain.use_cases.linking import linked, registry_key, sentry_link
+
+# Notion finishes a write within its 60-second limit; past that a late page cannot appear.
+UNCONFIRMED_S = 120.0
 
 
 class CreateIssue:
@@ -18,20 +23,30 @@ class CreateIssue:
     async def __call__(self, request: CreateRequest) -> LinkedIssue:
         database = await self._tracker.database()
         key = registry_key(database, request.sentry)
-        async with self._locks.hold(f"create:{key}"):
+        async with self._locks.hold(f"issue:{key}"):
             issue = await self._existing(key, request.sentry.web_url)
             created = issue is None
             if issue is None:
-                issue = await self._tracker.create_issue(_draft(request))
+                if await self._registry.is_unconfirmed(key):
+                    raise Conflict(
+                        "Notion has not yet confirmed the entry requested a moment ago; try again in a minute."
+                    )
+                try:
+                    issue = await self._tracker.create_issue(_draft(request))
+                except WriteUnconfirmed:
+                    # Notion may save it late: until then a retry must look for it, never create another.
+                    await self._registry.mark_unconfirmed(key, UNCONFIRMED_S)
+                    raise
             await self._registry.remember(key, issue.page_id)
         return linked(database, issue, created=created)
 
     async def _existing(self, key: str, sentry_url: str) -> Issue | None:
         if page_id := await self._registry.recall(key):
-            try:
-                return await self._tracker.get_issue(page_id)
-            except IssueNotFound:
-                pass  # deleted or unshared since: fall through and look again
+            with contextlib.suppress(IssueNotFound):
+                issue = await self._tracker.get_issue(page_id)
+                if issue.in_database:
+                    return issue
+            # Deleted, trashed or unshared since: look for another entry with the link.
         return await self._tracker.find_by_sentry_url(sentry_url)
 
 

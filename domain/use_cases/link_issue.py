@@ -17,7 +17,8 @@ class LinkIssue:
     async def __call__(self, request: LinkRequest) -> LinkedIssue:
         database = await self._tracker.database()
         key = registry_key(database, request.sentry)
-        async with self._locks.hold(f"page:{database.scope}:{request.page_id}"):
+        # The issue's lock keeps a create for the same issue out; the page's, a link from another issue.
+        async with self._locks.hold(f"issue:{key}"), self._locks.hold(f"page:{database.scope}:{request.page_id}"):
             issue = await self._tracker.get_issue(request.page_id)
             if not issue.in_database:
                 raise InvalidLink(

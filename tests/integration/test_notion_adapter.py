@@ -12,7 +12,7 @@ from yarl import URL
 
 from adapters.notion.client import NOTION_VERSION, open_notion_client
 from adapters.notion.tracker import Columns, NotionIssueTracker
-from domain.errors import RateLimited, TrackerMisconfigured, TrackerUnavailable
+from domain.errors import RateLimited, TrackerMisconfigured, WriteUnconfirmed
 from domain.models import Block, IssueDraft, IssueQuery, Span
 from tests.fakes import fresh_schemas
 from tests.integration import notion_payloads as notion
@@ -126,7 +126,7 @@ async def test_a_lost_create_that_saved_nothing_says_so(http: aioresponses, trac
     http.post(PAGES, status=504, payload=notion.error(504, "gateway_timeout", "Gateway Timeout"))
     http.post(QUERY, payload=notion.query(), repeat=True)
 
-    with pytest.raises(TrackerUnavailable, match="Nothing was created"):
+    with pytest.raises(WriteUnconfirmed, match="may still appear"):
         await tracker.create_issue(DRAFT)
     assert len(sent(http, "POST", PAGES)) == 1
 

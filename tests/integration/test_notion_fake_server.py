@@ -14,7 +14,7 @@ from pytest_aiohttp import AiohttpServer
 from adapters.notion.client import open_notion_client
 from adapters.notion.tracker import Columns, NotionIssueTracker
 from domain import markdown
-from domain.errors import IssueNotFound, RateLimited, TrackerMisconfigured, TrackerUnavailable
+from domain.errors import IssueNotFound, RateLimited, TrackerMisconfigured, TrackerUnavailable, WriteUnconfirmed
 from domain.models import Actor, Block, IssueDraft, SentryIssue, Span
 from domain.queries import parse_issue_query
 from domain.use_cases.linking import sentry_link
@@ -196,7 +196,7 @@ async def test_a_connection_dropped_before_saving_says_nothing_was_created(notio
     notion.add("Someone else's bug", sentry_url=OTHER_SENTRY_URL)
     notion.fake.fail_next("POST", PAGES, 503, reset=True)  # an error status resets before the handler runs
 
-    with pytest.raises(TrackerUnavailable, match="Nothing was created"):
+    with pytest.raises(WriteUnconfirmed, match="may still appear"):
         await notion.tracker.create_issue(draft())
 
     assert len(notion.fake.pages(notion.data_source_id)) == 1

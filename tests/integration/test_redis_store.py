@@ -111,7 +111,7 @@ async def test_redis_refusing_connections_is_bypassed_and_logged() -> None:
 
     assert ran_unlocked
     assert [e["event"] for e in logs if e["log_level"] == "warning"][:1] == ["redis_unavailable"]
-    assert any(e["event"] == "lock_skipped" for e in logs)
+    assert any(e["event"] == "lock_local_only" for e in logs)
 
 
 async def test_redis_dying_mid_run_then_coming_back() -> None:
@@ -140,3 +140,15 @@ async def test_after_a_failure_redis_is_left_alone_for_the_cooldown() -> None:
 
     assert await RedisLinkRegistry(guard).recall("k") is None  # still bypassed: no call made
     assert await Redis.get(guard.redis, "p:link:k") == b"page-1"
+
+
+async def test_an_unconfirmed_create_is_remembered_until_the_page_is(guard: RedisGuard) -> None:
+    registry = RedisLinkRegistry(guard)
+
+    await registry.mark_unconfirmed("k", ttl_s=30)
+    assert await registry.is_unconfirmed("k")
+    assert 0 < await guard.redis.pttl(f"{guard.prefix}:unconfirmed:k") <= 30_000
+
+    await registry.remember("k", "page-1")
+    assert not await registry.is_unconfirmed("k")
+    assert await registry.recall("k") == "page-1"

@@ -3,7 +3,7 @@ import asyncio
 import pytest
 
 from adapters.memory import MemoryLinkRegistry, MemoryLocks
-from domain.errors import Conflict, TrackerUnavailable
+from domain.errors import Conflict, TrackerUnavailable, WriteUnconfirmed
 from domain.use_cases.create_issue import CreateIssue
 from tests.fakes import FakeIssueTracker, create_request
 from tests.sentry import description
@@ -103,9 +103,42 @@ async def test_a_create_still_running_elsewhere_is_a_conflict(tracker: FakeIssue
     locks = MemoryLocks(wait_s=0.05)
     create = CreateIssue(tracker=tracker, registry=MemoryLinkRegistry(), locks=locks)
 
-    async with locks.hold("create:ws:db:a8e5d37a-696c-4c54-adb5-b3f28d64c7de:4242"):
+    async with locks.hold("issue:ws:db:a8e5d37a-696c-4c54-adb5-b3f28d64c7de:4242"):
         with pytest.raises(Conflict, match="still running"):
             await create(create_request())
 
     assert tracker.pages == {}
     assert locks._locks == {}
+
+
+async def test_an_unconfirmed_create_is_looked_for_not_repeated(
+    create: CreateIssue, tracker: FakeIssueTracker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def lost(draft: object) -> None:
+        raise WriteUnconfirmed("Notion did not confirm the new entry in time.")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(tracker, "create_issue", lost)
+        with pytest.raises(WriteUnconfirmed):
+            await create(create_request())
+
+    with pytest.raises(Conflict, match="not yet confirmed"):
+        await create(create_request())
+    assert tracker.pages == {}
+
+    late = tracker.add("TypeError: x is undefined", sentry_url="https://acme.sentry.io/issues/4242/")
+    found = await create(create_request())
+    assert (found.identifier, found.created) == (late.identifier, False)
+
+
+async def test_a_trashed_entry_is_not_the_existing_one(
+    create: CreateIssue, tracker: FakeIssueTracker, registry: MemoryLinkRegistry
+) -> None:
+    first = await create(create_request())
+    page = next(iter(tracker.pages.values()))
+    page.issue = page.issue.model_copy(update={"in_database": False, "sentry_url": None})  # trashed in Notion
+
+    second = await create(create_request())
+
+    assert second.created
+    assert second.identifier != first.identifier
