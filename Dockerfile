@@ -44,12 +44,10 @@ RUN groupadd --system --gid 10001 app \
 
 WORKDIR /app
 
-# Owned by root and read-only for the app user: the service never writes here.
+# Owned by root and read-only for the app user: the service never writes here. The project is
+# installed in the venv as a package, so the sources need no second copy.
 COPY --from=builder /app/.venv /app/.venv
-COPY domain/ ./domain/
-COPY adapters/ ./adapters/
-COPY entrypoints/ ./entrypoints/
-COPY container.py settings.py cli.py sentry_ui_schema.json ./
+COPY sentry_ui_schema.json ./
 
 USER 10001:10001
 

@@ -5,10 +5,6 @@ class DomainError(Exception):
         self.message = message
 
 
-class InvalidInput(DomainError):
-    pass
-
-
 class IssueNotFound(DomainError):
     pass
 

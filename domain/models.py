@@ -37,11 +37,9 @@ class SentryIssue(Frozen):
     issue_id: int
     web_url: str
     installation_id: str
-    project_slug: str
 
 
 class Actor(Frozen):
-    id: int | str
     name: str
 
 
@@ -52,7 +50,6 @@ class IssueDraft(Frozen):
     assignee_id: str | None = None
 
 
-# A Notion database entry as the service sees it.
 class Issue(Frozen):
     page_id: str
     url: str
@@ -90,7 +87,6 @@ class Option(Frozen):
     value: str
 
 
-# Parsed from what the user typed into the link form.
 class IssueQuery(Frozen):
     words: tuple[str, ...] = ()
     number: int | None = None

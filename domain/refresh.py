@@ -62,6 +62,11 @@ class Refresher(Generic[T]):
             # The stale value stays in use; the next request past its freshness tries again.
             log.warning("background refresh of %s failed: %s", key, exc.message)
 
+    async def expire(self, key: str) -> None:
+        """Marks the value stale, so the next use refreshes it."""
+        if (entry := await self._cache.load(key)) is not None:
+            await self._cache.store(key, Cached[T](value=entry.value, fetched_at=0.0))
+
     async def settle(self) -> None:
         """Waits for background refreshes, so shutdown and tests see them finish."""
         await asyncio.gather(*self._refreshing.values(), return_exceptions=True)

@@ -22,7 +22,7 @@ from domain.ports import IssueTracker
 from domain.refresh import Refresher
 from tests.sentry import INSTALLATION
 
-JANE = Actor(id=9, name="Jane Doe")
+JANE = Actor(name="Jane Doe")
 
 
 def sentry_issue(issue_id: int = 4242) -> SentryIssue:
@@ -30,7 +30,6 @@ def sentry_issue(issue_id: int = 4242) -> SentryIssue:
         issue_id=issue_id,
         web_url=f"https://acme.sentry.io/issues/{issue_id}/",
         installation_id=INSTALLATION,
-        project_slug="backend",
     )
 
 

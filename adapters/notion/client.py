@@ -17,7 +17,8 @@ from domain import budget
 
 NOTION_VERSION = "2026-03-11"
 _THROTTLED = frozenset({429, 529})  # rejected before any work: always safe to send again
-_TRANSIENT = frozenset({500, 502, 503, 504})
+TRANSIENT = frozenset({500, 502, 503, 504})  # the request may have been applied before it failed
+UNSENT = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)  # nothing reached Notion
 _ID = re.compile(r"/[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}(?=/|$)")
 _ENDPOINTS = {
     "GET /v1/users/me": "users.me",
@@ -51,6 +52,19 @@ def retry_after_s(response: aiohttp.ClientResponse) -> float | None:
 # A write that may have been applied (a 5xx, a dropped connection) is never sent twice; only
 # failures to connect are, since then nothing reached Notion. A wait longer than `max_wait_s`
 # is not taken at all: the caller gets the 429 at once and can tell the user when to retry.
+BLOCKED = "public_api_request_blocked"
+
+
+async def rate_limit_reason(response: aiohttp.ClientResponse) -> str:
+    try:
+        body = await response.json(content_type=None)  # aiohttp keeps the body for the caller's own read
+    except ValueError:
+        return ""
+    return (
+        str(((body or {}).get("additional_data") or {}).get("rate_limit_reason", "")) if isinstance(body, dict) else ""
+    )
+
+
 class NotionRetry(RetryOptionsBase):
     def __init__(
         self,
@@ -60,10 +74,7 @@ class NotionRetry(RetryOptionsBase):
         max_wait_s: float = 8.0,
         base_s: float = 0.25,
     ):
-        unsent: set[type[Exception]] = {
-            aiohttp.ClientConnectorError,
-            aiohttp.ConnectionTimeoutError,
-        }
+        unsent: set[type[Exception]] = set(UNSENT)
         maybe_sent: set[type[Exception]] = {
             aiohttp.ClientConnectionError,
             asyncio.TimeoutError,
@@ -82,8 +93,10 @@ class NotionRetry(RetryOptionsBase):
 
     async def _final(self, response: aiohttp.ClientResponse) -> bool:
         if response.status in _THROTTLED:
+            if await rate_limit_reason(response) == BLOCKED:
+                return True  # Notion blocked the integration: waiting does not help (notion-api.md §5.3)
             return (retry_after_s(response) or 0.0) > self._affordable_s()
-        return not (self.idempotent and response.status in _TRANSIENT)
+        return not (self.idempotent and response.status in TRANSIENT)
 
     def get_timeout(self, attempt: int, response: aiohttp.ClientResponse | None = None) -> float:
         NOTION_RETRIES.labels(reason=str(response.status) if response is not None else "connection").inc()

@@ -11,7 +11,16 @@ from aiohttp_retry import RetryClient
 from pydantic import BaseModel, ConfigDict
 
 from adapters.notion import wire
-from adapters.notion.client import READS, WRITES, NotionRetry, retry_after_s
+from adapters.notion.client import (
+    BLOCKED,
+    READS,
+    TRANSIENT,
+    UNSENT,
+    WRITES,
+    NotionRetry,
+    rate_limit_reason,
+    retry_after_s,
+)
 from domain.errors import (
     DomainError,
     IssueNotFound,
@@ -26,8 +35,6 @@ from domain.refresh import Refresher
 
 log = structlog.get_logger(__name__)
 JSON = wire.JSON
-_MAYBE_APPLIED = frozenset({500, 502, 503, 504})
-_UNSENT = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)  # nothing reached Notion
 
 
 @dataclass(frozen=True)
@@ -66,6 +73,7 @@ class _NotionError:
     status: int
     message: str
     retry_after: float | None
+    reason: str = ""
 
 
 # A write that Notion may or may not have applied.
@@ -347,21 +355,32 @@ class NotionIssueTracker(IssueTracker):
                     body = None
                 if status < 300 and isinstance(body, dict):
                     return body
-                if unclear and status in _MAYBE_APPLIED:
+                if unclear and status in TRANSIENT:
                     raise _Unclear(body)
-                error = _NotionError(status, wire.error_message(body), retry_after_s(resp))
+                error = _NotionError(
+                    status, wire.error_message(body), retry_after_s(resp), await rate_limit_reason(resp)
+                )
         except (TimeoutError, aiohttp.ClientError) as exc:
-            if unclear and not isinstance(exc, _UNSENT):
+            if unclear and not isinstance(exc, UNSENT):
                 raise _Unclear(None) from exc
             raise TrackerUnavailable(
                 "Notion did not answer in time; try again."
                 if isinstance(exc, asyncio.TimeoutError)
                 else "Could not reach Notion; try again."
             ) from exc
-        raise self._translate(error, missing)
+        failure = self._translate(error, missing)
+        if isinstance(failure, TrackerMisconfigured) and error.status in (400, 404) and self._schema is not None:
+            # A renamed column or data source makes the cached schema wrong: look again next time.
+            self._schema = None
+            await self._schemas.expire(self._schema_key())
+        raise failure
 
     def _translate(self, error: _NotionError, missing: str) -> DomainError:
         detail = f" Notion said: {error.message}" if error.message else ""
+        if error.reason == BLOCKED:
+            return TrackerMisconfigured(
+                "Notion has blocked requests from this integration; waiting will not help. Contact Notion support."
+            )
         if error.status in (429, 529):
             wait = error.retry_after or 60.0
             return RateLimited(
@@ -383,7 +402,8 @@ class NotionIssueTracker(IssueTracker):
                 f"Notion cannot find database {self._database_id}. Share the database with the integration: "
                 "open it in Notion, ••• → Connections → add the integration."
             )
-        if error.status in (400, 404) and missing == "page":
+        bad_id = error.status == 400 and error.message.startswith("path failed validation")
+        if missing == "page" and (error.status == 404 or bad_id):
             return IssueNotFound("No entry with that ID is shared with the Notion integration.")
         if error.status == 400:
             return TrackerMisconfigured(f"Notion rejected the request.{detail}")

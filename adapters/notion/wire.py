@@ -187,7 +187,7 @@ def batches(children: Sequence[JSON]) -> Iterator[list[JSON]]:
     batch: list[JSON] = []
     size = 0
     for child in children:
-        child_size = len(json.dumps(child, ensure_ascii=False).encode())
+        child_size = len(json.dumps(child))  # as aiohttp sends it: ASCII, six bytes per escaped character
         if batch and (len(batch) == ARRAY_LIMIT or size + child_size > PAYLOAD_BYTES):
             yield batch
             batch, size = [], 0

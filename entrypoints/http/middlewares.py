@@ -10,7 +10,6 @@ from aiohttp import web
 from domain.errors import (
     Conflict,
     DomainError,
-    InvalidInput,
     InvalidLink,
     IssueNotFound,
     RateLimited,
@@ -23,8 +22,12 @@ from entrypoints.http.schemas import describe
 log = structlog.get_logger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-STATUS: dict[type[DomainError], int] = {
-    InvalidInput: 400,
+class BadSignature(Exception):
+    pass
+
+
+STATUS: dict[type[Exception], int] = {
+    BadSignature: 401,
     IssueNotFound: 404,
     Conflict: 409,
     InvalidLink: 422,
@@ -69,10 +72,10 @@ async def errors_to_http(request: web.Request, handler: Handler) -> web.StreamRe
         return problem(400, describe(exc))
     except RateLimited as exc:
         return problem(503, exc.message, {"Retry-After": str(max(1, round(exc.retry_after_s)))})
-    except DomainError as exc:
+    except (DomainError, BadSignature) as exc:
         status = next((s for t, s in STATUS.items() if isinstance(exc, t)), 400)
-        log.warning("request_failed", error=type(exc).__name__, detail=exc.message)
-        return problem(status, exc.message)
+        log.warning("request_failed", error=type(exc).__name__, detail=str(exc))
+        return problem(status, str(exc))
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -91,6 +94,5 @@ async def verify_signature(request: web.Request, handler: Handler) -> web.Stream
     given = [request.headers[h].strip().lower() for h in SIGNATURE_HEADERS if h in request.headers]
     expected = [hmac.new(s.encode(), body, hashlib.sha256).hexdigest() for s in request.app[SECRETS]]
     if not any(hmac.compare_digest(g, e) for g in given for e in expected):
-        log.warning("bad_signature", signed=bool(given))
-        return problem(401, "The request is not signed with this integration's client secret.")
+        raise BadSignature("The request is not signed with this integration's client secret.")
     return await handler(request)

@@ -105,4 +105,6 @@ async def _options(request: web.Request, find: Callable[[str], Awaitable[list[Op
     except (DomainError, TimeoutError) as exc:
         # An error here would disable the whole Sentry form; an empty list only says "nothing found".
         log.warning("options_unavailable", error=type(exc).__name__, detail=str(exc))
+    except Exception:
+        log.exception("options_failed")
     return web.json_response(schemas.options(found))

@@ -40,14 +40,7 @@ class LinkFields(_Body):
     issue: Annotated[str, AfterValidator(_notion_page)]
 
 
-class Project(_Body):
-    slug: str = ""
-    id: int | None = None
-
-
 class SentryActor(_Body):
-    type: str = "user"
-    id: int | str = 0
     name: str = "a Sentry user"
 
 
@@ -59,7 +52,6 @@ class IssueLinkBody(_Body, Generic[F]):  # what Sentry POSTs to the issue-link U
     issueId: int
     installationId: Annotated[str, Field(min_length=1)]
     webUrl: HttpUrl
-    project: Project = Project()
     actor: SentryActor = SentryActor()
 
     def sentry(self) -> SentryIssue:
@@ -67,11 +59,10 @@ class IssueLinkBody(_Body, Generic[F]):  # what Sentry POSTs to the issue-link U
             issue_id=self.issueId,
             web_url=self.webUrl,
             installation_id=self.installationId,
-            project_slug=self.project.slug,
         )
 
     def who(self) -> Actor:
-        return Actor(id=self.actor.id, name=self.actor.name)
+        return Actor(name=self.actor.name)
 
 
 class CreateBody(IssueLinkBody[CreateFields]):

@@ -249,3 +249,17 @@ async def test_webhooks_are_acknowledged_when_signed(client: Client, tracker: Fa
     assert good.status == 200
     assert bad.status == 401
     assert tracker.calls == []
+
+
+async def test_options_answer_an_empty_list_even_on_a_bug(
+    client: Client, tracker: FakeIssueTracker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(*_: object) -> None:
+        raise KeyError("properties")
+
+    monkeypatch.setattr(tracker, "search_issues", broken)
+
+    resp = await client.get(select_url("/sentry/options/issues", "x"), headers=ui_headers(b""))
+
+    assert resp.status == 200
+    assert await resp.json() == []

@@ -221,3 +221,42 @@ async def test_an_id_with_another_prefix_is_only_a_title_search(
     assert await tracker.search_issues(IssueQuery(words=("ops-12",), number=12, prefix="ops")) == []
     (call,) = [c for key, calls in http.requests.items() if key[0] == "POST" for c in calls]
     assert call.kwargs["json"]["filter"] == {"property": "Name", "title": {"contains": "ops-12"}}
+
+
+async def test_a_refused_write_on_a_page_keeps_notions_reason(http: aioresponses, tracker: NotionIssueTracker) -> None:
+    schema(http)
+    archived = notion.error(400, "validation_error", "Can't edit block that is archived. You must unarchive it first.")
+    http.patch(f"{PAGES}/{PAGE_ID}", status=400, payload=archived)
+
+    with pytest.raises(TrackerMisconfigured, match="Can't edit block that is archived"):
+        await tracker.set_sentry_link(PAGE_ID, SENTRY_URL)
+
+
+async def test_a_refused_write_makes_the_schema_be_read_again(http: aioresponses, tracker: NotionIssueTracker) -> None:
+    schema(http)
+    renamed = notion.error(400, "validation_error", "Sentry Link is not a property that exists.")
+    http.post(PAGES, status=400, payload=renamed)
+    renamed_source = notion.data_source()
+    renamed_source["properties"]["Sentry"] = renamed_source["properties"].pop("Sentry Link")
+    schema(http, renamed_source)
+
+    with pytest.raises(TrackerMisconfigured, match="Sentry Link is not a property"):
+        await tracker.create_issue(DRAFT)
+    await tracker.database()  # the stale schema is served once while it is read again
+    await tracker._schemas.settle()
+
+    with pytest.raises(TrackerMisconfigured, match="needs a column 'Sentry Link'"):
+        await tracker.database()
+    assert len(http.requests[("GET", URL(f"{BASE}/data_sources/{DATA_SOURCE_ID}"))]) == 2
+
+
+async def test_a_blocked_integration_is_not_retried(http: aioresponses, tracker: NotionIssueTracker) -> None:
+    schema(http)
+    blocked = notion.error(
+        429, "rate_limited", "Requests are blocked.", rate_limit_reason="public_api_request_blocked", retry_after="0"
+    )
+    http.post(PAGES, status=429, payload=blocked, headers={"Retry-After": "0"})
+
+    with pytest.raises(TrackerMisconfigured, match="Contact Notion support"):
+        await tracker.create_issue(DRAFT)
+    assert len(sent(http, "POST", PAGES)) == 1

@@ -107,8 +107,8 @@ def query(text: str, limit: int = 20) -> Any:
 
 async def test_a_60k_stack_trace_arrives_whole_within_notions_limits(notion: Notion) -> None:
     trace = stack_trace(60_000)
-    sentry = SentryIssue(issue_id=4242, web_url=SENTRY_URL, installation_id="inst-1", project_slug="backend")
-    header = (sentry_link("Sentry issue: ", sentry, Actor(id=1, name="Ada")), Block(kind="divider"))
+    sentry = SentryIssue(issue_id=4242, web_url=SENTRY_URL, installation_id="inst-1")
+    header = (sentry_link("Sentry issue: ", sentry, Actor(name="Ada")), Block(kind="divider"))
     body = header + markdown.parse(description("BACKEND-1A", 4242, trace))
 
     issue = await notion.tracker.create_issue(draft(body=body))

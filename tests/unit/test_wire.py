@@ -79,3 +79,11 @@ def test_identifier_with_and_without_prefix() -> None:
     assert wire.identifier({"prefix": "BUG", "number": 12}) == "BUG-12"
     assert wire.identifier({"prefix": None, "number": 12}) == "12"
     assert wire.identifier(None) == ""
+
+
+def test_batches_are_measured_as_sent_so_escaped_text_stays_under_500_kb() -> None:
+    cjk = tuple(Block(kind="paragraph", spans=(Span(text="漢" * 1990),)) for _ in range(90))
+    batches = list(wire.batches(wire.blocks(cjk)))
+
+    assert len(batches) > 1
+    assert all(len(json.dumps({"children": b}).encode()) < 500_000 for b in batches)
