@@ -1,14 +1,18 @@
 import argparse
+import asyncio
 import functools
 import os
 import sys
 
 from aiohttp import web
 
-from container import Container, open_use_cases
+from container import Container, open_use_cases, resolve
 from entrypoints.http.app import create_app
 from entrypoints.logging import configure_logging
 from settings import ConfigError, Settings
+
+# Long enough for a create that Notion is slow to answer; Kubernetes' grace period is set above it.
+SHUTDOWN_GRACE_S = 25.0
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -17,8 +21,11 @@ def main(argv: list[str] | None = None) -> None:
     serve = commands.add_parser("serve", help="run the HTTP service Sentry calls")
     serve.add_argument("--host", default="0.0.0.0")
     serve.add_argument("--port", type=int, default=8000)
+    commands.add_parser("check", help="check the configuration, Notion and Redis, and say what to fix")
     args = parser.parse_args(argv)
 
+    if args.command == "check":
+        sys.exit(asyncio.run(check()))
     try:
         settings = Settings.from_env(os.environ)
     except ConfigError as exc:
@@ -26,4 +33,28 @@ def main(argv: list[str] | None = None) -> None:
     configure_logging(settings.log_level)
     container = Container(settings=settings)
     app = create_app(functools.partial(open_use_cases, container), client_secrets=settings.client_secrets)
-    web.run_app(app, host=args.host, port=args.port, access_log=None, print=None)
+    web.run_app(
+        app, host=args.host, port=args.port, access_log=None, print=None, shutdown_timeout=SHUTDOWN_GRACE_S
+    )
+
+
+async def check() -> int:
+    try:
+        settings = Settings.from_env(os.environ)
+    except ConfigError as exc:
+        print(f"✗ Configuration: {exc}")
+        return 1
+    configure_logging("error", sys.stderr, cache=False)  # the report is the output; only real errors go to the log
+    secrets = len(settings.client_secrets)
+    rotation = " (during rotation: any of them is accepted)" if secrets > 1 else ""
+    print(f"✓ Client secret: {secrets} set in SENTRY_NOTION_INTEGRATION_CLIENT_SECRET{rotation}")
+    container = Container(settings=settings)
+    try:
+        findings = await (await resolve(container.diagnose_setup()))()
+    finally:
+        await resolve(container.shutdown_resources())
+    for finding in findings:
+        print(f"{'✓' if finding.ok else '✗'} {finding.check}: {finding.detail}")
+        if finding.fix:
+            print(f"    → {finding.fix}")
+    return 0 if all(f.ok for f in findings) else 1

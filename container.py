@@ -6,14 +6,16 @@ from typing import Any
 from dependency_injector import containers, providers
 from pydantic import TypeAdapter
 
-from adapters.memory import MemoryCache, MemoryLinkRegistry, MemoryLocks
+from adapters.memory import MemoryCache, MemoryLinkRegistry, MemoryLocks, NoRedis
 from adapters.notion.client import open_notion_client
 from adapters.notion.tracker import Columns, NotionIssueTracker, NotionSchema
 from adapters.rate_limit import NotionRateLimiter
-from adapters.redis_store import RedisCache, RedisGuard, RedisLinkRegistry, RedisLocks, open_redis
+from adapters.redis_store import RedisCache, RedisGuard, RedisHealth, RedisLinkRegistry, RedisLocks, open_redis
 from domain.models import Assignee, Cached
 from domain.refresh import Refresher
+from domain.use_cases.check_readiness import CheckReadiness
 from domain.use_cases.create_issue import CreateIssue
+from domain.use_cases.diagnose_setup import DiagnoseSetup
 from domain.use_cases.link_issue import LinkIssue
 from domain.use_cases.list_assignees import ListAssignees
 from domain.use_cases.search_issues import SearchIssues
@@ -85,6 +87,16 @@ class Container(containers.DeclarativeContainer):
         schemas=schemas,
     )
 
+    checked = providers.List(
+        tracker,
+        providers.Selector(
+            settings.provided.cache_backend,
+            redis=providers.Singleton(RedisHealth, redis, url=settings.provided.redis_url),
+            memory=providers.Singleton(NoRedis),
+        ),
+    )
+    check_readiness = providers.Singleton(CheckReadiness, dependencies=checked)
+    diagnose_setup = providers.Factory(DiagnoseSetup, dependencies=checked)
     create_issue = providers.Factory(CreateIssue, tracker=tracker, registry=registry, locks=locks)
     link_issue = providers.Factory(LinkIssue, tracker=tracker, registry=registry, locks=locks)
     search_issues = providers.Factory(SearchIssues, tracker=tracker)
@@ -95,15 +107,16 @@ class Container(containers.DeclarativeContainer):
 async def open_use_cases(container: Container) -> AsyncIterator[UseCases]:
     try:
         yield UseCases(
-            create_issue=await _ready(container.create_issue()),
-            link_issue=await _ready(container.link_issue()),
-            search_issues=await _ready(container.search_issues()),
-            list_assignees=await _ready(container.list_assignees()),
+            create_issue=await resolve(container.create_issue()),
+            link_issue=await resolve(container.link_issue()),
+            search_issues=await resolve(container.search_issues()),
+            list_assignees=await resolve(container.list_assignees()),
+            check_readiness=await resolve(container.check_readiness()),
         )
     finally:
-        await _ready(container.shutdown_resources())
+        await resolve(container.shutdown_resources())
 
 
-async def _ready(value: Any) -> Any:
+async def resolve(value: Any) -> Any:
     # dependency-injector hands back an awaitable only for providers that touch an async resource.
     return await value if inspect.isawaitable(value) else value

@@ -5,8 +5,8 @@ from collections.abc import AsyncIterator
 from typing import TypeVar
 
 from domain.errors import STILL_RUNNING, Conflict
-from domain.models import Cached
-from domain.ports import Cache, LinkRegistry, Locks
+from domain.models import Cached, Finding
+from domain.ports import Cache, Dependency, LinkRegistry, Locks
 
 T = TypeVar("T")
 
@@ -20,6 +20,20 @@ class MemoryCache(Cache[T]):
 
     async def store(self, key: str, entry: Cached[T]) -> None:
         self._entries[key] = entry
+
+
+class NoRedis(Dependency):
+    @property
+    def name(self) -> str:
+        return "Redis"
+
+    @property
+    def required(self) -> bool:
+        return False
+
+    async def diagnose(self, *, thorough: bool) -> list[Finding]:
+        detail = "not configured: cache, locks and links stay in this process (fine for a single replica)"
+        return [Finding(check="Redis", ok=True, detail=detail)]
 
 
 class MemoryLinkRegistry(LinkRegistry):

@@ -4,6 +4,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable
 from typing import TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 import structlog
 from pydantic import TypeAdapter, ValidationError
@@ -13,8 +14,8 @@ from redis.exceptions import RedisError
 from adapters.memory import MemoryLocks
 from adapters.metrics import CACHE_LOOKUPS
 from domain.errors import STILL_RUNNING, Conflict
-from domain.models import Cached
-from domain.ports import Cache, LinkRegistry, Locks
+from domain.models import Cached, Finding
+from domain.ports import Cache, Dependency, LinkRegistry, Locks
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -48,6 +49,40 @@ class RedisGuard:
             self._down_until = time.monotonic() + self._cooldown_s
             log.warning("redis_unavailable", operation=operation, error=str(exc) or type(exc).__name__)
             return None
+
+
+class RedisHealth(Dependency):
+    def __init__(self, redis: "Redis", *, url: str) -> None:
+        self._redis, self._where = redis, _without_password(url)
+
+    @property
+    def name(self) -> str:
+        return "Redis"
+
+    @property
+    def required(self) -> bool:
+        return False  # the cache, locks and links then stay within each replica
+
+    async def diagnose(self, *, thorough: bool) -> list[Finding]:
+        try:
+            await self._redis.ping()
+        except (TimeoutError, RedisError, OSError) as exc:
+            return [
+                Finding(
+                    check="Redis",
+                    ok=False,
+                    detail=f"does not answer at {self._where}: {exc or type(exc).__name__}",
+                    fix="Start Redis or fix REDIS_URL. Until then each replica caches alone and duplicate "
+                    "protection relies on the Sentry Link column.",
+                )
+            ]
+        return [Finding(check="Redis", ok=True, detail=f"answers at {self._where}")]
+
+
+def _without_password(url: str) -> str:
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    return urlunsplit(parts._replace(netloc=f"{host}:{parts.port}" if parts.port else host))
 
 
 class RedisCache(Cache[T]):

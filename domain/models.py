@@ -82,6 +82,13 @@ class Assignee(Frozen):
         return f"{self.name} ({self.email})" if self.email else self.name
 
 
+class Finding(Frozen):
+    check: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
 class Option(Frozen):
     label: str
     value: str

@@ -2,7 +2,7 @@ from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol, TypeVar
 
-from domain.models import Assignee, Block, Cached, Database, Issue, IssueDraft, IssueQuery
+from domain.models import Assignee, Block, Cached, Database, Finding, Issue, IssueDraft, IssueQuery
 
 T = TypeVar("T")
 
@@ -32,6 +32,22 @@ class IssueTracker(Protocol):
 
     async def list_assignees(self) -> list[Assignee]:
         """People of the workspace, without bots."""
+        ...
+
+
+class Dependency(Protocol):
+    """Something the service relies on. Never raises: problems come back as findings that say what to do."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def required(self) -> bool:
+        """Whether the service can serve without it."""
+        ...
+
+    async def diagnose(self, *, thorough: bool) -> list[Finding]:
+        """A quick liveness probe, or with `thorough` every check of the setup."""
         ...
 
 

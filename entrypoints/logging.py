@@ -20,7 +20,7 @@ def _redact(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
 _TRACEBACKS = structlog.processors.ExceptionRenderer(structlog.tracebacks.ExceptionDictTransformer(show_locals=False))
 
 
-def configure_logging(level: str, stream: TextIO = sys.stdout) -> None:
+def configure_logging(level: str, stream: TextIO = sys.stdout, *, cache: bool = True) -> None:
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
@@ -31,7 +31,8 @@ def configure_logging(level: str, stream: TextIO = sys.stdout) -> None:
         processors=[*shared, _TRACEBACKS, structlog.processors.JSONRenderer()],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level.upper()]),
         logger_factory=structlog.WriteLoggerFactory(stream),
-        cache_logger_on_first_use=True,
+        # Cached loggers ignore later reconfiguration, which short-lived commands and tests rely on.
+        cache_logger_on_first_use=cache,
     )
     # aiohttp and asyncio report through the standard library: give them the same JSON lines.
     handler = logging.StreamHandler(stream)

@@ -29,7 +29,7 @@ from domain.errors import (
     TrackerUnavailable,
     WriteUnconfirmed,
 )
-from domain.models import Assignee, Block, Cached, Database, Issue, IssueDraft, IssueQuery, Span
+from domain.models import Assignee, Block, Cached, Database, Finding, Issue, IssueDraft, IssueQuery, Span
 from domain.ports import IssueTracker
 from domain.refresh import Refresher
 
@@ -100,8 +100,64 @@ class NotionIssueTracker(IssueTracker):
         self._schema: Cached[NotionSchema] | None = None
         self._schema_lock = asyncio.Lock()
 
+    @property
+    def name(self) -> str:
+        return "Notion"
+
+    @property
+    def required(self) -> bool:
+        return True
+
     async def database(self) -> Database:
         return (await self._describe()).database
+
+    async def diagnose(self, *, thorough: bool) -> list[Finding]:
+        try:
+            me = await self._send("GET", "v1/users/me", READS)
+        except RateLimited as exc:
+            return [Finding(check="Notion", ok=True, detail=f"answers, but rate limits: {exc.message}")]
+        except TrackerUnavailable as exc:
+            fix = "Check that this host reaches Notion's API (NOTION_API_BASE_URL) and that Notion is up."
+            return [Finding(check="Notion", ok=False, detail=exc.message, fix=fix)]
+        except DomainError as exc:
+            return [Finding(check="Notion token", ok=False, detail=exc.message)]
+        workspace = (me.get("bot") or {}).get("workspace_name") or "?"
+        found = [Finding(check="Notion token", ok=True, detail=f"valid: {me.get('name')!r} in workspace {workspace!r}")]
+        if not thorough:
+            return found
+        try:
+            schema = await self._discover()
+        except DomainError as exc:
+            return [*found, Finding(check="Notion database", ok=False, detail=exc.message)]
+        detail = f"{schema.database.title!r} is shared with the integration; data source {schema.data_source_id}"
+        found.append(Finding(check="Notion database", ok=True, detail=detail))
+        for key, column, kind in (
+            ("id", self._columns.id, "unique_id"),
+            ("sentry_url", self._columns.sentry_url, "url"),
+            ("assignee", self._columns.assignee, "people"),
+        ):
+            found.append(self._column_finding(schema, key, column, kind))
+        return found
+
+    def _column_finding(self, schema: "NotionSchema", key: str, column: str, kind: str) -> Finding:
+        check = f"Column {column!r}"
+        if schema.has(column, kind):
+            prefix = schema.columns[column].prefix
+            shown = (
+                f", prefix {prefix!r}"
+                if kind == "unique_id" and prefix
+                else ", no prefix"
+                if kind == "unique_id"
+                else ""
+            )
+            return Finding(check=check, ok=True, detail=f"{kind}{shown}")
+        actual = schema.columns[column].type if column in schema.columns else None
+        return Finding(
+            check=check,
+            ok=False,
+            detail=f"is {actual}, needs {kind}" if actual else f"missing (needs type {kind})",
+            fix=f"Add it in Notion, or name the existing column in NOTION_CONFIG column_names.{key}.",
+        )
 
     async def create_issue(self, draft: IssueDraft) -> Issue:
         schema = await self._describe()

@@ -22,6 +22,7 @@ from entrypoints.http.schemas import describe
 log = structlog.get_logger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
+
 class BadSignature(Exception):
     pass
 

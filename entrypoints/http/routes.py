@@ -10,6 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from domain import budget
 from domain.errors import DomainError, TrackerUnavailable
 from domain.models import LinkedIssue, Option
+from domain.use_cases.check_readiness import CheckReadiness
 from domain.use_cases.create_issue import CreateIssue
 from domain.use_cases.link_issue import LinkIssue
 from domain.use_cases.list_assignees import ListAssignees
@@ -32,6 +33,7 @@ class UseCases:
     link_issue: LinkIssue
     search_issues: SearchIssues
     list_assignees: ListAssignees
+    check_readiness: CheckReadiness
 
 
 USE_CASES = web.AppKey("use_cases", UseCases)
@@ -41,6 +43,13 @@ routes = web.RouteTableDef()
 @routes.get("/healthz")
 async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
+
+
+@routes.get("/readyz")
+async def readyz(request: web.Request) -> web.Response:
+    ready, findings = await request.app[USE_CASES].check_readiness()
+    checks = [{"check": f.check, "ok": f.ok, "detail": f.detail} for f in findings]
+    return web.json_response({"ready": ready, "checks": checks}, status=200 if ready else 503)
 
 
 @routes.get("/metrics")

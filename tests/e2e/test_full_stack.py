@@ -1,33 +1,22 @@
 # The whole service as deployed: real Notion adapter against the in-repo fake Notion server, real Redis.
 
 import asyncio
-import json
 import time
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 import structlog
-from aiohttp import ClientResponse, web
-from aiohttp.test_utils import TestClient
-from pytest_aiohttp import AiohttpClient, AiohttpServer
+from aiohttp import ClientResponse
 from redis.asyncio import Redis
 from structlog.testing import capture_logs
 
-from container import Container
 from entrypoints.http import routes
-from tests.e2e.conftest import app_for, settings
+from tests.e2e.conftest import REDIS_URL, Client, Notion, StartApp, forget_everything
 from tests.fake_notion import FakeNotion
 from tests.sentry import SECRET, description, issue_link_body, select_url, sign, ui_headers
 
-Client = TestClient[web.Request, web.Application]
-StartApp = Callable[..., Awaitable[Client]]
-
 CREATE, LINK = "/sentry/issue-link/create", "/sentry/issue-link/link"
 ISSUES, ASSIGNEES = "/sentry/options/issues", "/sentry/options/assignees"
-REDIS_URL = "redis://127.0.0.1:6379/15"
 REDIS_DOWN = "redis://127.0.0.1:1/0"
 SENTRY_URL = "https://acme.sentry.io/issues/4242/"
 OTHER_SENTRY_URL = "https://acme.sentry.io/issues/1111/"
@@ -35,60 +24,9 @@ STACK = "TypeError: x is undefined\n  at render (src/checkout.js:12:5)\n  at com
 QUERY = r"/v1/data_sources/[^/]+/query"
 
 
-@dataclass(frozen=True)
-class Notion:
-    fake: FakeNotion
-    url: str
-    database_id: str
-    data_source_id: str
-
-
-@pytest.fixture
-async def notion(aiohttp_server: AiohttpServer) -> Notion:
-    # Old-style links carry the title as a slug, so a long title makes a URL longer than Sentry stores.
-    fake = FakeNotion(legacy_urls=True, seed=7)
-    database_id, data_source_id = fake.add_database("Bugs")
-    server = await aiohttp_server(fake.app())
-    return Notion(fake, str(server.make_url("")).rstrip("/"), database_id, data_source_id)
-
-
-@pytest.fixture
-async def redis_prefix() -> AsyncIterator[str]:
-    prefix = f"e2e-{uuid.uuid4().hex}"
-    yield prefix
-    redis = Redis.from_url(REDIS_URL)
-    try:
-        await forget_everything(redis, prefix)
-    finally:
-        await redis.aclose()
-
-
-@pytest.fixture
-def start_app(aiohttp_client: AiohttpClient, notion: Notion, redis_prefix: str) -> StartApp:
-    """One replica of the service; call it twice for two replicas sharing Redis."""
-
-    async def start(*, redis_url: str = REDIS_URL) -> Client:
-        env = {
-            "NOTION_API_BASE_URL": notion.url,
-            "NOTION_TOKEN": notion.fake.token,
-            "NOTION_CONFIG": json.dumps({"database_id": notion.database_id}),
-            "REDIS_URL": redis_url,
-            "REDIS_PREFIX": redis_prefix,
-        }
-        return await aiohttp_client(app_for(Container(settings=settings(**env))))
-
-    return start
-
-
 @pytest.fixture
 async def client(start_app: StartApp) -> Client:
     return await start_app()
-
-
-async def forget_everything(redis: Redis, prefix: str) -> None:
-    keys = [key async for key in redis.scan_iter(f"{prefix}:*")]
-    if keys:
-        await redis.delete(*keys)
 
 
 def create_body(title: str = "TypeError: x is undefined") -> bytes:

@@ -18,7 +18,7 @@ Client = TestClient[web.Request, web.Application]
 def output() -> Iterator[io.StringIO]:
     # The production configuration, writing to a buffer; reset afterwards so other tests keep structlog's defaults.
     stream = io.StringIO()
-    configure_logging("info", stream)
+    configure_logging("info", stream, cache=False)
     yield stream
     structlog.reset_defaults()
 

@@ -1,0 +1,105 @@
+from collections.abc import Iterator
+
+import pytest
+import structlog
+from pytest_aiohttp import AiohttpServer
+
+from cli import check
+from tests.fake_notion import FakeNotion
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    yield
+    structlog.reset_defaults()
+
+
+@pytest.fixture
+async def notion(aiohttp_server: AiohttpServer, monkeypatch: pytest.MonkeyPatch) -> FakeNotion:
+    fake = FakeNotion()
+    server = await aiohttp_server(fake.app())
+    monkeypatch.setenv("NOTION_TOKEN", fake.token)
+    monkeypatch.setenv("NOTION_API_BASE_URL", str(server.make_url("")))
+    monkeypatch.setenv("SENTRY_NOTION_INTEGRATION_CLIENT_SECRET", "s3cr3t")
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/15")
+    return fake
+
+
+def use(monkeypatch: pytest.MonkeyPatch, database_id: str) -> None:
+    monkeypatch.setenv("NOTION_CONFIG", f'{{"database_id": "{database_id}"}}')
+
+
+async def test_a_good_setup_passes_every_check(
+    notion: FakeNotion, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    database_id, data_source_id = notion.add_database("Bugs")
+    use(monkeypatch, database_id)
+
+    assert await check() == 0
+
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [
+        "✓ Client secret: 1 set in SENTRY_NOTION_INTEGRATION_CLIENT_SECRET",
+        "✓ Notion token: valid: 'Sentry Sync' in workspace 'Acme'",
+        f"✓ Notion database: 'Bugs' is shared with the integration; data source {data_source_id}",
+        "✓ Column 'ID': unique_id, prefix 'BUG'",
+        "✓ Column 'Sentry Link': url",
+        "✓ Column 'Assignee': people",
+        "✓ Redis: answers at redis://127.0.0.1:6379/15",
+    ]
+
+
+async def test_a_missing_column_says_how_to_fix_it(
+    notion: FakeNotion, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    database_id, _ = notion.add_database("Bugs", {"ID": {"unique_id": {"prefix": None}}, "Link": {"url": {}}})
+    use(monkeypatch, database_id)
+
+    assert await check() == 1
+
+    out = capsys.readouterr().out
+    assert "✓ Column 'ID': unique_id, no prefix" in out
+    assert "✗ Column 'Sentry Link': missing (needs type url)\n    → Add it in Notion, or name the existing" in out
+    assert "column_names.sentry_url" in out
+    assert "Traceback" not in out
+
+
+async def test_an_unshared_database_says_to_add_the_connection(
+    notion: FakeNotion, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    database_id, _ = notion.add_database("Bugs", shared=False)
+    use(monkeypatch, database_id)
+
+    assert await check() == 1
+
+    out = capsys.readouterr().out
+    assert "✓ Notion token" in out
+    assert "✗ Notion database:" in out
+    assert "Connections" in out
+
+
+async def test_a_bad_token_and_dead_redis_are_reported(
+    notion: FakeNotion, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    use(monkeypatch, notion.add_database("Bugs")[0])
+    monkeypatch.setenv("NOTION_TOKEN", "secret_wrong")
+    monkeypatch.setenv("REDIS_URL", "redis://:hunter2@127.0.0.1:1/0")
+
+    assert await check() == 1
+
+    out = capsys.readouterr().out
+    assert "✗ Notion token: Notion rejected the integration token (NOTION_TOKEN)" in out
+    assert "✗ Redis: does not answer at redis://127.0.0.1:1/0" in out
+    assert "hunter2" not in out
+    assert "secret_wrong" not in out
+
+
+async def test_a_broken_configuration_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("NOTION_TOKEN", "NOTION_CONFIG", "SENTRY_NOTION_INTEGRATION_CLIENT_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+
+    assert await check() == 1
+
+    assert capsys.readouterr().out.startswith("✗ Configuration: NOTION_TOKEN is not set;")
