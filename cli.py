@@ -33,9 +33,7 @@ def main(argv: list[str] | None = None) -> None:
     configure_logging(settings.log_level)
     container = Container(settings=settings)
     app = create_app(functools.partial(open_use_cases, container), client_secrets=settings.client_secrets)
-    web.run_app(
-        app, host=args.host, port=args.port, access_log=None, print=None, shutdown_timeout=SHUTDOWN_GRACE_S
-    )
+    web.run_app(app, host=args.host, port=args.port, access_log=None, print=None, shutdown_timeout=SHUTDOWN_GRACE_S)
 
 
 async def check() -> int:
