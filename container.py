@@ -7,6 +7,7 @@ from dependency_injector import containers, providers
 from pydantic import TypeAdapter
 
 from adapters.memory import MemoryCache, MemoryLinkRegistry, MemoryLocks, NoRedis
+from adapters.metrics import count_lookups
 from adapters.notion.client import open_notion_client
 from adapters.notion.tracker import Columns, NotionIssueTracker, NotionSchema
 from adapters.rate_limit import NotionRateLimiter
@@ -35,7 +36,7 @@ def _refresher(
         ),
         memory=providers.Singleton(MemoryCache),
     )
-    return providers.Singleton(Refresher, cache=cache, locks=locks, fresh_s=fresh_s)
+    return providers.Singleton(Refresher, cache=cache, locks=locks, fresh_s=fresh_s, on_lookup=count_lookups(name))
 
 
 def _keep(fresh_s: int) -> int:

@@ -1,3 +1,5 @@
+from collections.abc import Callable
+
 from prometheus_client import Counter, Histogram
 
 NOTION_REQUESTS = Counter(
@@ -11,4 +13,8 @@ NOTION_SECONDS = Histogram(
 )
 NOTION_RETRIES = Counter("sentry_notion_notion_retries_total", "Notion requests sent again", ["reason"])
 NOTION_THROTTLED = Counter("sentry_notion_notion_throttled_total", "429 and 529 answers from Notion")
-CACHE_LOOKUPS = Counter("sentry_notion_cache_lookups_total", "Cache lookups by outcome", ["cache", "result"])
+CACHE_LOOKUPS = Counter("sentry_notion_cache_lookups_total", "Cache lookups: hit, stale or miss", ["cache", "result"])
+
+
+def count_lookups(cache: str) -> Callable[[str], None]:
+    return lambda result: CACHE_LOOKUPS.labels(cache=cache, result=result).inc()

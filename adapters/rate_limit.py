@@ -21,7 +21,7 @@ local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
 if tat < now then tat = now end
 local wait = math.max(0, tat - now - burst)
 if wait > max_wait then return -wait end
-redis.call('SET', KEYS[1], tat + interval, 'PX', tat + interval - now + 1000)
+redis.call('SET', KEYS[1], tat + interval, 'PX', math.ceil(tat + interval - now + 1000))
 return wait
 """
 
@@ -53,6 +53,8 @@ class NotionRateLimiter:
         self._guard, self._key, self._max_wait_s = guard, key, max_wait_s
         self._interval_ms, self._burst_ms = 60_000 / per_minute, 60_000 / per_minute * (burst - 1)
         self._local = LocalRateLimiter(per_minute=per_minute, burst=burst)
+        # A registered script is sent by its hash: one small command per Notion call.
+        self._script = guard.redis.register_script(_GCRA) if guard is not None else None
 
     async def acquire(self) -> None:
         left = budget.remaining()
@@ -70,8 +72,8 @@ class NotionRateLimiter:
             await asyncio.sleep(wait_s)
 
     async def _shared(self, max_wait_s: float) -> float | None:
-        if self._guard is None:
+        if self._guard is None or self._script is None:
             return None
-        script = self._guard.redis.eval(_GCRA, 1, self._key, self._interval_ms, self._burst_ms, max_wait_s * 1000)
-        result = await self._guard.run("rate_limit", script)
+        call = self._script(keys=[self._key], args=[self._interval_ms, self._burst_ms, max_wait_s * 1000])
+        result = await self._guard.run("rate_limit", call)
         return None if result is None else float(result) / 1000

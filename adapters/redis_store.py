@@ -8,11 +8,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 import structlog
 from pydantic import TypeAdapter, ValidationError
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import RedisError
 
 from adapters.memory import MemoryLocks
-from adapters.metrics import CACHE_LOOKUPS
 from domain.errors import STILL_RUNNING, Conflict
 from domain.models import Cached, Finding
 from domain.ports import Cache, Dependency, LinkRegistry, Locks
@@ -25,7 +24,11 @@ _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del
 @contextlib.asynccontextmanager
 async def open_redis(*, url: str) -> AsyncIterator["Redis"]:
     # Short timeouts: Redis is a cache here, and a slow one must not hold up Sentry's requests.
-    client: Redis = Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5, health_check_interval=30)
+    # A blocking pool makes a burst wait briefly for a connection instead of failing as if Redis were down.
+    pool = BlockingConnectionPool.from_url(
+        url, max_connections=64, timeout=0.5, socket_connect_timeout=0.5, socket_timeout=0.5, health_check_interval=30
+    )
+    client: Redis = Redis(connection_pool=pool)
     try:
         yield client
     finally:
@@ -96,7 +99,6 @@ class RedisCache(Cache[T]):
         if raw is not None:
             with contextlib.suppress(ValidationError):  # written by another version: fetch again
                 entry = self._value.validate_json(raw)
-        CACHE_LOOKUPS.labels(cache=self._name, result="miss" if entry is None else "hit").inc()
         return entry
 
     async def store(self, key: str, entry: Cached[T]) -> None:

@@ -29,7 +29,7 @@ from domain.errors import (
     TrackerUnavailable,
     WriteUnconfirmed,
 )
-from domain.models import Assignee, Block, Cached, Database, Finding, Issue, IssueDraft, IssueQuery, Span
+from domain.models import Assignee, Block, Database, Finding, Issue, IssueDraft, IssueQuery, Span
 from domain.ports import IssueTracker
 from domain.refresh import Refresher
 
@@ -97,8 +97,6 @@ class NotionIssueTracker(IssueTracker):
         self._client, self._database_id, self._columns = client, database_id, columns
         self._schemas, self._wanted_source = schemas, data_source_id
         self._recovery_delays_s = recovery_delays_s
-        self._schema: Cached[NotionSchema] | None = None
-        self._schema_lock = asyncio.Lock()
 
     @property
     def name(self) -> str:
@@ -331,11 +329,7 @@ class NotionIssueTracker(IssueTracker):
         )
 
     async def _describe(self) -> NotionSchema:
-        if self._schema is None or not self._schemas.is_fresh(self._schema):
-            async with self._schema_lock:  # one lookup for a burst of requests in this process
-                if self._schema is None or not self._schemas.is_fresh(self._schema):
-                    self._schema = await self._schemas.get(self._schema_key(), self._discover)
-        schema = self._schema.value
+        schema = (await self._schemas.get(self._schema_key(), self._discover)).value
         for column, kind, key in (
             (self._columns.sentry_url, "url", "sentry_url"),
             (self._columns.id, "unique_id", "id"),
@@ -425,9 +419,8 @@ class NotionIssueTracker(IssueTracker):
                 else "Could not reach Notion; try again."
             ) from exc
         failure = self._translate(error, missing)
-        if isinstance(failure, TrackerMisconfigured) and error.status in (400, 404) and self._schema is not None:
+        if isinstance(failure, TrackerMisconfigured) and error.status in (400, 404):
             # A renamed column or data source makes the cached schema wrong: look again next time.
-            self._schema = None
             await self._schemas.expire(self._schema_key())
         raise failure
 

@@ -1,0 +1,132 @@
+import asyncio
+import itertools
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from domain.errors import IssueNotFound
+from domain.models import Assignee, Block, Database, Finding, Issue, IssueDraft, IssueQuery
+from domain.ports import Dependency, IssueTracker
+
+
+@dataclass
+class Page:
+    issue: Issue
+    status: str = "Not started"
+    body: list[Block] = field(default_factory=list)
+    assignee_id: str | None = None
+    edited: int = 0
+
+
+@dataclass(frozen=True)
+class Person:
+    assignee: Assignee
+    bot: bool = False
+
+
+class MemoryIssueTracker(IssueTracker, Dependency):
+    """A Notion workspace held in memory: the sandbox's, and the tests' stand-in for Notion."""
+
+    def __init__(
+        self, *, title: str = "Bugs", prefix: str = "BUG", people: Sequence[Person] = (), scope: str = "sandbox:bugs"
+    ) -> None:
+        self.db = Database(title=title, scope=scope)
+        self.prefix = prefix
+        self.pages: dict[str, Page] = {}
+        self.people = list(people)
+        self._numbers = itertools.count(1)
+        self._clock = itertools.count(1)
+
+    @property
+    def name(self) -> str:
+        return "Notion"
+
+    @property
+    def required(self) -> bool:
+        return True
+
+    async def diagnose(self, *, thorough: bool) -> list[Finding]:
+        detail = f"in-memory sandbox workspace with {len(self.pages)} entries in {self.db.title!r}"
+        return [Finding(check="Notion", ok=True, detail=detail)]
+
+    def add(
+        self, title: str, *, sentry_url: str | None = None, status: str = "Not started", in_database: bool = True
+    ) -> Issue:
+        number = next(self._numbers)
+        page_id = str(uuid.UUID(int=number))
+        issue = Issue(
+            page_id=page_id,
+            url=f"https://app.notion.com/p/{page_id.replace('-', '')}",
+            title=title,
+            identifier=f"{self.prefix}-{number}" if self.prefix else str(number),
+            sentry_url=sentry_url,
+            in_database=in_database,
+        )
+        self.pages[page_id] = Page(issue=issue, status=status, edited=next(self._clock))
+        return issue
+
+    async def _touch(self, operation: str) -> None:
+        await asyncio.sleep(0)  # Notion answers over the network: let concurrent callers interleave
+
+    async def database(self) -> Database:
+        return self.db
+
+    async def create_issue(self, draft: IssueDraft) -> Issue:
+        await self._touch("create_issue")
+        issue = self.add(draft.title, sentry_url=draft.sentry_url)
+        self.pages[issue.page_id].body = list(draft.body)
+        self.pages[issue.page_id].assignee_id = draft.assignee_id
+        return issue
+
+    async def find_by_sentry_url(self, sentry_url: str) -> Issue | None:
+        await self._touch("find_by_sentry_url")
+        return next((p.issue for p in self.pages.values() if p.issue.sentry_url == sentry_url), None)
+
+    async def get_issue(self, page_id: str) -> Issue:
+        await self._touch("get_issue")
+        if page_id not in self.pages:
+            raise IssueNotFound("No entry with that ID is shared with the Notion integration.")
+        return self.pages[page_id].issue
+
+    async def set_sentry_link(self, page_id: str, sentry_url: str) -> Issue:
+        await self._touch("set_sentry_link")
+        page = self.pages[page_id]
+        page.issue = page.issue.model_copy(update={"sentry_url": sentry_url})
+        page.edited = next(self._clock)
+        return page.issue
+
+    async def append(self, page_id: str, blocks: Sequence[Block]) -> None:
+        await self._touch("append")
+        self.pages[page_id].body.extend(blocks)
+        self.pages[page_id].edited = next(self._clock)
+
+    async def search_issues(self, query: IssueQuery) -> list[Issue]:
+        await self._touch("search_issues")
+        found = [p for p in self.pages.values() if p.issue.in_database]
+        if query.page_id:
+            found = [p for p in found if p.issue.page_id == query.page_id]
+        elif query.number is not None and (query.prefix or self.prefix.lower()) == self.prefix.lower():
+            found = [p for p in found if p.issue.identifier.rsplit("-", 1)[-1] == str(query.number)]
+        else:
+            found = [p for p in found if all(w.casefold() in p.issue.title.casefold() for w in query.words)]
+        found.sort(key=lambda p: p.edited, reverse=True)
+        return [p.issue for p in found[: query.limit]]
+
+    async def list_assignees(self) -> list[Assignee]:
+        await self._touch("list_assignees")
+        return [p.assignee for p in self.people if not p.bot]
+
+
+def demo_workspace() -> MemoryIssueTracker:
+    workspace = MemoryIssueTracker(
+        people=[
+            Person(Assignee(id=str(uuid.UUID(int=101)), name="Ada Lovelace", email="ada@example.org")),
+            Person(Assignee(id=str(uuid.UUID(int=102)), name="Grace Hopper", email="grace@example.org")),
+            Person(Assignee(id=str(uuid.UUID(int=103)), name="Linus Torvalds")),
+            Person(Assignee(id=str(uuid.UUID(int=104)), name="Sentry Sync"), bot=True),
+        ]
+    )
+    workspace.add("Login fails on Safari", status="In progress")
+    workspace.add("Checkout crashes on an empty cart")
+    workspace.add("Search results load slowly", sentry_url="https://example.sentry.io/issues/1/", status="Done")
+    return workspace
