@@ -1,0 +1,1 @@
+"""Load benchmark for sentry-notion: `uv run python -m benchmarks.load --help`."""
