@@ -17,7 +17,10 @@ def notion_id(text: str) -> str | None:
     text = text.strip().lower()
     if _BARE_ID.match(text):
         return _dashed(text.replace("-", ""))
-    parts = urlsplit(text if "://" in text else f"https://{text}")
+    try:
+        parts = urlsplit(text if "://" in text else f"https://{text}")
+    except ValueError:  # brackets or look-alike punctuation in words typed to search titles
+        return None
     host = parts.hostname or ""
     if not any(host == h or host.endswith(f".{h}") for h in _NOTION_HOSTS):
         return None

@@ -86,14 +86,23 @@ async def errors_to_http(request: web.Request, handler: Handler) -> web.StreamRe
         return problem(500, "The Notion integration failed unexpectedly; the error is in its logs.")
 
 
+def signature(secret: str, body: bytes) -> str:
+    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
 @web.middleware
 async def verify_signature(request: web.Request, handler: Handler) -> web.StreamResponse:
     if request.path in UNSIGNED:
         return await handler(request)
     # Sentry signs the exact bytes it sends (the empty string for a GET): never re-serialise.
-    body = await request.read()
-    given = [request.headers[h].strip().lower() for h in SIGNATURE_HEADERS if h in request.headers]
-    expected = [hmac.new(s.encode(), body, hashlib.sha256).hexdigest() for s in request.app[SECRETS]]
+    try:
+        body = await request.read()
+    except web.RequestPayloadError as exc:  # a body that cannot be decoded, e.g. bad gzip
+        raise web.HTTPBadRequest(reason="The request body could not be read.") from exc
+    given = [
+        request.headers[h].strip().lower().encode(errors="replace") for h in SIGNATURE_HEADERS if h in request.headers
+    ]
+    expected = [signature(s, body).encode() for s in request.app[SECRETS]]
     if not any(hmac.compare_digest(g, e) for g in given for e in expected):
         raise BadSignature("The request is not signed with this integration's client secret.")
     return await handler(request)
