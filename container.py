@@ -12,6 +12,7 @@ from adapters.notion.client import open_notion_client
 from adapters.notion.tracker import Columns, NotionIssueTracker, NotionSchema
 from adapters.rate_limit import NotionRateLimiter
 from adapters.redis_store import RedisCache, RedisGuard, RedisHealth, RedisLinkRegistry, RedisLocks, open_redis
+from adapters.sandbox import demo_workspace
 from domain.models import Assignee, Cached
 from domain.refresh import Refresher
 from domain.use_cases.check_readiness import CheckReadiness
@@ -74,18 +75,22 @@ class Container(containers.DeclarativeContainer):
     )
     schemas = _refresher("schema", NotionSchema, settings, redis_guard, locks)
     people = _refresher("assignees", list[Assignee], settings, redis_guard, locks)
-    tracker = providers.Singleton(
-        NotionIssueTracker,
-        notion_client,
-        database_id=settings.provided.notion.database_id,
-        data_source_id=settings.provided.notion.data_source_id,
-        columns=providers.Factory(
-            Columns,
-            assignee=settings.provided.notion.column_names.assignee,
-            id=settings.provided.notion.column_names.id,
-            sentry_url=settings.provided.notion.column_names.sentry_url,
+    tracker = providers.Selector(
+        settings.provided.tracker_backend,
+        notion=providers.Singleton(
+            NotionIssueTracker,
+            notion_client,
+            database_id=settings.provided.notion.database_id,
+            data_source_id=settings.provided.notion.data_source_id,
+            columns=providers.Factory(
+                Columns,
+                assignee=settings.provided.notion.column_names.assignee,
+                id=settings.provided.notion.column_names.id,
+                sentry_url=settings.provided.notion.column_names.sentry_url,
+            ),
+            schemas=schemas,
         ),
-        schemas=schemas,
+        sandbox=providers.Singleton(demo_workspace),
     )
 
     checked = providers.List(

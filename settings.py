@@ -49,6 +49,17 @@ class Settings(BaseModel):
     notion_api_base_url: str = "https://api.notion.com"
     notion_rate_limit: int = 150
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    sandbox: bool = False
+
+    @classmethod
+    def for_sandbox(cls, client_secret: str) -> "Settings":
+        # Nothing is read from the environment: the sandbox needs no Notion, no Redis and no secret of yours.
+        return cls(
+            notion_token="sandbox",
+            notion=NotionConfig(database_id="00000000000000000000000000000000"),
+            client_secrets=(client_secret,),
+            sandbox=True,
+        )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "Settings":
@@ -99,6 +110,10 @@ class Settings(BaseModel):
             notion_rate_limit=whole("NOTION_RATE_LIMIT", 150, 1, 1_000_000),
             log_level=level,
         )
+
+    @property
+    def tracker_backend(self) -> str:
+        return "sandbox" if self.sandbox else "notion"
 
     @property
     def cache_backend(self) -> str:

@@ -1,15 +1,19 @@
 import asyncio
 import json
 import os
+import signal
 import socket
 import sys
 from pathlib import Path
 
 import aiohttp
 import pytest
+from pytest_aiohttp import AiohttpServer
 
 from container import Container
 from tests.e2e.conftest import app_for, settings
+from tests.fake_notion import FakeNotion
+from tests.sentry import issue_link_body, ui_headers
 
 SERVE = [str(Path(sys.executable).with_name("sentry-notion")), "serve", "--host", "127.0.0.1"]
 ENV = {
@@ -80,3 +84,84 @@ def test_every_schema_uri_is_served_without_redirects() -> None:
 
     assert uris <= served
     assert all(not uri.endswith("/") for _, uri in uris)
+
+
+async def start(*args: str, env: dict[str, str]) -> tuple[asyncio.subprocess.Process, int]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = await asyncio.create_subprocess_exec(
+        *SERVE, "--port", str(port), *args, env={"PATH": os.environ["PATH"]} | env, stdout=asyncio.subprocess.PIPE
+    )
+    async with aiohttp.ClientSession() as http:
+        for _ in range(100):
+            try:
+                async with http.get(f"http://127.0.0.1:{port}/healthz"):
+                    return process, port
+            except aiohttp.ClientConnectionError:
+                await asyncio.sleep(0.1)
+    process.kill()
+    raise AssertionError("the service did not start")
+
+
+async def test_the_sandbox_prints_a_working_signed_command_for_every_route() -> None:
+    process, port = await start("--sandbox", env={})
+    try:
+        assert process.stdout is not None
+        banner: list[str] = []
+        while len([line for line in banner if line.startswith("curl ")]) < 7:
+            banner.append((await asyncio.wait_for(process.stdout.readline(), 10)).decode().rstrip("\n"))
+        commands = [line for line in banner if line.startswith("curl ")]
+        answers = []
+        for command in commands:
+            curl = await asyncio.create_subprocess_shell(command, stdout=asyncio.subprocess.PIPE)
+            out, _ = await asyncio.wait_for(curl.communicate(), 10)
+            answers.append(out.decode())
+    finally:
+        process.terminate()
+        await asyncio.wait_for(process.wait(), 15)
+
+    assert any(line.startswith("Client secret: ") for line in banner)
+    assert all(f"http://127.0.0.1:{port}/" in command for command in commands)
+    created, linked, issues, people, webhook, ready, metrics = answers
+    assert json.loads(created) == {"webUrl": json.loads(created)["webUrl"], "project": "Bugs", "identifier": "BUG-4"}
+    assert json.loads(linked)["identifier"] == "BUG-1"
+    assert json.loads(issues) == [{"label": "BUG-1 · Login fails on Safari", "value": json.loads(issues)[0]["value"]}]
+    assert "Sentry Sync" not in people  # the demo workspace's bot is no assignee
+    assert [p["label"] for p in json.loads(people)][:1] == ["Ada Lovelace (ada@example.org)"]
+    assert json.loads(webhook) == {"received": True}
+    assert json.loads(ready)["ready"] is True
+    assert 'sentry_notion_requests_total{route="/sentry/issue-link/create",status="201"} 1.0' in metrics
+
+
+async def test_sigterm_finishes_the_request_in_flight(aiohttp_server: AiohttpServer) -> None:
+    fake = FakeNotion()
+    database_id, data_source_id = fake.add_database("Bugs")
+    fake.fail_next("POST", "/v1/pages", 0, delay=1.5)  # Notion is slow on this create
+    server = await aiohttp_server(fake.app())
+    env = ENV | {
+        "NOTION_TOKEN": fake.token,
+        "NOTION_CONFIG": json.dumps({"database_id": database_id}),
+        "NOTION_API_BASE_URL": str(server.make_url("")),
+    }
+    process, port = await start(env=env)
+    body = issue_link_body({"title": "TypeError"})
+    headers = ui_headers(body, "s3cr3t")
+    try:
+        async with aiohttp.ClientSession() as http:
+            in_flight = asyncio.ensure_future(
+                http.post(f"http://127.0.0.1:{port}/sentry/issue-link/create", data=body, headers=headers)
+            )
+            for _ in range(200):  # until the create has reached Notion
+                if fake.calls("POST", "/v1/pages"):
+                    break
+                await asyncio.sleep(0.05)
+            process.send_signal(signal.SIGTERM)
+            resp = await asyncio.wait_for(in_flight, 10)
+            assert resp.status == 201
+            assert (await resp.json())["identifier"] == "BUG-1"
+        assert await asyncio.wait_for(process.wait(), 15) == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+    assert len(fake.pages(data_source_id)) == 1

@@ -1,0 +1,57 @@
+import json
+import shlex
+from typing import Any
+from urllib.parse import urlencode
+
+from entrypoints.http.middlewares import signature
+
+INSTALLATION = "00000000-0000-4000-8000-000000000001"
+
+
+def curl_commands(base_url: str, secret: str, page_id: str) -> list[tuple[str, str]]:
+    """One ready-to-paste request per route, built and signed the way Sentry builds them."""
+
+    def post(path: str, fields: dict[str, Any], issue_id: int) -> str:
+        body = _sentry_json(
+            {
+                "fields": fields,
+                "issueId": issue_id,
+                "installationId": INSTALLATION,
+                "webUrl": f"https://example.sentry.io/issues/{issue_id}/",
+                "project": {"slug": "backend", "id": 1},
+                "actor": {"type": "user", "id": 1, "name": "Sandbox User"},
+            }
+        )
+        return _curl("POST", f"{base_url}{path}", signature(secret, body.encode()), body)
+
+    def get(path: str, query: str) -> str:
+        url = f"{base_url}{path}?{urlencode({'installationId': INSTALLATION, 'query': query})}"
+        return _curl("GET", url, signature(secret, b""))
+
+    webhook = _sentry_json({"action": "resolved", "installation": {"uuid": INSTALLATION}, "data": {}, "actor": {}})
+    description = "Sentry Issue: [BACKEND-1](https://example.sentry.io/issues/4242/)\n\n```\nTypeError: x\n```"
+    return [
+        (
+            "Create an entry",
+            post("/sentry/issue-link/create", {"title": "TypeError: x", "description": description}, 4242),
+        ),
+        ("Link an existing entry", post("/sentry/issue-link/link", {"issue": page_id}, 4243)),
+        ("Search entries (link form)", get("/sentry/options/issues", "bug-1")),
+        ("List assignees (create form)", get("/sentry/options/assignees", "a")),
+        ("Send a webhook", _curl("POST", f"{base_url}/sentry/webhook", signature(secret, webhook.encode()), webhook)),
+        ("Readiness (unsigned)", f"curl -sS {shlex.quote(base_url + '/readyz')}"),
+        ("Metrics (unsigned)", f"curl -sS {shlex.quote(base_url + '/metrics')}"),
+    ]
+
+
+def _sentry_json(value: Any) -> str:
+    # Sentry's serializer: compact separators, ASCII only, keys in insertion order (sentry-protocol.md §1.3).
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=True)
+
+
+def _curl(method: str, url: str, signed: str, body: str | None = None) -> str:
+    parts = ["curl", "-sS", "-X", method, url, "-H", "Content-Type: application/json"]
+    parts += ["-H", f"Sentry-App-Signature: {signed}"]
+    if body is not None:
+        parts += ["--data-raw", body]
+    return " ".join(shlex.quote(p) for p in parts)
