@@ -54,6 +54,9 @@ class MemoryLinkRegistry(LinkRegistry):
     async def is_unconfirmed(self, key: str) -> bool:
         return self._unconfirmed.get(key, 0.0) > time.monotonic()
 
+    async def clear_unconfirmed(self, key: str) -> None:
+        self._unconfirmed.pop(key, None)
+
 
 # Serialises within one process; enough when a single replica runs without Redis.
 class MemoryLocks(Locks):

@@ -11,7 +11,7 @@ from pydantic import TypeAdapter, ValidationError
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import RedisError
 
-from adapters.memory import MemoryLocks
+from adapters.memory import MemoryLinkRegistry, MemoryLocks
 from domain.errors import STILL_RUNNING, Conflict
 from domain.models import Cached, Finding
 from domain.ports import Cache, Dependency, LinkRegistry, Locks
@@ -112,22 +112,32 @@ class RedisCache(Cache[T]):
 class RedisLinkRegistry(LinkRegistry):
     def __init__(self, guard: RedisGuard) -> None:
         self._guard = guard
+        self._local = MemoryLinkRegistry()
 
     async def recall(self, key: str) -> str | None:
         raw = await self._guard.run("links.recall", self._guard.redis.get(f"{self._guard.prefix}:link:{key}"))
         return raw.decode() if isinstance(raw, bytes) else raw
 
     async def remember(self, key: str, page_id: str) -> None:
+        await self._local.clear_unconfirmed(key)
         async with self._guard.redis.pipeline(transaction=True) as both:
             both.set(f"{self._guard.prefix}:link:{key}", page_id)
             both.delete(f"{self._guard.prefix}:unconfirmed:{key}")
             await self._guard.run("links.remember", both.execute())
 
     async def mark_unconfirmed(self, key: str, ttl_s: float) -> None:
+        # Kept in this process too: with Redis down, a retry reaching this replica still finds the mark.
+        await self._local.mark_unconfirmed(key, ttl_s)
         name = f"{self._guard.prefix}:unconfirmed:{key}"
         await self._guard.run("links.unconfirmed", self._guard.redis.set(name, 1, px=int(ttl_s * 1000)))
 
+    async def clear_unconfirmed(self, key: str) -> None:
+        await self._local.clear_unconfirmed(key)
+        await self._guard.run("links.unconfirmed", self._guard.redis.delete(f"{self._guard.prefix}:unconfirmed:{key}"))
+
     async def is_unconfirmed(self, key: str) -> bool:
+        if await self._local.is_unconfirmed(key):
+            return True
         found = await self._guard.run(
             "links.unconfirmed", self._guard.redis.exists(f"{self._guard.prefix}:unconfirmed:{key}")
         )

@@ -100,6 +100,10 @@ class MemoryIssueTracker(IssueTracker, Dependency):
         self.pages[page_id].body.extend(blocks)
         self.pages[page_id].edited = next(self._clock)
 
+    async def mentions(self, page_id: str, url: str) -> bool:
+        await self._touch("mentions")
+        return any(span.link == url for block in self.pages[page_id].body for span in block.spans)
+
     async def search_issues(self, query: IssueQuery) -> list[Issue]:
         await self._touch("search_issues")
         found = [p for p in self.pages.values() if p.issue.in_database]

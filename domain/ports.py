@@ -26,6 +26,10 @@ class IssueTracker(Protocol):
 
     async def append(self, page_id: str, blocks: Sequence[Block]) -> None: ...
 
+    async def mentions(self, page_id: str, url: str) -> bool:
+        """Whether the page's body links to `url`."""
+        ...
+
     async def search_issues(self, query: IssueQuery) -> list[Issue]:
         """Entries of the database matching the query, most recently edited first."""
         ...
@@ -71,6 +75,8 @@ class LinkRegistry(Protocol):
         ...
 
     async def is_unconfirmed(self, key: str) -> bool: ...
+
+    async def clear_unconfirmed(self, key: str) -> None: ...
 
 
 class Locks(Protocol):

@@ -30,6 +30,7 @@ _ENDPOINTS = {
     "GET /v1/pages/{id}": "pages.get",
     "PATCH /v1/pages/{id}": "pages.update",
     "PATCH /v1/blocks/{id}/children": "blocks.append",
+    "GET /v1/blocks/{id}/children": "blocks.list",
 }
 
 

@@ -256,6 +256,18 @@ class NotionIssueTracker(IssueTracker):
                 missing="page",
             )
 
+    async def mentions(self, page_id: str, url: str) -> bool:
+        cursor: str | None = None
+        for _ in range(10):  # notes are appended at the end of short pages; 1,000 blocks is plenty
+            params = {"page_size": "100"} | ({"start_cursor": cursor} if cursor else {})
+            result = await self._send("GET", f"v1/blocks/{page_id}/children", READS, params=params, missing="page")
+            if any(url in wire.links(block) for block in result.get("results", [])):
+                return True
+            cursor = result.get("next_cursor")
+            if not result.get("has_more") or not cursor:
+                break
+        return False
+
     async def search_issues(self, query: IssueQuery) -> list[Issue]:
         schema = await self._describe()
         if query.page_id:

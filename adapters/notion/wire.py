@@ -197,6 +197,13 @@ def batches(children: Sequence[JSON]) -> Iterator[list[JSON]]:
         yield batch
 
 
+def links(block: JSON) -> set[str]:
+    content = block.get(str(block.get("type")), {})
+    items = content.get("rich_text", []) if isinstance(content, dict) else []
+    found = {str(item.get("href")) for item in items if item.get("href")}
+    return found | {str(link["url"]) for item in items if (link := (item.get("text") or {}).get("link"))}
+
+
 def plain(items: Sequence[JSON]) -> str:
     return "".join(str(item.get("plain_text", "")) for item in items)
 

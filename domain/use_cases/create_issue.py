@@ -1,7 +1,7 @@
 import contextlib
 
 from domain import markdown
-from domain.errors import Conflict, IssueNotFound, WriteUnconfirmed
+from domain.errors import Conflict, DomainError, IssueNotFound, WriteUnconfirmed
 from domain.models import Block, CreateRequest, Issue, IssueDraft, LinkedIssue
 from domain.ports import IssueTracker, LinkRegistry, Locks
 from domain.use_cases.linking import linked, registry_key, sentry_link
@@ -31,11 +31,15 @@ class CreateIssue:
                     raise Conflict(
                         "Notion has not yet confirmed the entry requested a moment ago; try again in a minute."
                     )
+                # Noted before the write, so that a lost answer, a timeout or a crash leaves the mark: Notion
+                # may still save the page, and until then a retry must look for it, never create another.
+                await self._registry.mark_unconfirmed(key, UNCONFIRMED_S)
                 try:
                     issue = await self._tracker.create_issue(_draft(request))
                 except WriteUnconfirmed:
-                    # Notion may save it late: until then a retry must look for it, never create another.
-                    await self._registry.mark_unconfirmed(key, UNCONFIRMED_S)
+                    raise
+                except DomainError:
+                    await self._registry.clear_unconfirmed(key)  # refused: nothing was written
                     raise
             await self._registry.remember(key, issue.page_id)
         return linked(database, issue, created=created)

@@ -28,17 +28,10 @@ class LinkIssue:
             url = request.sentry.web_url
             if not issue.sentry_url:
                 issue = await self._tracker.set_sentry_link(issue.page_id, url)
-            elif not _same(issue.sentry_url, url) and await self._registry.recall(key) != issue.page_id:
-                await self._tracker.append(
-                    issue.page_id,
-                    [
-                        sentry_link(
-                            "Also linked to Sentry issue: ",
-                            request.sentry,
-                            request.actor,
-                        )
-                    ],
-                )
+            elif not _same(issue.sentry_url, url) and not await self._tracker.mentions(issue.page_id, url):
+                # Read from the page itself: an earlier append that Notion saved without confirming counts.
+                note = sentry_link("Also linked to Sentry issue: ", request.sentry, request.actor)
+                await self._tracker.append(issue.page_id, [note])
             await self._registry.remember(key, issue.page_id)
         return linked(database, issue)
 
