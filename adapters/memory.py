@@ -23,13 +23,8 @@ class MemoryCache(Cache[T]):
 
 
 class NoRedis(Dependency):
-    @property
-    def name(self) -> str:
-        return "Redis"
-
-    @property
-    def required(self) -> bool:
-        return False
+    name = "Redis"
+    required = False
 
     async def diagnose(self, *, thorough: bool) -> list[Finding]:
         detail = "not configured: cache, locks and links stay in this process (fine for a single replica)"

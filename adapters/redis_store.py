@@ -58,13 +58,8 @@ class RedisHealth(Dependency):
     def __init__(self, redis: "Redis", *, url: str) -> None:
         self._redis, self._where = redis, _without_password(url)
 
-    @property
-    def name(self) -> str:
-        return "Redis"
-
-    @property
-    def required(self) -> bool:
-        return False  # the cache, locks and links then stay within each replica
+    name = "Redis"
+    required = False  # the cache, locks and links then stay within each replica
 
     async def diagnose(self, *, thorough: bool) -> list[Finding]:
         try:

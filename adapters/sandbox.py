@@ -37,13 +37,8 @@ class MemoryIssueTracker(IssueTracker, Dependency):
         self._numbers = itertools.count(1)
         self._clock = itertools.count(1)
 
-    @property
-    def name(self) -> str:
-        return "Notion"
-
-    @property
-    def required(self) -> bool:
-        return True
+    name = "Notion"
+    required = True
 
     async def diagnose(self, *, thorough: bool) -> list[Finding]:
         detail = f"in-memory sandbox workspace with {len(self.pages)} entries in {self.db.title!r}"

@@ -42,13 +42,8 @@ class IssueTracker(Protocol):
 class Dependency(Protocol):
     """Something the service relies on. Never raises: problems come back as findings that say what to do."""
 
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def required(self) -> bool:
-        """Whether the service can serve without it."""
-        ...
+    name: str
+    required: bool  # whether the service cannot serve without it
 
     async def diagnose(self, *, thorough: bool) -> list[Finding]:
         """A quick liveness probe, or with `thorough` every check of the setup."""

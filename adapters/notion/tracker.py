@@ -98,13 +98,8 @@ class NotionIssueTracker(IssueTracker):
         self._schemas, self._wanted_source = schemas, data_source_id
         self._recovery_delays_s = recovery_delays_s
 
-    @property
-    def name(self) -> str:
-        return "Notion"
-
-    @property
-    def required(self) -> bool:
-        return True
+    name = "Notion"
+    required = True
 
     async def database(self) -> Database:
         return (await self._describe()).database

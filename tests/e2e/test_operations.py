@@ -3,8 +3,8 @@ import re
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.e2e.conftest import Client, Notion, StartApp
 from tests.sentry import description, issue_link_body, select_url, ui_headers
+from tests.stack import Client, Notion, StartApp
 
 REDIS_DOWN = "redis://127.0.0.1:1/0"
 

@@ -2,70 +2,32 @@
 
 import asyncio
 import contextlib
-import json
+import functools
 import socket
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from pytest_aiohttp import AiohttpClient, AiohttpServer
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from adapters.notion.tracker import NotionIssueTracker
-from container import Container
 from domain.use_cases import create_issue
-from tests.e2e.conftest import REDIS_URL, Client, Notion, app_for, forget_everything, settings
-from tests.fake_notion import FakeNotion
+from tests.stack import StartApp
 
-StartApp = Callable[..., Awaitable[Client]]
 # Unclear creates are looked up again after these pauses; shortened so that a recovery costs milliseconds.
 RECOVERY_DELAYS_S = (0.0, 0.05, 0.1)
 
 
 @pytest.fixture
-async def notion(aiohttp_server: AiohttpServer) -> Notion:
-    fake = FakeNotion(seed=11)
-    database_id, data_source_id = fake.add_database("Bugs")
-    server = await aiohttp_server(fake.app())
-    return Notion(fake, str(server.make_url("")).rstrip("/"), database_id, data_source_id)
-
-
-@pytest.fixture
-async def redis_prefix() -> AsyncIterator[str]:
-    prefix = f"faults-{uuid.uuid4().hex}"
-    yield prefix
-    redis = Redis.from_url(REDIS_URL)
-    try:
-        await forget_everything(redis, prefix)
-    finally:
-        await redis.aclose()
-
-
-@pytest.fixture
-def start_app(
-    aiohttp_client: AiohttpClient, notion: Notion, redis_prefix: str, monkeypatch: pytest.MonkeyPatch
-) -> StartApp:
-    """One replica of the service; call it again for another replica sharing Redis."""
+def start_app(start_app: StartApp, monkeypatch: pytest.MonkeyPatch) -> StartApp:
+    """The suite's replica: quick lookups after an unclear create, and no throttling of its own."""
     defaults = NotionIssueTracker.__init__.__kwdefaults__
     assert defaults is not None
     assert "recovery_delays_s" in defaults
     monkeypatch.setitem(defaults, "recovery_delays_s", RECOVERY_DELAYS_S)
-
-    async def start(*, redis_url: str = REDIS_URL) -> Client:
-        env = {
-            "NOTION_API_BASE_URL": notion.url,
-            "NOTION_TOKEN": notion.fake.token,
-            "NOTION_CONFIG": json.dumps({"database_id": notion.database_id}),
-            "REDIS_URL": redis_url,
-            "REDIS_PREFIX": redis_prefix,
-            # The faults come from the fake Notion; the service's own limiter is tested elsewhere.
-            "NOTION_RATE_LIMIT": "100000",
-        }
-        return await aiohttp_client(app_for(Container(settings=settings(**env))))
-
-    return start
+    # The faults come from the fake Notion; the service's own limiter is tested elsewhere.
+    return functools.partial(start_app, NOTION_RATE_LIMIT="100000")
 
 
 def free_port() -> int:

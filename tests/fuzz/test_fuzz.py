@@ -33,10 +33,10 @@ from container import Container
 from domain.models import Assignee, Issue
 from entrypoints.http.app import MAX_BODY_BYTES
 from entrypoints.http.middlewares import UNSIGNED
-from tests.e2e.conftest import app_for
-from tests.e2e.conftest import settings as service_settings
 from tests.fakes import FakeIssueTracker
 from tests.sentry import INSTALLATION, SECRET, description, dumps, issue_link_body, sign, ui_headers
+from tests.stack import app_for
+from tests.stack import settings as service_settings
 
 Client = TestClient[web.Request, web.Application]
 

@@ -1,0 +1,47 @@
+# The service as deployed, for tests: real adapters, the fake Notion server, real Redis.
+import functools
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+from redis.asyncio import Redis
+
+from container import Container, open_use_cases
+from entrypoints.http.app import create_app
+from settings import Settings
+from tests.fake_notion import FakeNotion
+from tests.sentry import SECRET
+
+Client = TestClient[web.Request, web.Application]
+StartApp = Callable[..., Awaitable[Client]]
+REDIS_URL = "redis://127.0.0.1:6379/15"
+
+
+def settings(**env: str) -> Settings:
+    return Settings.from_env(
+        {
+            "NOTION_TOKEN": "secret_test",
+            "NOTION_CONFIG": '{"database_id": "0f1e2d3c4b5a69788796a5b4c3d2e1f0"}',
+            "SENTRY_NOTION_INTEGRATION_CLIENT_SECRET": f"{SECRET},previous-secret",
+        }
+        | env
+    )
+
+
+def app_for(container: Container) -> web.Application:
+    return create_app(functools.partial(open_use_cases, container), client_secrets=container.settings().client_secrets)
+
+
+@dataclass(frozen=True)
+class Notion:
+    fake: FakeNotion
+    url: str
+    database_id: str
+    data_source_id: str
+
+
+async def forget_everything(redis: Redis, prefix: str) -> None:
+    keys = [key async for key in redis.scan_iter(f"{prefix}:*")]
+    if keys:
+        await redis.delete(*keys)
