@@ -2,9 +2,9 @@ import contextlib
 
 from domain import markdown
 from domain.errors import Conflict, DomainError, IssueNotFound, WriteUnconfirmed
+from domain.linking import linked, registry_key, sentry_link
 from domain.models import Block, CreateRequest, Issue, IssueDraft, LinkedIssue
 from domain.ports import IssueTracker, LinkRegistry, Locks
-from domain.use_cases.linking import linked, registry_key, sentry_link
 
 # Notion finishes a write within its 60-second limit; past that a late page cannot appear.
 UNCONFIRMED_S = 120.0

@@ -1,7 +1,7 @@
 from domain.errors import InvalidLink
+from domain.linking import linked, registry_key, sentry_link
 from domain.models import LinkedIssue, LinkRequest
 from domain.ports import IssueTracker, LinkRegistry, Locks
-from domain.use_cases.linking import linked, registry_key, sentry_link
 
 
 class LinkIssue:

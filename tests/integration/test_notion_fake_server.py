@@ -15,9 +15,9 @@ from adapters.notion.client import open_notion_client
 from adapters.notion.tracker import Columns, NotionIssueTracker
 from domain import markdown
 from domain.errors import IssueNotFound, RateLimited, TrackerMisconfigured, TrackerUnavailable, WriteUnconfirmed
+from domain.linking import sentry_link
 from domain.models import Actor, Block, IssueDraft, SentryIssue, Span
 from domain.queries import parse_issue_query
-from domain.use_cases.linking import sentry_link
 from tests.fake_notion import FakeNotion
 from tests.fakes import fresh_schemas
 from tests.sentry import description
