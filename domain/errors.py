@@ -32,6 +32,14 @@ class RateLimited(TrackerUnavailable):
         self.retry_after_s = retry_after_s
 
 
+class QueueUnavailable(DomainError):
+    pass
+
+
+class SentryUnavailable(DomainError):
+    pass
+
+
 class Conflict(DomainError):
     pass
 

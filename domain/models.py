@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -80,6 +80,42 @@ class Assignee(Frozen):
     @property
     def label(self) -> str:
         return f"{self.name} ({self.email})" if self.email else self.name
+
+
+class Job(Frozen):
+    """Work taken from a webhook, done later by a worker."""
+
+    key: str  # the event's business key: a redelivery of the same event has the same key
+    resource: str
+    action: str
+    body: dict[str, Any]  # the webhook's JSON as Sentry sent it
+    received_at: float  # seconds since the epoch
+
+
+class DeadLetter(Frozen):
+    id: str
+    job: Job
+    attempts: int
+    error: str
+    failed_at: float
+
+
+class SentryIssueState(Frozen):
+    """A Sentry issue as its REST API describes it now."""
+
+    issue_id: str
+    short_id: str
+    status: str  # resolved, unresolved, ignored
+    substatus: str | None = None  # regressed, escalating, ongoing, new, archived_until_escalating, ...
+    assignee_email: str | None = None
+    assignee_is_team: bool = False
+    level: str | None = None
+    events: int | None = None
+    users: int | None = None
+    first_seen: str | None = None  # ISO 8601 as Sentry gives it
+    last_seen: str | None = None
+    release: str | None = None
+    environment: str | None = None
 
 
 class Finding(Frozen):

@@ -1,8 +1,21 @@
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol, TypeVar
 
-from domain.models import Assignee, Block, Cached, Database, Finding, Issue, IssueDraft, IssueQuery
+from domain.models import (
+    Assignee,
+    Block,
+    Cached,
+    Database,
+    DeadLetter,
+    Finding,
+    Issue,
+    IssueDraft,
+    IssueQuery,
+    Job,
+    SentryIssueState,
+)
 
 T = TypeVar("T")
 
@@ -37,6 +50,33 @@ class IssueTracker(Protocol):
     async def list_assignees(self) -> list[Assignee]:
         """People of the workspace, without bots."""
         ...
+
+
+class JobQueue(Protocol):
+    """Durable work shared by every replica's workers."""
+
+    async def enqueue(self, job: Job) -> bool:
+        """Stores the job; False when a job with its key was already taken. Raises QueueUnavailable."""
+        ...
+
+    async def work(self, handle: Callable[[Job], Awaitable[None]], *, stop: asyncio.Event) -> None:
+        """Runs jobs until `stop` is set: retries with backoff a job whose `handle` raises, sets it aside
+        as a dead letter after its last attempt, and takes over jobs of a worker that died mid-job."""
+        ...
+
+    async def dead_letters(self) -> list[DeadLetter]: ...
+
+    async def replay(self, ids: Sequence[str]) -> int:
+        """Puts dead letters (all when `ids` is empty) back on the queue; answers how many."""
+        ...
+
+
+class SentryApi(Protocol):
+    """Sentry's REST API, as the internal integration. Raises SentryUnavailable, IssueNotFound."""
+
+    async def issue(self, issue_id: str) -> SentryIssueState: ...
+
+    async def add_note(self, issue_id: str, text: str) -> None: ...
 
 
 class Dependency(Protocol):
