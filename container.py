@@ -9,7 +9,8 @@ from pydantic import TypeAdapter
 from adapters.memory import MemoryCache, MemoryLinkRegistry, MemoryLocks, NoRedis
 from adapters.metrics import count_lookups
 from adapters.notion.client import open_notion_client
-from adapters.notion.tracker import Columns, NotionIssueTracker, NotionSchema
+from adapters.notion.tracker import NotionIssueTracker, NotionSchema
+from adapters.notion.wire import Columns
 from adapters.rate_limit import NotionRateLimiter
 from adapters.redis_store import RedisCache, RedisGuard, RedisHealth, RedisLinkRegistry, RedisLocks, open_redis
 from adapters.sandbox import demo_workspace

@@ -6,7 +6,7 @@ from typing import TypeVar
 
 from domain.errors import STILL_RUNNING, Conflict
 from domain.models import Cached, Finding
-from domain.ports import Cache, Dependency, LinkRegistry, Locks
+from domain.ports import Cache, Dependency, LinkRegistry, Locks, SyncState
 
 T = TypeVar("T")
 
@@ -20,6 +20,17 @@ class MemoryCache(Cache[T]):
 
     async def store(self, key: str, entry: Cached[T]) -> None:
         self._entries[key] = entry
+
+
+class MemorySyncState(SyncState):
+    def __init__(self) -> None:
+        self._facts: dict[str, str] = {}
+
+    async def get(self, key: str) -> str | None:
+        return self._facts.get(key)
+
+    async def put(self, key: str, value: str) -> None:
+        self._facts[key] = value
 
 
 class NoRedis(Dependency):

@@ -14,7 +14,7 @@ from redis.exceptions import RedisError
 from adapters.memory import MemoryLinkRegistry, MemoryLocks
 from domain.errors import STILL_RUNNING, Conflict
 from domain.models import Cached, Finding
-from domain.ports import Cache, Dependency, LinkRegistry, Locks
+from domain.ports import Cache, Dependency, LinkRegistry, Locks, SyncState
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -137,6 +137,20 @@ class RedisLinkRegistry(LinkRegistry):
             "links.unconfirmed", self._guard.redis.exists(f"{self._guard.prefix}:unconfirmed:{key}")
         )
         return bool(found)
+
+
+class RedisSyncState(SyncState):
+    def __init__(self, guard: RedisGuard, *, keep_s: int = 90 * 86400) -> None:
+        # Facts about an issue matter while it lives; a quarter of silence lets them go.
+        self._guard, self._keep_s = guard, keep_s
+
+    async def get(self, key: str) -> str | None:
+        raw = await self._guard.run("sync.get", self._guard.redis.get(f"{self._guard.prefix}:sync:{key}"))
+        return raw.decode() if isinstance(raw, bytes) else raw
+
+    async def put(self, key: str, value: str) -> None:
+        name = f"{self._guard.prefix}:sync:{key}"
+        await self._guard.run("sync.put", self._guard.redis.set(name, value, ex=self._keep_s))
 
 
 class RedisLocks(Locks):

@@ -5,8 +5,27 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from domain.errors import IssueNotFound
-from domain.models import Assignee, Block, Database, Finding, Issue, IssueDraft, IssueQuery
+from domain.models import (
+    Assignee,
+    Block,
+    Database,
+    EntryState,
+    EntryUpdate,
+    Finding,
+    Issue,
+    IssueDraft,
+    IssueQuery,
+    StatusColumn,
+)
 from domain.ports import Dependency, IssueTracker
+from domain.sentry_events import DETAILS, sentry_issue_id
+
+STATUS = StatusColumn(
+    name="Status",
+    kind="status",
+    options=("Not started", "In progress", "Done"),
+    groups={"To-do": ("Not started",), "In progress": ("In progress",), "Complete": ("Done",)},
+)
 
 
 @dataclass
@@ -14,8 +33,14 @@ class Page:
     issue: Issue
     status: str = "Not started"
     body: list[Block] = field(default_factory=list)
-    assignee_id: str | None = None
+    assignee_ids: tuple[str, ...] = ()
+    details: dict[str, str | int | None] = field(default_factory=dict)
+    comments: dict[str, str] = field(default_factory=dict)  # id -> "author: text"
     edited: int = 0
+
+    @property
+    def assignee_id(self) -> str | None:
+        return self.assignee_ids[0] if self.assignee_ids else None
 
 
 @dataclass(frozen=True)
@@ -34,6 +59,7 @@ class MemoryIssueTracker(IssueTracker, Dependency):
         self.prefix = prefix
         self.pages: dict[str, Page] = {}
         self.people = list(people)
+        self.details = frozenset(DETAILS)
         self._numbers = itertools.count(1)
         self._clock = itertools.count(1)
 
@@ -70,7 +96,7 @@ class MemoryIssueTracker(IssueTracker, Dependency):
         await self._touch("create_issue")
         issue = self.add(draft.title, sentry_url=draft.sentry_url)
         self.pages[issue.page_id].body = list(draft.body)
-        self.pages[issue.page_id].assignee_id = draft.assignee_id
+        self.pages[issue.page_id].assignee_ids = (draft.assignee_id,) if draft.assignee_id else ()
         return issue
 
     async def find_by_sentry_url(self, sentry_url: str) -> Issue | None:
@@ -114,6 +140,46 @@ class MemoryIssueTracker(IssueTracker, Dependency):
     async def list_assignees(self) -> list[Assignee]:
         await self._touch("list_assignees")
         return [p.assignee for p in self.people if not p.bot]
+
+    async def find_by_sentry_issue(self, issue_id: str) -> Issue | None:
+        await self._touch("find_by_sentry_issue")
+        return next((p.issue for p in self.pages.values() if sentry_issue_id(p.issue.sentry_url) == issue_id), None)
+
+    async def status_column(self) -> StatusColumn | None:
+        return STATUS
+
+    async def detail_columns(self) -> frozenset[str]:
+        return self.details
+
+    async def entry_state(self, page_id: str) -> EntryState:
+        await self._touch("entry_state")
+        page = self.pages[page_id]
+        return EntryState(status=page.status, assignee_ids=page.assignee_ids, details=dict(page.details))
+
+    async def update_entry(self, page_id: str, update: EntryUpdate) -> None:
+        await self._touch("update_entry")
+        page = self.pages[page_id]
+        page.status = update.status if update.status is not None else page.status
+        page.assignee_ids = update.assignee_ids if update.assignee_ids is not None else page.assignee_ids
+        page.details |= {k: v for k, v in update.details.items() if k in self.details}
+        page.edited = next(self._clock)
+
+    async def add_comment(self, page_id: str, text: str, author: str) -> str:
+        await self._touch("add_comment")
+        comment_id = str(uuid.uuid4())
+        self.pages[page_id].comments[comment_id] = f"{author}: {text}"
+        return comment_id
+
+    async def edit_comment(self, comment_id: str, text: str, author: str) -> None:
+        await self._touch("edit_comment")
+        for page in self.pages.values():
+            if comment_id in page.comments:
+                page.comments[comment_id] = f"{author}: {text}"
+
+    async def delete_comment(self, comment_id: str) -> None:
+        await self._touch("delete_comment")
+        for page in self.pages.values():
+            page.comments.pop(comment_id, None)
 
 
 def demo_workspace() -> MemoryIssueTracker:

@@ -118,6 +118,37 @@ class SentryIssueState(Frozen):
     environment: str | None = None
 
 
+class StatusColumn(Frozen):
+    name: str
+    kind: Literal["status", "select"]
+    options: tuple[str, ...]
+    groups: dict[str, tuple[str, ...]] = {}  # a status column's groups (To-do, In progress, Complete) and their options
+
+
+class EntryState(Frozen):
+    status: str | None = None
+    assignee_ids: tuple[str, ...] = ()
+    details: dict[str, str | int | None] = {}
+
+
+class EntryUpdate(Frozen):
+    status: str | None = None  # None leaves it as it is
+    assignee_ids: tuple[str, ...] | None = None
+    details: dict[str, str | int | None] = {}
+
+    def __bool__(self) -> bool:
+        return self.status is not None or self.assignee_ids is not None or bool(self.details)
+
+
+class SyncPolicy(Frozen):
+    """What follows Sentry into Notion. A status mapping names an option, or None to leave the status alone."""
+
+    status: bool = True
+    status_options: dict[str, str | None] = {}  # by transition; unnamed ones take the defaults
+    assignee: bool = True
+    comments: bool = True
+
+
 class Finding(Frozen):
     check: str
     ok: bool

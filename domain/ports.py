@@ -9,12 +9,15 @@ from domain.models import (
     Cached,
     Database,
     DeadLetter,
+    EntryState,
+    EntryUpdate,
     Finding,
     Issue,
     IssueDraft,
     IssueQuery,
     Job,
     SentryIssueState,
+    StatusColumn,
 )
 
 T = TypeVar("T")
@@ -51,6 +54,30 @@ class IssueTracker(Protocol):
         """People of the workspace, without bots."""
         ...
 
+    async def find_by_sentry_issue(self, issue_id: str) -> Issue | None:
+        """The entry whose Sentry Link names this Sentry issue, whatever the link's host or path."""
+        ...
+
+    async def status_column(self) -> StatusColumn | None:
+        """The configured status column, or None when status is not kept in Notion."""
+        ...
+
+    async def detail_columns(self) -> frozenset[str]:
+        """Which issue details (level, events, ...) have a configured column."""
+        ...
+
+    async def entry_state(self, page_id: str) -> EntryState: ...
+
+    async def update_entry(self, page_id: str, update: EntryUpdate) -> None: ...
+
+    async def add_comment(self, page_id: str, text: str, author: str) -> str:
+        """Answers the new comment's id."""
+        ...
+
+    async def edit_comment(self, comment_id: str, text: str, author: str) -> None: ...
+
+    async def delete_comment(self, comment_id: str) -> None: ...
+
 
 class JobQueue(Protocol):
     """Durable work shared by every replica's workers."""
@@ -77,6 +104,14 @@ class SentryApi(Protocol):
     async def issue(self, issue_id: str) -> SentryIssueState: ...
 
     async def add_note(self, issue_id: str, text: str) -> None: ...
+
+
+class SyncState(Protocol):
+    """Small facts that keep syncing idempotent and in order. Never raises: a broken store knows nothing."""
+
+    async def get(self, key: str) -> str | None: ...
+
+    async def put(self, key: str, value: str) -> None: ...
 
 
 class Dependency(Protocol):

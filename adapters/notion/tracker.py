@@ -3,7 +3,7 @@ import contextlib
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import aiohttp
 import structlog
@@ -21,6 +21,7 @@ from adapters.notion.client import (
     rate_limit_reason,
     retry_after_s,
 )
+from adapters.notion.wire import Column, Columns
 from domain.errors import (
     DomainError,
     IssueNotFound,
@@ -29,27 +30,25 @@ from domain.errors import (
     TrackerUnavailable,
     WriteUnconfirmed,
 )
-from domain.models import Assignee, Block, Database, Finding, Issue, IssueDraft, IssueQuery, Span
+from domain.models import (
+    Assignee,
+    Block,
+    Database,
+    EntryState,
+    EntryUpdate,
+    Finding,
+    Issue,
+    IssueDraft,
+    IssueQuery,
+    Span,
+    StatusColumn,
+)
 from domain.ports import IssueTracker
 from domain.refresh import Refresher
+from domain.sentry_events import sentry_issue_id
 
 log = structlog.get_logger(__name__)
 JSON = wire.JSON
-
-
-@dataclass(frozen=True)
-class Columns:
-    assignee: str = "Assignee"
-    id: str = "ID"
-    sentry_url: str = "Sentry Link"
-
-
-class Column(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    id: str
-    type: str
-    prefix: str | None = None
 
 
 class NotionSchema(BaseModel):
@@ -323,6 +322,50 @@ class NotionIssueTracker(IssueTracker):
             if not result.get("has_more") or not cursor:
                 return wire.assignees(users)
 
+    async def find_by_sentry_issue(self, issue_id: str) -> Issue | None:
+        schema = await self._describe()
+        link_filter = {"property": self._columns.sentry_url, "url": {"contains": f"/issues/{issue_id}"}}
+        pages = await self._query(schema, link_filter, {"timestamp": "created_time", "direction": "ascending"}, 10)
+        # `contains` also matches /issues/42420 for 4242: check the id itself.
+        issues = [self._issue(schema, p) for p in pages]
+        return next((i for i in issues if i.in_database and sentry_issue_id(i.sentry_url) == issue_id), None)
+
+    async def status_column(self) -> StatusColumn | None:
+        schema = await self._describe()
+        column = schema.columns.get(self._columns.status) if self._columns.status else None
+        if column is None or column.type not in ("status", "select"):
+            return None
+        kind: Literal["status", "select"] = "status" if column.type == "status" else "select"
+        return StatusColumn(name=self._columns.status, kind=kind, options=column.options, groups=column.groups)
+
+    async def detail_columns(self) -> frozenset[str]:
+        schema = await self._describe()
+        return frozenset(key for key, column in self._columns.details if column in schema.columns)
+
+    async def entry_state(self, page_id: str) -> EntryState:
+        schema = await self._describe()
+        page = await self._page(page_id)
+        return wire.entry_state(page, schema.columns, self._columns)
+
+    async def update_entry(self, page_id: str, update: EntryUpdate) -> None:
+        schema = await self._describe()
+        properties = wire.entry_properties(update, schema.columns, self._columns)
+        if properties:
+            # Setting properties to given values is idempotent, so this write may be retried.
+            await self._send("PATCH", f"v1/pages/{page_id}", READS, json={"properties": properties}, missing="page")
+
+    async def add_comment(self, page_id: str, text: str, author: str) -> str:
+        body = {"parent": {"page_id": page_id}} | _comment(text, author)
+        comment = await self._send("POST", "v1/comments", WRITES, json=body, missing="page")
+        return str(comment["id"])
+
+    async def edit_comment(self, comment_id: str, text: str, author: str) -> None:
+        await self._send("PATCH", f"v1/comments/{comment_id}", READS, json=_comment(text, author), missing="page")
+
+    async def delete_comment(self, comment_id: str) -> None:
+        with contextlib.suppress(IssueNotFound):  # already gone
+            await self._send("DELETE", f"v1/comments/{comment_id}", READS, missing="page")
+
     async def _page(self, page_id: str) -> JSON:
         return await self._send("GET", f"v1/pages/{page_id}", READS, missing="page")
 
@@ -381,6 +424,7 @@ class NotionIssueTracker(IssueTracker):
                     id=str(p.get("id", name)),
                     type=str(p.get("type", "")),
                     prefix=(p.get("unique_id") or {}).get("prefix") if p.get("type") == "unique_id" else None,
+                    **wire.choices(p),
                 )
                 for name, p in props.items()
             },
@@ -466,6 +510,13 @@ class NotionIssueTracker(IssueTracker):
         if error.status == 409:
             return TrackerUnavailable("Notion reported a conflicting edit; try again.")
         return TrackerUnavailable(f"Notion is unavailable (HTTP {error.status}); try again shortly.")
+
+
+def _comment(text: str, author: str) -> JSON:
+    # Shown as written by the Sentry user, not by the integration (notion-webhooks.md §5.1).
+    name = wire.truncate(f"{author} (Sentry)", 100)
+    display = {"type": "custom", "custom": {"name": name}}
+    return {"rich_text": wire.rich_text([Span(text=text)])[:100], "display_name": display}
 
 
 async def _nothing() -> list[Issue]:

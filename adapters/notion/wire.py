@@ -1,9 +1,13 @@
 import json
 import re
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from domain.models import Assignee, Block, Issue, Span
+from pydantic import BaseModel, ConfigDict
+
+from domain.models import Assignee, Block, EntryState, EntryUpdate, Issue, Span
+from domain.sentry_events import iso_utc
 
 JSON = dict[str, Any]
 
@@ -263,3 +267,85 @@ def assignees(users: Iterable[JSON]) -> list[Assignee]:
 def error_message(body: Any) -> str:
     # Notion's edge answers some errors with HTML, which has no message to show.
     return str(body.get("message", "")) if isinstance(body, dict) else ""
+
+
+@dataclass(frozen=True)
+class Columns:
+    assignee: str = "Assignee"
+    id: str = "ID"
+    sentry_url: str = "Sentry Link"
+    status: str = ""  # kept in step with Sentry only when named
+    details: tuple[tuple[str, str], ...] = ()  # (level|events|users|first_seen|last_seen|release|environment, column)
+
+
+class Column(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    type: str
+    prefix: str | None = None
+    options: tuple[str, ...] = ()  # of a status or select column
+    groups: dict[str, tuple[str, ...]] = {}  # of a status column: group name -> its options' names
+
+
+def choices(prop: JSON) -> dict[str, Any]:
+    kind = prop.get("type")
+    if kind not in ("status", "select"):
+        return {}
+    config: JSON = prop.get(kind) or {}
+    options = config.get("options") or []
+    names = {str(o.get("id")): str(o.get("name")) for o in options}
+    groups = {
+        str(g.get("name")): tuple(names[i] for i in g.get("option_ids", []) if i in names)
+        for g in config.get("groups") or []
+    }
+    return {"options": tuple(names.values()), "groups": groups}
+
+
+def entry_state(page: JSON, columns: dict[str, Column], names: Columns) -> EntryState:
+    props: JSON = page.get("properties", {})
+
+    def value(column: str) -> Any:
+        prop = props.get(column) or {}
+        return prop.get(prop.get("type", ""))
+
+    status = value(names.status) if names.status else None
+    people = value(names.assignee) or []
+    details: dict[str, str | int | None] = {}
+    for key, column in names.details:
+        raw, kind = value(column), (columns.get(column) or Column(id="", type="")).type
+        if kind == "number":
+            details[key] = raw
+        elif kind == "date":
+            details[key] = iso_utc((raw or {}).get("start"))
+        elif kind in ("rich_text", "title"):
+            details[key] = plain(raw or []) or None
+        elif kind == "select":
+            details[key] = (raw or {}).get("name")
+    return EntryState(
+        status=(status or {}).get("name") if isinstance(status, dict) else None,
+        assignee_ids=tuple(str(p.get("id")) for p in people if isinstance(p, dict)),
+        details=details,
+    )
+
+
+def entry_properties(update: EntryUpdate, columns: dict[str, Column], names: Columns) -> JSON:
+    properties: JSON = {}
+    if update.status is not None and names.status in columns:
+        properties[names.status] = {columns[names.status].type: {"name": update.status}}
+    if update.assignee_ids is not None:
+        properties[names.assignee] = {"people": [{"object": "user", "id": i} for i in update.assignee_ids]}
+    for key, column in names.details:
+        if key not in update.details or column not in columns:
+            continue
+        value, kind = update.details[key], columns[column].type
+        if kind == "number" and isinstance(value, int):
+            properties[column] = {"number": value}
+        elif kind == "date" and isinstance(value, str):
+            properties[column] = {"date": {"start": value}}
+        elif kind == "rich_text":
+            properties[column] = {"rich_text": rich_text([Span(text=truncate(str(value)))])}
+        elif kind == "select":
+            # Notion refuses commas in option names; a new name becomes a new option.
+            properties[column] = {"select": {"name": truncate(str(value).replace(",", " "), 100)}}
+    return properties

@@ -11,7 +11,8 @@ from aioresponses import core as aioresponses_core
 from yarl import URL
 
 from adapters.notion.client import NOTION_VERSION, open_notion_client
-from adapters.notion.tracker import Columns, NotionIssueTracker
+from adapters.notion.tracker import NotionIssueTracker
+from adapters.notion.wire import Columns
 from domain.errors import RateLimited, TrackerMisconfigured, WriteUnconfirmed
 from domain.models import Block, IssueDraft, IssueQuery, Span
 from tests.fakes import fresh_schemas

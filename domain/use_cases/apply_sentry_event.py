@@ -1,0 +1,130 @@
+import logging
+
+from domain.errors import DomainError
+from domain.models import Assignee, EntryState, EntryUpdate, Job, StatusColumn, SyncPolicy
+from domain.ports import IssueTracker, LinkRegistry, Locks, SentryApi, SyncState
+from domain.refresh import Refresher
+from domain.sentry_events import DETAILS, IssueEvent, parse
+
+log = logging.getLogger(__name__)
+
+# Where an entry goes when nobody configured it (notion-webhooks.md §6.2): done when Sentry resolves,
+# back to the start when the issue comes back. Escalating, archived and ignored leave it alone.
+DEFAULT_GROUPS = {"resolved": "Complete", "regressed": "To-do", "unresolved": "To-do"}
+
+
+class ApplySentryEvent:
+    """Keeps the Notion entry linked to a Sentry issue in step with what happened to the issue.
+
+    Only changes are written, and never an older event over a newer one, so a job that runs twice
+    (a redelivery, a worker that died mid-job) is applied once.
+    """
+
+    def __init__(
+        self,
+        *,
+        tracker: IssueTracker,
+        registry: LinkRegistry,
+        locks: Locks,
+        state: SyncState,
+        people: Refresher[list[Assignee]],
+        policy: SyncPolicy,
+        sentry: SentryApi | None = None,
+    ) -> None:
+        self._tracker, self._registry, self._locks, self._state = tracker, registry, locks, state
+        self._people, self._policy, self._sentry = people, policy, sentry
+
+    async def __call__(self, job: Job) -> None:
+        event = parse(job)
+        if event is None:
+            return
+        page_id = await self._page(event)
+        if page_id is None:
+            return  # not linked to Notion
+        if event.comment_action:
+            await self._comment(page_id, event)
+            return
+        current = await self._tracker.entry_state(page_id)
+        update = EntryUpdate(
+            status=await self._status(page_id, event, current),
+            assignee_ids=await self._assignee(page_id, event, current),
+            details=await self._details(event, current),
+        )
+        if update:
+            await self._tracker.update_entry(page_id, update)
+        carried = {"status": event.transition is not None, "assignee": event.assigned}
+        for field in (f for f, present in carried.items() if present):
+            await self._state.put(f"{page_id}:{field}:at", str(event.at))
+
+    async def _page(self, event: IssueEvent) -> str | None:
+        scope = (await self._tracker.database()).scope
+        if page_id := await self._registry.recall(f"{scope}:{event.installation_id}:{event.issue_id}"):
+            return page_id
+        issue = await self._tracker.find_by_sentry_issue(event.issue_id)
+        return issue.page_id if issue and issue.in_database else None
+
+    async def _newer(self, page_id: str, field: str, at: float) -> bool:
+        seen = await self._state.get(f"{page_id}:{field}:at")
+        return seen is None or at >= float(seen)
+
+    async def _status(self, page_id: str, event: IssueEvent, current: EntryState) -> str | None:
+        if not (self._policy.status and event.transition and await self._newer(page_id, "status", event.at)):
+            return None
+        column = await self._tracker.status_column()
+        target = _option(column, event.transition, self._policy) if column else None
+        return target if target and target != current.status else None
+
+    async def _assignee(self, page_id: str, event: IssueEvent, current: EntryState) -> tuple[str, ...] | None:
+        if not (self._policy.assignee and event.assigned and await self._newer(page_id, "assignee", event.at)):
+            return None
+        if event.assignee_team or not event.assignee_email:
+            log.info("assignee not mapped: a team or a user without a shared email")
+            return None
+        people = (await self._people.get("assignees", self._tracker.list_assignees)).value
+        email = event.assignee_email.casefold()
+        match = next((p.id for p in people if (p.email or "").casefold() == email), None)
+        if match is None:
+            log.info("assignee not mapped: no Notion person has the Sentry user's email")
+            return None
+        return None if current.assignee_ids == (match,) else (match,)
+
+    async def _details(self, event: IssueEvent, current: EntryState) -> dict[str, str | int | None]:
+        columns = await self._tracker.detail_columns()
+        if not columns:
+            return {}
+        details = dict(event.details)
+        if self._sentry is not None:
+            try:
+                issue = await self._sentry.issue(event.issue_id)
+                details = {key: getattr(issue, key) for key in DETAILS}
+            except DomainError as exc:
+                log.warning("Sentry issue details unavailable: %s", exc.message)
+        return {
+            key: value
+            for key, value in details.items()
+            if key in columns and value is not None and current.details.get(key) != value
+        }
+
+    async def _comment(self, page_id: str, event: IssueEvent) -> None:
+        if not (self._policy.comments and event.comment_id):
+            return
+        key = f"comment:{event.installation_id}:{event.comment_id}"
+        # Held while the comment is written, so a redelivery running beside this one waits and then
+        # finds the comment; a worker that dies holding it frees it when the lock expires.
+        async with self._locks.hold(key, wait_s=0):
+            known = await self._state.get(key)
+            if event.comment_action == "created" and known is None:
+                notion_id = await self._tracker.add_comment(page_id, event.comment_text, event.author)
+                await self._state.put(key, notion_id)
+            elif event.comment_action == "updated" and known:
+                await self._tracker.edit_comment(known, event.comment_text, event.author)
+            elif event.comment_action == "deleted" and known:
+                await self._tracker.delete_comment(known)
+
+
+def _option(column: StatusColumn, transition: str, policy: SyncPolicy) -> str | None:
+    if transition in policy.status_options:
+        return policy.status_options[transition]
+    group = DEFAULT_GROUPS.get(transition)
+    options = column.groups.get(group, ()) if group else ()
+    return options[0] if options else None
