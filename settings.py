@@ -4,7 +4,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
+from domain.models import SyncPolicy
 from domain.queries import notion_id
+from domain.sentry_events import DETAILS
 
 
 # A missing or wrong environment variable; the message names it and says what is expected.
@@ -18,6 +20,18 @@ class ColumnNames(BaseModel):
     assignee: str = Field(default="Assignee", min_length=1)
     id: str = Field(default="ID", min_length=1)
     sentry_url: str = Field(default="Sentry Link", min_length=1)
+    # Optional: kept in step with Sentry when named.
+    status: str = ""
+    level: str = ""
+    events: str = ""
+    users: str = ""
+    first_seen: str = ""
+    last_seen: str = ""
+    release: str = ""
+    environment: str = ""
+
+    def details(self) -> tuple[tuple[str, str], ...]:
+        return tuple((key, getattr(self, key)) for key in DETAILS if getattr(self, key))
 
 
 class NotionConfig(BaseModel):
@@ -26,6 +40,7 @@ class NotionConfig(BaseModel):
     database_id: str
     data_source_id: str = ""
     column_names: ColumnNames = ColumnNames()
+    sync: SyncPolicy = SyncPolicy()
 
     @field_validator("database_id", "data_source_id")
     @classmethod
@@ -49,6 +64,9 @@ class Settings(BaseModel):
     notion_api_base_url: str = "https://api.notion.com"
     notion_rate_limit: int = 150
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    sentry_api_token: str = Field(default="", repr=False)
+    sentry_url: str = "https://sentry.io"
+    sentry_org: str = ""
     sandbox: bool = False
 
     @classmethod
@@ -96,6 +114,15 @@ class Settings(BaseModel):
         base_url = text("NOTION_API_BASE_URL", "https://api.notion.com")
         if not base_url.startswith(("http://", "https://")):
             raise ConfigError(f"NOTION_API_BASE_URL must be an http(s) URL, got {base_url!r}.")
+        sentry_token = env.get("SENTRY_API_TOKEN", "").strip()
+        sentry_org = env.get("SENTRY_ORG", "").strip()
+        if sentry_token and not sentry_org:
+            raise ConfigError(
+                "SENTRY_ORG is not set; expected the Sentry organization's slug, needed with SENTRY_API_TOKEN."
+            )
+        sentry_url = text("SENTRY_URL", "https://sentry.io")
+        if not sentry_url.startswith(("http://", "https://")):
+            raise ConfigError(f"SENTRY_URL must be an http(s) URL, got {sentry_url!r}.")
         level = text("LOG_LEVEL", "info").lower()
         if level not in ("debug", "info", "warning", "error"):
             raise ConfigError(f"LOG_LEVEL must be one of debug, info, warning, error, got {level!r}.")
@@ -109,11 +136,18 @@ class Settings(BaseModel):
             notion_api_base_url=base_url,
             notion_rate_limit=whole("NOTION_RATE_LIMIT", 150, 1, 1_000_000),
             log_level=level,
+            sentry_api_token=sentry_token,
+            sentry_url=sentry_url,
+            sentry_org=sentry_org,
         )
 
     @property
     def tracker_backend(self) -> str:
         return "sandbox" if self.sandbox else "notion"
+
+    @property
+    def sentry_backend(self) -> str:
+        return "api" if self.sentry_api_token else "none"
 
     @property
     def cache_backend(self) -> str:

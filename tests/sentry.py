@@ -50,3 +50,42 @@ def select_url(uri: str, query: str = "", project_slug: str = "backend") -> str:
 
 def description(short_id: str, issue_id: int, stack: str) -> str:
     return f"Sentry Issue: [{short_id}](https://acme.sentry.io/issues/{issue_id}/?referrer=Notion)\n\n```\n{stack}\n```"
+
+
+def webhook(action: str, data: dict[str, Any], actor: dict[str, Any] | None = None) -> bytes:
+    # AppPlatformEvent.body: action, installation, data, actor, in that order (sentry-protocol.md §7.2).
+    return dumps(
+        {
+            "action": action,
+            "installation": {"uuid": INSTALLATION},
+            "data": data,
+            "actor": actor or {"type": "user", "id": 9, "name": "Jane Doe"},
+        }
+    )
+
+
+def group(issue_id: int = 4242, **fields: Any) -> dict[str, Any]:
+    # The group serializer's output, as issue webhooks carry it (sentry-protocol.md §7.4).
+    return {
+        "id": str(issue_id),
+        "shortId": "BACKEND-1A",
+        "title": "TypeError: x is undefined",
+        "level": "error",
+        "status": "unresolved",
+        "substatus": "ongoing",
+        "count": "42",
+        "userCount": 7,
+        "firstSeen": "2026-11-20T10:00:00.123456Z",
+        "lastSeen": "2026-11-27T01:00:00Z",
+        "project": {"id": "17", "name": "backend", "slug": "backend", "platform": "python"},
+    } | fields
+
+
+def hook_headers(body: bytes, resource: str, timestamp: int, secret: str = SECRET) -> dict[str, str]:
+    return {
+        "Content-Type": "application/json",
+        "Request-ID": uuid.uuid4().hex,
+        "Sentry-Hook-Resource": resource,
+        "Sentry-Hook-Timestamp": str(timestamp),
+        "Sentry-Hook-Signature": sign(body, secret),
+    }

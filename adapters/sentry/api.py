@@ -58,7 +58,7 @@ class SentryRetry(RetryOptionsBase):
         maybe_sent: set[type[Exception]] = {aiohttp.ClientConnectionError, asyncio.TimeoutError}
         super().__init__(
             attempts=attempts,
-            exceptions=set(UNSENT) | maybe_sent if idempotent else set(UNSENT),
+            exceptions=(set(UNSENT) | maybe_sent) if idempotent else set(UNSENT),
             retry_all_server_errors=False,
             evaluate_response_callback=self._final,
         )

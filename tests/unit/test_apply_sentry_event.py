@@ -1,0 +1,163 @@
+import json
+
+import pytest
+
+from adapters.memory import MemoryCache, MemoryLinkRegistry, MemoryLocks, MemorySyncState
+from domain.models import Assignee, Job, SyncPolicy
+from domain.refresh import Refresher
+from domain.sentry_events import job_key
+from domain.use_cases.apply_sentry_event import ApplySentryEvent
+from tests.fakes import FakeIssueTracker
+from tests.sentry import group, webhook
+
+ADA = Assignee(id="u-ada", name="Ada Lovelace", email="ada@example.org")
+SENTRY_URL = "https://acme.sentry.io/issues/4242/"
+
+
+def job(resource: str, action: str, data: dict[str, object], at: float, actor: dict[str, object] | None = None) -> Job:
+    body = json.loads(webhook(action, data, actor))
+    return Job(
+        key=job_key(resource, action, body, str(at)), resource=resource, action=action, body=body, received_at=at
+    )
+
+
+@pytest.fixture
+def apply(tracker: FakeIssueTracker) -> ApplySentryEvent:
+    tracker.assignees = [ADA]
+    return ApplySentryEvent(
+        tracker=tracker,
+        registry=MemoryLinkRegistry(),
+        locks=MemoryLocks(),
+        state=MemorySyncState(),
+        people=Refresher(cache=MemoryCache(), locks=MemoryLocks(), fresh_s=60),
+        policy=SyncPolicy(),
+    )
+
+
+@pytest.fixture
+def page_id(tracker: FakeIssueTracker) -> str:
+    return tracker.add("TypeError: x is undefined", sentry_url=SENTRY_URL).page_id
+
+
+async def test_resolving_moves_the_entry_to_the_first_complete_option(
+    apply: ApplySentryEvent, tracker: FakeIssueTracker, page_id: str
+) -> None:
+    await apply(job("issue", "resolved", {"issue": group(status="resolved")}, 100))
+
+    assert tracker.pages[page_id].status == "Done"
+
+
+@pytest.mark.parametrize(
+    ("action", "substatus", "status"),
+    [
+        ("unresolved", "regressed", "Not started"),
+        ("unresolved", "ongoing", "Not started"),
+        ("unresolved", "escalating", "Done"),  # escalating leaves it alone by default
+        ("ignored", "archived_until_escalating", "Done"),  # archiving too
+        ("archived", "archived_forever", "Done"),
+    ],
+)
+async def test_transitions_follow_the_status_groups(
+    apply: ApplySentryEvent, tracker: FakeIssueTracker, page_id: str, action: str, substatus: str, status: str
+) -> None:
+    await apply(job("issue", "resolved", {"issue": group(status="resolved")}, 100))
+
+    await apply(job("issue", action, {"issue": group(substatus=substatus)}, 200))
+
+    assert tracker.pages[page_id].status == status
+
+
+async def test_an_older_event_never_moves_the_entry_back(
+    apply: ApplySentryEvent, tracker: FakeIssueTracker, page_id: str
+) -> None:
+    await apply(job("issue", "resolved", {"issue": group(status="resolved")}, 200))
+    await apply(job("issue", "unresolved", {"issue": group(substatus="regressed")}, 100))  # delivered late
+
+    assert tracker.pages[page_id].status == "Done"
+
+
+async def test_mappings_are_configurable_and_can_be_switched_off(tracker: FakeIssueTracker, page_id: str) -> None:
+    policy = SyncPolicy(status_options={"resolved": "In progress", "regressed": None}, assignee=False)
+    apply = ApplySentryEvent(
+        tracker=tracker,
+        registry=MemoryLinkRegistry(),
+        locks=MemoryLocks(),
+        state=MemorySyncState(),
+        people=Refresher(cache=MemoryCache(), locks=MemoryLocks(), fresh_s=60),
+        policy=policy,
+    )
+
+    await apply(job("issue", "resolved", {"issue": group()}, 100))
+    await apply(job("issue", "unresolved", {"issue": group(substatus="regressed")}, 200))
+    await apply(
+        job("issue", "assigned", {"issue": group(), "assignee": {"type": "user", "email": "ada@example.org"}}, 300)
+    )
+
+    assert tracker.pages[page_id].status == "In progress"
+    assert tracker.pages[page_id].assignee_ids == ()
+
+
+async def test_writes_that_change_nothing_are_skipped(
+    apply: ApplySentryEvent, tracker: FakeIssueTracker, page_id: str
+) -> None:
+    resolved = job("issue", "resolved", {"issue": group(status="resolved")}, 100)
+    await apply(resolved)
+    writes = tracker.calls.count("update_entry")
+
+    await apply(resolved)  # a redelivery
+
+    assert tracker.calls.count("update_entry") == writes
+
+
+async def test_assignee_is_the_notion_person_with_the_same_email(
+    apply: ApplySentryEvent, tracker: FakeIssueTracker, page_id: str
+) -> None:
+    assignee = {"type": "user", "id": 3, "name": "Ada", "email": "ADA@example.org"}
+
+    await apply(job("issue", "assigned", {"issue": group(), "assignee": assignee}, 100))
+
+    assert tracker.pages[page_id].assignee_ids == ("u-ada",)
+
+
+@pytest.mark.parametrize(
+    "assignee", [{"type": "team", "id": 4, "name": "backend"}, {"type": "user", "id": 5, "email": "bob@example.org"}]
+)
+async def test_teams_and_unknown_people_are_skipped(
+    apply: ApplySentryEvent, tracker: FakeIssueTracker, page_id: str, assignee: dict[str, object]
+) -> None:
+    await apply(job("issue", "assigned", {"issue": group(), "assignee": assignee}, 100))
+
+    assert tracker.pages[page_id].assignee_ids == ()
+
+
+async def test_details_fill_their_columns(apply: ApplySentryEvent, tracker: FakeIssueTracker, page_id: str) -> None:
+    await apply(job("issue", "resolved", {"issue": group(count="1234", userCount=56, level="fatal")}, 100))
+
+    details = tracker.pages[page_id].details
+    assert (details["level"], details["events"], details["users"]) == ("fatal", 1234, 56)
+    assert details["first_seen"] == "2026-11-20T10:00:00.123Z"
+
+
+async def test_comments_follow_once_with_edits_and_deletions(
+    apply: ApplySentryEvent, tracker: FakeIssueTracker, page_id: str
+) -> None:
+    comment = {"comment_id": 77, "issue_id": 4242, "project_slug": "backend", "timestamp": "2026-11-27T01:00:00Z"}
+
+    await apply(job("comment", "created", comment | {"comment": "Looking into it"}, 100))
+    await apply(job("comment", "created", comment | {"comment": "Looking into it"}, 100))  # redelivered
+    assert list(tracker.pages[page_id].comments.values()) == ["Jane Doe: Looking into it"]
+
+    await apply(job("comment", "updated", comment | {"comment": "Fixed in 1.2"}, 200))
+    assert list(tracker.pages[page_id].comments.values()) == ["Jane Doe: Fixed in 1.2"]
+
+    await apply(job("comment", "deleted", comment, 300))
+    assert tracker.pages[page_id].comments == {}
+
+
+async def test_events_about_unlinked_issues_change_nothing(apply: ApplySentryEvent, tracker: FakeIssueTracker) -> None:
+    other = tracker.add("Unrelated", sentry_url="https://acme.sentry.io/issues/42420/")
+
+    await apply(job("issue", "resolved", {"issue": group(status="resolved")}, 100))
+
+    assert tracker.pages[other.page_id].status == "Not started"
+    assert "update_entry" not in tracker.calls
