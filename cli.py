@@ -3,8 +3,11 @@ import asyncio
 import functools
 import os
 import secrets
+import signal
 import sys
+from collections.abc import AsyncIterator
 
+import structlog
 from aiohttp import web
 
 from container import Container, open_use_cases, resolve
@@ -12,6 +15,8 @@ from entrypoints.http.app import create_app
 from entrypoints.http.sandbox import curl_commands
 from entrypoints.logging import configure_logging
 from settings import ConfigError, Settings
+
+log = structlog.get_logger(__name__)
 
 # Long enough for a create that Notion is slow to answer; Kubernetes' grace period is set above it.
 SHUTDOWN_GRACE_S = 25.0
@@ -26,24 +31,78 @@ def main(argv: list[str] | None = None) -> None:
     serve.add_argument(
         "--sandbox", action="store_true", help="run on an in-memory Notion workspace with a generated secret"
     )
+    serve.add_argument("--worker", action="store_true", help="also run a queue worker in this process")
     commands.add_parser("check", help="check the configuration, Notion and Redis, and say what to fix")
+    commands.add_parser("worker", help="apply queued Sentry webhooks to Notion")
+    dead = commands.add_parser("dead-letters", help="list the webhooks that failed every attempt, or replay them")
+    dead.add_argument("action", choices=["list", "replay"])
+    dead.add_argument("ids", nargs="*", help="with replay: only these (default: all)")
     args = parser.parse_args(argv)
 
     if args.command == "check":
         sys.exit(asyncio.run(check()))
-    if args.sandbox:
-        settings = Settings.for_sandbox(secrets.token_hex(16))
-    else:
-        try:
-            settings = Settings.from_env(os.environ)
-        except ConfigError as exc:
-            sys.exit(f"sentry-notion: {exc}")
+    if args.command in ("worker", "dead-letters"):
+        settings = _settings()
+        configure_logging(settings.log_level)
+        container = Container(settings=settings)
+        job = worker(container) if args.command == "worker" else dead_letters(container, args.action, args.ids)
+        sys.exit(asyncio.run(job))
+    settings = Settings.for_sandbox(secrets.token_hex(16)) if args.sandbox else _settings()
     configure_logging(settings.log_level)
     container = Container(settings=settings)
     if args.sandbox:
         print_sandbox(container, settings, f"http://{'127.0.0.1' if args.host == '0.0.0.0' else args.host}:{args.port}")
     app = create_app(functools.partial(open_use_cases, container), client_secrets=settings.client_secrets)
+    if args.worker:
+        app.cleanup_ctx.append(functools.partial(_worker_beside, container))
     web.run_app(app, host=args.host, port=args.port, access_log=None, print=None, shutdown_timeout=SHUTDOWN_GRACE_S)
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env(os.environ)
+    except ConfigError as exc:
+        sys.exit(f"sentry-notion: {exc}")
+
+
+async def worker(container: Container) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)  # finish the job in hand, then stop
+    try:
+        queue, apply = await resolve(container.queue()), await resolve(container.apply_sentry_event())
+        log.info("worker_started")
+        await queue.work(apply, stop=stop)
+    finally:
+        await resolve(container.shutdown_resources())
+    return 0
+
+
+async def _worker_beside(container: Container, app: web.Application) -> AsyncIterator[None]:
+    # serve --worker: one process for a single-node setup; the app's shutdown stops the worker first.
+    stop = asyncio.Event()
+    queue, apply = await resolve(container.queue()), await resolve(container.apply_sentry_event())
+    task = asyncio.create_task(queue.work(apply, stop=stop))
+    yield
+    stop.set()
+    await task
+
+
+async def dead_letters(container: Container, action: str, ids: list[str]) -> int:
+    try:
+        queue = await resolve(container.queue())
+        if action == "replay":
+            print(f"Replayed {await queue.replay(ids)} job(s).")
+            return 0
+        letters = await queue.dead_letters()
+        for letter in letters:
+            job = letter.job
+            print(f"{letter.id}  {job.resource}.{job.action}  attempts={letter.attempts}  {letter.error}")
+        print(f"{len(letters)} dead letter(s).")
+        return 0
+    finally:
+        await resolve(container.shutdown_resources())
 
 
 def print_sandbox(container: Container, settings: Settings, base_url: str) -> None:

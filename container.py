@@ -1,26 +1,40 @@
 import contextlib
 import inspect
+import os
+import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
 from dependency_injector import containers, providers
 from pydantic import TypeAdapter
 
-from adapters.memory import MemoryCache, MemoryLinkRegistry, MemoryLocks, NoRedis
+from adapters.memory import MemoryCache, MemoryLinkRegistry, MemoryLocks, MemorySyncState, NoQueue, NoRedis
 from adapters.metrics import count_lookups
 from adapters.notion.client import open_notion_client
 from adapters.notion.tracker import NotionIssueTracker, NotionSchema
 from adapters.notion.wire import Columns
 from adapters.rate_limit import NotionRateLimiter
-from adapters.redis_store import RedisCache, RedisGuard, RedisHealth, RedisLinkRegistry, RedisLocks, open_redis
+from adapters.redis_queue import RedisJobQueue
+from adapters.redis_store import (
+    RedisCache,
+    RedisGuard,
+    RedisHealth,
+    RedisLinkRegistry,
+    RedisLocks,
+    RedisSyncState,
+    open_redis,
+)
 from adapters.sandbox import demo_workspace
+from adapters.sentry.api import HttpSentryApi, open_sentry_client
 from domain.models import Assignee, Cached
 from domain.refresh import Refresher
+from domain.use_cases.apply_sentry_event import ApplySentryEvent
 from domain.use_cases.check_readiness import CheckReadiness
 from domain.use_cases.create_issue import CreateIssue
 from domain.use_cases.diagnose_setup import DiagnoseSetup
 from domain.use_cases.link_issue import LinkIssue
 from domain.use_cases.list_assignees import ListAssignees
+from domain.use_cases.receive_webhook import ReceiveWebhook
 from domain.use_cases.search_issues import SearchIssues
 from entrypoints.http.app import UseCases
 from settings import Settings
@@ -39,6 +53,11 @@ def _refresher(
         memory=providers.Singleton(MemoryCache),
     )
     return providers.Singleton(Refresher, cache=cache, locks=locks, fresh_s=fresh_s, on_lookup=count_lookups(name))
+
+
+def _consumer() -> str:
+    # Each worker process reads the queue under its own name, so a dead one's jobs can be taken over.
+    return f"{socket.gethostname()}-{os.getpid()}"
 
 
 def _keep(fresh_s: int) -> int:
@@ -94,6 +113,36 @@ class Container(containers.DeclarativeContainer):
         sandbox=providers.Singleton(demo_workspace),
     )
 
+    sync_state = providers.Selector(
+        settings.provided.cache_backend,
+        redis=providers.Singleton(RedisSyncState, redis_guard),
+        memory=providers.Singleton(MemorySyncState),
+    )
+    queue = providers.Selector(
+        settings.provided.cache_backend,
+        redis=providers.Singleton(RedisJobQueue, redis, prefix=settings.provided.redis_prefix, consumer=_consumer()),
+        memory=providers.Singleton(NoQueue),
+    )
+    sentry_client = providers.Resource(
+        open_sentry_client, token=settings.provided.sentry_api_token, base_url=settings.provided.sentry_url
+    )
+    sentry = providers.Selector(
+        settings.provided.sentry_backend,
+        api=providers.Singleton(HttpSentryApi, sentry_client, organization=settings.provided.sentry_org),
+        none=providers.Object(None),
+    )
+    apply_sentry_event = providers.Singleton(
+        ApplySentryEvent,
+        tracker=tracker,
+        registry=registry,
+        locks=locks,
+        state=sync_state,
+        people=people,
+        policy=settings.provided.notion.sync,
+        sentry=sentry,
+    )
+    receive_webhook = providers.Factory(ReceiveWebhook, queue=queue, apply=apply_sentry_event)
+
     checked = providers.List(
         tracker,
         providers.Selector(
@@ -119,6 +168,7 @@ async def open_use_cases(container: Container) -> AsyncIterator[UseCases]:
             search_issues=await resolve(container.search_issues()),
             list_assignees=await resolve(container.list_assignees()),
             check_readiness=await resolve(container.check_readiness()),
+            receive_webhook=await resolve(container.receive_webhook()),
         )
     finally:
         await resolve(container.shutdown_resources())

@@ -1,12 +1,12 @@
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TypeVar
 
-from domain.errors import STILL_RUNNING, Conflict
-from domain.models import Cached, Finding
-from domain.ports import Cache, Dependency, LinkRegistry, Locks, SyncState
+from domain.errors import STILL_RUNNING, Conflict, QueueUnavailable
+from domain.models import Cached, DeadLetter, Finding, Job
+from domain.ports import Cache, Dependency, JobQueue, LinkRegistry, Locks, SyncState
 
 T = TypeVar("T")
 
@@ -31,6 +31,22 @@ class MemorySyncState(SyncState):
 
     async def put(self, key: str, value: str) -> None:
         self._facts[key] = value
+
+
+class NoQueue(JobQueue):
+    """Without Redis there is nowhere durable to keep jobs: webhooks are applied as they arrive."""
+
+    async def enqueue(self, job: Job) -> bool:
+        raise QueueUnavailable("No job queue without Redis.")
+
+    async def work(self, handle: Callable[[Job], Awaitable[None]], *, stop: asyncio.Event) -> None:
+        await stop.wait()
+
+    async def dead_letters(self) -> list[DeadLetter]:
+        return []
+
+    async def replay(self, ids: Sequence[str]) -> int:
+        return 0
 
 
 class NoRedis(Dependency):

@@ -193,5 +193,5 @@ def demo_workspace() -> MemoryIssueTracker:
     )
     workspace.add("Login fails on Safari", status="In progress")
     workspace.add("Checkout crashes on an empty cart")
-    workspace.add("Search results load slowly", sentry_url="https://example.sentry.io/issues/1/", status="Done")
+    workspace.add("Search results load slowly", sentry_url="https://example.sentry.io/issues/1/", status="In progress")
     return workspace

@@ -1,4 +1,6 @@
 import asyncio
+import json
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
@@ -9,11 +11,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from domain import budget
 from domain.errors import DomainError, TrackerUnavailable
-from domain.models import LinkedIssue, Option
+from domain.models import Job, LinkedIssue, Option
+from domain.sentry_events import job_key
 from domain.use_cases.check_readiness import CheckReadiness
 from domain.use_cases.create_issue import CreateIssue
 from domain.use_cases.link_issue import LinkIssue
 from domain.use_cases.list_assignees import ListAssignees
+from domain.use_cases.receive_webhook import ReceiveWebhook
 from domain.use_cases.search_issues import SearchIssues
 from entrypoints.http import schemas
 from entrypoints.http.metrics import DUPLICATES_PREVENTED
@@ -34,6 +38,7 @@ class UseCases:
     search_issues: SearchIssues
     list_assignees: ListAssignees
     check_readiness: CheckReadiness
+    receive_webhook: ReceiveWebhook
 
 
 USE_CASES = web.AppKey("use_cases", UseCases)
@@ -77,12 +82,26 @@ async def link_issue(request: web.Request) -> web.Response:
 
 @routes.post("/sentry/webhook")
 async def webhook(request: web.Request) -> web.Response:
-    # Sentry needs a Webhook URL to reach the forms at all. Until events drive Notion, acknowledge them
-    # at once (Sentry allows 1 s) so its request log shows deliveries, not errors.
-    body = WebhookEnvelope.model_validate_json(await request.read())
-    structlog.contextvars.bind_contextvars(installation_id=body.installation.uuid)
-    log.info("webhook_received", resource=request.headers.get("Sentry-Hook-Resource", ""), action=body.action)
-    return web.json_response({"received": True})
+    raw = await request.read()
+    envelope = WebhookEnvelope.model_validate_json(raw)
+    resource = request.headers.get("Sentry-Hook-Resource", "")
+    timestamp = request.headers.get("Sentry-Hook-Timestamp", "")
+    body: dict[str, Any] = json.loads(raw)
+    job = Job(
+        key=job_key(resource, envelope.action, body, timestamp),
+        resource=resource,
+        action=envelope.action,
+        body=body,
+        received_at=float(timestamp) if timestamp.isdigit() else time.time(),
+    )
+    structlog.contextvars.bind_contextvars(installation_id=envelope.installation.uuid, resource=resource)
+    # Sentry allows one second and never sends an internal integration's webhook again.
+    outcome = await request.app[USE_CASES].receive_webhook(job)
+    if outcome == "lost":
+        log.error("webhook_lost", action=envelope.action, job=job.model_dump(mode="json"))
+    else:
+        log.info("webhook_received", action=envelope.action, outcome=outcome)
+    return web.json_response({"received": True, "outcome": outcome}, status=202 if outcome == "queued" else 200)
 
 
 @routes.get("/sentry/options/issues")

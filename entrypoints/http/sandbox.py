@@ -1,5 +1,6 @@
 import json
 import shlex
+import time
 from typing import Any
 from urllib.parse import urlencode
 
@@ -28,7 +29,16 @@ def curl_commands(base_url: str, secret: str, page_id: str) -> list[tuple[str, s
         url = f"{base_url}{path}?{urlencode({'installationId': INSTALLATION, 'query': query})}"
         return _curl("GET", url, signature(secret, b""))
 
-    webhook = _sentry_json({"action": "resolved", "installation": {"uuid": INSTALLATION}, "data": {}, "actor": {}})
+    resolved = {"id": "1", "shortId": "BACKEND-1", "status": "resolved", "substatus": None, "level": "error"}
+    webhook = _sentry_json(
+        {
+            "action": "resolved",
+            "installation": {"uuid": INSTALLATION},
+            "data": {"issue": resolved},
+            "actor": {"type": "user", "id": 1, "name": "Sandbox User"},
+        }
+    )
+    hook = ["Sentry-Hook-Resource: issue", f"Sentry-Hook-Timestamp: {int(time.time())}"]
     description = "Sentry Issue: [BACKEND-1](https://example.sentry.io/issues/4242/)\n\n```\nTypeError: x\n```"
     return [
         (
@@ -38,7 +48,10 @@ def curl_commands(base_url: str, secret: str, page_id: str) -> list[tuple[str, s
         ("Link an existing entry", post("/sentry/issue-link/link", {"issue": page_id}, 4243)),
         ("Search entries (link form)", get("/sentry/options/issues", "bug-1")),
         ("List assignees (create form)", get("/sentry/options/assignees", "a")),
-        ("Send a webhook", _curl("POST", f"{base_url}/sentry/webhook", signature(secret, webhook.encode()), webhook)),
+        (
+            "Resolve Sentry issue 1 (a webhook): its entry moves to Done",
+            _curl("POST", f"{base_url}/sentry/webhook", signature(secret, webhook.encode()), webhook, hook),
+        ),
         ("Readiness (unsigned)", f"curl -sS {shlex.quote(base_url + '/readyz')}"),
         ("Metrics (unsigned)", f"curl -sS {shlex.quote(base_url + '/metrics')}"),
     ]
@@ -49,9 +62,11 @@ def _sentry_json(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=True)
 
 
-def _curl(method: str, url: str, signed: str, body: str | None = None) -> str:
+def _curl(method: str, url: str, signed: str, body: str | None = None, headers: list[str] | None = None) -> str:
     parts = ["curl", "-sS", "-X", method, url, "-H", "Content-Type: application/json"]
     parts += ["-H", f"Sentry-App-Signature: {signed}"]
+    for header in headers or []:
+        parts += ["-H", header]
     if body is not None:
         parts += ["--data-raw", body]
     return " ".join(shlex.quote(p) for p in parts)
