@@ -193,6 +193,8 @@ class HttpSentryApi(SentryApi):
             return SentryUnavailable(f"Sentry is rate limiting this integration; try again{after}.")
         if answer.status >= 500:
             return SentryUnavailable(f"Sentry failed ({answer.status}); try again.")
+        if answer.status < 300:  # not JSON: a proxy's page, or SENTRY_URL points at something else
+            return SentryUnavailable(f"Sentry's answer was not the expected JSON; check SENTRY_URL.{said}")
         return SentryUnavailable(f"Sentry refused the request ({answer.status}){said}.")
 
 

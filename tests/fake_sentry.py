@@ -1,0 +1,581 @@
+"""In-memory fake of the parts of Sentry's REST API that the service calls (sentry-protocol.md §8).
+
+Shapes follow getsentry/sentry: the issue is GroupSerializerSnuba's output plus what GroupDetailsEndpoint adds
+(firstRelease, lastRelease, activity, ...), `assignedTo` is ActorSerializer's, tag details are TagKeySerializer's,
+notes follow GroupNotesEndpoint (400 on the same note within an hour), external issues follow
+PlatformExternalIssueSerializer. Auth is `Authorization: Bearer <token>` with GroupPermission's scopes.
+Serve it with ``aiohttp_server(FakeSentry().app())``; build one per test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aiohttp import web
+from multidict import CIMultiDict
+
+JsonObj = dict[str, Any]
+
+NOT_FOUND = "The requested resource does not exist"
+NO_CREDENTIALS = "Authentication credentials were not provided."
+BAD_TOKEN = "Invalid token"
+NO_PERMISSION = "You do not have permission to perform this action."
+DUPLICATE_NOTE = "You have already posted that comment."
+# S:src/sentry/middleware/ratelimit.py::DEFAULT_ERROR_MESSAGE, sent as a bare JSON string.
+RATE_LIMITED = "You are attempting to use this endpoint too frequently. Limit is {limit} requests in 1 seconds"
+# S:src/sentry/issues/endpoints/bases/group.py::GroupPermission.scope_map
+SCOPES_FOR = {
+    "GET": {"event:read", "event:write", "event:admin"},
+    "POST": {"event:write", "event:admin"},
+    "PUT": {"event:write", "event:admin"},
+    "DELETE": {"event:admin"},
+}
+STATUSES = ("resolved", "resolvedInNextRelease", "unresolved", "ignored")
+SUBSTATUSES = (
+    "archived_until_escalating",
+    "archived_until_condition_met",
+    "archived_forever",
+    "escalating",
+    "ongoing",
+    "regressed",
+    "new",
+)
+_ISSUES = r"/api/0/organizations/(?P<org>[^/]+)/(?:issues|groups)/(?P<issue_id>[^/]+)"
+
+
+def ts(moment: datetime) -> str:
+    """A datetime as Sentry's API renders it (DRF: ISO 8601, microseconds, Z)."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    method: str
+    path: str
+    query: dict[str, str]
+    json: Any
+    headers: Mapping[str, str]
+
+
+@dataclass
+class _Fault:
+    method: str
+    pattern: re.Pattern[str]
+    status: int
+    times: int
+    delay: float
+    retry_after: int | float | str | None
+    reset_in: float
+    body: Any
+    commit: bool
+    drop: bool
+
+    @property
+    def runs_handler(self) -> bool:
+        # commit=True and non-error statuses let the real handler run (and persist) before the fault fires.
+        return self.commit or self.status < 400
+
+
+@dataclass
+class _Note:
+    id: str
+    issue_id: str
+    user_id: str
+    data: JsonObj
+    created: datetime
+
+
+@dataclass
+class _Call:
+    method: str
+    params: dict[str, str]
+    body: Any
+    query: Mapping[str, str]
+
+
+class SentryError(Exception):
+    def __init__(self, status: int, body: Any) -> None:
+        super().__init__(str(body))
+        self.status, self.body = status, body
+
+
+def _detail(status: int, message: str) -> SentryError:
+    return SentryError(status, {"detail": message})
+
+
+Handler = Callable[[_Call], tuple[int, Any]]
+
+
+class FakeSentry:
+    """One organization with one internal integration installed; all state lives in memory."""
+
+    def __init__(
+        self,
+        *,
+        token: str = "sntrys_test",
+        organization: str = "acme",
+        scopes: Iterable[str] = ("event:read", "event:write"),
+        app_slug: str = "notion-bridge",
+        installation: str = "a8e5d37a-696c-4c54-adb5-b3f28d64c7de",
+        web_url: str = "https://acme.sentry.io",
+    ) -> None:
+        self.token = token
+        self.organization = organization
+        self.scopes = set(scopes)
+        self.app_slug = app_slug
+        self.installation = installation
+        self.web_url = web_url.rstrip("/")
+        self.proxy_user_id = "901"  # the integration's proxy user: notes and changes are made as it
+        self.latency = 0.0
+        self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+        self.requests: list[RecordedRequest] = []
+        self._faults: list[_Fault] = []
+        self._issues: dict[str, JsonObj] = {}
+        self._environments: dict[str, dict[str, int]] = {}
+        self._notes: list[_Note] = []
+        self._external: dict[str, JsonObj] = {}  # by issue id: one per (issue, app) (sentry-protocol.md §8.2)
+        self._users: dict[str, JsonObj] = {}
+        self._teams: dict[str, JsonObj] = {}
+        self._next_id = 1000
+        self._routes: list[tuple[str, re.Pattern[str], Handler]] = [
+            (method, re.compile(pattern + "/"), handler)
+            for method, pattern, handler in [
+                ("GET", _ISSUES, self._get_issue),
+                ("PUT", _ISSUES, self._update_issue),
+                ("GET", _ISSUES + r"/tags/(?P<key>[^/]+)", self._get_tag),
+                ("GET", _ISSUES + r"/comments", self._list_notes),
+                ("POST", _ISSUES + r"/comments", self._create_note),
+                ("GET", _ISSUES + r"/external-issues", self._list_external_issues),
+                (
+                    "POST",
+                    r"/api/0/sentry-app-installations/(?P<uuid>[^/]+)/external-issues",
+                    self._create_external_issue,
+                ),
+            ]
+        ]
+
+    # ----- seeding and inspection (sync, for tests) -----
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._serve)
+        return app
+
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def add_issue(
+        self,
+        issue_id: str | int,
+        *,
+        short_id: str | None = None,
+        title: str = "ZeroDivisionError: division by zero",
+        status: str = "unresolved",
+        substatus: str | None = "ongoing",
+        assignee: str | None = None,
+        level: str = "error",
+        count: int = 1,
+        user_count: int = 0,
+        first_seen: datetime | str | None = None,
+        last_seen: datetime | str | None = None,
+        releases: Sequence[str] = (),
+        environment: str | Mapping[str, int] | None = None,
+        project: str = "backend",
+    ) -> JsonObj:
+        """Stores an issue and returns its stored dict: edit it to shape later answers.
+
+        `assignee` is a user's email, or `#slug` for a team (Sentry's search syntax). `releases` are the
+        versions the issue was seen in, oldest first. `environment` names where its events happened, or maps
+        environments to event counts.
+        """
+        issue_id = str(issue_id)
+        now = self.clock()
+        first = first_seen or now - timedelta(days=2)
+        last = last_seen or now
+        first_release = self._release(releases[0], project) if releases else None
+        # get_first_last_release: the last release is looked up only when there is a first one.
+        last_release = self._release(releases[-1], project) if releases else None
+        issue: JsonObj = {
+            "id": issue_id,
+            "shareId": None,
+            "shortId": short_id or f"{project.upper()}-{issue_id}",
+            "title": title,
+            "culprit": "app.views in index",
+            "permalink": f"{self.web_url}/issues/{issue_id}/",
+            "logger": None,
+            "level": level,
+            "status": status,
+            "statusDetails": {},
+            "substatus": substatus,
+            "isPublic": False,
+            "platform": "python",
+            "project": {"id": "17", "name": project, "slug": project, "platform": "python"},
+            "type": "error",
+            "metadata": {"type": title.split(":", 1)[0], "value": title.split(": ", 1)[-1], "title": title},
+            "numComments": 0,
+            "assignedTo": self._actor(assignee) if assignee else None,
+            "isBookmarked": False,
+            "isSubscribed": False,
+            "subscriptionDetails": None,
+            "hasSeen": False,
+            "annotations": [],
+            "issueType": "error",
+            "issueCategory": "error",
+            "priority": "high",
+            "priorityLockedAt": None,
+            "isUnhandled": False,
+            "count": str(count),  # a string: GroupSerializerBase._convert_seen_stats
+            "userCount": user_count,
+            "firstSeen": first if isinstance(first, str) else ts(first),
+            "lastSeen": last if isinstance(last, str) else ts(last),
+            "firstRelease": first_release,
+            "lastRelease": last_release,
+            "activity": [],
+            "seenBy": [],
+            "userReportCount": 0,
+            "participants": [],
+        }
+        self._issues[issue_id] = issue
+        if isinstance(environment, str):
+            self._environments[issue_id] = {environment: count}
+        elif environment:
+            self._environments[issue_id] = dict(environment)
+        return issue
+
+    def add_user(self, email: str, name: str | None = None) -> JsonObj:
+        if email not in self._users:
+            self._users[email] = {"type": "user", "id": self._new_id(), "name": name or email, "email": email}
+        return self._users[email]
+
+    def add_team(self, slug: str) -> JsonObj:
+        if slug not in self._teams:
+            self._teams[slug] = {"type": "team", "id": self._new_id(), "name": slug}
+        return self._teams[slug]
+
+    def issue(self, issue_id: str | int) -> JsonObj:
+        return copy.deepcopy(self._issues[str(issue_id)])
+
+    def notes(self, issue_id: str | int | None = None) -> list[str]:
+        return [n.data["text"] for n in self._notes if issue_id is None or n.issue_id == str(issue_id)]
+
+    def external_issue(self, issue_id: str | int) -> JsonObj | None:
+        found = self._external.get(str(issue_id))
+        return copy.deepcopy(found) if found else None
+
+    def fail_next(
+        self,
+        method: str,
+        path_regex: str,
+        status: int,
+        *,
+        times: int = 1,
+        delay: float = 0.0,
+        retry_after: int | float | str | None = None,
+        reset_in: float = 0.0,
+        body: Any = None,
+        commit: bool = False,
+        drop: bool = False,
+    ) -> None:
+        """Make the next `times` requests whose method and path (re.fullmatch; method "*" = any) misbehave.
+
+        status < 400 answers normally after `delay` (use it to provoke client timeouts); `commit` runs the
+        handler first (a note is saved) and then answers `status`; `drop` closes the connection instead of
+        answering. A 429 carries X-Sentry-Rate-Limit-Reset `reset_in` seconds ahead, and Retry-After only
+        when given, like Sentry's rate limiter.
+        """
+        self._faults.append(
+            _Fault(
+                method.upper(),
+                re.compile(path_regex),
+                status,
+                times,
+                delay,
+                retry_after,
+                reset_in,
+                body,
+                commit,
+                drop,
+            )
+        )
+
+    def calls(self, method: str = "*", path_regex: str = ".*") -> list[RecordedRequest]:
+        pattern = re.compile(path_regex)
+        return [r for r in self.requests if method in ("*", r.method) and pattern.fullmatch(r.path) is not None]
+
+    # ----- serving -----
+
+    async def _serve(self, request: web.Request) -> web.StreamResponse:
+        # Paths are taken below the app's mount point, so the fake also serves under a prefix (add_subapp).
+        path = "/" + request.match_info["tail"]
+        raw = await request.read()
+        try:
+            parsed: Any = json.loads(raw) if raw else None
+        except ValueError:
+            parsed = None
+        self.requests.append(
+            RecordedRequest(request.method, path, dict(request.query), parsed, CIMultiDict(request.headers))
+        )
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        fault = self._take_fault(request.method, path)
+        if fault is not None and not fault.runs_handler:
+            await asyncio.sleep(fault.delay)
+            return self._drop(request) if fault.drop else self._fault_response(fault)
+        try:
+            status, payload = self._handle(request, path, raw)
+        except SentryError as exc:
+            status, payload = exc.status, exc.body
+        if fault is not None:
+            await asyncio.sleep(fault.delay)
+            if fault.drop:
+                return self._drop(request)
+            if fault.commit:
+                return self._fault_response(fault)
+        if status == 204:
+            return web.Response(status=204)
+        return web.json_response(payload, status=status)
+
+    def _handle(self, request: web.Request, path: str, raw: bytes) -> tuple[int, Any]:
+        self._authorize(request)
+        for method, pattern, handler in self._routes:
+            match = pattern.fullmatch(path)
+            if match is not None and method == request.method:
+                body: Any = None
+                if raw:
+                    try:
+                        body = json.loads(raw)
+                    except ValueError as exc:
+                        raise _detail(400, f"JSON parse error - {exc}") from exc
+                return handler(_Call(request.method, match.groupdict(), body, request.query))
+        # Django answers 404 to unknown paths, and every API path ends with a slash.
+        raise _detail(404, NOT_FOUND)
+
+    def _authorize(self, request: web.Request) -> None:
+        header = request.headers.get("Authorization", "")
+        if not header:
+            raise _detail(401, NO_CREDENTIALS)
+        kind, _, token = header.partition(" ")
+        if kind.lower() != "bearer" or token.strip() != self.token:
+            raise _detail(401, BAD_TOKEN)
+        if not SCOPES_FOR.get(request.method, set()) & self.scopes:
+            raise _detail(403, NO_PERMISSION)
+
+    def _take_fault(self, method: str, path: str) -> _Fault | None:
+        for fault in self._faults:
+            if fault.method in ("*", method) and fault.pattern.fullmatch(path):
+                fault.times -= 1
+                if fault.times <= 0:
+                    self._faults.remove(fault)
+                return fault
+        return None
+
+    @staticmethod
+    def _drop(request: web.Request) -> web.StreamResponse:
+        if request.transport is not None:
+            request.transport.abort()
+        return web.Response(status=500)
+
+    def _fault_response(self, fault: _Fault) -> web.StreamResponse:
+        headers: dict[str, str] = {}
+        if fault.retry_after is not None:
+            headers["Retry-After"] = str(fault.retry_after)
+        body = fault.body
+        if fault.status == 429:
+            headers |= {
+                "X-Sentry-Rate-Limit-Limit": "5",
+                "X-Sentry-Rate-Limit-Remaining": "0",
+                "X-Sentry-Rate-Limit-Reset": str(int(time.time() + fault.reset_in)),
+            }
+            body = RATE_LIMITED.format(limit=5) if body is None else body
+        elif body is None:
+            body = {"detail": "Internal Error"} if fault.status >= 500 else {"detail": f"fault {fault.status}"}
+        return web.json_response(body, status=fault.status, headers=headers)
+
+    # ----- handlers -----
+
+    def _find(self, call: _Call) -> JsonObj:
+        if call.params["org"] != self.organization:
+            raise _detail(404, NOT_FOUND)
+        wanted = call.params["issue_id"]
+        # get_group_with_redirect also takes the short ID (e.g. BACKEND-12) when the organization is known.
+        issue = self._issues.get(wanted) or next(
+            (i for i in self._issues.values() if i["shortId"].casefold() == wanted.casefold()), None
+        )
+        if issue is None:
+            raise _detail(404, NOT_FOUND)
+        return issue
+
+    def _get_issue(self, call: _Call) -> tuple[int, Any]:
+        return 200, copy.deepcopy(self._find(call))
+
+    def _update_issue(self, call: _Call) -> tuple[int, Any]:
+        issue = self._find(call)
+        body = call.body if isinstance(call.body, dict) else {}
+        result: JsonObj = {}
+        if "status" in body:
+            status, details = body["status"], body.get("statusDetails") or {}
+            if status not in STATUSES:
+                raise SentryError(400, {"status": [f'"{status}" is not a valid choice.']})
+            substatus = body.get("substatus")
+            if substatus is not None and substatus not in SUBSTATUSES:
+                raise SentryError(400, {"substatus": [f'"{substatus}" is not a valid choice.']})
+            # S:src/sentry/issues/status_change.py::infer_substatus
+            if status not in ("ignored", "unresolved"):
+                substatus = None
+            elif substatus is None and status == "ignored":
+                substatus = "archived_until_escalating" if details.get("untilEscalating") else "archived_forever"
+            elif substatus is None:
+                substatus = "ongoing"
+            issue["status"] = "resolved" if status == "resolvedInNextRelease" else status
+            issue["substatus"] = substatus
+            issue["statusDetails"] = {"inNextRelease": True} if status == "resolvedInNextRelease" else {}
+            result |= {"status": issue["status"], "substatus": substatus, "statusDetails": issue["statusDetails"]}
+        if "assignedTo" in body:
+            target = body["assignedTo"]
+            issue["assignedTo"] = self._resolve_actor(target) if target else None
+            result["assignedTo"] = issue["assignedTo"]
+        return 200, result
+
+    def _get_tag(self, call: _Call) -> tuple[int, Any]:
+        issue = self._find(call)
+        key = call.params["key"]
+        if key != "environment":
+            raise _detail(404, NOT_FOUND)
+        counts = self._environments.get(issue["id"])
+        if not counts:
+            raise _detail(404, NOT_FOUND)  # GroupTagKeyNotFound → ResourceDoesNotExist
+        ranked = sorted(counts.items(), key=lambda item: -item[1])
+        return 200, {
+            "key": key,
+            "name": "Environment",
+            "uniqueValues": len(counts),
+            "totalValues": sum(counts.values()),
+            "topValues": [
+                {
+                    "key": key,
+                    "name": value,
+                    "value": value,
+                    "count": n,
+                    "lastSeen": issue["lastSeen"],
+                    "firstSeen": issue["firstSeen"],
+                }
+                for value, n in ranked[:9]
+            ],
+        }
+
+    def _list_notes(self, call: _Call) -> tuple[int, Any]:
+        issue = self._find(call)
+        notes = sorted((n for n in self._notes if n.issue_id == issue["id"]), key=lambda n: n.created, reverse=True)
+        return 200, [self._render_note(n) for n in notes]
+
+    def _create_note(self, call: _Call) -> tuple[int, Any]:
+        issue = self._find(call)
+        body = call.body if isinstance(call.body, dict) else {}
+        text = body.get("text")
+        if text is None:
+            raise SentryError(400, {"text": ["This field is required."]})
+        if not isinstance(text, str) or not text.strip():
+            raise SentryError(400, {"text": ["This field may not be blank."]})
+        data = {"text": text}
+        since = self.clock() - timedelta(hours=1)
+        if any(
+            n.issue_id == issue["id"] and n.user_id == self.proxy_user_id and n.data == data and n.created >= since
+            for n in self._notes
+        ):
+            raise _detail(400, DUPLICATE_NOTE)
+        note = _Note(self._new_id(), issue["id"], self.proxy_user_id, data, self.clock())
+        self._notes.append(note)
+        issue["numComments"] += 1
+        return 201, self._render_note(note)
+
+    def _list_external_issues(self, call: _Call) -> tuple[int, Any]:
+        issue = self._find(call)
+        found = self._external.get(issue["id"])
+        return 200, [copy.deepcopy(found)] if found else []
+
+    def _create_external_issue(self, call: _Call) -> tuple[int, Any]:
+        if call.params["uuid"] != self.installation:
+            raise _detail(404, NOT_FOUND)
+        body = call.body if isinstance(call.body, dict) else {}
+        errors = {
+            name: ["This field is required."]
+            for name in ("issueId", "webUrl", "project", "identifier")
+            if body.get(name) in (None, "")
+        }
+        if not errors and not str(body["webUrl"]).startswith("http"):
+            errors["webUrl"] = ["Invalid URL."]
+        if errors:
+            raise SentryError(400, errors)
+        issue_id = str(body["issueId"])
+        if issue_id not in self._issues:
+            raise _detail(404, NOT_FOUND)
+        earlier = self._external.get(issue_id)
+        self._external[issue_id] = {
+            "id": earlier["id"] if earlier else self._new_id(),
+            "issueId": issue_id,
+            "serviceType": self.app_slug,
+            "displayName": f"{body['project']}#{body['identifier']}",
+            "webUrl": body["webUrl"],
+        }
+        return 200, copy.deepcopy(self._external[issue_id])
+
+    # ----- helpers -----
+
+    def _new_id(self) -> str:
+        self._next_id += 1
+        return str(self._next_id)
+
+    def _actor(self, who: str) -> JsonObj:
+        return dict(self.add_team(who[1:]) if who.startswith("#") else self.add_user(who))
+
+    def _resolve_actor(self, target: Any) -> JsonObj:
+        # assignedTo takes "user:<id>", "team:<id>", a username or an email (sentry-protocol.md §8.3).
+        text = str(target)
+        kind, _, ident = text.partition(":")
+        if kind in ("user", "team") and ident:
+            pool = self._users if kind == "user" else self._teams
+            found = next((a for a in pool.values() if a["id"] == ident), None)
+        else:
+            found = self._users.get(text)
+        if found is None:
+            raise SentryError(400, {"assignedTo": ["Unknown actor input"]})
+        return dict(found)
+
+    def _release(self, version: str, project: str) -> JsonObj:
+        created = ts(self.clock() - timedelta(days=3))
+        return {
+            "version": version,
+            "shortVersion": version,
+            "ref": None,
+            "url": None,
+            "dateReleased": None,
+            "dateCreated": created,
+            "data": {},
+            "newGroups": 0,
+            "owner": None,
+            "commitCount": 0,
+            "lastCommit": None,
+            "deployCount": 0,
+            "lastDeploy": None,
+            "authors": [],
+            "projects": [{"id": 17, "slug": project, "name": project, "platform": "python"}],
+            "firstEvent": created,
+            "lastEvent": created,
+        }
+
+    def _render_note(self, note: _Note) -> JsonObj:
+        return {
+            "id": note.id,
+            "user": {"id": self.proxy_user_id, "name": self.app_slug, "email": f"{self.app_slug}@proxy-user.sentry.io"},
+            "type": "note",
+            "data": dict(note.data),
+            "dateCreated": ts(note.created),
+        }
