@@ -11,6 +11,7 @@ import structlog
 from aiohttp import web
 
 from container import Container, open_use_cases, resolve
+from domain.models import EntryUpdate
 from entrypoints.http.app import create_app
 from entrypoints.http.sandbox import curl_commands
 from entrypoints.logging import configure_logging
@@ -34,6 +35,7 @@ def main(argv: list[str] | None = None) -> None:
     serve.add_argument("--worker", action="store_true", help="also run a queue worker in this process")
     commands.add_parser("check", help="check the configuration, Notion and Redis, and say what to fix")
     commands.add_parser("worker", help="apply queued Sentry webhooks to Notion")
+    commands.add_parser("reconcile", help="bring every linked entry to its Sentry issue's current state")
     dead = commands.add_parser("dead-letters", help="list the webhooks that failed every attempt, or replay them")
     dead.add_argument("action", choices=["list", "replay"])
     dead.add_argument("ids", nargs="*", help="with replay: only these (default: all)")
@@ -41,12 +43,18 @@ def main(argv: list[str] | None = None) -> None:
 
     if args.command == "check":
         sys.exit(asyncio.run(check()))
-    if args.command in ("worker", "dead-letters"):
+    if args.command in ("worker", "dead-letters", "reconcile"):
         settings = _settings()
         configure_logging(settings.log_level)
         container = Container(settings=settings)
-        job = worker(container) if args.command == "worker" else dead_letters(container, args.action, args.ids)
-        sys.exit(asyncio.run(job))
+        if args.command == "reconcile" and not settings.sentry_api_token:
+            sys.exit("sentry-notion: reconcile asks Sentry for each issue: set SENTRY_API_TOKEN and SENTRY_ORG.")
+        jobs = {
+            "worker": lambda: worker(container),
+            "reconcile": lambda: reconcile(container),
+            "dead-letters": lambda: dead_letters(container, args.action, args.ids),
+        }
+        sys.exit(asyncio.run(jobs[args.command]()))
     settings = Settings.for_sandbox(secrets.token_hex(16)) if args.sandbox else _settings()
     configure_logging(settings.log_level)
     container = Container(settings=settings)
@@ -87,6 +95,31 @@ async def _worker_beside(container: Container, app: web.Application) -> AsyncIte
     yield
     stop.set()
     await task
+
+
+async def reconcile(container: Container) -> int:
+    try:
+        report = await (await resolve(container.reconcile()))()
+    finally:
+        await resolve(container.shutdown_resources())
+    changed = failed = 0
+    for entry, outcome in report:
+        if isinstance(outcome, str):
+            failed += 1
+            print(f"✗ {entry.identifier} · {entry.title}: {outcome}")
+        elif outcome:
+            changed += 1
+            print(f"✓ {entry.identifier} · {entry.title}: {describe(outcome)}")
+    print(f"{len(report)} linked entries, {changed} repaired, {failed} not checked.")
+    return 1 if failed else 0
+
+
+def describe(update: EntryUpdate) -> str:
+    changes = [f"status → {update.status}"] if update.status is not None else []
+    if update.assignee_ids is not None:
+        changes.append(f"assignee → {', '.join(update.assignee_ids) or 'nobody'}")
+    changes += [f"{key} → {value}" for key, value in update.details.items()]
+    return ", ".join(changes)
 
 
 async def dead_letters(container: Container, action: str, ids: list[str]) -> int:

@@ -35,6 +35,7 @@ from domain.use_cases.diagnose_setup import DiagnoseSetup
 from domain.use_cases.link_issue import LinkIssue
 from domain.use_cases.list_assignees import ListAssignees
 from domain.use_cases.receive_webhook import ReceiveWebhook
+from domain.use_cases.reconcile import Reconcile
 from domain.use_cases.search_issues import SearchIssues
 from entrypoints.http.app import UseCases
 from settings import Settings
@@ -142,6 +143,7 @@ class Container(containers.DeclarativeContainer):
         sentry=sentry,
     )
     receive_webhook = providers.Factory(ReceiveWebhook, queue=queue, apply=apply_sentry_event)
+    reconcile = providers.Factory(Reconcile, tracker=tracker, sentry=sentry, apply=apply_sentry_event)
 
     checked = providers.List(
         tracker,

@@ -28,6 +28,7 @@ _PAGE = 500
 _FORGET_CONSUMER_MS = 3_600_000
 _PAUSE_S, _MAX_PAUSE_S = 0.5, 5.0
 _ERROR_CHARS = 2000
+_HANDED_BACK_IDLE_MS = 365 * 86_400_000
 
 _TAKE_JOB = """
 local function take_job(fields)
@@ -42,8 +43,9 @@ end
 # A full queue refuses the job rather than trimming: MAXLEN would silently drop the oldest unfinished jobs,
 # while a refusal lets the caller run the job inline or log it as lost.
 _ENQUEUE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 if redis.call('XLEN', KEYS[2]) >= tonumber(ARGV[2]) then return -1 end
-if not redis.call('SET', KEYS[1], 1, 'NX', 'EX', ARGV[1]) then return 0 end
+redis.call('SET', KEYS[1], 1, 'EX', ARGV[1])
 redis.call('XADD', KEYS[2], '*', 'job', ARGV[3])
 return 1
 """
@@ -111,8 +113,8 @@ end
 return n
 """
 
-# KEYS: jobs. ARGV: group, consumer, claim_idle_ms, ids. Jobs read but not started when the worker stops: they become
-# claimable at once, and the delivery that never ran is not counted as an attempt.
+# KEYS: jobs. ARGV: group, consumer, idle_ms, ids. Jobs read but not started when the worker stops: they look idle for
+# long past any claim_idle_s, so any worker takes them at once, and the delivery that never ran is not an attempt.
 _RELEASE = """
 for i = 4, #ARGV do
   local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1, ARGV[2])
@@ -312,7 +314,7 @@ class RedisJobQueue(JobQueue):
             elif taken < self._batch:
                 due_ids.setdefault(due, []).append(entry_id)
                 taken += 1
-                if owner not in (WAITING, self._consumer):
+                if owner not in (WAITING, self._consumer) and idle < _HANDED_BACK_IDLE_MS:
                     previous[entry_id] = owner
         claimed: list[_Delivery] = []
         for due, entry_ids in due_ids.items():
@@ -343,7 +345,7 @@ class RedisJobQueue(JobQueue):
             for at, delivery in enumerate(deliveries):
                 if stop.is_set():
                     rest = [d.id for d in deliveries[at:]]
-                    await self._release(keys=[self._jobs], args=[GROUP, self._consumer, self._claim_idle_ms, *rest])
+                    await self._release(keys=[self._jobs], args=[GROUP, self._consumer, _HANDED_BACK_IDLE_MS, *rest])
                     return
                 await self._run(delivery, handle)
                 held.discard(delivery.id)

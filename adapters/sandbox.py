@@ -141,6 +141,10 @@ class MemoryIssueTracker(IssueTracker, Dependency):
         await self._touch("list_assignees")
         return [p.assignee for p in self.people if not p.bot]
 
+    async def linked_entries(self) -> list[Issue]:
+        await self._touch("linked_entries")
+        return [p.issue for p in self.pages.values() if p.issue.sentry_url and p.issue.in_database]
+
     async def find_by_sentry_issue(self, issue_id: str) -> Issue | None:
         await self._touch("find_by_sentry_issue")
         return next((p.issue for p in self.pages.values() if sentry_issue_id(p.issue.sentry_url) == issue_id), None)

@@ -54,6 +54,10 @@ class IssueTracker(Protocol):
         """People of the workspace, without bots."""
         ...
 
+    async def linked_entries(self) -> list[Issue]:
+        """Every entry whose Sentry Link is set, oldest first."""
+        ...
+
     async def find_by_sentry_issue(self, issue_id: str) -> Issue | None:
         """The entry whose Sentry Link names this Sentry issue, whatever the link's host or path."""
         ...

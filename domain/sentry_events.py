@@ -93,6 +93,12 @@ def parse(job: Job) -> IssueEvent | None:
     return None
 
 
+def transition_of(status: str, substatus: str | None) -> Transition | None:
+    """The transition that leads to a status Sentry reports now."""
+    action = {"resolved": "resolved", "unresolved": "unresolved", "ignored": "ignored"}.get(status, "")
+    return _transition(action, {"substatus": substatus})
+
+
 def _transition(action: str, issue: dict[str, Any]) -> Transition | None:
     substatus = str(issue.get("substatus") or "")
     if action == "resolved":

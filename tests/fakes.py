@@ -3,14 +3,16 @@ from collections.abc import Sequence
 from adapters.memory import MemoryCache, MemoryLocks
 from adapters.notion.tracker import NotionSchema
 from adapters.sandbox import MemoryIssueTracker, Person
-from domain.errors import DomainError, TrackerUnavailable
+from domain.errors import DomainError, IssueNotFound, TrackerUnavailable
 from domain.models import (
     Actor,
     Assignee,
     CreateRequest,
     LinkRequest,
     SentryIssue,
+    SentryIssueState,
 )
+from domain.ports import SentryApi
 from domain.refresh import Refresher
 from tests.sentry import INSTALLATION
 
@@ -62,3 +64,19 @@ class FakeIssueTracker(MemoryIssueTracker):
             raise self.fail
         if operation in self.fail_on:
             raise TrackerUnavailable("Notion is unavailable (HTTP 503); try again shortly.")
+
+
+class FakeSentryApi(SentryApi):
+    """Sentry's API as a dict of issue states, with the notes left on them."""
+
+    def __init__(self, *issues: SentryIssueState) -> None:
+        self.issues = {i.issue_id: i for i in issues}
+        self.notes: list[tuple[str, str]] = []
+
+    async def issue(self, issue_id: str) -> SentryIssueState:
+        if issue_id not in self.issues:
+            raise IssueNotFound(f"Sentry has no issue {issue_id}.")
+        return self.issues[issue_id]
+
+    async def add_note(self, issue_id: str, text: str) -> None:
+        self.notes.append((issue_id, text))

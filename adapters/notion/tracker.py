@@ -322,6 +322,22 @@ class NotionIssueTracker(IssueTracker):
             if not result.get("has_more") or not cursor:
                 return wire.assignees(users)
 
+    async def linked_entries(self) -> list[Issue]:
+        schema = await self._describe()
+        linked = {"property": self._columns.sentry_url, "url": {"is_not_empty": True}}
+        oldest_first = {"timestamp": "created_time", "direction": "ascending"}
+        entries: list[Issue] = []
+        cursor: str | None = None
+        while True:
+            body: JSON = {"filter": linked, "sorts": [oldest_first], "page_size": 100}
+            if cursor:
+                body["start_cursor"] = cursor
+            result = await self._send("POST", f"v1/data_sources/{schema.data_source_id}/query", READS, json=body)
+            entries += [i for i in (self._issue(schema, p) for p in result.get("results", [])) if i.in_database]
+            cursor = result.get("next_cursor")
+            if not result.get("has_more") or not cursor:
+                return entries
+
     async def find_by_sentry_issue(self, issue_id: str) -> Issue | None:
         schema = await self._describe()
         link_filter = {"property": self._columns.sentry_url, "url": {"contains": f"/issues/{issue_id}"}}

@@ -1,10 +1,10 @@
 import logging
 
 from domain.errors import DomainError
-from domain.models import Assignee, EntryState, EntryUpdate, Job, StatusColumn, SyncPolicy
+from domain.models import Assignee, EntryState, EntryUpdate, Job, SentryIssueState, StatusColumn, SyncPolicy
 from domain.ports import IssueTracker, LinkRegistry, Locks, SentryApi, SyncState
 from domain.refresh import Refresher
-from domain.sentry_events import DETAILS, IssueEvent, parse
+from domain.sentry_events import DETAILS, IssueEvent, parse, transition_of
 
 log = logging.getLogger(__name__)
 
@@ -44,17 +44,35 @@ class ApplySentryEvent:
         if event.comment_action:
             await self._comment(page_id, event)
             return
+        await self._apply(page_id, event, fetch_details=True)
+
+    async def reconcile(self, page_id: str, issue: SentryIssueState, at: float) -> EntryUpdate:
+        """Brings the entry to the issue's current state, as Sentry's API tells it; answers what changed."""
+        event = IssueEvent(
+            issue_id=issue.issue_id,
+            installation_id="",
+            at=at,
+            transition=transition_of(issue.status, issue.substatus),
+            assigned=True,
+            assignee_email=issue.assignee_email,
+            assignee_team=issue.assignee_is_team,
+            details={key: getattr(issue, key) for key in DETAILS},
+        )
+        return await self._apply(page_id, event, fetch_details=False)
+
+    async def _apply(self, page_id: str, event: IssueEvent, *, fetch_details: bool) -> EntryUpdate:
         current = await self._tracker.entry_state(page_id)
         update = EntryUpdate(
             status=await self._status(page_id, event, current),
             assignee_ids=await self._assignee(page_id, event, current),
-            details=await self._details(event, current),
+            details=await self._details(event, current, fetch=fetch_details),
         )
         if update:
             await self._tracker.update_entry(page_id, update)
         carried = {"status": event.transition is not None, "assignee": event.assigned}
         for field in (f for f, present in carried.items() if present):
             await self._state.put(f"{page_id}:{field}:at", str(event.at))
+        return update
 
     async def _page(self, event: IssueEvent) -> str | None:
         scope = (await self._tracker.database()).scope
@@ -88,12 +106,12 @@ class ApplySentryEvent:
             return None
         return None if current.assignee_ids == (match,) else (match,)
 
-    async def _details(self, event: IssueEvent, current: EntryState) -> dict[str, str | int | None]:
+    async def _details(self, event: IssueEvent, current: EntryState, *, fetch: bool) -> dict[str, str | int | None]:
         columns = await self._tracker.detail_columns()
         if not columns:
             return {}
         details = dict(event.details)
-        if self._sentry is not None:
+        if fetch and self._sentry is not None:
             try:
                 issue = await self._sentry.issue(event.issue_id)
                 details = {key: getattr(issue, key) for key in DETAILS}

@@ -1,0 +1,42 @@
+import time
+from collections.abc import Callable
+
+from domain.errors import DomainError, IssueNotFound
+from domain.models import EntryUpdate, Issue
+from domain.ports import IssueTracker, SentryApi
+from domain.sentry_events import sentry_issue_id
+from domain.use_cases.apply_sentry_event import ApplySentryEvent
+
+
+class Reconcile:
+    """Repairs drift: every linked entry is brought to its Sentry issue's current state.
+
+    Webhooks can be lost (Redis down, downtime, Sentry never redelivers); this asks Sentry instead.
+    """
+
+    def __init__(
+        self,
+        *,
+        tracker: IssueTracker,
+        sentry: SentryApi,
+        apply: ApplySentryEvent,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._tracker, self._sentry, self._apply, self._clock = tracker, sentry, apply, clock
+
+    async def __call__(self) -> list[tuple[Issue, EntryUpdate | str]]:
+        """Answers each linked entry with what changed, or why it could not be checked."""
+        report: list[tuple[Issue, EntryUpdate | str]] = []
+        for entry in await self._tracker.linked_entries():
+            issue_id = sentry_issue_id(entry.sentry_url)
+            if issue_id is None:
+                report.append((entry, "its Sentry Link names no Sentry issue"))
+                continue
+            try:
+                state = await self._sentry.issue(issue_id)
+                report.append((entry, await self._apply.reconcile(entry.page_id, state, self._clock())))
+            except IssueNotFound:
+                report.append((entry, f"Sentry issue {issue_id} no longer exists"))
+            except DomainError as exc:
+                report.append((entry, exc.message))
+        return report

@@ -1,0 +1,56 @@
+from adapters.memory import MemoryCache, MemoryLinkRegistry, MemoryLocks, MemorySyncState
+from domain.models import Assignee, SentryIssueState, SyncPolicy
+from domain.refresh import Refresher
+from domain.use_cases.apply_sentry_event import ApplySentryEvent
+from domain.use_cases.reconcile import Reconcile
+from tests.fakes import FakeIssueTracker, FakeSentryApi
+
+ADA = Assignee(id="u-ada", name="Ada Lovelace", email="ada@example.org")
+
+
+def reconcile(tracker: FakeIssueTracker, sentry: FakeSentryApi) -> Reconcile:
+    state = MemorySyncState()
+    apply = ApplySentryEvent(
+        tracker=tracker,
+        registry=MemoryLinkRegistry(),
+        locks=MemoryLocks(),
+        state=state,
+        people=Refresher(cache=MemoryCache(), locks=MemoryLocks(), fresh_s=60),
+        policy=SyncPolicy(),
+        sentry=sentry,
+    )
+    return Reconcile(tracker=tracker, sentry=sentry, apply=apply, clock=lambda: 1e9)
+
+
+async def test_drifted_entries_are_repaired_and_reported() -> None:
+    tracker = FakeIssueTracker(assignees=[ADA])
+    drifted = tracker.add("Login fails", sentry_url="https://acme.sentry.io/issues/1/")
+    in_step = tracker.add("Crash", sentry_url="https://acme.sentry.io/organizations/acme/issues/2/")
+    tracker.pages[in_step.page_id].status = "Done"
+    tracker.add("Not linked")
+    sentry = FakeSentryApi(
+        SentryIssueState(issue_id="1", short_id="B-1", status="resolved", assignee_email="ada@example.org", events=9),
+        SentryIssueState(issue_id="2", short_id="B-2", status="resolved"),
+    )
+
+    report = await reconcile(tracker, sentry)()
+
+    outcomes = {entry.page_id: outcome for entry, outcome in report}
+    assert set(outcomes) == {drifted.page_id, in_step.page_id}
+    page = tracker.pages[drifted.page_id]
+    assert (page.status, page.assignee_ids, page.details["events"]) == ("Done", ("u-ada",), 9)
+    assert not outcomes[in_step.page_id]  # nothing to change, nothing written
+    assert tracker.calls.count("update_entry") == 1
+
+
+async def test_issues_gone_from_sentry_are_reported_not_fatal() -> None:
+    tracker = FakeIssueTracker()
+    gone = tracker.add("Old", sentry_url="https://acme.sentry.io/issues/404/")
+    kept = tracker.add("New", sentry_url="https://acme.sentry.io/issues/5/")
+    sentry = FakeSentryApi(SentryIssueState(issue_id="5", short_id="B-5", status="unresolved", substatus="regressed"))
+    tracker.pages[kept.page_id].status = "Done"
+
+    report = {entry.page_id: outcome for entry, outcome in await reconcile(tracker, sentry)()}
+
+    assert report[gone.page_id] == "Sentry issue 404 no longer exists"
+    assert tracker.pages[kept.page_id].status == "Not started"
