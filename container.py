@@ -26,6 +26,7 @@ from adapters.redis_store import (
 )
 from adapters.sandbox import demo_workspace
 from adapters.sentry.api import HttpSentryApi, open_sentry_client
+from domain.back_links import BackLinks
 from domain.models import Assignee, Cached
 from domain.refresh import Refresher
 from domain.use_cases.apply_sentry_event import ApplySentryEvent
@@ -155,8 +156,11 @@ class Container(containers.DeclarativeContainer):
     )
     check_readiness = providers.Singleton(CheckReadiness, dependencies=checked)
     diagnose_setup = providers.Factory(DiagnoseSetup, dependencies=checked)
-    create_issue = providers.Factory(CreateIssue, tracker=tracker, registry=registry, locks=locks)
-    link_issue = providers.Factory(LinkIssue, tracker=tracker, registry=registry, locks=locks)
+    back_links = providers.Singleton(BackLinks, sentry=sentry, state=sync_state)
+    create_issue = providers.Factory(
+        CreateIssue, tracker=tracker, registry=registry, locks=locks, back_links=back_links
+    )
+    link_issue = providers.Factory(LinkIssue, tracker=tracker, registry=registry, locks=locks, back_links=back_links)
     search_issues = providers.Factory(SearchIssues, tracker=tracker)
     list_assignees = providers.Factory(ListAssignees, tracker=tracker, people=people)
 

@@ -1,6 +1,7 @@
 import contextlib
 
 from domain import markdown
+from domain.back_links import BackLinks
 from domain.errors import Conflict, DomainError, IssueNotFound, WriteUnconfirmed
 from domain.linking import linked, registry_key, sentry_link
 from domain.models import Block, CreateRequest, Issue, IssueDraft, LinkedIssue
@@ -17,8 +18,10 @@ class CreateIssue:
     registry remembers the page, and when the registry has forgotten, the Sentry Link column finds it.
     """
 
-    def __init__(self, *, tracker: IssueTracker, registry: LinkRegistry, locks: Locks) -> None:
-        self._tracker, self._registry, self._locks = tracker, registry, locks
+    def __init__(
+        self, *, tracker: IssueTracker, registry: LinkRegistry, locks: Locks, back_links: BackLinks | None = None
+    ) -> None:
+        self._tracker, self._registry, self._locks, self._back_links = tracker, registry, locks, back_links
 
     async def __call__(self, request: CreateRequest) -> LinkedIssue:
         database = await self._tracker.database()
@@ -42,7 +45,10 @@ class CreateIssue:
                     await self._registry.clear_unconfirmed(key)  # refused: nothing was written
                     raise
             await self._registry.remember(key, issue.page_id)
-        return linked(database, issue, created=created)
+        answer = linked(database, issue, created=created)
+        if self._back_links:
+            await self._back_links(request.sentry, answer)
+        return answer
 
     async def _existing(self, key: str, sentry_url: str) -> Issue | None:
         if page_id := await self._registry.recall(key):

@@ -1,3 +1,4 @@
+from domain.back_links import BackLinks
 from domain.errors import InvalidLink
 from domain.linking import linked, registry_key, sentry_link
 from domain.models import LinkedIssue, LinkRequest
@@ -11,8 +12,10 @@ class LinkIssue:
     issue, that link stays and the new issue is added to the page body instead.
     """
 
-    def __init__(self, *, tracker: IssueTracker, registry: LinkRegistry, locks: Locks) -> None:
-        self._tracker, self._registry, self._locks = tracker, registry, locks
+    def __init__(
+        self, *, tracker: IssueTracker, registry: LinkRegistry, locks: Locks, back_links: BackLinks | None = None
+    ) -> None:
+        self._tracker, self._registry, self._locks, self._back_links = tracker, registry, locks, back_links
 
     async def __call__(self, request: LinkRequest) -> LinkedIssue:
         database = await self._tracker.database()
@@ -33,7 +36,10 @@ class LinkIssue:
                 note = sentry_link("Also linked to Sentry issue: ", request.sentry, request.actor)
                 await self._tracker.append(issue.page_id, [note])
             await self._registry.remember(key, issue.page_id)
-        return linked(database, issue)
+        answer = linked(database, issue)
+        if self._back_links:
+            await self._back_links(request.sentry, answer)
+        return answer
 
 
 def _same(a: str, b: str) -> bool:

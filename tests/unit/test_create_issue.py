@@ -2,10 +2,11 @@ import asyncio
 
 import pytest
 
-from adapters.memory import MemoryLinkRegistry, MemoryLocks
-from domain.errors import Conflict, TrackerUnavailable, WriteUnconfirmed
+from adapters.memory import MemoryLinkRegistry, MemoryLocks, MemorySyncState
+from domain.back_links import BackLinks
+from domain.errors import Conflict, SentryUnavailable, TrackerUnavailable, WriteUnconfirmed
 from domain.use_cases.create_issue import CreateIssue
-from tests.fakes import FakeIssueTracker, create_request
+from tests.fakes import FakeIssueTracker, FakeSentryApi, create_request
 from tests.sentry import description
 
 
@@ -142,3 +143,25 @@ async def test_a_trashed_entry_is_not_the_existing_one(
 
     assert second.created
     assert second.identifier != first.identifier
+
+
+async def test_the_sentry_issue_gets_one_note_linking_back(tracker: FakeIssueTracker) -> None:
+    sentry = FakeSentryApi()
+    back_links = BackLinks(sentry=sentry, state=MemorySyncState())
+    create = CreateIssue(tracker=tracker, registry=MemoryLinkRegistry(), locks=MemoryLocks(), back_links=back_links)
+
+    first = await create(create_request())
+    await create(create_request())
+
+    assert sentry.notes == [("4242", f"Linked to Notion Bugs#BUG-1: {first.web_url}")]
+
+
+async def test_a_note_sentry_refuses_does_not_fail_the_create(tracker: FakeIssueTracker) -> None:
+    class Down(FakeSentryApi):
+        async def add_note(self, issue_id: str, text: str) -> None:
+            raise SentryUnavailable("Sentry is unavailable.")
+
+    back_links = BackLinks(sentry=Down(), state=MemorySyncState())
+    create = CreateIssue(tracker=tracker, registry=MemoryLinkRegistry(), locks=MemoryLocks(), back_links=back_links)
+
+    assert (await create(create_request())).created

@@ -1,0 +1,34 @@
+import asyncio
+import logging
+
+from domain.errors import DomainError
+from domain.models import LinkedIssue, SentryIssue
+from domain.ports import SentryApi, SyncState
+
+log = logging.getLogger(__name__)
+
+
+class BackLinks:
+    """Leaves "Linked to Notion Bugs#BUG-12: <url>" on the Sentry issue, once per entry.
+
+    Best effort: the link in Notion is what the user asked for; a note Sentry cannot take now is
+    not worth failing it. The note comes back as a webhook from an application, which is skipped.
+    """
+
+    def __init__(self, *, sentry: SentryApi | None, state: SyncState, budget_s: float = 2.0) -> None:
+        self._sentry, self._state, self._budget_s = sentry, state, budget_s
+
+    async def __call__(self, sentry: SentryIssue, linked: LinkedIssue) -> None:
+        if self._sentry is None:
+            return
+        key = f"note:{sentry.installation_id}:{sentry.issue_id}:{linked.web_url}"
+        if await self._state.get(key):
+            return
+        text = f"Linked to Notion {linked.project}#{linked.identifier}: {linked.web_url}"
+        try:
+            async with asyncio.timeout(self._budget_s):
+                await self._sentry.add_note(str(sentry.issue_id), text)
+        except (DomainError, TimeoutError) as exc:
+            log.warning("no note on Sentry issue %s: %s", sentry.issue_id, getattr(exc, "message", "timed out"))
+            return
+        await self._state.put(key, "1")
