@@ -48,7 +48,9 @@ SIGNED_ROUTES = (*POSTS, *OPTION_ROUTES)
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")  # HEAD answers carry no body to check
 SIGNATURE_HEADERS = ("Sentry-App-Signature", "Sentry-Hook-Signature")
 SECRETS = (SECRET, "previous-secret")  # both are configured by tests.e2e.conftest.settings()
-WRITES = frozenset({"create_issue", "set_sentry_link", "append"})
+WRITES = frozenset(
+    {"create_issue", "set_sentry_link", "append", "update_entry", "add_comment", "edit_comment", "delete_comment"}
+)
 # Headers that change how the request is framed or decoded, not what it says; fuzzed on their own below.
 FRAMING = frozenset(
     {"content-length", "transfer-encoding", "host", "connection", "content-encoding", "expect", "upgrade", "te"}
@@ -141,7 +143,10 @@ async def check_signed_outcome(
         return
     payload = json.loads(await resp.read())
     if path == WEBHOOK:
-        assert (resp.status, payload, new) == (200, {"received": True}, [])
+        # Without Redis a webhook is applied at once; garbage about no linked issue writes nothing.
+        assert resp.status in (200, 202)
+        assert payload["received"] is True
+        assert not WRITES & set(new), new
         return
     assert resp.status == (201 if "create_issue" in new else 200)  # a repeated create answers 200
     assert isinstance(payload, dict)
