@@ -122,7 +122,9 @@ class Container(containers.DeclarativeContainer):
     )
     queue = providers.Selector(
         settings.provided.cache_backend,
-        redis=providers.Singleton(RedisJobQueue, redis, prefix=settings.provided.redis_prefix, consumer=_consumer()),
+        redis=providers.Singleton(
+            RedisJobQueue, redis, prefix=settings.provided.redis_prefix, consumer=providers.Callable(_consumer)
+        ),
         memory=providers.Singleton(NoQueue),
     )
     sentry_client = providers.Resource(

@@ -92,13 +92,16 @@ class JobQueue(Protocol):
 
     async def work(self, handle: Callable[[Job], Awaitable[None]], *, stop: asyncio.Event) -> None:
         """Runs jobs until `stop` is set: retries with backoff a job whose `handle` raises, sets it aside
-        as a dead letter after its last attempt, and takes over jobs of a worker that died mid-job."""
+        as a dead letter after its last attempt, and takes over jobs of a worker that died mid-job. A job
+        may run more than once, so `handle` must be idempotent."""
         ...
 
-    async def dead_letters(self) -> list[DeadLetter]: ...
+    async def dead_letters(self) -> list[DeadLetter]:
+        """Raises QueueUnavailable."""
+        ...
 
     async def replay(self, ids: Sequence[str]) -> int:
-        """Puts dead letters (all when `ids` is empty) back on the queue; answers how many."""
+        """Puts dead letters (all when `ids` is empty) back on the queue; answers how many. Raises QueueUnavailable."""
         ...
 
 
