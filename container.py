@@ -160,7 +160,7 @@ class Container(containers.DeclarativeContainer):
     diagnose_setup = providers.Factory(DiagnoseSetup, dependencies=checked)
     back_links = providers.Singleton(BackLinks, sentry=sentry, state=sync_state)
     create_issue = providers.Factory(
-        CreateIssue, tracker=tracker, registry=registry, locks=locks, back_links=back_links
+        CreateIssue, tracker=tracker, registry=registry, locks=locks, back_links=back_links, sentry=sentry
     )
     link_issue = providers.Factory(LinkIssue, tracker=tracker, registry=registry, locks=locks, back_links=back_links)
     search_issues = providers.Factory(SearchIssues, tracker=tracker)

@@ -1,8 +1,10 @@
 """Deployment files: compose, Dockerfile, .dockerignore, .env.example, README."""
 
+import copy
 import json
 import re
 import shlex
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +59,131 @@ def test_app_waits_for_healthy_redis(services: dict[str, Any]) -> None:
     assert _environment(app)["REDIS_URL"] == "redis://redis:6379/0"
     assert app["restart"] == "unless-stopped"
     assert "8000:8000" in app["ports"]
+
+
+def _duration_s(value: str | int | float) -> float:
+    """A compose duration (`60s`, `1m30s`, `1m`, `500ms`) in seconds."""
+    text = str(value).strip()
+    units = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001, "us": 1e-6}
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|us|h|m|s)", text)
+    assert parts, f"not a duration: {value!r}"
+    assert "".join(n + u for n, u in parts) == text, f"not a duration: {value!r}"
+    return sum(float(number) * units[unit] for number, unit in parts)
+
+
+def _command(service: dict[str, Any]) -> list[str]:
+    command = service["command"]
+    return shlex.split(command) if isinstance(command, str) else [str(part) for part in command]
+
+
+def check_compose_worker(services: dict[str, Any]) -> None:
+    app, worker = services["app"], services["worker"]
+    assert _command(worker) == ["sentry-notion", "worker"]
+    # The same image, built the same way, and the same environment as the app.
+    assert worker.get("build") == app.get("build")
+    assert worker.get("image") == app.get("image")
+    assert "entrypoint" not in worker
+    assert _env_files(worker) == _env_files(app)
+    assert _environment(worker) == _environment(app)
+    # It serves nothing, and `--scale worker=N` needs no fixed name.
+    assert not worker.get("ports"), "the worker publishes no port"
+    assert "container_name" not in worker
+    depends_on = worker.get("depends_on")
+    assert isinstance(depends_on, dict), "the worker must wait for a healthy Redis (depends_on with a condition)"
+    assert depends_on.get("redis", {}).get("condition") == "service_healthy"
+    assert worker.get("restart") == "unless-stopped"
+    # SIGTERM lets it finish the job in hand (compose waits 10 s by default, then kills).
+    assert _duration_s(worker.get("stop_grace_period", "10s")) >= 60
+    # The image's HEALTHCHECK asks :8000/healthz, which only serve answers.
+    healthcheck = worker.get("healthcheck", {})
+    assert healthcheck.get("disable") is True or healthcheck.get("test") in (["NONE"], "NONE"), (
+        "the image's HTTP healthcheck would mark the worker unhealthy"
+    )
+
+
+def test_worker_runs_beside_the_app(services: dict[str, Any]) -> None:
+    check_compose_worker(services)
+
+
+def test_worker_command_exists_in_the_cli(services: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    from cli import main
+
+    command = _command(services["worker"])
+    with pytest.raises(SystemExit) as exited:
+        main([*command[1:], "--help"])
+    assert exited.value.code == 0, capsys.readouterr().err
+
+
+def _worker_serves(services: dict[str, Any]) -> None:
+    services["worker"]["command"] = ["sentry-notion", "serve"]
+
+
+def _worker_as_string(services: dict[str, Any]) -> None:
+    services["worker"]["command"] = "sentry-notion worker --verbose"
+
+
+def _worker_publishes_a_port(services: dict[str, Any]) -> None:
+    services["worker"]["ports"] = ["8001:8000"]
+
+
+def _worker_other_env_file(services: dict[str, Any]) -> None:
+    services["worker"]["env_file"] = [".env.worker"]
+
+
+def _worker_other_redis(services: dict[str, Any]) -> None:
+    services["worker"]["environment"] = {"REDIS_URL": "redis://localhost:6379/0"}
+
+
+def _worker_short_grace(services: dict[str, Any]) -> None:
+    services["worker"]["stop_grace_period"] = "10s"
+
+
+def _worker_default_grace(services: dict[str, Any]) -> None:
+    del services["worker"]["stop_grace_period"]
+
+
+def _worker_http_healthcheck(services: dict[str, Any]) -> None:
+    del services["worker"]["healthcheck"]
+
+
+def _worker_starts_before_redis(services: dict[str, Any]) -> None:
+    services["worker"]["depends_on"] = ["redis"]
+
+
+def _worker_other_image(services: dict[str, Any]) -> None:
+    services["worker"]["build"] = "./worker"
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        _worker_serves,
+        _worker_as_string,
+        _worker_publishes_a_port,
+        _worker_other_env_file,
+        _worker_other_redis,
+        _worker_short_grace,
+        _worker_default_grace,
+        _worker_http_healthcheck,
+        _worker_starts_before_redis,
+        _worker_other_image,
+    ],
+    ids=lambda f: f.__name__.strip("_"),
+)
+def test_worker_check_catches_drift(services: dict[str, Any], edit: Callable[[dict[str, Any]], None]) -> None:
+    changed = copy.deepcopy(services)
+    edit(changed)
+    with pytest.raises(AssertionError):
+        check_compose_worker(changed)
+
+
+def test_duration_parsing() -> None:
+    assert _duration_s("60s") == 60
+    assert _duration_s("1m30s") == 90
+    assert _duration_s("1m") == 60
+    assert _duration_s("500ms") == 0.5
+    with pytest.raises(AssertionError):
+        _duration_s("60")
 
 
 def test_no_secrets_inline(services: dict[str, Any]) -> None:

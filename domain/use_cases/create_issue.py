@@ -1,14 +1,16 @@
+import asyncio
 import contextlib
 
 from domain import markdown
 from domain.back_links import BackLinks
 from domain.errors import Conflict, DomainError, IssueNotFound, WriteUnconfirmed
 from domain.linking import linked, registry_key, sentry_link
-from domain.models import Block, CreateRequest, Issue, IssueDraft, LinkedIssue
-from domain.ports import IssueTracker, LinkRegistry, Locks
+from domain.models import Block, CreateRequest, Issue, IssueDraft, LinkedIssue, SentryIssueState, Span
+from domain.ports import IssueTracker, LinkRegistry, Locks, SentryApi
 
 # Notion finishes a write within its 60-second limit; past that a late page cannot appear.
 UNCONFIRMED_S = 120.0
+DETAILS_BUDGET_S = 2.0
 
 
 class CreateIssue:
@@ -19,9 +21,16 @@ class CreateIssue:
     """
 
     def __init__(
-        self, *, tracker: IssueTracker, registry: LinkRegistry, locks: Locks, back_links: BackLinks | None = None
+        self,
+        *,
+        tracker: IssueTracker,
+        registry: LinkRegistry,
+        locks: Locks,
+        back_links: BackLinks | None = None,
+        sentry: SentryApi | None = None,
     ) -> None:
         self._tracker, self._registry, self._locks, self._back_links = tracker, registry, locks, back_links
+        self._sentry = sentry
 
     async def __call__(self, request: CreateRequest) -> LinkedIssue:
         database = await self._tracker.database()
@@ -38,7 +47,7 @@ class CreateIssue:
                 # may still save the page, and until then a retry must look for it, never create another.
                 await self._registry.mark_unconfirmed(key, UNCONFIRMED_S)
                 try:
-                    issue = await self._tracker.create_issue(_draft(request))
+                    issue = await self._tracker.create_issue(_draft(request, await self._details(request)))
                 except WriteUnconfirmed:
                     raise
                 except DomainError:
@@ -50,6 +59,16 @@ class CreateIssue:
             await self._back_links(request.sentry, answer)
         return answer
 
+    async def _details(self, request: CreateRequest) -> SentryIssueState | None:
+        # The page starts with how bad the issue is now; without Sentry's answer it starts without.
+        if self._sentry is None:
+            return None
+        try:
+            async with asyncio.timeout(DETAILS_BUDGET_S):
+                return await self._sentry.issue(str(request.sentry.issue_id))
+        except (DomainError, TimeoutError):
+            return None
+
     async def _existing(self, key: str, sentry_url: str) -> Issue | None:
         if page_id := await self._registry.recall(key):
             with contextlib.suppress(IssueNotFound):
@@ -60,9 +79,10 @@ class CreateIssue:
         return await self._tracker.find_by_sentry_url(sentry_url)
 
 
-def _draft(request: CreateRequest) -> IssueDraft:
+def _draft(request: CreateRequest, details: SentryIssueState | None) -> IssueDraft:
     header: tuple[Block, ...] = (
         sentry_link("Sentry issue: ", request.sentry, request.actor),
+        *([_facts(details)] if details else []),
         Block(kind="divider"),
     )
     return IssueDraft(
@@ -71,3 +91,17 @@ def _draft(request: CreateRequest) -> IssueDraft:
         sentry_url=request.sentry.web_url,
         assignee_id=request.assignee_id,
     )
+
+
+def _facts(issue: SentryIssueState) -> Block:
+    facts = {
+        "Level": issue.level,
+        "Events": issue.events,
+        "Users": issue.users,
+        "First seen": issue.first_seen,
+        "Last seen": issue.last_seen,
+        "Release": issue.release,
+        "Environment": issue.environment,
+    }
+    text = " · ".join(f"{name}: {value}" for name, value in facts.items() if value not in (None, ""))
+    return Block(kind="paragraph", spans=(Span(text=text),))

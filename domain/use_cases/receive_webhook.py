@@ -8,6 +8,7 @@ from domain.sentry_events import is_self_caused
 from domain.use_cases.apply_sentry_event import ApplySentryEvent
 
 Outcome = Literal["queued", "duplicate", "ignored", "applied", "lost"]
+SYNCED = frozenset({"issue", "comment"})
 
 
 class ReceiveWebhook:
@@ -22,8 +23,8 @@ class ReceiveWebhook:
         self._queue, self._apply, self._inline_budget_s = queue, apply, inline_budget_s
 
     async def __call__(self, job: Job) -> Outcome:
-        if is_self_caused(job.body):
-            return "ignored"
+        if job.resource not in SYNCED or is_self_caused(job.body):
+            return "ignored"  # installation, alert and error events change no entry
         try:
             return "queued" if await self._queue.enqueue(job) else "duplicate"
         except QueueUnavailable:

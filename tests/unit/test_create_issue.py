@@ -5,6 +5,7 @@ import pytest
 from adapters.memory import MemoryLinkRegistry, MemoryLocks, MemorySyncState
 from domain.back_links import BackLinks
 from domain.errors import Conflict, SentryUnavailable, TrackerUnavailable, WriteUnconfirmed
+from domain.models import SentryIssueState
 from domain.use_cases.create_issue import CreateIssue
 from tests.fakes import FakeIssueTracker, FakeSentryApi, create_request
 from tests.sentry import description
@@ -165,3 +166,18 @@ async def test_a_note_sentry_refuses_does_not_fail_the_create(tracker: FakeIssue
     create = CreateIssue(tracker=tracker, registry=MemoryLinkRegistry(), locks=MemoryLocks(), back_links=back_links)
 
     assert (await create(create_request())).created
+
+
+async def test_with_sentry_the_page_starts_with_the_issue_details(tracker: FakeIssueTracker) -> None:
+    state = SentryIssueState(
+        issue_id="4242", short_id="B-1", status="unresolved", level="error", events=42, users=7, release="1.4.2"
+    )
+    create = CreateIssue(
+        tracker=tracker, registry=MemoryLinkRegistry(), locks=MemoryLocks(), sentry=FakeSentryApi(state)
+    )
+
+    await create(create_request())
+
+    (page,) = tracker.pages.values()
+    facts = "".join(span.text for span in page.body[1].spans)
+    assert facts == "Level: error · Events: 42 · Users: 7 · Release: 1.4.2"
