@@ -109,6 +109,8 @@ class Container(containers.DeclarativeContainer):
                 assignee=settings.provided.notion.column_names.assignee,
                 id=settings.provided.notion.column_names.id,
                 sentry_url=settings.provided.notion.column_names.sentry_url,
+                status=settings.provided.notion.column_names.status,
+                details=settings.provided.notion.column_names.details.call(),
             ),
             schemas=schemas,
         ),

@@ -76,10 +76,14 @@ class ApplySentryEvent:
 
     async def _page(self, event: IssueEvent) -> str | None:
         scope = (await self._tracker.database()).scope
-        if page_id := await self._registry.recall(f"{scope}:{event.installation_id}:{event.issue_id}"):
+        key = f"{scope}:{event.installation_id}:{event.issue_id}"
+        if page_id := await self._registry.recall(key):
             return page_id
         issue = await self._tracker.find_by_sentry_issue(event.issue_id)
-        return issue.page_id if issue and issue.in_database else None
+        if issue is None or not issue.in_database:
+            return None
+        await self._registry.remember(key, issue.page_id)  # the next event skips the lookup
+        return issue.page_id
 
     async def _newer(self, page_id: str, field: str, at: float) -> bool:
         seen = await self._state.get(f"{page_id}:{field}:at")
