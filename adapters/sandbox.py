@@ -174,10 +174,15 @@ class MemoryIssueTracker(IssueTracker, Dependency):
         self.pages[page_id].comments[comment_id] = f"{author}: {text}"
         return comment_id
 
-    async def edit_comment(self, comment_id: str, text: str, author: str) -> None:
+    async def find_comment(self, page_id: str, text: str, author: str) -> str | None:
+        await self._touch("find_comment")
+        return next((i for i, shown in self.pages[page_id].comments.items() if shown == f"{author}: {text}"), None)
+
+    async def edit_comment(self, comment_id: str, text: str) -> None:
         await self._touch("edit_comment")
         for page in self.pages.values():
             if comment_id in page.comments:
+                author = page.comments[comment_id].split(": ", 1)[0]
                 page.comments[comment_id] = f"{author}: {text}"
 
     async def delete_comment(self, comment_id: str) -> None:

@@ -358,6 +358,9 @@ class FakeNotion:
                 ("PATCH", r"/v1/blocks/(?P<block_id>[^/]+)/children", self._append_children),
                 ("POST", r"/v1/search", self._search),
                 ("POST", r"/v1/comments", self._create_comment),
+                ("GET", r"/v1/comments", self._list_comments),
+                ("PATCH", r"/v1/comments/(?P<comment_id>[^/]+)", self._update_comment),
+                ("DELETE", r"/v1/comments/(?P<comment_id>[^/]+)", self._delete_comment),
             ]
         ]
 
@@ -1562,6 +1565,51 @@ class FakeNotion:
             "display_name": {"type": display.get("type", "integration"), "resolved_name": resolved},
         }
         self.comments.append(comment)
+        return comment
+
+    def _list_comments(self, call: _Call) -> JsonObj:
+        # Open comments of a page or block, oldest first (notion-webhooks.md §5.2).
+        if not self.comments_capability:
+            raise NotionError(403, "restricted_resource", "Insufficient permissions for this endpoint.")
+        block_id = _parse_id(call.query.get("block_id", _UNDEFINED), "query.block_id", "query")
+        self._shared_parent(block_id)
+        found = [c for c in self.comments if c["parent"].get(c["parent"]["type"]) == block_id]
+        chunk, out = self._paginate_query(found, [c["id"] for c in found], call, "comment")
+        out["results"] = chunk
+        return out
+
+    def _update_comment(self, call: _Call) -> JsonObj:
+        # Only the content can change: the SDK's update body is `rich_text` or `markdown` (spec §5.3).
+        comment_id = _parse_id(call.params["comment_id"], "path.comment_id", "path")
+        body = call.body
+        _reject_unknown(body, ("rich_text", "markdown"))
+        if "markdown" in body:
+            rich_text = [_text_item(_check_str(body["markdown"], "body.markdown", MAX_TEXT))]
+        else:
+            rich_text = self._rich_text(body.get("rich_text", _UNDEFINED), "body.rich_text")
+        comment = self._shared_comment(comment_id)
+        comment["rich_text"] = rich_text
+        comment["last_edited_time"] = _ts(self.clock())
+        return comment
+
+    def _delete_comment(self, call: _Call) -> JsonObj:
+        # The SDK types the answer as the comment object itself, with no trash flag (spec §5.3).
+        comment = self._shared_comment(_parse_id(call.params["comment_id"], "path.comment_id", "path"))
+        self.comments.remove(comment)
+        return comment
+
+    def _shared_comment(self, comment_id: str) -> JsonObj:
+        if not self.comments_capability:
+            raise NotionError(403, "restricted_resource", "Insufficient permissions for this endpoint.")
+        comment = next((c for c in self.comments if c["id"] == comment_id), None)
+        if comment is not None:
+            parent = comment["parent"]
+            try:
+                self._shared_parent(parent[parent["type"]])
+            except NotionError:
+                comment = None
+        if comment is None:
+            raise NotionError(404, "object_not_found", f"Could not find comment with ID: {comment_id}. {NOT_SHARED}")
         return comment
 
     # ----- schema building -----

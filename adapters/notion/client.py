@@ -31,6 +31,10 @@ _ENDPOINTS = {
     "PATCH /v1/pages/{id}": "pages.update",
     "PATCH /v1/blocks/{id}/children": "blocks.append",
     "GET /v1/blocks/{id}/children": "blocks.list",
+    "POST /v1/comments": "comments.create",
+    "GET /v1/comments": "comments.list",
+    "PATCH /v1/comments/{id}": "comments.update",
+    "DELETE /v1/comments/{id}": "comments.delete",
 }
 
 

@@ -375,8 +375,27 @@ class NotionIssueTracker(IssueTracker):
         comment = await self._send("POST", "v1/comments", WRITES, json=body, missing="page")
         return str(comment["id"])
 
-    async def edit_comment(self, comment_id: str, text: str, author: str) -> None:
-        await self._send("PATCH", f"v1/comments/{comment_id}", READS, json=_comment(text, author), missing="page")
+    async def find_comment(self, page_id: str, text: str, author: str) -> str | None:
+        shown = _comment(text, author)
+        cursor: str | None = None
+        for _ in range(10):  # a thousand comments are plenty to look through on one entry
+            params = {"block_id": page_id, "page_size": "100"} | ({"start_cursor": cursor} if cursor else {})
+            result = await self._send("GET", "v1/comments", READS, params=params, missing="page")
+            for comment in result.get("results", []):
+                same_author = (comment.get("display_name") or {}).get("resolved_name") == shown["display_name"][
+                    "custom"
+                ]["name"]
+                if same_author and wire.plain(comment.get("rich_text") or []) == text:
+                    return str(comment["id"])
+            cursor = result.get("next_cursor")
+            if not result.get("has_more") or not cursor:
+                break
+        return None
+
+    async def edit_comment(self, comment_id: str, text: str) -> None:
+        # Notion changes only the content of a comment; its author stays as it was written.
+        body = {"rich_text": _comment(text, "")["rich_text"]}
+        await self._send("PATCH", f"v1/comments/{comment_id}", READS, json=body, missing="page")
 
     async def delete_comment(self, comment_id: str) -> None:
         with contextlib.suppress(IssueNotFound):  # already gone

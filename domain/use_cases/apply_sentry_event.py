@@ -1,6 +1,6 @@
 import logging
 
-from domain.errors import DomainError
+from domain.errors import DomainError, TrackerMisconfigured
 from domain.models import Assignee, EntryState, EntryUpdate, Job, SentryIssueState, StatusColumn, SyncPolicy
 from domain.ports import IssueTracker, LinkRegistry, Locks, SentryApi, SyncState
 from domain.refresh import Refresher
@@ -131,17 +131,30 @@ class ApplySentryEvent:
         if not (self._policy.comments and event.comment_id):
             return
         key = f"comment:{event.installation_id}:{event.comment_id}"
-        # Held while the comment is written, so a redelivery running beside this one waits and then
+        # Held while the comment is written: a redelivery running beside this one fails, and its retry
         # finds the comment; a worker that dies holding it frees it when the lock expires.
         async with self._locks.hold(key, wait_s=0):
             known = await self._state.get(key)
             if event.comment_action == "created" and known is None:
-                notion_id = await self._tracker.add_comment(page_id, event.comment_text, event.author)
-                await self._state.put(key, notion_id)
+                await self._create_comment(page_id, key, event)
             elif event.comment_action == "updated" and known:
-                await self._tracker.edit_comment(known, event.comment_text, event.author)
+                await self._tracker.edit_comment(known, event.comment_text)
             elif event.comment_action == "deleted" and known:
                 await self._tracker.delete_comment(known)
+
+    async def _create_comment(self, page_id: str, key: str, event: IssueEvent) -> None:
+        # Noted before the write: a worker that dies after Notion saved the comment leaves the note,
+        # and the rerun looks for that comment instead of posting it twice.
+        if await self._state.get(f"{key}:sent"):
+            try:
+                if found := await self._tracker.find_comment(page_id, event.comment_text, event.author):
+                    await self._state.put(key, found)
+                    return
+            except TrackerMisconfigured:
+                pass  # without the read-comments capability the rerun cannot look: post it
+        await self._state.put(f"{key}:sent", "1")
+        notion_id = await self._tracker.add_comment(page_id, event.comment_text, event.author)
+        await self._state.put(key, notion_id)
 
 
 def _option(column: StatusColumn, transition: str, policy: SyncPolicy) -> str | None:
