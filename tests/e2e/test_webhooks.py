@@ -14,10 +14,12 @@ import pytest
 from aiohttp import ClientResponse
 from pytest_aiohttp import AiohttpServer
 
+import cli
 from adapters.redis_queue import RedisJobQueue
 from container import Container, resolve
 from domain.models import Job
 from tests.fake_notion import FakeNotion
+from tests.fake_sentry import FakeSentry
 from tests.sentry import SECRET, description, group, hook_headers, issue_link_body, ui_headers, webhook
 from tests.stack import REDIS_URL, Client, Notion, StartApp, settings
 
@@ -515,3 +517,38 @@ async def test_with_redis_down_a_webhook_is_applied_inline(
     assert answer == "applied"
     assert elapsed < 1.0  # inside Sentry's one-second budget
     assert status_of(notion.fake, page_id) == "Done"
+
+
+async def test_a_webhook_lost_while_redis_was_down_is_repaired_by_reconcile(
+    aiohttp_server: AiohttpServer,
+    start_app: StartApp,
+    env: dict[str, str],
+    notion: Notion,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    sentry = FakeSentry()
+    sentry_server = await aiohttp_server(sentry.app())
+    down = env | {"REDIS_URL": "redis://127.0.0.1:1/0"}
+    client = await start_app(**down)
+    page_id = await create(client, notion)
+    notion.fake.fail_next("GET", PAGES, 0, delay=1.5)  # Notion slower than Sentry's one-second budget
+
+    assert await issue_event(client, "resolved", int(time.time()), status="resolved") == "lost"
+    assert status_of(notion.fake, page_id) == "Not started"
+
+    sentry.add_issue(ISSUE, status="resolved", substatus=None, count=99, user_count=3)
+    container = Container(
+        settings=settings(
+            **down,
+            SENTRY_API_TOKEN=sentry.token,
+            SENTRY_ORG=sentry.organization,
+            SENTRY_URL=str(sentry_server.make_url("")).rstrip("/"),
+        )
+    )
+    assert await cli.reconcile(container) == 0
+
+    assert status_of(notion.fake, page_id) == "Done"
+    assert notion.fake.page(page_id)["properties"]["Events"]["number"] == 99
+    out = capsys.readouterr().out
+    assert "✓ BUG-1 · TypeError: x is undefined: status → Done" in out
+    assert "1 linked entries, 1 repaired, 0 not checked." in out
