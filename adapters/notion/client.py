@@ -1,24 +1,17 @@
-import asyncio
 import contextlib
-import random
 import re
 import time
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 
 import aiohttp
 import structlog
-from aiohttp_retry import RetryClient, RetryOptionsBase
+from aiohttp_retry import RetryClient
 
+from adapters.http_retry import BudgetedRetry
 from adapters.metrics import NOTION_REQUESTS, NOTION_RETRIES, NOTION_SECONDS, NOTION_THROTTLED
 from adapters.rate_limit import NotionRateLimiter
-from domain import budget
 
 NOTION_VERSION = "2026-03-11"
-_THROTTLED = frozenset({429, 529})  # rejected before any work: always safe to send again
-TRANSIENT = frozenset({500, 502, 503, 504})  # the request may have been applied before it failed
-UNSENT = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)  # nothing reached Notion
 _ID = re.compile(r"/[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}(?=/|$)")
 _ENDPOINTS = {
     "GET /v1/users/me": "users.me",
@@ -38,25 +31,7 @@ _ENDPOINTS = {
 }
 
 
-def retry_after_s(response: aiohttp.ClientResponse) -> float | None:
-    value = response.headers.get("Retry-After", "").strip()
-    if not value:
-        return None
-    if value.isdigit():
-        return float(value)
-    with contextlib.suppress(TypeError, ValueError):
-        return max(
-            0.0,
-            (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds(),
-        )
-    return None
-
-
 # Notion's own guidance: wait Retry-After on 429/529, retry 5xx only where repeating is harmless.
-#
-# A write that may have been applied (a 5xx, a dropped connection) is never sent twice; only
-# failures to connect are, since then nothing reached Notion. A wait longer than `max_wait_s`
-# is not taken at all: the caller gets the 429 at once and can tell the user when to retry.
 BLOCKED = "public_api_request_blocked"
 
 
@@ -70,47 +45,19 @@ async def rate_limit_reason(response: aiohttp.ClientResponse) -> str:
     )
 
 
-class NotionRetry(RetryOptionsBase):
-    def __init__(
-        self,
-        *,
-        idempotent: bool,
-        attempts: int = 4,
-        max_wait_s: float = 8.0,
-        base_s: float = 0.25,
-    ):
-        unsent: set[type[Exception]] = set(UNSENT)
-        maybe_sent: set[type[Exception]] = {
-            aiohttp.ClientConnectionError,
-            asyncio.TimeoutError,
-        }
+class NotionRetry(BudgetedRetry):
+    def __init__(self, *, idempotent: bool) -> None:
         super().__init__(
-            attempts=attempts,
-            exceptions=unsent | maybe_sent if idempotent else unsent,
-            retry_all_server_errors=False,
-            evaluate_response_callback=self._final,
+            idempotent=idempotent,
+            throttled=frozenset({429, 529}),  # rejected before any work: always safe to send again
+            attempts=4,
+            max_wait_s=8.0,
+            on_retry=lambda reason: NOTION_RETRIES.labels(reason=reason).inc(),
         )
-        self.idempotent, self.max_wait_s, self._base_s = idempotent, max_wait_s, base_s
 
-    def _affordable_s(self) -> float:
-        left = budget.remaining()
-        return self.max_wait_s if left is None else min(self.max_wait_s, left)
-
-    async def _final(self, response: aiohttp.ClientResponse) -> bool:
-        if response.status in _THROTTLED:
-            if await rate_limit_reason(response) == BLOCKED:
-                return True  # Notion blocked the integration: waiting does not help (notion-api.md §5.3)
-            return (retry_after_s(response) or 0.0) > self._affordable_s()
-        return not (self.idempotent and response.status in TRANSIENT)
-
-    def get_timeout(self, attempt: int, response: aiohttp.ClientResponse | None = None) -> float:
-        NOTION_RETRIES.labels(reason=str(response.status) if response is not None else "connection").inc()
-        wait: float = self._base_s * 2 ** (attempt - 1) * (0.5 + random.random() / 2)
-        if response is not None:
-            if (asked := retry_after_s(response)) is not None:
-                wait = asked
-            response.release()  # aiohttp-retry drops the response it retries; give its connection back
-        return min(wait, self._affordable_s())
+    async def give_up(self, response: aiohttp.ClientResponse) -> bool:
+        # Notion blocked the integration: waiting does not help (notion-api.md §5.3).
+        return await rate_limit_reason(response) == BLOCKED
 
 
 READS = NotionRetry(idempotent=True)

@@ -10,17 +10,9 @@ import structlog
 from aiohttp_retry import RetryClient
 from pydantic import BaseModel, ConfigDict
 
+from adapters.http_retry import TRANSIENT, UNSENT, retry_after_s
 from adapters.notion import wire
-from adapters.notion.client import (
-    BLOCKED,
-    READS,
-    TRANSIENT,
-    UNSENT,
-    WRITES,
-    NotionRetry,
-    rate_limit_reason,
-    retry_after_s,
-)
+from adapters.notion.client import BLOCKED, READS, WRITES, NotionRetry, rate_limit_reason
 from adapters.notion.wire import Column, Columns
 from domain.errors import (
     DomainError,

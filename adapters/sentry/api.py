@@ -1,9 +1,7 @@
 # Sentry's REST API as the internal integration (sentry-protocol.md §8). Sources in getsentry/sentry are named
 # as S:<path>; the fields read here are those of the issue details endpoint,
 # S:src/sentry/issues/endpoints/group_details.py::GroupDetailsEndpoint.get.
-import asyncio
 import contextlib
-import random
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -12,10 +10,9 @@ from urllib.parse import quote
 
 import aiohttp
 import structlog
-from aiohttp_retry import RetryClient, RetryOptionsBase
+from aiohttp_retry import RetryClient
 
-from adapters.notion.client import retry_after_s
-from domain import budget
+from adapters.http_retry import BudgetedRetry, retry_after_s
 from domain.errors import DomainError, IssueNotFound, SentryUnavailable
 from domain.models import SentryIssueState
 from domain.ports import SentryApi
@@ -23,8 +20,6 @@ from domain.ports import SentryApi
 log = structlog.get_logger(__name__)
 JSON = dict[str, Any]
 
-TRANSIENT = frozenset({500, 502, 503, 504})  # the request may have run before it failed
-UNSENT = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)  # nothing reached Sentry
 # S:src/sentry/issues/endpoints/group_notes.py::GroupNotesEndpoint.post answers this, with 400, to an
 # identical note by the same user within an hour.
 DUPLICATE_NOTE = "already posted that comment"
@@ -53,33 +48,11 @@ def _asked_s(response: aiohttp.ClientResponse) -> float | None:
 # saved before a 5xx or a timeout, so it is sent again only when Sentry cannot have run it: a failure to
 # connect, or a 429, which the rate limiter answers before the endpoint runs (RatelimitMiddleware.process_view).
 # A wait longer than `max_wait_s`, or than the caller has left, is not taken: the caller gets the 429 at once.
-class SentryRetry(RetryOptionsBase):
-    def __init__(self, *, idempotent: bool, attempts: int = 3, max_wait_s: float = 5.0, base_s: float = 0.25):
-        maybe_sent: set[type[Exception]] = {aiohttp.ClientConnectionError, asyncio.TimeoutError}
+class SentryRetry(BudgetedRetry):
+    def __init__(self, *, idempotent: bool, attempts: int = 3) -> None:
         super().__init__(
-            attempts=attempts,
-            exceptions=(set(UNSENT) | maybe_sent) if idempotent else set(UNSENT),
-            retry_all_server_errors=False,
-            evaluate_response_callback=self._final,
+            idempotent=idempotent, throttled=frozenset({429}), attempts=attempts, max_wait_s=5.0, asked_wait=_asked_s
         )
-        self.idempotent, self.max_wait_s, self._base_s = idempotent, max_wait_s, base_s
-
-    def _affordable_s(self) -> float:
-        left = budget.remaining()
-        return self.max_wait_s if left is None else min(self.max_wait_s, left)
-
-    async def _final(self, response: aiohttp.ClientResponse) -> bool:
-        if response.status == 429:
-            return (_asked_s(response) or 0.0) > self._affordable_s()
-        return not (self.idempotent and response.status in TRANSIENT)
-
-    def get_timeout(self, attempt: int, response: aiohttp.ClientResponse | None = None) -> float:
-        wait: float = self._base_s * 2 ** (attempt - 1) * (0.5 + random.random() / 2)
-        if response is not None:
-            if (asked := _asked_s(response)) is not None:
-                wait = asked
-            response.release()  # aiohttp-retry drops the response it retries; give its connection back
-        return min(wait, self._affordable_s())
 
 
 READS = SentryRetry(idempotent=True)
