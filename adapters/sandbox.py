@@ -60,6 +60,7 @@ class MemoryIssueTracker(IssueTracker, Dependency):
         self.pages: dict[str, Page] = {}
         self.people = list(people)
         self.details = frozenset(DETAILS)
+        self.status: StatusColumn | None = STATUS
         self._numbers = itertools.count(1)
         self._clock = itertools.count(1)
 
@@ -150,7 +151,7 @@ class MemoryIssueTracker(IssueTracker, Dependency):
         return next((p.issue for p in self.pages.values() if sentry_issue_id(p.issue.sentry_url) == issue_id), None)
 
     async def status_column(self) -> StatusColumn | None:
-        return STATUS
+        return self.status
 
     async def detail_columns(self) -> frozenset[str]:
         return self.details

@@ -3,7 +3,7 @@ import logging
 
 from domain.errors import DomainError
 from domain.models import LinkedIssue, SentryIssue
-from domain.ports import SentryApi, SyncState
+from domain.ports import Locks, SentryApi, SyncState
 
 log = logging.getLogger(__name__)
 
@@ -15,20 +15,19 @@ class BackLinks:
     not worth failing it. The note comes back as a webhook from an application, which is skipped.
     """
 
-    def __init__(self, *, sentry: SentryApi | None, state: SyncState, budget_s: float = 2.0) -> None:
-        self._sentry, self._state, self._budget_s = sentry, state, budget_s
+    def __init__(self, *, sentry: SentryApi | None, state: SyncState, locks: Locks, budget_s: float = 2.0) -> None:
+        self._sentry, self._state, self._locks, self._budget_s = sentry, state, locks, budget_s
 
     async def __call__(self, sentry: SentryIssue, linked: LinkedIssue) -> None:
         if self._sentry is None:
             return
         key = f"note:{sentry.installation_id}:{sentry.issue_id}:{linked.web_url}"
-        if await self._state.get(key):
-            return
-        text = f"Linked to Notion {linked.project}#{linked.identifier}: {linked.web_url}"
+        text = f"Linked to Notion {linked.identifier}: {linked.web_url}"
         try:
-            async with asyncio.timeout(self._budget_s):
+            async with asyncio.timeout(self._budget_s), self._locks.hold(key, wait_s=0):
+                if await self._state.get(key):
+                    return
                 await self._sentry.add_note(str(sentry.issue_id), text)
+                await self._state.put(key, "1")
         except (DomainError, TimeoutError) as exc:
             log.warning("no note on Sentry issue %s: %s", sentry.issue_id, getattr(exc, "message", "timed out"))
-            return
-        await self._state.put(key, "1")

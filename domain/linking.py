@@ -2,7 +2,11 @@ from domain.models import Actor, Block, Database, Issue, LinkedIssue, SentryIssu
 
 
 def registry_key(database: Database, sentry: SentryIssue) -> str:
-    return f"{database.scope}:{sentry.installation_id}:{sentry.issue_id}"
+    return issue_key(database, sentry.installation_id, sentry.issue_id)
+
+
+def issue_key(database: Database, installation_id: str, issue_id: int | str) -> str:
+    return f"{database.scope}:{installation_id}:{issue_id}"
 
 
 def linked(database: Database, issue: Issue, *, created: bool = False) -> LinkedIssue:

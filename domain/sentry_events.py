@@ -1,8 +1,10 @@
+import hashlib
+import json
 import re
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 
 from domain.models import Frozen, Job
 
@@ -28,17 +30,35 @@ class IssueEvent(Frozen):
 
 
 def job_key(resource: str, action: str, body: dict[str, Any], timestamp: str) -> str:
-    # Sentry's Request-ID changes between deliveries; what happened, to what, and when does not.
-    data = body.get("data") or {}
-    installation = str((body.get("installation") or {}).get("uuid", ""))
-    subject = (
-        data.get("comment_id")
-        or (data.get("issue") or {}).get("id")
-        or (data.get("event") or {}).get("event_id")
-        or (data.get("metric_alert") or {}).get("id")
-        or ""
+    # Sentry's Request-ID changes between deliveries; what happened, to what, and when does not. The
+    # content is part of the key, so two assignments or edits within the same second stay two jobs.
+    data = _dict(body.get("data"))
+    issue, assignee = _dict(data.get("issue")), _dict(data.get("assignee"))
+    facts = (
+        _dict(body.get("installation")).get("uuid"),
+        resource,
+        action,
+        data.get("comment_id") or issue.get("id"),
+        issue.get("status"),
+        issue.get("substatus"),
+        assignee.get("email") or assignee.get("id"),
+        data.get("comment"),
+        timestamp,
     )
-    return f"{installation}:{resource}:{action}:{subject}:{timestamp}"
+    digest = hashlib.sha256(json.dumps(facts, default=str).encode()).hexdigest()[:32]
+    return f"{resource}:{action}:{digest}"
+
+
+def event_time(timestamp: str, now: float) -> float:
+    """When Sentry sent the webhook, from its (unsigned) header; never later than now."""
+    try:
+        return min(float(timestamp), now)
+    except ValueError:
+        return now
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 _SENTRY_ISSUE = re.compile(r"/issues/(\d+)(?:[/?#]|$)")
@@ -53,13 +73,20 @@ def sentry_issue_id(url: str | None) -> str | None:
 def is_self_caused(body: dict[str, Any]) -> bool:
     # Changes made through an integration token come back with an application actor other than
     # Sentry itself (sentry-protocol.md §7.2); applying them again would loop.
-    actor = body.get("actor") or {}
+    actor = _dict(body.get("actor"))
     return actor.get("type") == "application" and actor.get("id") != "sentry"
 
 
 def parse(job: Job) -> IssueEvent | None:
-    data: dict[str, Any] = job.body.get("data") or {}
-    installation = str((job.body.get("installation") or {}).get("uuid", ""))
+    try:
+        return _parse(job)
+    except ValidationError:
+        return None  # a shape Sentry does not send: nothing to apply
+
+
+def _parse(job: Job) -> IssueEvent | None:
+    data = _dict(job.body.get("data"))
+    installation = str(_dict(job.body.get("installation")).get("uuid", ""))
     if job.resource == "issue" and isinstance(data.get("issue"), dict):
         issue: dict[str, Any] = data["issue"]
         event = IssueEvent(
@@ -70,17 +97,17 @@ def parse(job: Job) -> IssueEvent | None:
             details=_details(issue),
         )
         if job.action == "assigned":
-            assignee = data.get("assignee") or {}
+            assignee = _dict(data.get("assignee"))
             event = event.model_copy(
                 update={
                     "assigned": True,
-                    "assignee_email": assignee.get("email") or None,
+                    "assignee_email": _text(assignee.get("email")),
                     "assignee_team": assignee.get("type") == "team",
                 }
             )
         return event if event.issue_id else None
-    if job.resource == "comment" and data.get("issue_id") is not None:
-        actor = job.body.get("actor") or {}
+    if job.resource == "comment" and isinstance(data.get("issue_id"), (int, str)):
+        actor = _dict(job.body.get("actor"))
         return IssueEvent(
             issue_id=str(data["issue_id"]),
             installation_id=installation,
@@ -113,10 +140,14 @@ def _transition(action: str, issue: dict[str, Any]) -> Transition | None:
     return None
 
 
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
 def _details(issue: dict[str, Any]) -> dict[str, str | int | None]:
     count = issue.get("count")
     return {
-        "level": issue.get("level"),
+        "level": _text(issue.get("level")),
         "events": int(count) if isinstance(count, (int, str)) and str(count).isdigit() else None,
         "users": issue.get("userCount") if isinstance(issue.get("userCount"), int) else None,
         "first_seen": iso_utc(issue.get("firstSeen")),

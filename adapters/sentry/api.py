@@ -16,6 +16,7 @@ from adapters.http_retry import BudgetedRetry, retry_after_s
 from domain.errors import DomainError, IssueNotFound, SentryUnavailable
 from domain.models import SentryIssueState
 from domain.ports import SentryApi
+from domain.sentry_events import iso_utc
 
 log = structlog.get_logger(__name__)
 JSON = dict[str, Any]
@@ -189,8 +190,8 @@ def issue_state(group: JSON, *, issue_id: str, environment: str | None) -> Sentr
         level=_text(group.get("level")),
         events=_count(group.get("count")),
         users=_count(group.get("userCount")),
-        first_seen=_text(group.get("firstSeen")),
-        last_seen=_text(group.get("lastSeen")),
+        first_seen=iso_utc(group.get("firstSeen")),  # as Notion gives dates back, so unchanged ones compare equal
+        last_seen=iso_utc(group.get("lastSeen")),
         release=_version(group.get("lastRelease")) or _version(group.get("firstRelease")),
         environment=environment,
     )

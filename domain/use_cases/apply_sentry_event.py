@@ -1,6 +1,7 @@
 import logging
 
-from domain.errors import DomainError, TrackerMisconfigured
+from domain.errors import DomainError, IssueNotFound, TrackerMisconfigured
+from domain.linking import issue_key
 from domain.models import Assignee, EntryState, EntryUpdate, Job, SentryIssueState, StatusColumn, SyncPolicy
 from domain.ports import IssueTracker, LinkRegistry, Locks, SentryApi, SyncState
 from domain.refresh import Refresher
@@ -9,8 +10,8 @@ from domain.sentry_events import DETAILS, IssueEvent, parse, transition_of
 log = logging.getLogger(__name__)
 
 # Where an entry goes when nobody configured it (notion-webhooks.md §6.2): done when Sentry resolves,
-# back to the start when the issue comes back. Escalating, archived and ignored leave it alone.
-DEFAULT_GROUPS = {"resolved": "Complete", "regressed": "To-do", "unresolved": "To-do"}
+# back to the start on a regression. A plain reopen, escalating, archived and ignored leave it alone.
+DEFAULT_GROUPS = {"resolved": "Complete", "regressed": "To-do"}
 
 
 class ApplySentryEvent:
@@ -61,22 +62,28 @@ class ApplySentryEvent:
         return await self._apply(page_id, event, fetch_details=False)
 
     async def _apply(self, page_id: str, event: IssueEvent, *, fetch_details: bool) -> EntryUpdate:
-        current = await self._tracker.entry_state(page_id)
-        update = EntryUpdate(
-            status=await self._status(page_id, event, current),
-            assignee_ids=await self._assignee(page_id, event, current),
-            details=await self._details(event, current, fetch=fetch_details),
-        )
-        if update:
-            await self._tracker.update_entry(page_id, update)
-        carried = {"status": event.transition is not None, "assignee": event.assigned}
-        for field in (f for f, present in carried.items() if present):
-            await self._state.put(f"{page_id}:{field}:at", str(event.at))
-        return update
+        # One writer per entry at a time, across workers and reconcile: the check of event times and the
+        # write it allows must not interleave with another event's.
+        async with self._locks.hold(f"entry:{page_id}"):
+            try:
+                current = await self._tracker.entry_state(page_id)
+            except IssueNotFound:
+                return EntryUpdate()  # the entry was deleted or unshared: nothing left to keep in step
+            update = EntryUpdate(
+                status=await self._status(page_id, event, current),
+                assignee_ids=await self._assignee(page_id, event, current),
+                details=await self._details(page_id, event, current, fetch=fetch_details),
+            )
+            if update:
+                await self._tracker.update_entry(page_id, update)
+            carried = {"status": event.transition is not None, "assignee": event.assigned, "details": True}
+            for field in (f for f, present in carried.items() if present):
+                if await self._newer(page_id, field, event.at):  # times only move forward
+                    await self._state.put(f"{page_id}:{field}:at", str(event.at))
+            return update
 
     async def _page(self, event: IssueEvent) -> str | None:
-        scope = (await self._tracker.database()).scope
-        key = f"{scope}:{event.installation_id}:{event.issue_id}"
+        key = issue_key(await self._tracker.database(), event.installation_id, event.issue_id)
         if page_id := await self._registry.recall(key):
             return page_id
         issue = await self._tracker.find_by_sentry_issue(event.issue_id)
@@ -93,8 +100,15 @@ class ApplySentryEvent:
         if not (self._policy.status and event.transition and await self._newer(page_id, "status", event.at)):
             return None
         column = await self._tracker.status_column()
-        target = _option(column, event.transition, self._policy) if column else None
-        return target if target and target != current.status else None
+        if column is None or event.transition is None:
+            return None
+        if event.transition in self._policy.status_options:
+            target = self._policy.status_options[event.transition]
+            return target if target and target != current.status else None
+        # By default an entry already in the right group stays where the team put it ("Won't fix" is
+        # as complete as "Done"); otherwise it goes to the group's first option.
+        options = _group(column, DEFAULT_GROUPS.get(event.transition, ""))
+        return options[0] if options and current.status not in options else None
 
     async def _assignee(self, page_id: str, event: IssueEvent, current: EntryState) -> tuple[str, ...] | None:
         if not (self._policy.assignee and event.assigned and await self._newer(page_id, "assignee", event.at)):
@@ -102,7 +116,8 @@ class ApplySentryEvent:
         if event.assignee_team or not event.assignee_email:
             log.info("assignee not mapped: a team or a user without a shared email")
             return None
-        people = (await self._people.get("assignees", self._tracker.list_assignees)).value
+        scope = (await self._tracker.database()).scope
+        people = (await self._people.get(f"assignees:{scope}", self._tracker.list_assignees)).value
         email = event.assignee_email.casefold()
         match = next((p.id for p in people if (p.email or "").casefold() == email), None)
         if match is None:
@@ -110,9 +125,11 @@ class ApplySentryEvent:
             return None
         return None if current.assignee_ids == (match,) else (match,)
 
-    async def _details(self, event: IssueEvent, current: EntryState, *, fetch: bool) -> dict[str, str | int | None]:
+    async def _details(
+        self, page_id: str, event: IssueEvent, current: EntryState, *, fetch: bool
+    ) -> dict[str, str | int | None]:
         columns = await self._tracker.detail_columns()
-        if not columns:
+        if not columns or not await self._newer(page_id, "details", event.at):
             return {}
         details = dict(event.details)
         if fetch and self._sentry is not None:
@@ -157,9 +174,12 @@ class ApplySentryEvent:
         await self._state.put(key, notion_id)
 
 
-def _option(column: StatusColumn, transition: str, policy: SyncPolicy) -> str | None:
-    if transition in policy.status_options:
-        return policy.status_options[transition]
-    group = DEFAULT_GROUPS.get(transition)
-    options = column.groups.get(group, ()) if group else ()
-    return options[0] if options else None
+def _group(column: StatusColumn, name: str) -> tuple[str, ...]:
+    # Groups are named To-do and Complete by default, but can be renamed: then the first group is the
+    # to-do one and the last the complete one (notion-webhooks.md §6.2).
+    if not name or not column.groups:
+        return ()
+    if name in column.groups:
+        return column.groups[name]
+    groups = list(column.groups.values())
+    return groups[-1] if name == "Complete" else groups[0]

@@ -1,7 +1,7 @@
 import asyncio
 from typing import Literal
 
-from domain.errors import DomainError, QueueUnavailable
+from domain.errors import QueueUnavailable
 from domain.models import Job
 from domain.ports import JobQueue
 from domain.sentry_events import is_self_caused
@@ -19,19 +19,25 @@ class ReceiveWebhook:
     reconciliation to repair.
     """
 
-    def __init__(self, *, queue: JobQueue, apply: ApplySentryEvent, inline_budget_s: float = 0.7) -> None:
-        self._queue, self._apply, self._inline_budget_s = queue, apply, inline_budget_s
+    def __init__(self, *, queue: JobQueue, apply: ApplySentryEvent, budget_s: float = 0.8) -> None:
+        self._queue, self._apply, self._budget_s = queue, apply, budget_s
 
     async def __call__(self, job: Job) -> Outcome:
-        if job.resource not in SYNCED or is_self_caused(job.body):
-            return "ignored"  # installation, alert and error events change no entry
+        if (
+            job.resource not in SYNCED
+            or (job.action == "created" and job.resource == "issue")
+            or is_self_caused(job.body)
+        ):
+            return "ignored"  # a new issue has no entry yet; installation, alert and error events change none
+        deadline = asyncio.get_running_loop().time() + self._budget_s  # one budget for queueing and applying
         try:
-            return "queued" if await self._queue.enqueue(job) else "duplicate"
-        except QueueUnavailable:
+            async with asyncio.timeout_at(deadline):
+                return "queued" if await self._queue.enqueue(job) else "duplicate"
+        except (QueueUnavailable, TimeoutError):
             pass
         try:
-            async with asyncio.timeout(self._inline_budget_s):
+            async with asyncio.timeout_at(deadline):
                 await self._apply(job)
-        except (DomainError, TimeoutError):
+        except Exception:  # whatever went wrong, the webhook is answered and the job logged for replay
             return "lost"
         return "applied"

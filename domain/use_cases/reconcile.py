@@ -30,11 +30,11 @@ class Reconcile:
         for entry in await self._tracker.linked_entries():
             issue_id = sentry_issue_id(entry.sentry_url)
             if issue_id is None:
-                report.append((entry, "its Sentry Link names no Sentry issue"))
-                continue
+                continue  # a link to something else than a Sentry issue: not ours to repair
             try:
+                asked_at = self._clock()  # before asking: an event after this instant still wins
                 state = await self._sentry.issue(issue_id)
-                report.append((entry, await self._apply.reconcile(entry.page_id, state, self._clock())))
+                report.append((entry, await self._apply.reconcile(entry.page_id, state, asked_at)))
             except IssueNotFound:
                 report.append((entry, f"Sentry issue {issue_id} no longer exists"))
             except DomainError as exc:

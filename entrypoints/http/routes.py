@@ -12,7 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from domain import budget
 from domain.errors import DomainError, TrackerUnavailable
 from domain.models import Job, LinkedIssue, Option
-from domain.sentry_events import job_key
+from domain.sentry_events import event_time, job_key
 from domain.use_cases.check_readiness import CheckReadiness
 from domain.use_cases.create_issue import CreateIssue
 from domain.use_cases.link_issue import LinkIssue
@@ -92,7 +92,7 @@ async def webhook(request: web.Request) -> web.Response:
         resource=resource,
         action=envelope.action,
         body=body,
-        received_at=float(timestamp) if timestamp.isdigit() else time.time(),
+        received_at=event_time(timestamp, time.time()),
     )
     structlog.contextvars.bind_contextvars(installation_id=envelope.installation.uuid, resource=resource)
     # Sentry allows one second and never sends an internal integration's webhook again.

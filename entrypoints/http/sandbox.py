@@ -50,7 +50,7 @@ def curl_commands(base_url: str, secret: str, page_id: str) -> list[tuple[str, s
         ("List assignees (create form)", get("/sentry/options/assignees", "a")),
         (
             "Resolve Sentry issue 1 (a webhook): its entry moves to Done",
-            _curl("POST", f"{base_url}/sentry/webhook", signature(secret, webhook.encode()), webhook, hook),
+            _curl("POST", f"{base_url}/sentry/webhook", signature(secret, webhook.encode()), webhook, hook, hook=True),
         ),
         ("Readiness (unsigned)", f"curl -sS {shlex.quote(base_url + '/readyz')}"),
         ("Metrics (unsigned)", f"curl -sS {shlex.quote(base_url + '/metrics')}"),
@@ -62,9 +62,11 @@ def _sentry_json(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=True)
 
 
-def _curl(method: str, url: str, signed: str, body: str | None = None, headers: list[str] | None = None) -> str:
+def _curl(
+    method: str, url: str, signed: str, body: str | None = None, headers: list[str] | None = None, *, hook: bool = False
+) -> str:
     parts = ["curl", "-sS", "-X", method, url, "-H", "Content-Type: application/json"]
-    parts += ["-H", f"Sentry-App-Signature: {signed}"]
+    parts += ["-H", f"Sentry-{'Hook' if hook else 'App'}-Signature: {signed}"]
     for header in headers or []:
         parts += ["-H", header]
     if body is not None:

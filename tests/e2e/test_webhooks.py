@@ -163,7 +163,7 @@ class Clock:
     """Sentry-Hook-Timestamp values: whole seconds, each later than the last unless asked otherwise."""
 
     def __init__(self) -> None:
-        self.now = int(time.time())
+        self.now = int(time.time()) - 3600  # in the past, as Sentry's are: later times are taken as now
 
     def tick(self) -> int:
         self.now += 1
@@ -211,7 +211,7 @@ async def barrier(client: Client, worker: Worker, clock: Clock, count: int) -> N
     One worker runs jobs in the order they came, so once this one ran, nothing queued earlier is still waiting.
     """
     data = {"issue": group(OTHER_ISSUE)}
-    assert await outcome(await deliver(client, "issue", "created", data, clock.tick())) == "queued"
+    assert await outcome(await deliver(client, "issue", "unresolved", data, clock.tick())) == "queued"
     await worker.wait(count)
     assert worker.handled[-1].body["data"]["issue"]["id"] == str(OTHER_ISSUE)
 
@@ -291,7 +291,7 @@ async def test_the_same_event_delivered_twice_is_one_job_applied_once(
     await barrier(client, worker, clock, 2)
 
     assert answers == ["queued", "duplicate"]
-    assert [(job.resource, job.action) for job in worker.handled] == [("comment", "created"), ("issue", "created")]
+    assert [(job.resource, job.action) for job in worker.handled] == [("comment", "created"), ("issue", "unresolved")]
     assert [comment_text(c) for c in notion.fake.comments] == ["Seen again after deploy"]
     assert len(notion.fake.calls("POST", "/v1/comments")) == 1
 

@@ -78,8 +78,8 @@ async def test_issue_maps_every_field(sentry: HttpSentryApi, fake: FakeSentry) -
         level="fatal",
         events=1234,
         users=56,
-        first_seen="2026-04-01T08:00:00.123456Z",
-        last_seen="2026-05-01T09:30:00Z",
+        first_seen="2026-04-01T08:00:00.123Z",  # as Notion gives dates back: millisecond precision
+        last_seen="2026-05-01T09:30:00.000Z",
         release="backend@1.5.2",
         environment="production",
     )

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from adapters.memory import MemoryCache, MemoryLinkRegistry, MemoryLocks, MemorySyncState
-from domain.models import Assignee, Job, SyncPolicy
+from domain.models import Assignee, Job, StatusColumn, SyncPolicy
 from domain.refresh import Refresher
 from domain.sentry_events import job_key
 from domain.use_cases.apply_sentry_event import ApplySentryEvent
@@ -51,7 +51,7 @@ async def test_resolving_moves_the_entry_to_the_first_complete_option(
     ("action", "substatus", "status"),
     [
         ("unresolved", "regressed", "Not started"),
-        ("unresolved", "ongoing", "Not started"),
+        ("unresolved", "ongoing", "Done"),  # a plain reopen leaves it alone by default
         ("unresolved", "escalating", "Done"),  # escalating leaves it alone by default
         ("ignored", "archived_until_escalating", "Done"),  # archiving too
         ("archived", "archived_forever", "Done"),
@@ -161,3 +161,24 @@ async def test_events_about_unlinked_issues_change_nothing(apply: ApplySentryEve
 
     assert tracker.pages[other.page_id].status == "Not started"
     assert "update_entry" not in tracker.calls
+
+
+async def test_an_entry_already_in_the_right_group_stays_where_the_team_put_it(
+    apply: ApplySentryEvent, tracker: FakeIssueTracker, page_id: str
+) -> None:
+    tracker.status = StatusColumn(
+        name="State",
+        kind="status",
+        options=("Backlog", "Doing", "Done", "Won't fix"),
+        groups={"Later": ("Backlog",), "Now": ("Doing",), "Finished": ("Done", "Won't fix")},  # renamed groups
+    )
+    tracker.pages[page_id].status = "Won't fix"
+
+    await apply(job("issue", "resolved", {"issue": group(status="resolved")}, 100))
+    assert tracker.pages[page_id].status == "Won't fix"
+
+    await apply(job("issue", "unresolved", {"issue": group(substatus="regressed")}, 200))
+    assert tracker.pages[page_id].status == "Backlog"  # the first group stands for To-do
+
+    await apply(job("issue", "resolved", {"issue": group(status="resolved")}, 300))
+    assert tracker.pages[page_id].status == "Done"  # the last group stands for Complete

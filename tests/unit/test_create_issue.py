@@ -148,13 +148,13 @@ async def test_a_trashed_entry_is_not_the_existing_one(
 
 async def test_the_sentry_issue_gets_one_note_linking_back(tracker: FakeIssueTracker) -> None:
     sentry = FakeSentryApi()
-    back_links = BackLinks(sentry=sentry, state=MemorySyncState())
+    back_links = BackLinks(sentry=sentry, state=MemorySyncState(), locks=MemoryLocks())
     create = CreateIssue(tracker=tracker, registry=MemoryLinkRegistry(), locks=MemoryLocks(), back_links=back_links)
 
     first = await create(create_request())
     await create(create_request())
 
-    assert sentry.notes == [("4242", f"Linked to Notion Bugs#BUG-1: {first.web_url}")]
+    assert sentry.notes == [("4242", f"Linked to Notion BUG-1: {first.web_url}")]
 
 
 async def test_a_note_sentry_refuses_does_not_fail_the_create(tracker: FakeIssueTracker) -> None:
@@ -162,7 +162,7 @@ async def test_a_note_sentry_refuses_does_not_fail_the_create(tracker: FakeIssue
         async def add_note(self, issue_id: str, text: str) -> None:
             raise SentryUnavailable("Sentry is unavailable.")
 
-    back_links = BackLinks(sentry=Down(), state=MemorySyncState())
+    back_links = BackLinks(sentry=Down(), state=MemorySyncState(), locks=MemoryLocks())
     create = CreateIssue(tracker=tracker, registry=MemoryLinkRegistry(), locks=MemoryLocks(), back_links=back_links)
 
     assert (await create(create_request())).created
