@@ -1,17 +1,20 @@
 import argparse
 import asyncio
+import contextlib
 import functools
+import json
 import os
 import secrets
 import signal
 import sys
 from collections.abc import AsyncIterator
+from typing import TextIO
 
 import structlog
 from aiohttp import web
 
 from container import Container, open_use_cases, resolve
-from domain.models import EntryUpdate
+from domain.models import EntryUpdate, Job
 from entrypoints.http.app import create_app
 from entrypoints.http.sandbox import curl_commands
 from entrypoints.logging import configure_logging
@@ -39,20 +42,25 @@ def main(argv: list[str] | None = None) -> None:
     dead = commands.add_parser("dead-letters", help="list the webhooks that failed every attempt, or replay them")
     dead.add_argument("action", choices=["list", "replay"])
     dead.add_argument("ids", nargs="*", help="with replay: only these (default: all)")
+    lost = commands.add_parser("replay-lost", help="queue again the webhooks logged as webhook_lost")
+    lost.add_argument("log", type=argparse.FileType("r"), help="the service's JSON log ('-' for standard input)")
     args = parser.parse_args(argv)
 
     if args.command == "check":
         sys.exit(asyncio.run(check()))
-    if args.command in ("worker", "dead-letters", "reconcile"):
+    if args.command in ("worker", "dead-letters", "reconcile", "replay-lost"):
         settings = _settings()
         configure_logging(settings.log_level)
         container = Container(settings=settings)
         if args.command == "reconcile" and not settings.sentry_api_token:
             sys.exit("sentry-notion: reconcile asks Sentry for each issue: set SENTRY_API_TOKEN and SENTRY_ORG.")
+        if args.command != "reconcile" and not settings.redis_url:
+            sys.exit("sentry-notion: the job queue lives in Redis: set REDIS_URL (or REDIS_HOST).")
         jobs = {
             "worker": lambda: worker(container),
             "reconcile": lambda: reconcile(container),
             "dead-letters": lambda: dead_letters(container, args.action, args.ids),
+            "replay-lost": lambda: replay_lost(container, args.log),
         }
         sys.exit(asyncio.run(jobs[args.command]()))
     settings = Settings.for_sandbox(secrets.token_hex(16)) if args.sandbox else _settings()
@@ -120,6 +128,22 @@ def describe(update: EntryUpdate) -> str:
         changes.append(f"assignee → {', '.join(update.assignee_ids) or 'nobody'}")
     changes += [f"{key} → {value}" for key, value in update.details.items()]
     return ", ".join(changes)
+
+
+async def replay_lost(container: Container, log_lines: TextIO) -> int:
+    jobs = []
+    for line in log_lines:
+        with contextlib.suppress(ValueError):
+            entry = json.loads(line)
+            if isinstance(entry, dict) and entry.get("event") == "webhook_lost":
+                jobs.append(Job.model_validate(entry["job"]))
+    try:
+        queue = await resolve(container.queue())
+        queued = [await queue.enqueue(job) for job in jobs]
+    finally:
+        await resolve(container.shutdown_resources())
+    print(f"{sum(queued)} lost webhook(s) queued again, {len(jobs) - sum(queued)} already queued.")
+    return 0
 
 
 async def dead_letters(container: Container, action: str, ids: list[str]) -> int:

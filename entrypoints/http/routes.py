@@ -20,7 +20,7 @@ from domain.use_cases.list_assignees import ListAssignees
 from domain.use_cases.receive_webhook import ReceiveWebhook
 from domain.use_cases.search_issues import SearchIssues
 from entrypoints.http import schemas
-from entrypoints.http.metrics import DUPLICATES_PREVENTED
+from entrypoints.http.metrics import DUPLICATES_PREVENTED, WEBHOOKS
 from entrypoints.http.schemas import WebhookEnvelope
 
 log = structlog.get_logger(__name__)
@@ -97,6 +97,7 @@ async def webhook(request: web.Request) -> web.Response:
     structlog.contextvars.bind_contextvars(installation_id=envelope.installation.uuid, resource=resource)
     # Sentry allows one second and never sends an internal integration's webhook again.
     outcome = await request.app[USE_CASES].receive_webhook(job)
+    WEBHOOKS.labels(outcome=outcome).inc()
     if outcome == "lost":
         log.error("webhook_lost", action=envelope.action, job=job.model_dump(mode="json"))
     else:

@@ -1,4 +1,5 @@
 import asyncio
+import json
 
 import pytest
 import structlog
@@ -263,3 +264,25 @@ async def test_options_answer_an_empty_list_even_on_a_bug(
 
     assert resp.status == 200
     assert await resp.json() == []
+
+
+@pytest.mark.parametrize(
+    ("resource", "data"),
+    [
+        ("issue", {"issue": "x"}),
+        ("issue", {"issue": {"id": {"nested": 1}, "level": 7, "firstSeen": [], "count": {}}}),
+        ("issue", {"issue": {"id": "4242"}, "assignee": "nobody"}),
+        ("comment", {"issue_id": {"x": 1}, "comment_id": [], "comment": 5}),
+        ("comment", "not an object"),
+    ],
+)
+async def test_signed_webhooks_of_a_shape_sentry_never_sends_are_answered(
+    client: Client, tracker: FakeIssueTracker, resource: str, data: object
+) -> None:
+    body = b'{"action":"assigned","installation":{"uuid":"i"},"data":' + json.dumps(data).encode() + b',"actor":{}}'
+    headers = {"Sentry-Hook-Resource": resource, "Sentry-Hook-Signature": sign(body)}
+
+    resp = await client.post("/sentry/webhook", data=body, headers=headers)
+
+    assert resp.status in (200, 202)
+    assert "update_entry" not in tracker.calls

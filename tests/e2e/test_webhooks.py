@@ -3,6 +3,7 @@
 
 import asyncio
 import contextlib
+import io
 import json
 import time
 import uuid
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 from aiohttp import ClientResponse
 from pytest_aiohttp import AiohttpServer
+from structlog.testing import capture_logs
 
 import cli
 from adapters.redis_queue import RedisJobQueue
@@ -552,3 +554,26 @@ async def test_a_webhook_lost_while_redis_was_down_is_repaired_by_reconcile(
     out = capsys.readouterr().out
     assert "✓ BUG-1 · TypeError: x is undefined: status → Done" in out
     assert "1 linked entries, 1 repaired, 0 not checked." in out
+
+
+async def test_a_lost_webhook_is_queued_again_from_the_log(
+    start_app: StartApp,
+    env: dict[str, str],
+    notion: Notion,
+    start_worker: StartWorker,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    client = await start_app(**env | {"REDIS_URL": "redis://127.0.0.1:1/0"})
+    page_id = await create(client, notion)
+    notion.fake.fail_next("GET", PAGES, 0, delay=1.5)
+    with capture_logs() as logs:
+        assert await issue_event(client, "resolved", int(time.time()) - 10, status="resolved") == "lost"
+    (lost,) = [entry for entry in logs if entry["event"] == "webhook_lost"]
+    log_file = io.StringIO("not json\n" + json.dumps({"event": "webhook_lost", "job": lost["job"]}) + "\n")
+
+    assert await cli.replay_lost(Container(settings=settings(**env)), log_file) == 0
+    assert "1 lost webhook(s) queued again" in capsys.readouterr().out
+    worker = await start_worker()
+    await worker.wait(1)
+
+    assert status_of(notion.fake, page_id) == "Done"
