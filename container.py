@@ -111,6 +111,7 @@ class Container(containers.DeclarativeContainer):
                 sentry_url=settings.provided.notion.column_names.sentry_url,
                 status=settings.provided.notion.column_names.status,
                 details=settings.provided.notion.column_names.details.call(),
+                status_options=settings.provided.notion.sync.named_options.call(),
             ),
             schemas=schemas,
         ),

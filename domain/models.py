@@ -148,6 +148,9 @@ class SyncPolicy(Frozen):
     assignee: bool = True
     comments: bool = True
 
+    def named_options(self) -> tuple[str, ...]:
+        return tuple(name for name in self.status_options.values() if name)
+
 
 class Finding(Frozen):
     check: str

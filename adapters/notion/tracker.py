@@ -115,33 +115,49 @@ class NotionIssueTracker(IssueTracker):
             return [*found, Finding(check="Notion database", ok=False, detail=exc.message)]
         detail = f"{schema.database.title!r} is shared with the integration; data source {schema.data_source_id}"
         found.append(Finding(check="Notion database", ok=True, detail=detail))
-        for key, column, kind in (
-            ("id", self._columns.id, "unique_id"),
-            ("sentry_url", self._columns.sentry_url, "url"),
-            ("assignee", self._columns.assignee, "people"),
-        ):
-            found.append(self._column_finding(schema, key, column, kind))
-        return found
+        wanted: list[tuple[str, str, tuple[str, ...]]] = [
+            ("id", self._columns.id, ("unique_id",)),
+            ("sentry_url", self._columns.sentry_url, ("url",)),
+            ("assignee", self._columns.assignee, ("people",)),
+        ]
+        if self._columns.status:
+            wanted.append(("status", self._columns.status, ("status", "select")))
+        wanted += [(key, column, wire.DETAIL_TYPES[key]) for key, column in self._columns.details]
+        found += [self._column_finding(schema, key, column, kinds) for key, column, kinds in wanted]
+        return found + self._option_findings(schema)
 
-    def _column_finding(self, schema: "NotionSchema", key: str, column: str, kind: str) -> Finding:
+    def _column_finding(self, schema: "NotionSchema", key: str, column: str, kinds: tuple[str, ...]) -> Finding:
         check = f"Column {column!r}"
-        if schema.has(column, kind):
-            prefix = schema.columns[column].prefix
-            shown = (
-                f", prefix {prefix!r}"
-                if kind == "unique_id" and prefix
-                else ", no prefix"
-                if kind == "unique_id"
-                else ""
-            )
-            return Finding(check=check, ok=True, detail=f"{kind}{shown}")
-        actual = schema.columns[column].type if column in schema.columns else None
+        actual = schema.columns.get(column)
+        if actual is not None and actual.type in kinds:
+            shown = ""
+            if actual.type == "unique_id":
+                shown = f", prefix {actual.prefix!r}" if actual.prefix else ", no prefix"
+            elif actual.groups:
+                shown = ", groups " + ", ".join(f"{g} ({', '.join(o)})" for g, o in actual.groups.items())
+            return Finding(check=check, ok=True, detail=f"{actual.type}{shown}")
+        needs = " or ".join(kinds)
         return Finding(
             check=check,
             ok=False,
-            detail=f"is {actual}, needs {kind}" if actual else f"missing (needs type {kind})",
+            detail=f"is {actual.type}, needs {needs}" if actual else f"missing (needs type {needs})",
             fix=f"Add it in Notion, or name the existing column in NOTION_CONFIG column_names.{key}.",
         )
+
+    def _option_findings(self, schema: "NotionSchema") -> list[Finding]:
+        column = schema.columns.get(self._columns.status)
+        if column is None:
+            return []
+        return [
+            Finding(
+                check=f"Status option {name!r}",
+                ok=False,
+                detail=f"named in NOTION_CONFIG sync.status_options but not an option of {self._columns.status!r}",
+                fix=f"Use one of: {', '.join(column.options)}.",
+            )
+            for name in self._columns.status_options
+            if name not in column.options
+        ]
 
     async def create_issue(self, draft: IssueDraft) -> Issue:
         schema = await self._describe()

@@ -276,6 +276,7 @@ class Columns:
     sentry_url: str = "Sentry Link"
     status: str = ""  # kept in step with Sentry only when named
     details: tuple[tuple[str, str], ...] = ()  # (level|events|users|first_seen|last_seen|release|environment, column)
+    status_options: tuple[str, ...] = ()  # options named in the sync policy, checked against the column
 
 
 class Column(BaseModel):
@@ -286,6 +287,17 @@ class Column(BaseModel):
     prefix: str | None = None
     options: tuple[str, ...] = ()  # of a status or select column
     groups: dict[str, tuple[str, ...]] = {}  # of a status column: group name -> its options' names
+
+
+DETAIL_TYPES = {
+    "level": ("select", "rich_text"),
+    "events": ("number",),
+    "users": ("number",),
+    "first_seen": ("date",),
+    "last_seen": ("date",),
+    "release": ("rich_text", "select"),
+    "environment": ("select", "rich_text"),
+}
 
 
 def choices(prop: JSON) -> dict[str, Any]:

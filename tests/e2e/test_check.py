@@ -1,3 +1,4 @@
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -103,3 +104,27 @@ async def test_a_broken_configuration_is_one_line(
     assert await check() == 1
 
     assert capsys.readouterr().out.startswith("✗ Configuration: NOTION_TOKEN is not set;")
+
+
+async def test_sync_columns_and_status_options_are_checked(
+    notion: FakeNotion, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    columns = {"ID": {"unique_id": {"prefix": "BUG"}}, "Sentry Link": {"url": {}}, "Assignee": {"people": {}}}
+    sync = {"Status": {"status": {}}, "Events": {"rich_text": {}}, "Seen": {"date": {}}}
+    database_id, _ = notion.add_database("Bugs", columns | sync)
+    config = {
+        "database_id": database_id,
+        "column_names": {"status": "Status", "events": "Events", "last_seen": "Seen", "level": "Level"},
+        "sync": {"status_options": {"resolved": "Shipped", "regressed": "Not started", "archived": None}},
+    }
+    monkeypatch.setenv("NOTION_CONFIG", json.dumps(config))
+
+    assert await check() == 1
+
+    out = capsys.readouterr().out
+    assert "✓ Column 'Status': status, groups To-do (Not started), In progress (In progress), Complete (Done)" in out
+    assert "✗ Column 'Events': is rich_text, needs number" in out
+    assert "✓ Column 'Seen': date" in out
+    assert "✗ Column 'Level': missing (needs type select or rich_text)" in out
+    assert "✗ Status option 'Shipped': named in NOTION_CONFIG sync.status_options" in out
+    assert "Status option 'Not started'" not in out
