@@ -50,7 +50,6 @@ class NotionSchema(BaseModel):
 
     database: Database
     workspace: str
-    integration: str
     data_source_id: str
     title: str
     columns: dict[str, Column]
@@ -459,7 +458,6 @@ class NotionIssueTracker(IssueTracker):
                 title=title, scope=f"{bot.get('workspace_id') or 'workspace'}:{self._database_id.replace('-', '')}"
             ),
             workspace=str(bot.get("workspace_name") or ""),
-            integration=str(me.get("name") or ""),
             data_source_id=wanted,
             title=next((name for name, p in props.items() if p.get("type") == "title"), "title"),
             columns={
