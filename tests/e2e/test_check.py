@@ -1,5 +1,6 @@
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import structlog
@@ -109,8 +110,12 @@ async def test_a_broken_configuration_is_one_line(
 async def test_sync_columns_and_status_options_are_checked(
     notion: FakeNotion, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    columns = {"ID": {"unique_id": {"prefix": "BUG"}}, "Sentry Link": {"url": {}}, "Assignee": {"people": {}}}
-    sync = {"Status": {"status": {}}, "Events": {"rich_text": {}}, "Seen": {"date": {}}}
+    columns: dict[str, dict[str, Any]] = {
+        "ID": {"unique_id": {"prefix": "BUG"}},
+        "Sentry Link": {"url": {}},
+        "Assignee": {"people": {}},
+    }
+    sync: dict[str, dict[str, Any]] = {"Status": {"status": {}}, "Events": {"rich_text": {}}, "Seen": {"date": {}}}
     database_id, _ = notion.add_database("Bugs", columns | sync)
     config = {
         "database_id": database_id,
