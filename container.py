@@ -161,7 +161,7 @@ class Container(containers.DeclarativeContainer):
     )
     check_readiness = providers.Singleton(CheckReadiness, dependencies=checked)
     diagnose_setup = providers.Factory(DiagnoseSetup, dependencies=checked)
-    back_links = providers.Singleton(BackLinks, sentry=sentry, state=sync_state, locks=locks)
+    back_links = providers.Singleton(BackLinks, sentry=sentry, state=sync_state, locks=locks, queue=queue)
     create_issue = providers.Factory(
         CreateIssue, tracker=tracker, registry=registry, locks=locks, back_links=back_links, sentry=sentry
     )

@@ -10,7 +10,9 @@ def issue_key(database: Database, installation_id: str, issue_id: int | str) -> 
 
 
 def linked(database: Database, issue: Issue, *, created: bool = False) -> LinkedIssue:
-    return LinkedIssue(web_url=issue.url, project=database.title, identifier=issue.identifier, created=created)
+    return LinkedIssue(
+        web_url=issue.url, project=database.title, identifier=issue.identifier, created=created, page_id=issue.page_id
+    )
 
 
 def sentry_link(prefix: str, sentry: SentryIssue, actor: Actor) -> Block:

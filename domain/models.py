@@ -70,6 +70,7 @@ class LinkedIssue(Frozen):
     project: str
     identifier: str
     created: bool = False
+    page_id: str = ""
 
 
 class Assignee(Frozen):

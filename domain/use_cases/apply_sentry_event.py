@@ -36,6 +36,9 @@ class ApplySentryEvent:
         self._people, self._policy, self._sentry = people, policy, sentry
 
     async def __call__(self, job: Job) -> None:
+        if job.resource == "notion" and job.action == "refresh":
+            await self._refresh(job)
+            return
         event = parse(job)
         if event is None:
             return
@@ -46,6 +49,13 @@ class ApplySentryEvent:
             await self._comment(page_id, event)
             return
         await self._apply(page_id, event, fetch_details=True)
+
+    async def _refresh(self, job: Job) -> None:
+        # Queued when an entry was just created or linked: fill its columns from the issue as it is now.
+        data = job.body.get("data") or {}
+        if self._sentry is not None and isinstance(data, dict):
+            issue = await self._sentry.issue(str(data.get("issue_id", "")))
+            await self.reconcile(str(data.get("page_id", "")), issue, job.received_at)
 
     async def reconcile(self, page_id: str, issue: SentryIssueState, at: float) -> EntryUpdate:
         """Brings the entry to the issue's current state, as Sentry's API tells it; answers what changed."""

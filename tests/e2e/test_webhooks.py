@@ -577,3 +577,37 @@ async def test_a_lost_webhook_is_queued_again_from_the_log(
     await worker.wait(1)
 
     assert status_of(notion.fake, page_id) == "Done"
+
+
+async def test_a_new_entry_gets_its_columns_and_the_issue_a_note(
+    aiohttp_server: AiohttpServer, start_app: StartApp, env: dict[str, str], notion: Notion
+) -> None:
+    sentry = FakeSentry()
+    sentry.add_issue(ISSUE, status="resolved", substatus=None, count=12, user_count=4)
+    sentry_server = await aiohttp_server(sentry.app())
+    with_sentry = env | {
+        "SENTRY_API_TOKEN": sentry.token,
+        "SENTRY_ORG": sentry.organization,
+        "SENTRY_URL": str(sentry_server.make_url("")).rstrip("/"),
+    }
+    client = await start_app(**with_sentry)
+    page_id = await create(client, notion)
+    container = Container(settings=settings(**with_sentry))
+    queue, apply = await resolve(container.queue()), await resolve(container.apply_sentry_event())
+    stop = asyncio.Event()
+    work = asyncio.create_task(queue.work(apply, stop=stop))
+    try:
+        deadline = time.monotonic() + WAIT_S
+        while status_of(notion.fake, page_id) != "Done":
+            assert time.monotonic() < deadline, "the refresh job did not run"
+            await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        await asyncio.wait_for(work, WAIT_S)
+        await resolve(container.shutdown_resources())
+
+    properties = notion.fake.page(page_id)["properties"]
+    assert (properties["Events"]["number"], properties["Users"]["number"]) == (12, 4)
+    (note,) = sentry.notes(str(ISSUE))
+    assert note.startswith("Linked to Notion BUG-1: ")
+    assert "Level: error · Events: 12 · Users: 4" in notion.fake.page_text(page_id)
