@@ -21,6 +21,8 @@ from urllib.parse import quote, unquote
 from aiohttp import web
 from multidict import CIMultiDict, MultiMapping
 
+from tests.fake_http import RecordedRequest, calls, drop_connection, take_fault
+
 JsonObj = dict[str, Any]
 Predicate = Callable[["_Page"], bool]
 
@@ -203,15 +205,6 @@ def _text_item(content: str) -> JsonObj:
 
 def _plain_text(items: list[JsonObj] | None) -> str:
     return "".join(item.get("plain_text", "") for item in items or [])
-
-
-@dataclass(frozen=True)
-class RecordedRequest:
-    method: str
-    path: str
-    query: dict[str, str]
-    json: Any
-    headers: Mapping[str, str]
 
 
 @dataclass
@@ -463,8 +456,7 @@ class FakeNotion:
         )
 
     def calls(self, method: str = "*", path_regex: str = ".*") -> list[RecordedRequest]:
-        pattern = re.compile(path_regex)
-        return [r for r in self.requests if method in ("*", r.method) and pattern.fullmatch(r.path) is not None]
+        return calls(self.requests, method, path_regex)
 
     def page(self, page_id: str) -> JsonObj:
         return copy.deepcopy(self._render_page(self._pages[str(uuid.UUID(page_id))], self.version))
@@ -504,11 +496,11 @@ class FakeNotion:
         )
         if self.latency:
             await asyncio.sleep(self.latency)
-        fault = self._take_fault(request.method, request.path)
+        fault = take_fault(self._faults, request.method, request.path)
         if fault is not None and not fault.runs_handler:
             await asyncio.sleep(fault.delay)
             if fault.reset:
-                return self._abort(request)
+                return drop_connection(request)
             return self._fault_response(fault, request_id, {})
         call: _Call | None = None
         try:
@@ -519,25 +511,10 @@ class FakeNotion:
         if fault is not None:
             await asyncio.sleep(fault.delay)
             if fault.reset:
-                return self._abort(request)
+                return drop_connection(request)
             if fault.commit and status < 300 and call is not None:
                 return self._fault_response(fault, request_id, call.committed)
         return web.json_response(payload, status=status, headers={"x-notion-request-id": request_id})
-
-    def _take_fault(self, method: str, path: str) -> _Fault | None:
-        for fault in self._faults:
-            if fault.method in ("*", method) and fault.pattern.fullmatch(path):
-                fault.times -= 1
-                if fault.times <= 0:
-                    self._faults.remove(fault)
-                return fault
-        return None
-
-    @staticmethod
-    def _abort(request: web.Request) -> web.StreamResponse:
-        if request.transport is not None:
-            request.transport.abort()
-        return web.Response(status=500)
 
     def _fault_response(self, fault: _Fault, request_id: str, committed: JsonObj) -> web.StreamResponse:
         code, message = FAULTS.get(fault.status, ("internal_server_error", "Unexpected error occurred."))

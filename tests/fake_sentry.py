@@ -22,6 +22,8 @@ from typing import Any
 from aiohttp import web
 from multidict import CIMultiDict
 
+from tests.fake_http import RecordedRequest, calls, drop_connection, take_fault
+
 JsonObj = dict[str, Any]
 
 NOT_FOUND = "The requested resource does not exist"
@@ -54,15 +56,6 @@ _ISSUES = r"/api/0/organizations/(?P<org>[^/]+)/(?:issues|groups)/(?P<issue_id>[
 def ts(moment: datetime) -> str:
     """A datetime as Sentry's API renders it (DRF: ISO 8601, microseconds, Z)."""
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-@dataclass(frozen=True)
-class RecordedRequest:
-    method: str
-    path: str
-    query: dict[str, str]
-    json: Any
-    headers: Mapping[str, str]
 
 
 @dataclass
@@ -307,8 +300,7 @@ class FakeSentry:
         )
 
     def calls(self, method: str = "*", path_regex: str = ".*") -> list[RecordedRequest]:
-        pattern = re.compile(path_regex)
-        return [r for r in self.requests if method in ("*", r.method) and pattern.fullmatch(r.path) is not None]
+        return calls(self.requests, method, path_regex)
 
     # ----- serving -----
 
@@ -325,10 +317,10 @@ class FakeSentry:
         )
         if self.latency:
             await asyncio.sleep(self.latency)
-        fault = self._take_fault(request.method, path)
+        fault = take_fault(self._faults, request.method, path)
         if fault is not None and not fault.runs_handler:
             await asyncio.sleep(fault.delay)
-            return self._drop(request) if fault.drop else self._fault_response(fault)
+            return drop_connection(request) if fault.drop else self._fault_response(fault)
         try:
             status, payload = self._handle(request, path, raw)
         except SentryError as exc:
@@ -336,7 +328,7 @@ class FakeSentry:
         if fault is not None:
             await asyncio.sleep(fault.delay)
             if fault.drop:
-                return self._drop(request)
+                return drop_connection(request)
             if fault.commit:
                 return self._fault_response(fault)
         if status == 204:
@@ -367,21 +359,6 @@ class FakeSentry:
             raise _detail(401, BAD_TOKEN)
         if not SCOPES_FOR.get(request.method, set()) & self.scopes:
             raise _detail(403, NO_PERMISSION)
-
-    def _take_fault(self, method: str, path: str) -> _Fault | None:
-        for fault in self._faults:
-            if fault.method in ("*", method) and fault.pattern.fullmatch(path):
-                fault.times -= 1
-                if fault.times <= 0:
-                    self._faults.remove(fault)
-                return fault
-        return None
-
-    @staticmethod
-    def _drop(request: web.Request) -> web.StreamResponse:
-        if request.transport is not None:
-            request.transport.abort()
-        return web.Response(status=500)
 
     def _fault_response(self, fault: _Fault) -> web.StreamResponse:
         headers: dict[str, str] = {}
