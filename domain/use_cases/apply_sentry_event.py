@@ -163,11 +163,20 @@ class ApplySentryEvent:
         async with self._locks.hold(key, wait_s=0):
             known = await self._state.get(key)
             if event.comment_action == "created" and known is None:
-                await self._create_comment(page_id, key, event)
-            elif event.comment_action == "updated" and known:
-                await self._tracker.edit_comment(known, event.comment_text)
-            elif event.comment_action == "deleted" and known:
-                await self._tracker.delete_comment(known)
+                if await self._state.get(f"{key}:deleted"):
+                    return  # its deletion came first: the comment never shows up
+                # An edit that came first holds the text the comment has now.
+                text = await self._state.get(f"{key}:text") or event.comment_text
+                await self._create_comment(page_id, key, event.model_copy(update={"comment_text": text}))
+            elif event.comment_action == "updated":
+                if known:
+                    await self._tracker.edit_comment(known, event.comment_text)
+                else:
+                    await self._state.put(f"{key}:text", event.comment_text)
+            elif event.comment_action == "deleted":
+                if known:
+                    await self._tracker.delete_comment(known)
+                await self._state.put(f"{key}:deleted", "1")
 
     async def _create_comment(self, page_id: str, key: str, event: IssueEvent) -> None:
         # Noted before the write: a worker that dies after Notion saved the comment leaves the note,

@@ -182,3 +182,17 @@ async def test_an_entry_already_in_the_right_group_stays_where_the_team_put_it(
 
     await apply(job("issue", "resolved", {"issue": group(status="resolved")}, 300))
     assert tracker.pages[page_id].status == "Done"  # the last group stands for Complete
+
+
+async def test_comment_events_arriving_out_of_order(
+    apply: ApplySentryEvent, tracker: FakeIssueTracker, page_id: str
+) -> None:
+    edited = {"comment_id": 78, "issue_id": 4242, "project_slug": "backend", "timestamp": "2026-11-27T01:00:00Z"}
+    deleted = edited | {"comment_id": 79}
+
+    await apply(job("comment", "updated", edited | {"comment": "Fixed in 1.2"}, 200))
+    await apply(job("comment", "created", edited | {"comment": "Looking into it"}, 100))
+    await apply(job("comment", "deleted", deleted, 300))
+    await apply(job("comment", "created", deleted | {"comment": "Never mind"}, 100))
+
+    assert list(tracker.pages[page_id].comments.values()) == ["Jane Doe: Fixed in 1.2"]
