@@ -81,6 +81,9 @@ class Refresher(Generic[T]):
         except DomainError as exc:
             # The stale value stays in use; the next request past its freshness tries again.
             log.warning("background refresh of %s failed: %s", key, exc.message)
+        except Exception:
+            # No request waits on this task, so nothing else would report it (a closed client at shutdown).
+            log.exception("background refresh of %s failed", key)
 
     async def expire(self, key: str) -> None:
         """Marks the value stale, so the next use refreshes it."""
