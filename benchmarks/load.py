@@ -706,18 +706,26 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nbenchmark failed: {exc}", file=sys.stderr)
         status = 1
     finally:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the cleanup short
+        clean_up(processes, prefix, log_dir, keep_logs=args.keep_logs or status == 1, started=started)
+    return status
+
+
+def clean_up(processes: Processes, prefix: str, log_dir: Path, *, keep_logs: bool, started: float) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the cleanup short
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # nor a second Ctrl-C
+    try:
         processes.stop_all()
         try:
             print(f"Removed {forget_keys(prefix)} Redis keys under {prefix!r} in DB 14.")
         except redis.RedisError as exc:
             print(f"Could not remove Redis keys under {prefix!r}: {exc}", file=sys.stderr)
-        if args.keep_logs or status == 1:
+        if keep_logs:
             print(f"Logs kept in {log_dir}")
         else:
             shutil.rmtree(log_dir, ignore_errors=True)
         print(f"Wall time {time.monotonic() - started:.1f} s")
-    return status
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 if __name__ == "__main__":

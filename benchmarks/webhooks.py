@@ -36,7 +36,6 @@ import math
 import os
 import platform
 import secrets
-import shutil
 import signal
 import sys
 import tempfile
@@ -57,9 +56,9 @@ from benchmarks.load import (
     REDIS_URL,
     Child,
     Processes,
+    clean_up,
     cpu_seconds,
     fmt,
-    forget_keys,
     free_port,
     machine_busy_seconds,
     memory_kb,
@@ -751,21 +750,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nbenchmark failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         status = 1
     finally:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the cleanup short
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # nor a second Ctrl-C
-        try:
-            processes.stop_all()
-            try:
-                print(f"Removed {forget_keys(prefix)} Redis keys under {prefix!r} in DB 14.")
-            except redis.RedisError as exc:
-                print(f"Could not remove Redis keys under {prefix!r}: {exc}", file=sys.stderr)
-            if args.keep_logs or status == 1:
-                print(f"Logs kept in {log_dir}")
-            else:
-                shutil.rmtree(log_dir, ignore_errors=True)
-            print(f"Wall time {time.monotonic() - started:.1f} s")
-        finally:
-            signal.signal(signal.SIGINT, signal.default_int_handler)
+        clean_up(processes, prefix, log_dir, keep_logs=args.keep_logs or status == 1, started=started)
     return status
 
 
