@@ -149,7 +149,7 @@ class Container(containers.DeclarativeContainer):
         sentry=sentry,
     )
     receive_webhook = providers.Factory(ReceiveWebhook, queue=queue, apply=apply_sentry_event)
-    reconcile = providers.Factory(Reconcile, tracker=tracker, sentry=sentry, apply=apply_sentry_event)
+    reconcile = providers.Factory(Reconcile, tracker=tracker, apply=apply_sentry_event)
 
     checked = providers.List(
         tracker,

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from domain.errors import QueueUnavailable
+from domain.errors import QueueUnavailable, Unavailable
 from domain.models import DeadLetter, Job
 from domain.ports import JobQueue
 
@@ -161,6 +161,11 @@ return n
 )
 
 
+async def _wait(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
+
+
 @dataclass(frozen=True)
 class _Delivery:
     id: str
@@ -185,6 +190,9 @@ class RedisJobQueue(JobQueue):
         batch: int = 10,
         maxlen: int = 100_000,
         job_timeout_s: float = 300,
+        outage_limit_s: float = 3600,
+        max_pause_s: float = 60,
+        wait: Callable[[asyncio.Event, float], Awaitable[None]] = _wait,
     ) -> None:
         if not consumer or consumer == WAITING:
             raise ValueError(f"consumer must be a non-empty name other than {WAITING!r}")
@@ -199,6 +207,7 @@ class RedisJobQueue(JobQueue):
         self._min_due_ms = min(*self._backoff_ms, self._claim_idle_ms)
         self._beat_s, self._job_timeout_s = claim_idle_s / 3, job_timeout_s
         self._block_ms = _bounded_block_ms(redis, block_ms)
+        self._outage_limit_s, self._max_pause_s, self._wait = outage_limit_s, max_pause_s, wait
         self._enqueue = redis.register_script(_ENQUEUE)
         self._fail = redis.register_script(_FAIL)
         self._expire = redis.register_script(_EXPIRE)
@@ -231,8 +240,7 @@ class RedisJobQueue(JobQueue):
                 # Also after NOGROUP (Redis restarted empty): preparing again recreates the group.
                 log.warning("queue_unavailable", operation="work", error=_describe(exc), retry_in_s=pause)
                 ready = False
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), pause)
+                await _wait(stop, pause)
                 pause = min(pause * 2, _MAX_PAUSE_S)
 
     async def dead_letters(self) -> list[DeadLetter]:
@@ -343,45 +351,67 @@ class RedisJobQueue(JobQueue):
         beat = asyncio.create_task(self._keep_alive(held))
         try:
             for at, delivery in enumerate(deliveries):
+                # An outage is not the job's fault: the job keeps its place and its attempts, and the worker waits
+                # for Notion or Sentry to come back, still holding it, so that jobs run in the order they came.
+                outage = _Outage()
+                while not stop.is_set() and (pause_s := await self._run(delivery, handle, outage)) is not None:
+                    await self._wait(stop, pause_s)
                 if stop.is_set():
                     rest = [d.id for d in deliveries[at:]]
                     await self._release(keys=[self._jobs], args=[GROUP, self._consumer, _HANDED_BACK_IDLE_MS, *rest])
                     return
-                await self._run(delivery, handle)
                 held.discard(delivery.id)
         finally:
             beat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await beat
 
-    async def _run(self, delivery: _Delivery, handle: Callable[[Job], Awaitable[None]]) -> None:
+    async def _run(
+        self, delivery: _Delivery, handle: Callable[[Job], Awaitable[None]], outage: "_Outage"
+    ) -> float | None:
+        """Runs the job once; answers how long to pause before running it again when an outage stopped it."""
         try:
             job = Job.model_validate_json(delivery.raw or b"")
         except ValidationError as exc:
             # Written by another version or by hand: retrying cannot help, so it goes straight to the dead letters.
             log.error("job_unreadable", job_id=delivery.id, problems=exc.error_count())
             await self._give_up(delivery.id, f"unreadable job: {_clip(str(exc))}", max_attempts=0)
-            return
+            return None
+        if job.coalesce:
+            # From now on a new event about the same thing needs a run of its own: this one may read too early.
+            await self._redis.delete(self._seen + job.key)
+        fields = {"job_id": delivery.id, "key": job.key, "resource": job.resource, "action": job.action}
         deadline = asyncio.timeout(self._job_timeout_s)
         try:
             async with deadline:
                 await handle(job)
+        except Unavailable as exc:
+            if (pause_s := outage.pause_s(exc, limit_s=self._outage_limit_s, max_s=self._max_pause_s)) is not None:
+                log.warning("queue_paused", **fields, error=_describe(exc), pause_s=round(pause_s, 1))
+                return pause_s
+            await self._failed(delivery.id, fields, f"unavailable for {self._outage_limit_s:g} s: {_describe(exc)}")
+            return None
         except Exception as exc:
             error = f"timed out after {self._job_timeout_s:g} s" if deadline.expired() else _describe(exc)
-            state, attempts = await self._give_up(delivery.id, error, max_attempts=self._max_attempts)
-            fields = {"job_id": delivery.id, "key": job.key, "resource": job.resource, "action": job.action}
-            if state == 2:
-                log.error("job_dead_lettered", **fields, attempts=attempts, error=error)
-            elif state == 1:
-                log.warning("job_failed", **fields, attempt=attempts, error=error)
-            else:
-                log.warning("job_failed_after_take_over", **fields, error=error)
-            return
+            await self._failed(delivery.id, fields, error)
+            return None
+        if outage.since is not None:
+            log.info("queue_resumed", **fields, paused_s=round(time.monotonic() - outage.since, 1))
         async with self._redis.pipeline(transaction=True) as done:
             done.xack(self._jobs, GROUP, delivery.id)
             done.xdel(self._jobs, delivery.id)  # the stream then holds only unfinished jobs
             done.hdel(self._errors, delivery.id)
             await done.execute()
+        return None
+
+    async def _failed(self, entry_id: str, fields: dict[str, str], error: str) -> None:
+        state, attempts = await self._give_up(entry_id, error, max_attempts=self._max_attempts)
+        if state == 2:
+            log.error("job_dead_lettered", **fields, attempts=attempts, error=error)
+        elif state == 1:
+            log.warning("job_failed", **fields, attempt=attempts, error=error)
+        else:
+            log.warning("job_failed_after_take_over", **fields, error=error)
 
     async def _give_up(self, entry_id: str, error: str, *, max_attempts: int) -> tuple[int, int]:
         state, attempts = await self._fail(
@@ -399,6 +429,25 @@ class RedisJobQueue(JobQueue):
                 await self._touch(keys=[self._jobs], args=[GROUP, self._consumer, *held])
             except _DOWN as exc:
                 log.warning("queue_unavailable", operation="keep_alive", error=_describe(exc))
+
+
+class _Outage:
+    """How long one job has met an outage, and how long to pause before trying it again."""
+
+    def __init__(self) -> None:
+        self.since: float | None = None
+        self._pauses = 0
+
+    def pause_s(self, exc: Unavailable, *, limit_s: float, max_s: float) -> float | None:
+        """The pause before the next try, or None once the outage has lasted `limit_s`: then it counts as a failure."""
+        now = time.monotonic()
+        self.since = now if self.since is None else self.since
+        if now - self.since >= limit_s:
+            return None
+        self._pauses += 1
+        if exc.retry_after_s is not None:
+            return min(max(exc.retry_after_s, 0.1), max_s)
+        return min(_PAUSE_S * 2.0 ** (self._pauses - 1), max_s)
 
 
 def _bounded_block_ms(redis: Redis, block_ms: int) -> int:

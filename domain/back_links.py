@@ -4,8 +4,9 @@ import logging
 import time
 
 from domain.errors import DomainError, QueueUnavailable
-from domain.models import Job, LinkedIssue, SentryIssue
+from domain.models import LinkedIssue, SentryIssue
 from domain.ports import JobQueue, Locks, SentryApi, SyncState
+from domain.sentry_events import trigger
 
 log = logging.getLogger(__name__)
 
@@ -36,17 +37,7 @@ class BackLinks:
             return
         await self._note(self._sentry, sentry, linked)
         if self._queue is not None and linked.page_id:
-            now = time.time()
-            job = Job(
-                key=f"notion:refresh:{sentry.installation_id}:{sentry.issue_id}:{linked.page_id}:{now}",
-                resource="notion",
-                action="refresh",
-                body={
-                    "installation": {"uuid": sentry.installation_id},
-                    "data": {"issue_id": str(sentry.issue_id), "page_id": linked.page_id},
-                },
-                received_at=now,
-            )
+            job = trigger(sentry.installation_id, str(sentry.issue_id), "refresh", received_at=time.time())
             with contextlib.suppress(QueueUnavailable):
                 await self._queue.enqueue(job)
 

@@ -18,7 +18,14 @@ class TrackerMisconfigured(DomainError):
     pass
 
 
-class TrackerUnavailable(DomainError):
+# A service we rely on cannot answer now, through no fault of the request: the same request may succeed later.
+class Unavailable(DomainError):
+    def __init__(self, message: str, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s  # how long the service asked us to wait, when it said
+
+
+class TrackerUnavailable(Unavailable):
     pass
 
 
@@ -27,16 +34,27 @@ class WriteUnconfirmed(TrackerUnavailable):
 
 
 class RateLimited(TrackerUnavailable):
+    retry_after_s: float
+
     def __init__(self, message: str, retry_after_s: float) -> None:
-        super().__init__(message)
-        self.retry_after_s = retry_after_s
+        super().__init__(message, retry_after_s)
 
 
 class QueueUnavailable(DomainError):
     pass
 
 
-class SentryUnavailable(DomainError):
+class SentryUnavailable(Unavailable):
+    pass
+
+
+# Sentry refuses the integration's token or request: waiting will not help until someone fixes the setup.
+class SentryRefused(DomainError):
+    pass
+
+
+# A webhook that Sentry would not send: refused before anything is queued or changed.
+class InvalidWebhook(DomainError):
     pass
 
 

@@ -90,7 +90,9 @@ class Job(Frozen):
     resource: str
     action: str
     body: dict[str, Any]  # the webhook's JSON as Sentry sent it
-    received_at: float  # seconds since the epoch
+    received_at: float  # seconds since the epoch on this service's clock: for the record, never to order events
+    sent_at: int | None = None  # Sentry-Hook-Timestamp, whole seconds on Sentry's clock
+    coalesce: bool = False  # later jobs with the same key merge into this one until it starts
 
 
 class DeadLetter(Frozen):

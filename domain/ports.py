@@ -96,8 +96,11 @@ class JobQueue(Protocol):
 
     async def work(self, handle: Callable[[Job], Awaitable[None]], *, stop: asyncio.Event) -> None:
         """Runs jobs until `stop` is set: retries with backoff a job whose `handle` raises, sets it aside
-        as a dead letter after its last attempt, and takes over jobs of a worker that died mid-job. A job
-        may run more than once, so `handle` must be idempotent."""
+        as a dead letter after its last attempt, and takes over jobs of a worker that died mid-job. When
+        `handle` raises Unavailable (an outage, not the job's fault), the worker pauses, honouring the
+        wait asked for, and runs the same job again without spending an attempt. A job may run more than
+        once, so `handle` must be idempotent. A job marked `coalesce` takes in later jobs with its key
+        until it starts."""
         ...
 
     async def dead_letters(self) -> list[DeadLetter]:

@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError
 
+from domain.errors import InvalidWebhook
 from domain.models import Frozen, Job
 
 Transition = Literal["resolved", "unresolved", "regressed", "escalating", "archived", "ignored"]
@@ -17,7 +18,9 @@ class IssueEvent(Frozen):
 
     issue_id: str
     installation_id: str
-    at: float  # when Sentry sent it, to never apply an older event over a newer one
+    # When Sentry sent it, on Sentry's clock, to never apply an older event over a newer one; None for the state
+    # Sentry's API reports now, which is newer than any event.
+    at: int | None = None
     transition: Transition | None = None
     assignee_email: str | None = None
     assignee_team: bool = False
@@ -29,32 +32,63 @@ class IssueEvent(Frozen):
     details: dict[str, str | int | None] = Field(default_factory=dict)
 
 
-def job_key(resource: str, action: str, body: dict[str, Any], timestamp: str) -> str:
-    # Sentry's Request-ID changes between deliveries; what happened, to what, and when does not. The
-    # content is part of the key, so two assignments or edits within the same second stay two jobs.
-    data = _dict(body.get("data"))
-    issue, assignee = _dict(data.get("issue")), _dict(data.get("assignee"))
-    facts = (
-        _dict(body.get("installation")).get("uuid"),
-        resource,
-        action,
-        data.get("comment_id") or issue.get("id"),
-        issue.get("status"),
-        issue.get("substatus"),
-        assignee.get("email") or assignee.get("id"),
-        data.get("comment"),
-        timestamp,
-    )
-    digest = hashlib.sha256(json.dumps(facts, default=str).encode()).hexdigest()[:32]
-    return f"{resource}:{action}:{digest}"
+# Sentry writes int(time.time()) (sentry-protocol.md §7.1). Anything else, or a time outside this century, is
+# not from Sentry; a float would also let `nan` into the stored order of events.
+_TIMESTAMP = re.compile(r"[0-9]{9,10}")
+_EARLIEST, _LATEST = 946_684_800, 4_102_444_800  # 2000-01-01 and 2100-01-01, UTC
 
 
-def event_time(timestamp: str, now: float) -> float:
-    """When Sentry sent the webhook, from its (unsigned) header; never later than now."""
+def sent_at(timestamp: str | None) -> int:
+    """Sentry-Hook-Timestamp as Sentry writes it: whole seconds on Sentry's clock. Raises InvalidWebhook."""
+    text = (timestamp or "").strip()
+    if not _TIMESTAMP.fullmatch(text) or not _EARLIEST <= int(text) < _LATEST:
+        raise InvalidWebhook(
+            f"Sentry-Hook-Timestamp must be Unix time in whole seconds, as Sentry sends it; got {text[:40]!r}."
+        )
+    return int(text)
+
+
+def delivery(resource: str, timestamp: str | None, raw: bytes, *, received_at: float, triggers: bool) -> Job:
+    """The job for one webhook delivery. Raises InvalidWebhook.
+
+    The key rests on what Sentry signs, never on the unsigned timestamp: a delivery captured and sent again,
+    whatever its timestamp, is a duplicate. With `triggers`, an issue event only says "look at this issue
+    again", so events of one issue waiting in the queue merge into one job.
+    """
+    at = sent_at(timestamp)
     try:
-        return min(float(timestamp), now)
+        body = json.loads(raw)
     except ValueError:
-        return now
+        raise InvalidWebhook("The webhook body is not JSON.") from None
+    if not isinstance(body, dict) or not isinstance(body.get("action"), str):
+        raise InvalidWebhook("The webhook body has no action.")
+    issue_id = _dict(_dict(body.get("data")).get("issue")).get("id")
+    if triggers and resource == "issue" and isinstance(issue_id, str | int) and str(issue_id).isdigit():
+        installation = str(_dict(body.get("installation")).get("uuid", ""))
+        return trigger(installation, str(issue_id), body["action"], received_at=received_at, body=body)
+    return Job(
+        key=f"{resource}:{hashlib.sha256(raw).hexdigest()[:32]}",
+        resource=resource,
+        action=body["action"],
+        body=body,
+        received_at=received_at,
+        sent_at=at,
+    )
+
+
+def trigger(
+    installation: str, issue_id: str, action: str, *, received_at: float, body: dict[str, Any] | None = None
+) -> Job:
+    """A job that brings the issue's entry to the state Sentry's API reports when the job runs."""
+    body = body or {"action": action, "installation": {"uuid": installation}, "data": {"issue": {"id": issue_id}}}
+    return Job(
+        key=f"issue:{installation}:{issue_id}",
+        resource="issue",
+        action=action,
+        body=body,
+        received_at=received_at,
+        coalesce=True,
+    )
 
 
 def _dict(value: Any) -> dict[str, Any]:
@@ -92,7 +126,7 @@ def _parse(job: Job) -> IssueEvent | None:
         event = IssueEvent(
             issue_id=str(issue.get("id", "")),
             installation_id=installation,
-            at=job.received_at,
+            at=job.sent_at,
             transition=_transition(job.action, issue),
             details=_details(issue),
         )
@@ -111,7 +145,6 @@ def _parse(job: Job) -> IssueEvent | None:
         return IssueEvent(
             issue_id=str(data["issue_id"]),
             installation_id=installation,
-            at=_time(data.get("timestamp")) or job.received_at,
             comment_id=str(data.get("comment_id", "")),
             comment_action=job.action if job.action in ("created", "updated", "deleted") else None,
             comment_text=str(data.get("comment") or ""),
@@ -153,13 +186,6 @@ def _details(issue: dict[str, Any]) -> dict[str, str | int | None]:
         "first_seen": iso_utc(issue.get("firstSeen")),
         "last_seen": iso_utc(issue.get("lastSeen")),
     }
-
-
-def _time(value: Any) -> float | None:
-    try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
 
 
 def iso_utc(value: Any) -> str | None:

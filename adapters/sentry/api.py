@@ -13,7 +13,7 @@ import structlog
 from aiohttp_retry import RetryClient
 
 from adapters.http_retry import BudgetedRetry, retry_after_s
-from domain.errors import DomainError, IssueNotFound, SentryUnavailable
+from domain.errors import DomainError, IssueNotFound, SentryRefused, SentryUnavailable
 from domain.models import SentryIssueState
 from domain.ports import SentryApi
 from domain.sentry_events import iso_utc
@@ -149,12 +149,12 @@ class HttpSentryApi(SentryApi):
         detail = _detail(answer.body)
         said = f" (Sentry says: {detail})" if detail else ""
         if answer.status == 401:
-            return SentryUnavailable(
+            return SentryRefused(
                 f"Sentry does not accept SENTRY_API_TOKEN{said}. Set it to a token of the internal integration "
                 f"(Settings → Developer Settings), whose permissions give the scopes {SCOPES}."
             )
         if answer.status == 403:
-            return SentryUnavailable(
+            return SentryRefused(
                 f"SENTRY_API_TOKEN may not do this{said}. Give the internal integration the 'Issue & Event' "
                 f"permission Read & Write (scopes {SCOPES}), in organization {self._organization!r}."
             )
@@ -164,12 +164,12 @@ class HttpSentryApi(SentryApi):
             )
         if answer.status == 429:
             after = f" in {answer.wait_s:.0f} s" if answer.wait_s is not None else ""
-            return SentryUnavailable(f"Sentry is rate limiting this integration; try again{after}.")
+            return SentryUnavailable(f"Sentry is rate limiting this integration; try again{after}.", answer.wait_s)
         if answer.status >= 500:
             return SentryUnavailable(f"Sentry failed ({answer.status}); try again.")
         if answer.status < 300:  # not JSON: a proxy's page, or SENTRY_URL points at something else
             return SentryUnavailable(f"Sentry's answer was not the expected JSON; check SENTRY_URL.{said}")
-        return SentryUnavailable(f"Sentry refused the request ({answer.status}){said}.")
+        return SentryRefused(f"Sentry refused the request ({answer.status}){said}.")
 
 
 def issue_state(group: JSON, *, issue_id: str, environment: str | None) -> SentryIssueState:

@@ -1,6 +1,7 @@
+import contextlib
 import logging
 
-from domain.errors import DomainError, IssueNotFound, TrackerMisconfigured
+from domain.errors import IssueNotFound, TrackerMisconfigured
 from domain.linking import issue_key
 from domain.models import Assignee, EntryState, EntryUpdate, Job, SentryIssueState, StatusColumn, SyncPolicy
 from domain.ports import IssueTracker, LinkRegistry, Locks, SentryApi, SyncState
@@ -17,8 +18,10 @@ DEFAULT_GROUPS = {"resolved": "Complete", "regressed": "To-do"}
 class ApplySentryEvent:
     """Keeps the Notion entry linked to a Sentry issue in step with what happened to the issue.
 
-    Only changes are written, and never an older event over a newer one, so a job that runs twice
-    (a redelivery, a worker that died mid-job) is applied once.
+    With Sentry's API, an issue event is a trigger: the entry is brought to the state the API reports, so
+    the order and timing of deliveries do not matter. Without it, events apply in the order of Sentry's own
+    timestamps; an event of the same second as the last one applied still applies, in arrival order. Only
+    changes are written, so a job that runs twice (a redelivery, a worker that died mid-job) is applied once.
     """
 
     def __init__(
@@ -35,10 +38,12 @@ class ApplySentryEvent:
         self._tracker, self._registry, self._locks, self._state = tracker, registry, locks, state
         self._people, self._policy, self._sentry = people, policy, sentry
 
+    @property
+    def reads_sentry(self) -> bool:
+        """Whether issue events are triggers to read the issue from Sentry's API."""
+        return self._sentry is not None
+
     async def __call__(self, job: Job) -> None:
-        if job.resource == "notion" and job.action == "refresh":
-            await self._refresh(job)
-            return
         event = parse(job)
         if event is None:
             return
@@ -47,50 +52,41 @@ class ApplySentryEvent:
             return  # not linked to Notion
         if event.comment_action:
             await self._comment(page_id, event)
-            return
-        await self._apply(page_id, event, fetch_details=True)
+        elif self._sentry is not None:
+            with contextlib.suppress(IssueNotFound):  # the issue was deleted: nothing left to follow
+                await self.sync(page_id, event.issue_id)
+        else:
+            async with self._locks.hold(f"entry:{page_id}"):
+                await self._apply(page_id, event)
 
-    async def _refresh(self, job: Job) -> None:
-        # Queued when an entry was just created or linked: fill its columns from the issue as it is now.
-        data = job.body.get("data") or {}
-        if self._sentry is not None and isinstance(data, dict):
-            issue = await self._sentry.issue(str(data.get("issue_id", "")))
-            await self.reconcile(str(data.get("page_id", "")), issue, job.received_at)
-
-    async def reconcile(self, page_id: str, issue: SentryIssueState, at: float) -> EntryUpdate:
-        """Brings the entry to the issue's current state, as Sentry's API tells it; answers what changed."""
-        event = IssueEvent(
-            issue_id=issue.issue_id,
-            installation_id="",
-            at=at,
-            transition=transition_of(issue.status, issue.substatus),
-            assigned=True,
-            assignee_email=issue.assignee_email,
-            assignee_team=issue.assignee_is_team,
-            details={key: getattr(issue, key) for key in DETAILS},
-        )
-        return await self._apply(page_id, event, fetch_details=False)
-
-    async def _apply(self, page_id: str, event: IssueEvent, *, fetch_details: bool) -> EntryUpdate:
-        # One writer per entry at a time, across workers and reconcile: the check of event times and the
-        # write it allows must not interleave with another event's.
+    async def sync(self, page_id: str, issue_id: str) -> EntryUpdate:
+        """Brings the entry to the issue's current state, as Sentry's API tells it; answers what changed.
+        Raises IssueNotFound when Sentry has no such issue, SentryUnavailable, TrackerUnavailable."""
+        if self._sentry is None:
+            return EntryUpdate()
+        # One writer per entry at a time, across workers and reconcile; the read is inside the lock, so of two
+        # reads the newer one is also written last.
         async with self._locks.hold(f"entry:{page_id}"):
-            try:
-                current = await self._tracker.entry_state(page_id)
-            except IssueNotFound:
-                return EntryUpdate()  # the entry was deleted or unshared: nothing left to keep in step
-            update = EntryUpdate(
-                status=await self._status(page_id, event, current),
-                assignee_ids=await self._assignee(page_id, event, current),
-                details=await self._details(page_id, event, current, fetch=fetch_details),
-            )
-            if update:
-                await self._tracker.update_entry(page_id, update)
+            return await self._apply(page_id, _current(await self._sentry.issue(issue_id)))
+
+    async def _apply(self, page_id: str, event: IssueEvent) -> EntryUpdate:
+        try:
+            current = await self._tracker.entry_state(page_id)
+        except IssueNotFound:
+            return EntryUpdate()  # the entry was deleted or unshared: nothing left to keep in step
+        update = EntryUpdate(
+            status=await self._status(page_id, event, current),
+            assignee_ids=await self._assignee(page_id, event, current),
+            details=await self._details(page_id, event, current),
+        )
+        if update:
+            await self._tracker.update_entry(page_id, update)
+        if event.at is not None:
             carried = {"status": event.transition is not None, "assignee": event.assigned, "details": True}
             for field in (f for f, present in carried.items() if present):
-                if await self._newer(page_id, field, event.at):  # times only move forward
-                    await self._state.put(f"{page_id}:{field}:at", str(event.at))
-            return update
+                if await self._newer(page_id, field, event.at):  # Sentry's times only move forward
+                    await self._state.put(f"{page_id}:{field}:sent_at", str(event.at))
+        return update
 
     async def _page(self, event: IssueEvent) -> str | None:
         key = issue_key(await self._tracker.database(), event.installation_id, event.issue_id)
@@ -102,9 +98,12 @@ class ApplySentryEvent:
         await self._registry.remember(key, issue.page_id)  # the next event skips the lookup
         return issue.page_id
 
-    async def _newer(self, page_id: str, field: str, at: float) -> bool:
-        seen = await self._state.get(f"{page_id}:{field}:at")
-        return seen is None or at >= float(seen)
+    async def _newer(self, page_id: str, field: str, at: int | None) -> bool:
+        # Both times are Sentry's, in whole seconds; several events share one, and arrival orders those.
+        if at is None:
+            return True
+        seen = await self._state.get(f"{page_id}:{field}:sent_at")
+        return seen is None or not seen.isdigit() or at >= int(seen)
 
     async def _status(self, page_id: str, event: IssueEvent, current: EntryState) -> str | None:
         if not (self._policy.status and event.transition and await self._newer(page_id, "status", event.at)):
@@ -135,22 +134,13 @@ class ApplySentryEvent:
             return None
         return None if current.assignee_ids == (match,) else (match,)
 
-    async def _details(
-        self, page_id: str, event: IssueEvent, current: EntryState, *, fetch: bool
-    ) -> dict[str, str | int | None]:
+    async def _details(self, page_id: str, event: IssueEvent, current: EntryState) -> dict[str, str | int | None]:
         columns = await self._tracker.detail_columns()
         if not columns or not await self._newer(page_id, "details", event.at):
             return {}
-        details = dict(event.details)
-        if fetch and self._sentry is not None:
-            try:
-                issue = await self._sentry.issue(event.issue_id)
-                details = {key: getattr(issue, key) for key in DETAILS}
-            except DomainError as exc:
-                log.warning("Sentry issue details unavailable: %s", exc.message)
         return {
             key: value
-            for key, value in details.items()
+            for key, value in event.details.items()
             if key in columns and value is not None and current.details.get(key) != value
         }
 
@@ -191,6 +181,18 @@ class ApplySentryEvent:
         await self._state.put(f"{key}:sent", "1")
         notion_id = await self._tracker.add_comment(page_id, event.comment_text, event.author)
         await self._state.put(key, notion_id)
+
+
+def _current(issue: SentryIssueState) -> IssueEvent:
+    return IssueEvent(
+        issue_id=issue.issue_id,
+        installation_id="",
+        transition=transition_of(issue.status, issue.substatus),
+        assigned=True,
+        assignee_email=issue.assignee_email,
+        assignee_team=issue.assignee_is_team,
+        details={key: getattr(issue, key) for key in DETAILS},
+    )
 
 
 def _group(column: StatusColumn, name: str) -> tuple[str, ...]:

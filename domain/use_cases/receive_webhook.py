@@ -1,10 +1,12 @@
 import asyncio
+import time
+from collections.abc import Callable
 from typing import Literal
 
 from domain.errors import QueueUnavailable
 from domain.models import Job
 from domain.ports import JobQueue
-from domain.sentry_events import is_self_caused
+from domain.sentry_events import delivery, is_self_caused
 from domain.use_cases.apply_sentry_event import ApplySentryEvent
 
 Outcome = Literal["queued", "duplicate", "ignored", "applied", "lost"]
@@ -12,17 +14,28 @@ SYNCED = frozenset({"issue", "comment"})
 
 
 class ReceiveWebhook:
-    """Takes a Sentry webhook for the workers, within Sentry's one-second budget.
+    """Takes a Sentry webhook for the workers, within Sentry's one-second budget. Raises InvalidWebhook.
 
     Sentry never redelivers an internal integration's webhook, so when the queue cannot take the job
     it is applied at once if that fits the budget; otherwise it is reported lost, for the log and for
     reconciliation to repair.
     """
 
-    def __init__(self, *, queue: JobQueue, apply: ApplySentryEvent, budget_s: float = 0.8) -> None:
-        self._queue, self._apply, self._budget_s = queue, apply, budget_s
+    def __init__(
+        self,
+        *,
+        queue: JobQueue,
+        apply: ApplySentryEvent,
+        budget_s: float = 0.8,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._queue, self._apply, self._budget_s, self._clock = queue, apply, budget_s, clock
 
-    async def __call__(self, job: Job) -> Outcome:
+    async def __call__(self, resource: str, timestamp: str | None, raw: bytes) -> tuple[Outcome, Job]:
+        job = delivery(resource, timestamp, raw, received_at=self._clock(), triggers=self._apply.reads_sentry)
+        return await self._take(job), job
+
+    async def _take(self, job: Job) -> Outcome:
         if (
             job.resource not in SYNCED
             or (job.action == "created" and job.resource == "issue")

@@ -1,9 +1,6 @@
-import time
-from collections.abc import Callable
-
 from domain.errors import DomainError, IssueNotFound
 from domain.models import EntryUpdate, Issue
-from domain.ports import IssueTracker, SentryApi
+from domain.ports import IssueTracker
 from domain.sentry_events import sentry_issue_id
 from domain.use_cases.apply_sentry_event import ApplySentryEvent
 
@@ -14,15 +11,8 @@ class Reconcile:
     Webhooks can be lost (Redis down, downtime, Sentry never redelivers); this asks Sentry instead.
     """
 
-    def __init__(
-        self,
-        *,
-        tracker: IssueTracker,
-        sentry: SentryApi,
-        apply: ApplySentryEvent,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self._tracker, self._sentry, self._apply, self._clock = tracker, sentry, apply, clock
+    def __init__(self, *, tracker: IssueTracker, apply: ApplySentryEvent) -> None:
+        self._tracker, self._apply = tracker, apply
 
     async def __call__(self) -> list[tuple[Issue, EntryUpdate | str]]:
         """Answers each linked entry with what changed, or why it could not be checked."""
@@ -32,9 +22,7 @@ class Reconcile:
             if issue_id is None:
                 continue  # a link to something else than a Sentry issue: not ours to repair
             try:
-                asked_at = self._clock()  # before asking: an event after this instant still wins
-                state = await self._sentry.issue(issue_id)
-                report.append((entry, await self._apply.reconcile(entry.page_id, state, asked_at)))
+                report.append((entry, await self._apply.sync(entry.page_id, issue_id)))
             except IssueNotFound:
                 report.append((entry, f"Sentry issue {issue_id} no longer exists"))
             except DomainError as exc:

@@ -11,6 +11,7 @@ from domain.errors import (
     Conflict,
     DomainError,
     InvalidLink,
+    InvalidWebhook,
     IssueNotFound,
     RateLimited,
     TrackerMisconfigured,
@@ -29,6 +30,7 @@ class BadSignature(Exception):
 
 STATUS: dict[type[Exception], int] = {
     BadSignature: 401,
+    InvalidWebhook: 400,
     IssueNotFound: 404,
     Conflict: 409,
     InvalidLink: 422,

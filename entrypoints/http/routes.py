@@ -1,6 +1,4 @@
 import asyncio
-import json
-import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
@@ -11,8 +9,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from domain import budget
 from domain.errors import DomainError, TrackerUnavailable
-from domain.models import Job, LinkedIssue, Option
-from domain.sentry_events import event_time, job_key
+from domain.models import LinkedIssue, Option
 from domain.use_cases.check_readiness import CheckReadiness
 from domain.use_cases.create_issue import CreateIssue
 from domain.use_cases.link_issue import LinkIssue
@@ -21,7 +18,6 @@ from domain.use_cases.receive_webhook import ReceiveWebhook
 from domain.use_cases.search_issues import SearchIssues
 from entrypoints.http import schemas
 from entrypoints.http.metrics import DUPLICATES_PREVENTED, WEBHOOKS
-from entrypoints.http.schemas import WebhookEnvelope
 
 log = structlog.get_logger(__name__)
 
@@ -82,26 +78,21 @@ async def link_issue(request: web.Request) -> web.Response:
 
 @routes.post("/sentry/webhook")
 async def webhook(request: web.Request) -> web.Response:
-    raw = await request.read()
-    envelope = WebhookEnvelope.model_validate_json(raw)
-    resource = request.headers.get("Sentry-Hook-Resource", "")
-    timestamp = request.headers.get("Sentry-Hook-Timestamp", "")
-    body: dict[str, Any] = json.loads(raw)
-    job = Job(
-        key=job_key(resource, envelope.action, body, timestamp),
-        resource=resource,
-        action=envelope.action,
-        body=body,
-        received_at=event_time(timestamp, time.time()),
-    )
-    structlog.contextvars.bind_contextvars(installation_id=envelope.installation.uuid, resource=resource)
     # Sentry allows one second and never sends an internal integration's webhook again.
-    outcome = await request.app[USE_CASES].receive_webhook(job)
+    outcome, job = await request.app[USE_CASES].receive_webhook(
+        request.headers.get("Sentry-Hook-Resource", ""),
+        request.headers.get("Sentry-Hook-Timestamp"),
+        await request.read(),
+    )
+    installation = job.body.get("installation")
+    structlog.contextvars.bind_contextvars(
+        installation_id=installation.get("uuid", "") if isinstance(installation, dict) else "", resource=job.resource
+    )
     WEBHOOKS.labels(outcome=outcome).inc()
     if outcome == "lost":
-        log.error("webhook_lost", action=envelope.action, job=job.model_dump(mode="json"))
+        log.error("webhook_lost", action=job.action, job=job.model_dump(mode="json"))
     else:
-        log.info("webhook_received", action=envelope.action, outcome=outcome)
+        log.info("webhook_received", action=job.action, outcome=outcome)
     return web.json_response({"received": True, "outcome": outcome}, status=202 if outcome == "queued" else 200)
 
 

@@ -81,15 +81,6 @@ class LinkBody(IssueLinkBody[LinkFields]):
         return LinkRequest(sentry=self.sentry(), actor=self.who(), page_id=self.fields.issue)
 
 
-class Installation(_Body):
-    uuid: str = ""
-
-
-class WebhookEnvelope(_Body):  # every webhook's outer shape (sentry-protocol.md §7.2)
-    action: str
-    installation: Installation = Installation()
-
-
 def linked(issue: LinkedIssue) -> dict[str, str]:
     return {"webUrl": issue.web_url, "project": issue.project, "identifier": issue.identifier}
 

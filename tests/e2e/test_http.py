@@ -1,5 +1,6 @@
 import asyncio
 import json
+import time
 
 import pytest
 import structlog
@@ -11,7 +12,17 @@ from domain.errors import RateLimited, TrackerMisconfigured, TrackerUnavailable
 from domain.models import Assignee
 from entrypoints.http import routes
 from tests.fakes import FakeIssueTracker
-from tests.sentry import INSTALLATION, description, issue_link_body, select_url, sign, ui_headers
+from tests.sentry import (
+    INSTALLATION,
+    description,
+    group,
+    hook_headers,
+    issue_link_body,
+    select_url,
+    sign,
+    ui_headers,
+    webhook,
+)
 
 Client = TestClient[web.Request, web.Application]
 CREATE, LINK = "/sentry/issue-link/create", "/sentry/issue-link/link"
@@ -280,9 +291,32 @@ async def test_signed_webhooks_of_a_shape_sentry_never_sends_are_answered(
     client: Client, tracker: FakeIssueTracker, resource: str, data: object
 ) -> None:
     body = b'{"action":"assigned","installation":{"uuid":"i"},"data":' + json.dumps(data).encode() + b',"actor":{}}'
-    headers = {"Sentry-Hook-Resource": resource, "Sentry-Hook-Signature": sign(body)}
+    headers = {
+        "Sentry-Hook-Resource": resource,
+        "Sentry-Hook-Timestamp": str(int(time.time())),
+        "Sentry-Hook-Signature": sign(body),
+    }
 
     resp = await client.post("/sentry/webhook", data=body, headers=headers)
 
     assert resp.status in (200, 202)
+    assert "update_entry" not in tracker.calls
+
+
+@pytest.mark.parametrize("timestamp", [None, "", "nan", "inf", "1e20", "abc", "1764800000.25", "-5"])
+async def test_webhooks_without_a_timestamp_sentry_would_send_are_refused(
+    client: Client, tracker: FakeIssueTracker, timestamp: str | None
+) -> None:
+    page = tracker.add("Login fails", sentry_url="https://acme.sentry.io/issues/4242/")
+    body = webhook("resolved", {"issue": group(status="resolved")})
+    headers = hook_headers(body, "issue", 0)
+    del headers["Sentry-Hook-Timestamp"]
+    if timestamp is not None:
+        headers["Sentry-Hook-Timestamp"] = timestamp
+
+    resp = await client.post("/sentry/webhook", data=body, headers=headers)
+
+    assert resp.status == 400
+    assert "Sentry-Hook-Timestamp" in (await resp.json())["message"]
+    assert tracker.pages[page.page_id].status == "Not started"
     assert "update_entry" not in tracker.calls

@@ -165,7 +165,7 @@ class Clock:
     """Sentry-Hook-Timestamp values: whole seconds, each later than the last unless asked otherwise."""
 
     def __init__(self) -> None:
-        self.now = int(time.time()) - 3600  # in the past, as Sentry's are: later times are taken as now
+        self.now = int(time.time()) - 3600  # Sentry's clock need not agree with ours
 
     def tick(self) -> int:
         self.now += 1
@@ -212,7 +212,7 @@ async def barrier(client: Client, worker: Worker, clock: Clock, count: int) -> N
 
     One worker runs jobs in the order they came, so once this one ran, nothing queued earlier is still waiting.
     """
-    data = {"issue": group(OTHER_ISSUE)}
+    data = {"issue": group(OTHER_ISSUE, count=str(count))}  # a body of its own, or it would be a duplicate
     assert await outcome(await deliver(client, "issue", "unresolved", data, clock.tick())) == "queued"
     await worker.wait(count)
     assert worker.handled[-1].body["data"]["issue"]["id"] == str(OTHER_ISSUE)
@@ -415,9 +415,9 @@ async def test_issue_details_land_in_their_columns_and_a_redelivery_writes_nothi
     assert status_of(notion.fake, page_id) == "Done"
     assert len(patches(notion.fake)) == 1
 
-    # Sentry builds a retried webhook anew, with a new timestamp: a new job, with nothing left to change.
-    await issue_event(client, "resolved", clock.tick(), **fields)
-    await worker.wait(2)
+    # Sentry builds a retried webhook anew, with a new timestamp but the same signed body: a duplicate.
+    assert await issue_event(client, "resolved", clock.tick(), **fields) == "duplicate"
+    await barrier(client, worker, clock, 2)
 
     assert len(patches(notion.fake)) == 1
     assert worker.failed == []

@@ -8,7 +8,7 @@ from aiohttp import ClientSession, web
 from pytest_aiohttp import AiohttpServer
 
 from adapters.sentry.api import HttpSentryApi, open_sentry_client
-from domain.errors import IssueNotFound, SentryUnavailable
+from domain.errors import IssueNotFound, SentryRefused, SentryUnavailable
 from domain.models import SentryIssueState
 from tests.fake_sentry import FakeSentry
 
@@ -175,7 +175,7 @@ async def test_duplicate_note_is_already_done(sentry: HttpSentryApi, fake: FakeS
 async def test_other_rejected_note_is_an_error(sentry: HttpSentryApi, fake: FakeSentry) -> None:
     fake.add_issue(4242)
 
-    with pytest.raises(SentryUnavailable, match=r"refused the request \(400\).*text: This field may not be blank"):
+    with pytest.raises(SentryRefused, match=r"refused the request \(400\).*text: This field may not be blank"):
         await sentry.add_note("4242", "   ")
 
 
@@ -231,7 +231,7 @@ async def test_bad_token_names_the_setting_and_scopes(connect: Connect, fake: Fa
     sentry = await connect(token="sntrys_wrong")
     fake.add_issue(4242)
 
-    with pytest.raises(SentryUnavailable) as caught:
+    with pytest.raises(SentryRefused) as caught:
         await sentry.issue("4242")
 
     message = caught.value.message
@@ -249,7 +249,7 @@ async def test_missing_write_scope_is_explained(connect: Connect, aiohttp_server
     sentry = await connect(base_url=str(server.make_url("/")))
 
     await sentry.issue("4242")
-    with pytest.raises(SentryUnavailable, match=r"SENTRY_API_TOKEN may not do this.*event:write"):
+    with pytest.raises(SentryRefused, match=r"SENTRY_API_TOKEN may not do this.*event:write"):
         await sentry.add_note("4242", NOTE)
 
 

@@ -1,24 +1,21 @@
-import json
-
 import pytest
 
 from adapters.memory import MemoryCache, MemoryLinkRegistry, MemoryLocks, MemorySyncState
-from domain.models import Assignee, Job, StatusColumn, SyncPolicy
+from domain.models import Assignee, Job, SentryIssueState, StatusColumn, SyncPolicy
 from domain.refresh import Refresher
-from domain.sentry_events import job_key
+from domain.sentry_events import delivery
 from domain.use_cases.apply_sentry_event import ApplySentryEvent
-from tests.fakes import FakeIssueTracker
+from tests.fakes import FakeIssueTracker, FakeSentryApi
 from tests.sentry import group, webhook
 
 ADA = Assignee(id="u-ada", name="Ada Lovelace", email="ada@example.org")
 SENTRY_URL = "https://acme.sentry.io/issues/4242/"
+T0 = 1_764_800_000
 
 
-def job(resource: str, action: str, data: dict[str, object], at: float, actor: dict[str, object] | None = None) -> Job:
-    body = json.loads(webhook(action, data, actor))
-    return Job(
-        key=job_key(resource, action, body, str(at)), resource=resource, action=action, body=body, received_at=at
-    )
+def job(resource: str, action: str, data: dict[str, object], at: int, actor: dict[str, object] | None = None) -> Job:
+    # The delivery as Sentry sends it, `at` seconds after T0 on Sentry's clock, taken in without an API token.
+    return delivery(resource, str(T0 + at), webhook(action, data, actor), received_at=T0, triggers=False)
 
 
 @pytest.fixture
@@ -196,3 +193,65 @@ async def test_comment_events_arriving_out_of_order(
     await apply(job("comment", "created", deleted | {"comment": "Never mind"}, 100))
 
     assert list(tracker.pages[page_id].comments.values()) == ["Jane Doe: Fixed in 1.2"]
+
+
+async def test_events_of_the_same_second_apply_in_arrival_order(
+    apply: ApplySentryEvent, tracker: FakeIssueTracker, page_id: str
+) -> None:
+    await apply(job("issue", "resolved", {"issue": group(status="resolved")}, 100))
+    await apply(job("issue", "unresolved", {"issue": group(substatus="regressed")}, 100))
+    assert tracker.pages[page_id].status == "Not started"
+
+    await apply(job("issue", "resolved", {"issue": group(status="resolved", count="43")}, 100))
+    assert tracker.pages[page_id].status == "Done"
+
+
+def syncing(tracker: FakeIssueTracker, sentry: FakeSentryApi) -> ApplySentryEvent:
+    return ApplySentryEvent(
+        tracker=tracker,
+        registry=MemoryLinkRegistry(),
+        locks=MemoryLocks(),
+        state=MemorySyncState(),
+        people=Refresher(cache=MemoryCache(), locks=MemoryLocks(), fresh_s=60),
+        policy=SyncPolicy(),
+        sentry=sentry,
+    )
+
+
+def trigger_job(action: str, data: dict[str, object], at: int) -> Job:
+    return delivery("issue", str(T0 + at), webhook(action, data), received_at=T0, triggers=True)
+
+
+async def test_with_sentrys_api_the_entry_takes_the_state_sentry_reports_whatever_the_event_says(
+    tracker: FakeIssueTracker, page_id: str
+) -> None:
+    sentry = FakeSentryApi(SentryIssueState(issue_id="4242", short_id="BACKEND-1A", status="resolved"))
+    apply = syncing(tracker, sentry)
+    captured_resolve = trigger_job("resolved", {"issue": group(status="resolved")}, 100)
+
+    await apply(captured_resolve)
+    assert tracker.pages[page_id].status == "Done"
+
+    sentry.issues["4242"] = SentryIssueState(
+        issue_id="4242", short_id="BACKEND-1A", status="unresolved", substatus="regressed"
+    )
+    await apply(trigger_job("unresolved", {"issue": group(substatus="regressed")}, 50))  # Sentry's clock behind
+    assert tracker.pages[page_id].status == "Not started"
+
+    await apply(captured_resolve.model_copy(update={"sent_at": T0 + 500}))  # replayed later: the issue is reopened
+    assert tracker.pages[page_id].status == "Not started"
+
+    sentry.issues["4242"] = SentryIssueState(issue_id="4242", short_id="BACKEND-1A", status="resolved")
+    await apply(captured_resolve)  # resolved again for real: the same body, now true
+    assert tracker.pages[page_id].status == "Done"
+
+
+async def test_with_sentrys_api_an_issue_deleted_in_sentry_changes_nothing(
+    tracker: FakeIssueTracker, page_id: str
+) -> None:
+    apply = syncing(tracker, FakeSentryApi())
+
+    await apply(trigger_job("resolved", {"issue": group(status="resolved")}, 100))
+
+    assert tracker.pages[page_id].status == "Not started"
+    assert "update_entry" not in tracker.calls

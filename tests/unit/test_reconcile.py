@@ -19,7 +19,7 @@ def reconcile(tracker: FakeIssueTracker, sentry: FakeSentryApi) -> Reconcile:
         policy=SyncPolicy(),
         sentry=sentry,
     )
-    return Reconcile(tracker=tracker, sentry=sentry, apply=apply, clock=lambda: 1e9)
+    return Reconcile(tracker=tracker, apply=apply)
 
 
 async def test_drifted_entries_are_repaired_and_reported() -> None:
