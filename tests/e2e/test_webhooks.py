@@ -107,8 +107,8 @@ StartWorker = Callable[..., Awaitable[Worker]]
 async def start_worker(env: dict[str, str], redis_prefix: str) -> AsyncIterator[StartWorker]:
     started: list[Worker] = []
 
-    async def start(**queue_options: Any) -> Worker:
-        container = Container(settings=settings(**env))
+    async def start(with_env: dict[str, str] | None = None, **queue_options: Any) -> Worker:
+        container = Container(settings=settings(**env | (with_env or {})))
         apply = await resolve(container.apply_sentry_event())
         queue = await resolve(container.queue())
         if queue_options:  # another process: its own consumer name and queue settings
@@ -611,3 +611,112 @@ async def test_a_new_entry_gets_its_columns_and_the_issue_a_note(
     (note,) = sentry.notes(str(ISSUE))
     assert note.startswith("Linked to Notion BUG-1: ")
     assert "Level: error · Events: 12 · Users: 4" in notion.fake.page_text(page_id)
+
+
+# ----- order of events, whatever Sentry's clock says (timestamps exactly as Sentry sends them) -----
+
+
+@dataclass(frozen=True)
+class SentryApi:
+    fake: FakeSentry
+    issue: dict[str, Any]  # issue 4242 as the fake keeps it: edit it to change what Sentry's API answers
+    env: dict[str, str]
+
+
+@pytest.fixture
+async def sentry_api(aiohttp_server: AiohttpServer, env: dict[str, str]) -> SentryApi:
+    fake = FakeSentry()
+    issue = fake.add_issue(ISSUE, status="unresolved", substatus="ongoing")
+    server = await aiohttp_server(fake.app())
+    return SentryApi(
+        fake,
+        issue,
+        env
+        | {
+            "SENTRY_API_TOKEN": fake.token,
+            "SENTRY_ORG": fake.organization,
+            "SENTRY_URL": str(server.make_url("")).rstrip("/"),
+        },
+    )
+
+
+async def link_new_entry(client: Client, notion: Notion) -> str:
+    page = notion.fake.add_page(notion.data_source_id, "Checkout is broken")
+    body = issue_link_body({"issue": page["id"]})
+    resp = await client.post("/sentry/issue-link/link", data=body, headers=ui_headers(body))
+    assert resp.status == 200, await resp.text()
+    return str(page["id"])
+
+
+async def settled(notion: Notion, page_id: str, status: str) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while status_of(notion.fake, page_id) != status:
+        assert time.monotonic() < deadline, f"the entry stayed {status_of(notion.fake, page_id)}, not {status}"
+        await asyncio.sleep(0.02)
+
+
+async def test_a_resolve_in_the_second_of_the_create_is_applied(
+    start_app: StartApp, sentry_api: SentryApi, notion: Notion, start_worker: StartWorker
+) -> None:
+    client = await start_app(**sentry_api.env)
+    await start_worker(sentry_api.env)
+    page_id = await create(client, notion)
+
+    sentry_api.issue.update(status="resolved", substatus=None)
+    assert await issue_event(client, "resolved", int(time.time()), status="resolved") == "queued"
+
+    await settled(notion, page_id, "Done")
+
+
+@pytest.mark.parametrize("skew_s", [-30, 30])
+async def test_with_sentrys_api_link_resolve_and_regression_end_as_sentry_shows_now(
+    start_app: StartApp, sentry_api: SentryApi, notion: Notion, start_worker: StartWorker, skew_s: int
+) -> None:
+    client = await start_app(**sentry_api.env)
+    page_id = await link_new_entry(client, notion)
+    sentry_time = int(time.time()) + skew_s
+    issue = sentry_api.issue
+
+    issue.update(status="resolved", substatus=None)
+    await issue_event(client, "resolved", sentry_time + 1, status="resolved")
+    issue.update(status="unresolved", substatus="regressed")
+    await issue_event(client, "unresolved", sentry_time + 2, substatus="regressed")
+    worker = await start_worker(sentry_api.env)
+
+    # The refresh queued by the link and both events waited together: one job, one read of the issue.
+    await barrier(client, worker, Clock(), 2)
+    assert status_of(notion.fake, page_id) == "Not started"
+    assert len(sentry_api.fake.calls("GET", rf"/api/0/organizations/[^/]+/issues/{ISSUE}/")) == 1
+
+
+@pytest.mark.parametrize("skew_s", [-30, 30])
+async def test_without_sentrys_api_link_resolve_and_regression_follow_sentrys_timestamps(
+    client: Client, notion: Notion, worker: Worker, skew_s: int
+) -> None:
+    page_id = await link_new_entry(client, notion)
+    sentry_time = int(time.time()) + skew_s
+
+    await issue_event(client, "resolved", sentry_time, status="resolved")
+    await issue_event(client, "unresolved", sentry_time + 1, substatus="regressed")
+    await issue_event(client, "resolved", sentry_time + 1, status="resolved", count="43")  # the same second
+    await barrier(client, worker, Clock(), 4)
+
+    assert status_of(notion.fake, page_id) == "Done"
+
+
+async def test_without_sentrys_api_a_captured_resolve_sent_again_later_changes_nothing(
+    client: Client, notion: Notion, page_id: str, worker: Worker, clock: Clock
+) -> None:
+    await issue_event(client, "resolved", clock.tick(), status="resolved")
+    await issue_event(client, "unresolved", clock.tick(), substatus="regressed")
+    await barrier(client, worker, clock, 3)
+    assert status_of(notion.fake, page_id) == "Not started"
+
+    assert await issue_event(client, "resolved", clock.tick() + 600, status="resolved") == "duplicate"
+    await barrier(client, worker, clock, 4)
+    assert status_of(notion.fake, page_id) == "Not started"
+
+    # Resolved again for real: Sentry's group has moved on (a new event was counted), so the body is new.
+    assert await issue_event(client, "resolved", clock.tick(), status="resolved", count="43") == "queued"
+    await barrier(client, worker, clock, 6)
+    assert status_of(notion.fake, page_id) == "Done"

@@ -12,7 +12,7 @@ from structlog.testing import capture_logs
 
 from adapters.redis_queue import RedisJobQueue
 from adapters.redis_store import open_redis
-from domain.errors import QueueUnavailable
+from domain.errors import QueueUnavailable, RateLimited, SentryUnavailable, TrackerUnavailable
 from domain.models import Job
 
 REAL_REDIS = "redis://127.0.0.1:6379/15"
@@ -437,3 +437,89 @@ async def has_runs(runs: list[Any], count: int = 1) -> bool:
 
 async def logged(logs: list[MutableMapping[str, Any]], event: str) -> bool:
     return any(e["event"] == event for e in logs)
+
+
+class Pauses:
+    """The worker's waits between tries during an outage, on a clock of their own: nothing really waits long."""
+
+    def __init__(self) -> None:
+        self.taken: list[float] = []
+
+    async def __call__(self, stop: asyncio.Event, seconds: float) -> None:
+        self.taken.append(seconds)
+        await asyncio.sleep(0.01)
+
+
+async def test_an_outage_pauses_the_worker_without_spending_attempts_and_keeps_the_order(
+    redis: Redis, prefix: str
+) -> None:
+    pauses = Pauses()
+    queue = make_queue(redis, prefix, max_attempts=2, wait=pauses)
+    outage = [RateLimited("Notion is rate limiting", 30.0)] * 3 + [TrackerUnavailable("Notion answered 503")] * 4
+    handled: list[int] = []
+
+    async def handle(job: Job) -> None:
+        if outage:
+            raise outage.pop(0)
+        handled.append(int(job.body["data"]["issue"]["id"]))
+
+    for issue in range(1, 6):
+        assert await queue.enqueue(sentry_job(issue))
+    async with working(queue, handle):
+        await eventually(lambda: nothing_left(redis, prefix), "every job to be applied")
+
+    assert handled == [1, 2, 3, 4, 5]
+    assert pauses.taken[:3] == [30.0, 30.0, 30.0]  # as long as Notion asked
+    assert pauses.taken[3:] == sorted(pauses.taken[3:])  # then longer and longer
+    assert await queue.dead_letters() == []
+
+
+async def test_an_outage_longer_than_the_limit_counts_as_a_failed_attempt(redis: Redis, prefix: str) -> None:
+    queue = make_queue(redis, prefix, max_attempts=2, outage_limit_s=0, wait=Pauses())
+
+    async def handle(job: Job) -> None:
+        raise SentryUnavailable("Sentry failed (502); try again.")
+
+    assert await queue.enqueue(sentry_job())
+    async with working(queue, handle):
+        await eventually(lambda: has_dead_letters(queue), "the job to become a dead letter")
+
+    (letter,) = await queue.dead_letters()
+    assert letter.attempts == 2
+    assert "Sentry failed (502)" in letter.error
+
+
+def trigger_job(issue: int, request_id: str) -> Job:
+    return Job(
+        key=f"issue:inst-1:{issue}",
+        resource="issue",
+        action="resolved",
+        body={"action": "resolved", "data": {"issue": {"id": str(issue)}}, "request_id": request_id},
+        received_at=1714557600.0,
+        coalesce=True,
+    )
+
+
+async def test_triggers_for_one_issue_merge_while_they_wait_and_not_once_the_job_started(
+    redis: Redis, prefix: str
+) -> None:
+    queue = make_queue(redis, prefix)
+    started, release = asyncio.Event(), asyncio.Event()
+    handled: list[str] = []
+
+    async def handle(job: Job) -> None:
+        handled.append(job.body["request_id"])
+        started.set()
+        await release.wait()
+
+    taken = [await queue.enqueue(trigger_job(1, f"req-{n}")) for n in range(10)]
+    assert taken == [True] + [False] * 9
+    assert await queue.enqueue(trigger_job(2, "other issue"))
+
+    async with working(queue, handle):
+        await asyncio.wait_for(started.wait(), WAIT_S)
+        assert await queue.enqueue(trigger_job(1, "after the read began"))  # it may change what the job read
+        release.set()
+        await eventually(lambda: nothing_left(redis, prefix), "every job to be applied")
+
+    assert handled == ["req-0", "other issue", "after the read began"]
