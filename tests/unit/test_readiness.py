@@ -1,5 +1,4 @@
 import asyncio
-from collections.abc import Callable
 
 from domain.models import DependencyHealth, Finding
 from domain.use_cases.check_readiness import CheckReadiness
@@ -11,19 +10,14 @@ WAIT_S = 5.0  # a bound on waiting, never a claim about speed
 class Probe:
     def __init__(self, name: str, *, required: bool, ok: bool = True) -> None:
         self.name, self.required, self.ok, self.probes = name, required, ok, 0
-        self.answer = asyncio.Event()
+        self.answer, self.started = asyncio.Event(), asyncio.Event()
         self.answer.set()
 
     async def diagnose(self, *, thorough: bool) -> list[Finding]:
         self.probes += 1
+        self.started.set()
         await self.answer.wait()
         return [Finding(check=self.name, ok=self.ok, detail="thorough" if thorough else "quick")]
-
-
-async def until(condition: Callable[[], bool]) -> None:
-    async with asyncio.timeout(WAIT_S):
-        while not condition():
-            await asyncio.sleep(0.01)
 
 
 async def settled(readiness: CheckReadiness) -> list[DependencyHealth]:
@@ -81,8 +75,9 @@ async def test_probes_at_most_every_interval_and_one_probe_at_a_time() -> None:
     assert not (await settled(readiness))[0].up  # the last answer still stands
     now[0] = 30.0
     notion.answer.clear()
+    notion.started.clear()
     await readiness()
-    await until(lambda: notion.probes == 2)
+    await asyncio.wait_for(notion.started.wait(), WAIT_S)
     now[0] = 61.0
     await readiness()  # due again, but the probe started at 30 s is still running
     await asyncio.sleep(0.05)
@@ -95,7 +90,7 @@ async def test_stop_cancels_the_probe_in_flight() -> None:
     notion.answer.clear()
     readiness = CheckReadiness(dependencies=[notion])
     await readiness()
-    await until(lambda: notion.probes == 1)
+    await asyncio.wait_for(notion.started.wait(), WAIT_S)
 
     await readiness.stop()
 
