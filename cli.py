@@ -35,7 +35,11 @@ def main(argv: list[str] | None = None) -> None:
     serve.add_argument(
         "--sandbox", action="store_true", help="run on an in-memory Notion workspace with a generated secret"
     )
-    serve.add_argument("--worker", action="store_true", help="also run a queue worker in this process")
+    serve.add_argument(
+        "--no-worker",
+        action="store_true",
+        help="only queue webhooks, for web replicas beside `sentry-notion worker` processes (default: apply them too)",
+    )
     commands.add_parser("check", help="check the configuration, Notion and Redis, and say what to fix")
     commands.add_parser("worker", help="apply queued Sentry webhooks to Notion")
     commands.add_parser("reconcile", help="bring every linked entry to its Sentry issue's current state")
@@ -68,9 +72,7 @@ def main(argv: list[str] | None = None) -> None:
     container = Container(settings=settings)
     if args.sandbox:
         print_sandbox(container, settings, f"http://{'127.0.0.1' if args.host == '0.0.0.0' else args.host}:{args.port}")
-    app = create_app(functools.partial(open_use_cases, container), client_secrets=settings.client_secrets)
-    if args.worker:
-        app.cleanup_ctx.append(functools.partial(_worker_beside, container))
+    app = serve_app(container, worker=not args.no_worker)
     web.run_app(app, host=args.host, port=args.port, access_log=None, print=None, shutdown_timeout=SHUTDOWN_GRACE_S)
 
 
@@ -95,8 +97,16 @@ async def worker(container: Container) -> int:
     return 0
 
 
+def serve_app(container: Container, *, worker: bool) -> web.Application:
+    app = create_app(functools.partial(open_use_cases, container), client_secrets=container.settings().client_secrets)
+    if worker:
+        # Queued webhooks are applied even when nobody thought of starting a worker.
+        app.cleanup_ctx.append(functools.partial(_worker_beside, container))
+    return app
+
+
 async def _worker_beside(container: Container, app: web.Application) -> AsyncIterator[None]:
-    # serve --worker: one process for a single-node setup; the app's shutdown stops the worker first.
+    # Appended after the app's own context, so the app's shutdown stops the worker first.
     stop = asyncio.Event()
     queue, apply = await resolve(container.queue()), await resolve(container.apply_sentry_event())
     task = asyncio.create_task(queue.work(apply, stop=stop))

@@ -14,7 +14,7 @@ from adapters.notion.client import open_notion_client
 from adapters.notion.tracker import NotionIssueTracker, NotionSchema
 from adapters.notion.wire import Columns
 from adapters.rate_limit import NotionRateLimiter
-from adapters.redis_queue import RedisJobQueue
+from adapters.redis_queue import RedisJobQueue, RedisQueueHealth
 from adapters.redis_store import (
     RedisCache,
     RedisGuard,
@@ -35,6 +35,7 @@ from domain.use_cases.create_issue import CreateIssue
 from domain.use_cases.diagnose_setup import DiagnoseSetup
 from domain.use_cases.link_issue import LinkIssue
 from domain.use_cases.list_assignees import ListAssignees
+from domain.use_cases.observe_queue import ObserveQueue
 from domain.use_cases.receive_webhook import ReceiveWebhook
 from domain.use_cases.reconcile import Reconcile
 from domain.use_cases.search_issues import SearchIssues
@@ -160,7 +161,15 @@ class Container(containers.DeclarativeContainer):
         ),
     )
     check_readiness = providers.Singleton(CheckReadiness, dependencies=checked)
-    diagnose_setup = providers.Factory(DiagnoseSetup, dependencies=checked)
+    diagnose_setup = providers.Factory(
+        DiagnoseSetup,
+        dependencies=providers.Selector(
+            settings.provided.cache_backend,
+            redis=providers.List(*checked.args, providers.Singleton(RedisQueueHealth, queue)),
+            memory=checked,
+        ),
+    )
+    observe_queue = providers.Factory(ObserveQueue, queue=queue)
     back_links = providers.Singleton(BackLinks, sentry=sentry, state=sync_state, locks=locks, queue=queue)
     create_issue = providers.Factory(
         CreateIssue, tracker=tracker, registry=registry, locks=locks, back_links=back_links, sentry=sentry
@@ -172,16 +181,21 @@ class Container(containers.DeclarativeContainer):
 
 @contextlib.asynccontextmanager
 async def open_use_cases(container: Container) -> AsyncIterator[UseCases]:
+    readiness: CheckReadiness | None = None
     try:
+        readiness = await resolve(container.check_readiness())
         yield UseCases(
             create_issue=await resolve(container.create_issue()),
             link_issue=await resolve(container.link_issue()),
             search_issues=await resolve(container.search_issues()),
             list_assignees=await resolve(container.list_assignees()),
-            check_readiness=await resolve(container.check_readiness()),
+            check_readiness=readiness,
             receive_webhook=await resolve(container.receive_webhook()),
+            observe_queue=await resolve(container.observe_queue()),
         )
     finally:
+        if readiness is not None:
+            await readiness.stop()  # its probe uses the clients closed below
         await resolve(container.shutdown_resources())
 
 

@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TypeVar
 
 from domain.errors import STILL_RUNNING, Conflict, QueueUnavailable
-from domain.models import Cached, DeadLetter, Finding, Job
+from domain.models import Cached, DeadLetter, Finding, Job, QueueStats
 from domain.ports import Cache, Dependency, JobQueue, LinkRegistry, Locks, SyncState
 
 T = TypeVar("T")
@@ -47,6 +47,9 @@ class NoQueue(JobQueue):
 
     async def replay(self, ids: Sequence[str]) -> int:
         return 0
+
+    async def stats(self) -> QueueStats:
+        return QueueStats(depth=0, oldest_age_s=0, dead_letters=0, workers=0)
 
 
 class NoRedis(Dependency):

@@ -12,8 +12,8 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from domain.errors import QueueUnavailable, Unavailable
-from domain.models import DeadLetter, Job
-from domain.ports import JobQueue
+from domain.models import DeadLetter, Finding, Job, QueueStats
+from domain.ports import Dependency, JobQueue
 
 log = structlog.get_logger(__name__)
 
@@ -29,6 +29,7 @@ _FORGET_CONSUMER_MS = 3_600_000
 _PAUSE_S, _MAX_PAUSE_S = 0.5, 5.0
 _ERROR_CHARS = 2000
 _HANDED_BACK_IDLE_MS = 365 * 86_400_000
+_BEAT_S, _LIVE_MS = 5.0, 30_000  # a worker that has not beaten for 30 s is taken for gone
 
 _TAKE_JOB = """
 local function take_job(fields)
@@ -166,6 +167,35 @@ async def _wait(stop: asyncio.Event, seconds: float) -> None:
         await asyncio.wait_for(stop.wait(), seconds)
 
 
+_NOW_MS = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+"""
+
+# KEYS: workers. ARGV: consumer, forget_ms. Scored with Redis's clock, so hosts whose clocks disagree are judged alike.
+_BEAT = (
+    _NOW_MS
+    + """
+redis.call('ZADD', KEYS[1], now, ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
+return 0
+"""
+)
+
+# KEYS: jobs, dead, workers. ARGV: live_ms. The stream holds only unfinished jobs, so its length is the backlog and
+# its first id (milliseconds of Redis's clock at XADD) dates the oldest of them.
+_STATS = (
+    _NOW_MS
+    + """
+local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
+local oldest = now
+if #first > 0 then oldest = tonumber(string.match(first[1][1], '^%d+')) end
+return {redis.call('XLEN', KEYS[1]), math.max(now - oldest, 0), redis.call('XLEN', KEYS[2]),
+  redis.call('ZCOUNT', KEYS[3], now - tonumber(ARGV[1]), '+inf')}
+"""
+)
+
+
 @dataclass(frozen=True)
 class _Delivery:
     id: str
@@ -201,6 +231,7 @@ class RedisJobQueue(JobQueue):
         self._redis, self._consumer = redis, consumer
         self._jobs, self._dead = f"{prefix}:queue:jobs", f"{prefix}:queue:dead"
         self._errors, self._seen = f"{prefix}:queue:errors", f"{prefix}:queue:seen:"
+        self._workers, self._beaten_at = f"{prefix}:queue:workers", float("-inf")
         self._max_attempts, self._dedupe_s, self._batch, self._maxlen = max_attempts, dedupe_s, batch, maxlen
         self._backoff_ms = [round(s * 1000) for s in backoff_s]
         self._claim_idle_ms = round(claim_idle_s * 1000)
@@ -215,6 +246,7 @@ class RedisJobQueue(JobQueue):
         self._release = redis.register_script(_RELEASE)
         self._forget = redis.register_script(_FORGET)
         self._replay = redis.register_script(_REPLAY)
+        self._beat = redis.register_script(_BEAT)
 
     async def enqueue(self, job: Job) -> bool:
         try:
@@ -234,6 +266,7 @@ class RedisJobQueue(JobQueue):
                 if not ready:
                     await self._prepare()
                     ready = True
+                await self._heartbeat()
                 await self._round(handle, stop)
                 pause = _PAUSE_S
             except _DOWN as exc:
@@ -427,8 +460,27 @@ class RedisJobQueue(JobQueue):
                 continue
             try:
                 await self._touch(keys=[self._jobs], args=[GROUP, self._consumer, *held])
+                await self._heartbeat()
             except _DOWN as exc:
                 log.warning("queue_unavailable", operation="keep_alive", error=_describe(exc))
+
+    async def stats(self) -> QueueStats:
+        try:
+            depth, age_ms, dead, workers = await self._redis.eval(
+                _STATS, 3, self._jobs, self._dead, self._workers, _LIVE_MS
+            )
+        except _DOWN as exc:
+            raise QueueUnavailable(f"Redis did not describe the queue: {_describe(exc)}") from exc
+        return QueueStats(
+            depth=int(depth), oldest_age_s=int(age_ms) / 1000, dead_letters=int(dead), workers=int(workers)
+        )
+
+    async def _heartbeat(self) -> None:
+        # From the work loop, and while a job runs or waits out an outage, so a busy worker still counts as live.
+        if time.monotonic() - self._beaten_at < _BEAT_S:
+            return
+        await self._beat(keys=[self._workers], args=[self._consumer, _FORGET_CONSUMER_MS])
+        self._beaten_at = time.monotonic()
 
 
 class _Outage:
@@ -506,3 +558,30 @@ def _describe(exc: BaseException) -> str:
 
 def _clip(text: str) -> str:
     return text if len(text) <= _ERROR_CHARS else text[: _ERROR_CHARS - 1] + "…"
+
+
+# For `check`: jobs that wait while no worker runs are webhooks nobody applies.
+class RedisQueueHealth(Dependency):
+    def __init__(self, queue: JobQueue) -> None:
+        self._queue = queue
+
+    name = "Job queue"
+    required = False
+
+    async def diagnose(self, *, thorough: bool) -> list[Finding]:
+        try:
+            stats = await self._queue.stats()
+        except QueueUnavailable:
+            return []  # the Redis check says why
+        if stats.depth and not stats.workers:
+            return [
+                Finding(
+                    check=self.name,
+                    ok=False,
+                    detail=f"{stats.depth} job(s) waiting, the oldest for {stats.oldest_age_s:.0f} s, "
+                    f"and no worker seen in the last {_LIVE_MS // 1000} s",
+                    fix="Run `sentry-notion worker`, or serve without --no-worker.",
+                )
+            ]
+        detail = f"{stats.depth} job(s) waiting, {stats.workers} worker(s) seen, {stats.dead_letters} dead letter(s)"
+        return [Finding(check=self.name, ok=True, detail=detail)]

@@ -8,7 +8,7 @@ Three processes are started and stopped again, whatever happens (Ctrl-C included
 
 - the fake Notion (tests/fake_notion.py) seeded with ~200 entries and ~50 people, answering every call
   after `--notion-latency-ms` (benchmarks/notion_server.py);
-- the service itself, `sentry-notion serve`, against that fake and Redis DB 14 under a unique prefix;
+- the service itself, `sentry-notion serve --no-worker`, against that fake and Redis DB 14 under a unique prefix;
 - a reference aiohttp app that checks the same HMAC, does one Redis GET and answers JSON
   (benchmarks/reference.py): the floor every route is compared with.
 
@@ -578,7 +578,7 @@ async def benchmark(args: argparse.Namespace, processes: Processes, prefix: str)
         serve = [str(script)] if script.exists() else [python, "-c", "import cli; cli.main()"]
         service = processes.start(
             "service",
-            [*serve, "serve", "--host", "127.0.0.1", "--port", str(service_port)],
+            [*serve, "serve", "--host", "127.0.0.1", "--port", str(service_port), "--no-worker"],
             base_env
             | {
                 "NOTION_TOKEN": info["token"],

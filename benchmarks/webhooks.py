@@ -10,7 +10,8 @@ Started, and stopped again whatever happens (Ctrl-C included):
   `--notion-latency-ms`, with a "Bugs" database whose entries are linked to Sentry issues 1..N
   (Sentry Link = https://acme.sentry.io/issues/<n>/) and have a Status column (`python -m benchmarks.webhooks
   fake-notion`, which also answers /__info, /__stats and /__statuses);
-- the service, `sentry-notion serve`, with `column_names.status = "Status"`, Redis DB 14 under a unique prefix;
+- the service, `sentry-notion serve --no-worker` (the workers below apply the queue), with
+  `column_names.status = "Status"`, Redis DB 14 under a unique prefix;
 - `--workers` queue workers, `sentry-notion worker`, with the same environment.
 
 Phase 1, acknowledgement: signed `issue.resolved` / `issue.unresolved` webhooks (tests/sentry.py), each with its
@@ -664,7 +665,10 @@ async def benchmark(args: argparse.Namespace, processes: Processes, prefix: str)
             script = Path(python).parent / "sentry-notion"
             command = [str(script)] if script.exists() else [python, "-c", "import cli; cli.main()"]
             service = processes.start(
-                "service", [*command, "serve", "--host", "127.0.0.1", "--port", str(service_port)], env, service_port
+                "service",
+                [*command, "serve", "--host", "127.0.0.1", "--port", str(service_port), "--no-worker"],
+                env,
+                service_port,
             )
             workers = [processes.start(f"worker-{n}", [*command, "worker"], env, 0) for n in range(args.workers)]
             await wait_ready(session, service, "/healthz")

@@ -187,3 +187,20 @@ class LinkRequest(Frozen):
     sentry: SentryIssue
     actor: Actor
     page_id: str
+
+
+class QueueStats(Frozen):
+    depth: int  # jobs waiting or in progress, retries included
+    oldest_age_s: float  # age of the oldest of them, by Redis's clock; 0 when there are none
+    dead_letters: int
+    workers: int  # workers seen lately
+
+
+class DependencyHealth(Frozen):
+    name: str
+    findings: list[Finding]  # empty until the first probe ends
+    checked_at: float | None  # seconds since the epoch when the last probe ended
+
+    @property
+    def up(self) -> bool:
+        return self.checked_at is not None and all(f.ok for f in self.findings)

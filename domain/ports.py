@@ -16,6 +16,7 @@ from domain.models import (
     IssueDraft,
     IssueQuery,
     Job,
+    QueueStats,
     SentryIssueState,
     StatusColumn,
 )
@@ -109,6 +110,11 @@ class JobQueue(Protocol):
 
     async def replay(self, ids: Sequence[str]) -> int:
         """Puts dead letters (all when `ids` is empty) back on the queue; answers how many. Raises QueueUnavailable."""
+        ...
+
+    async def stats(self) -> QueueStats:
+        """The backlog, dead letters and workers seen lately, as the queue's store sees them now.
+        Raises QueueUnavailable."""
         ...
 
 

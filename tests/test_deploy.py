@@ -79,6 +79,10 @@ def _command(service: dict[str, Any]) -> list[str]:
 def check_compose_worker(services: dict[str, Any]) -> None:
     app, worker = services["app"], services["worker"]
     assert _command(worker) == ["sentry-notion", "worker"]
+    # The app is web only: serve would otherwise run a worker of its own beside this service.
+    assert "command" in app
+    assert _command(app)[:2] == ["sentry-notion", "serve"]
+    assert "--no-worker" in _command(app)
     # The same image, built the same way, and the same environment as the app.
     assert worker.get("build") == app.get("build")
     assert worker.get("image") == app.get("image")
@@ -105,13 +109,14 @@ def test_worker_runs_beside_the_app(services: dict[str, Any]) -> None:
     check_compose_worker(services)
 
 
-def test_worker_command_exists_in_the_cli(services: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+def test_worker_and_app_commands_exist_in_the_cli(services: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
     from cli import main
 
-    command = _command(services["worker"])
-    with pytest.raises(SystemExit) as exited:
-        main([*command[1:], "--help"])
-    assert exited.value.code == 0, capsys.readouterr().err
+    for service in ("worker", "app"):
+        command = _command(services[service])
+        with pytest.raises(SystemExit) as exited:
+            main([*command[1:], "--help"])
+        assert exited.value.code == 0, capsys.readouterr().err
 
 
 def _worker_serves(services: dict[str, Any]) -> None:
@@ -154,6 +159,10 @@ def _worker_other_image(services: dict[str, Any]) -> None:
     services["worker"]["build"] = "./worker"
 
 
+def _app_runs_a_worker(services: dict[str, Any]) -> None:
+    del services["app"]["command"]  # the image's CMD: serve with its own worker
+
+
 @pytest.mark.parametrize(
     "edit",
     [
@@ -167,6 +176,7 @@ def _worker_other_image(services: dict[str, Any]) -> None:
         _worker_http_healthcheck,
         _worker_starts_before_redis,
         _worker_other_image,
+        _app_runs_a_worker,
     ],
     ids=lambda f: f.__name__.strip("_"),
 )

@@ -172,6 +172,11 @@ def check_ports(deployment: Manifest) -> None:
     assert _port_flag(_dockerfile_cmd()) == port
 
 
+def check_web_only(deployment: Manifest) -> None:
+    # The worker Deployment applies the queue; serve would otherwise run a worker in every web pod.
+    assert "--no-worker" in _command(deployment)
+
+
 def check_probes(deployment: Manifest) -> None:
     container = _container(deployment)
     port = _http_port(deployment)
@@ -360,6 +365,10 @@ def test_kustomization_lists_every_manifest_but_the_secret_template(manifests: l
 
 def test_deployment_ports_match_the_dockerfile_cmd(deployment: Manifest) -> None:
     check_ports(deployment)
+
+
+def test_web_replicas_leave_the_queue_to_the_worker_deployment(deployment: Manifest) -> None:
+    check_web_only(deployment)
 
 
 def test_probes_hit_healthz_and_readyz_on_the_http_port(deployment: Manifest) -> None:
@@ -659,6 +668,8 @@ def _mount_token(workload: Manifest) -> None:
         (_set_liveness_port, check_probes),
         (_set_container_port, check_ports),
         (_override_port, check_ports),
+        (_override_port, check_web_only),
+        (_drop_command, check_web_only),
         (_drop_secret_ref, _check_secret_refs),
         (_inline_token, _check_secret_refs),
         (_writable_root, check_security),

@@ -1,4 +1,8 @@
-from prometheus_client import Counter, Histogram
+import math
+
+from prometheus_client import Counter, Gauge, Histogram
+
+from domain.models import DependencyHealth, QueueStats
 
 REQUESTS = Counter("sentry_notion_requests_total", "Requests answered, by route and status", ["route", "status"])
 REQUEST_SECONDS = Histogram(
@@ -13,3 +17,27 @@ WEBHOOKS = Counter(
 DUPLICATES_PREVENTED = Counter(
     "sentry_notion_duplicates_prevented_total", "Creates answered with the entry the Sentry issue already had"
 )
+
+# Set from the domain's answers whenever /metrics is scraped.
+DEPENDENCY_UP = Gauge(
+    "sentry_notion_dependency_up", "1 when the dependency's last probe passed, 0 when it failed", ["dependency"]
+)
+QUEUE_UP = Gauge("sentry_notion_queue_up", "1 when the job queue could be read for the queue gauges, 0 when not")
+QUEUE_DEPTH = Gauge("sentry_notion_queue_depth", "Queued webhooks waiting or being applied, retries included")
+QUEUE_OLDEST_AGE = Gauge(
+    "sentry_notion_queue_oldest_job_age_seconds", "Age of the oldest unfinished queued webhook, by Redis's clock"
+)
+QUEUE_DEAD_LETTERS = Gauge("sentry_notion_queue_dead_letters", "Webhooks set aside after their last attempt failed")
+QUEUE_WORKERS = Gauge("sentry_notion_queue_workers", "Queue workers that reported in the last 30 s")
+
+
+def observe(health: list[DependencyHealth], queue: QueueStats | None) -> None:
+    for dependency in health:
+        if dependency.checked_at is not None:
+            DEPENDENCY_UP.labels(dependency=dependency.name).set(dependency.up)
+    QUEUE_UP.set(queue is not None)
+    # NaN while the queue cannot be read: a stale figure would keep an alert firing, or silence one.
+    QUEUE_DEPTH.set(math.nan if queue is None else queue.depth)
+    QUEUE_OLDEST_AGE.set(math.nan if queue is None else queue.oldest_age_s)
+    QUEUE_DEAD_LETTERS.set(math.nan if queue is None else queue.dead_letters)
+    QUEUE_WORKERS.set(math.nan if queue is None else queue.workers)

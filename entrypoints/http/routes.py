@@ -1,6 +1,7 @@
 import asyncio
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -14,10 +15,11 @@ from domain.use_cases.check_readiness import CheckReadiness
 from domain.use_cases.create_issue import CreateIssue
 from domain.use_cases.link_issue import LinkIssue
 from domain.use_cases.list_assignees import ListAssignees
+from domain.use_cases.observe_queue import ObserveQueue
 from domain.use_cases.receive_webhook import ReceiveWebhook
 from domain.use_cases.search_issues import SearchIssues
 from entrypoints.http import schemas
-from entrypoints.http.metrics import DUPLICATES_PREVENTED, WEBHOOKS
+from entrypoints.http.metrics import DUPLICATES_PREVENTED, WEBHOOKS, observe
 
 log = structlog.get_logger(__name__)
 
@@ -35,6 +37,7 @@ class UseCases:
     list_assignees: ListAssignees
     check_readiness: CheckReadiness
     receive_webhook: ReceiveWebhook
+    observe_queue: ObserveQueue
 
 
 USE_CASES = web.AppKey("use_cases", UseCases)
@@ -48,13 +51,20 @@ async def healthz(request: web.Request) -> web.Response:
 
 @routes.get("/readyz")
 async def readyz(request: web.Request) -> web.Response:
-    ready, findings = await request.app[USE_CASES].check_readiness()
-    checks = [{"check": f.check, "ok": f.ok, "detail": f.detail} for f in findings]
-    return web.json_response({"ready": ready, "checks": checks}, status=200 if ready else 503)
+    # Ready while running: intake needs no dependency, so their health is reported, never waited for.
+    checks: list[dict[str, Any]] = []
+    for dependency in await request.app[USE_CASES].check_readiness():
+        at = None if dependency.checked_at is None else datetime.fromtimestamp(dependency.checked_at, UTC).isoformat()
+        found: list[tuple[str, bool | None, str]] = [(f.check, f.ok, f.detail) for f in dependency.findings]
+        for check, ok, detail in found or [(dependency.name, None, "not checked yet")]:
+            checks.append({"check": check, "ok": ok, "detail": detail, "checked_at": at})
+    return web.json_response({"ready": True, "checks": checks})
 
 
 @routes.get("/metrics")
 async def metrics(request: web.Request) -> web.Response:
+    use_cases = request.app[USE_CASES]
+    observe(await use_cases.check_readiness(), await use_cases.observe_queue())
     return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 

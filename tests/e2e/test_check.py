@@ -6,8 +6,12 @@ import pytest
 import structlog
 from pytest_aiohttp import AiohttpServer
 
+from adapters.redis_queue import RedisJobQueue
+from adapters.redis_store import open_redis
 from cli import check
+from domain.models import Job
 from tests.fake_notion import FakeNotion
+from tests.stack import REDIS_URL
 
 
 @pytest.fixture(autouse=True)
@@ -17,13 +21,14 @@ def _restore_logging() -> Iterator[None]:
 
 
 @pytest.fixture
-async def notion(aiohttp_server: AiohttpServer, monkeypatch: pytest.MonkeyPatch) -> FakeNotion:
+async def notion(aiohttp_server: AiohttpServer, monkeypatch: pytest.MonkeyPatch, redis_prefix: str) -> FakeNotion:
     fake = FakeNotion()
     server = await aiohttp_server(fake.app())
     monkeypatch.setenv("NOTION_TOKEN", fake.token)
     monkeypatch.setenv("NOTION_API_BASE_URL", str(server.make_url("")))
     monkeypatch.setenv("SENTRY_NOTION_INTEGRATION_CLIENT_SECRET", "s3cr3t")
-    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/15")
+    monkeypatch.setenv("REDIS_URL", REDIS_URL)
+    monkeypatch.setenv("REDIS_PREFIX", redis_prefix)
     return fake
 
 
@@ -48,6 +53,7 @@ async def test_a_good_setup_passes_every_check(
         "✓ Column 'Sentry Link': url",
         "✓ Column 'Assignee': people",
         "✓ Redis: answers at redis://127.0.0.1:6379/15",
+        "✓ Job queue: 0 job(s) waiting, 0 worker(s) seen, 0 dead letter(s)",
     ]
 
 
@@ -133,3 +139,18 @@ async def test_sync_columns_and_status_options_are_checked(
     assert "✗ Column 'Level': missing (needs type select or rich_text)" in out
     assert "✗ Status option 'Shipped': named in NOTION_CONFIG sync.status_options" in out
     assert "Status option 'Not started'" not in out
+
+
+async def test_jobs_waiting_with_no_worker_say_to_run_one(
+    notion: FakeNotion, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], redis_prefix: str
+) -> None:
+    use(monkeypatch, notion.add_database("Bugs")[0])
+    job = Job(key="inst-1:issue:1:resolved", resource="issue", action="resolved", body={}, received_at=0)
+    async with open_redis(url=REDIS_URL) as redis:
+        assert await RedisJobQueue(redis, prefix=redis_prefix, consumer="serve-only").enqueue(job)
+
+    assert await check() == 1
+
+    out = capsys.readouterr().out
+    assert "✗ Job queue: 1 job(s) waiting, the oldest for " in out
+    assert "and no worker seen in the last 30 s\n    → Run `sentry-notion worker`, or serve without --no-worker." in out

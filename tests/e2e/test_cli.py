@@ -130,8 +130,8 @@ async def test_the_sandbox_prints_a_working_signed_command_for_every_route() -> 
     assert "Sentry Sync" not in people  # the demo workspace's bot is no assignee
     assert [p["label"] for p in json.loads(people)][:1] == ["Ada Lovelace (ada@example.org)"]
     assert json.loads(webhook) == {"received": True, "outcome": "applied"}  # no Redis: applied at once
-    assert '"check": "Notion", "ok": true' in ready
-    assert json.loads(ready)["ready"] is True
+    assert json.loads(ready)["ready"] is True  # at once: Notion's first probe runs in the background
+    assert [check["check"] for check in json.loads(ready)["checks"]][:1] == ["Notion"]
     assert 'sentry_notion_requests_total{route="/sentry/issue-link/create",status="201"} 1.0' in metrics
 
 

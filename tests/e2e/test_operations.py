@@ -1,5 +1,7 @@
 # What operators rely on: readiness and metrics, through the whole stack.
+import asyncio
 import re
+from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -7,6 +9,8 @@ from tests.sentry import description, issue_link_body, select_url, ui_headers
 from tests.stack import Client, Notion, StartApp
 
 REDIS_DOWN = "redis://127.0.0.1:1/0"
+WAIT_S = 10.0  # a bound on waiting, never a claim about speed
+HANG_S = 60.0
 
 
 async def metrics(client: Client) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -27,33 +31,62 @@ async def create(client: Client, issue_id: int = 4242) -> int:
     return (await client.post("/sentry/issue-link/create", data=body, headers=ui_headers(body))).status
 
 
+async def readiness(client: Client) -> dict[str, Any]:
+    """/readyz once every dependency has been probed; each answer along the way is 200."""
+    async with asyncio.timeout(WAIT_S):
+        while True:
+            resp = await client.get("/readyz")
+            assert resp.status == 200
+            body: dict[str, Any] = await resp.json()
+            assert body["ready"] is True
+            if all(c["checked_at"] is not None for c in body["checks"]):
+                return body
+            await asyncio.sleep(0.02)
+
+
 async def test_ready_with_notion_up_and_redis_down_reported(start_app: StartApp) -> None:
     client = await start_app(redis_url=REDIS_DOWN)
 
-    resp = await client.get("/readyz")
+    body = await readiness(client)
 
-    assert resp.status == 200
-    body = await resp.json()
-    assert body["ready"] is True
     checks = {c["check"]: c["ok"] for c in body["checks"]}
     assert checks == {"Notion token": True, "Redis": False}
+    assert (await metrics(client))[("sentry_notion_queue_up", ())] == 0
 
 
-async def test_not_ready_while_notion_is_down(start_app: StartApp, notion: Notion) -> None:
+async def test_ready_while_notion_answers_500_with_the_failure_in_the_body_and_metrics(
+    start_app: StartApp, notion: Notion
+) -> None:
+    notion.fake.fail_next("GET", "/v1/users/me", 500, times=1000)
     client = await start_app()
-    notion.fake.fail_next("GET", "/v1/users/me", 503, times=20)
 
-    resp = await client.get("/readyz")
+    body = await readiness(client)
 
-    assert resp.status == 503
-    body = await resp.json()
-    assert body["ready"] is False
     assert {c["check"]: c["ok"] for c in body["checks"]} == {"Notion": False, "Redis": True}
+    assert "500" in next(c["detail"] for c in body["checks"] if c["check"] == "Notion")
+    gauges = await metrics(client)
+    assert gauges[("sentry_notion_dependency_up", (("dependency", "Notion"),))] == 0
+    assert gauges[("sentry_notion_dependency_up", (("dependency", "Redis"),))] == 1
+
+
+async def test_ready_at_once_while_notion_hangs(start_app: StartApp, notion: Notion) -> None:
+    notion.fake.fail_next("GET", "/v1/users/me", 200, delay=HANG_S, times=1000)
+    client = await start_app()
+
+    first = await asyncio.wait_for(client.get("/readyz"), WAIT_S)  # long before the hang ends
+    body = await readiness(client)
+
+    assert first.status == 200
+    assert {c["check"]: c["ok"] for c in body["checks"]} == {"Notion": False, "Redis": True}
+    assert {c["check"]: c["detail"] for c in body["checks"]}["Notion"] == "did not answer within 2 s"
+    assert len(notion.fake.calls("GET", "/v1/users/me")) == 1  # still hanging: nothing answered it
+    assert (await metrics(client))[("sentry_notion_dependency_up", (("dependency", "Notion"),))] == 0
 
 
 async def test_readiness_probes_notion_at_most_every_30_seconds(start_app: StartApp, notion: Notion) -> None:
     client = await start_app()
 
+    await readiness(client)
     for _ in range(5):
         assert (await client.get("/readyz")).status == 200
 

@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 from aiohttp import ClientResponse
-from pytest_aiohttp import AiohttpServer
+from prometheus_client.parser import text_string_to_metric_families
+from pytest_aiohttp import AiohttpClient, AiohttpServer
 from structlog.testing import capture_logs
 
 import cli
@@ -720,3 +721,44 @@ async def test_without_sentrys_api_a_captured_resolve_sent_again_later_changes_n
     assert await issue_event(client, "resolved", clock.tick(), status="resolved", count="43") == "queued"
     await barrier(client, worker, clock, 6)
     assert status_of(notion.fake, page_id) == "Done"
+
+
+async def queue_gauges(client: Client) -> dict[str, float]:
+    text = await (await client.get("/metrics")).text()
+    return {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name.startswith("sentry_notion_queue_")
+    }
+
+
+async def test_serve_applies_queued_webhooks_without_a_separate_worker(
+    aiohttp_client: AiohttpClient, env: dict[str, str], notion: Notion, clock: Clock
+) -> None:
+    client = await aiohttp_client(cli.serve_app(Container(settings=settings(**env)), worker=True))
+    page_id = await create(client, notion)
+
+    assert await issue_event(client, "resolved", clock.tick(), status="resolved", resolution_type="now") == "queued"
+
+    deadline = time.monotonic() + WAIT_S
+    while status_of(notion.fake, page_id) != "Done":
+        assert time.monotonic() < deadline, "serve's own worker did not apply the queued webhook"
+        await asyncio.sleep(0.02)
+    gauges = await queue_gauges(client)
+    assert gauges["sentry_notion_queue_workers"] == 1  # this process's worker, seen through Redis
+    assert gauges["sentry_notion_queue_dead_letters"] == 0
+
+
+async def test_metrics_show_a_job_waiting_while_no_worker_runs(client: Client, clock: Clock) -> None:
+    assert await outcome(await deliver(client, "issue", "unresolved", {"issue": group(OTHER_ISSUE)}, clock.tick())) == (
+        "queued"
+    )
+
+    gauges = await queue_gauges(client)
+
+    assert gauges["sentry_notion_queue_up"] == 1
+    assert gauges["sentry_notion_queue_depth"] == 1
+    assert gauges["sentry_notion_queue_oldest_job_age_seconds"] >= 0
+    assert gauges["sentry_notion_queue_workers"] == 0
+    assert gauges["sentry_notion_queue_dead_letters"] == 0

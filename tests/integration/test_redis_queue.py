@@ -523,3 +523,68 @@ async def test_triggers_for_one_issue_merge_while_they_wait_and_not_once_the_job
         await eventually(lambda: nothing_left(redis, prefix), "every job to be applied")
 
     assert handled == ["req-0", "other issue", "after the read began"]
+
+
+async def redis_ms(redis: Redis) -> int:
+    seconds, micros = await redis.time()
+    return int(seconds) * 1000 + int(micros) // 1000
+
+
+async def test_stats_of_an_empty_queue_are_zero(redis: Redis, prefix: str) -> None:
+    stats = await make_queue(redis, prefix).stats()
+
+    assert (stats.depth, stats.oldest_age_s, stats.dead_letters, stats.workers) == (0, 0, 0, 0)
+
+
+async def test_stats_count_unfinished_jobs_and_date_the_oldest_by_redis_clock(redis: Redis, prefix: str) -> None:
+    queue = make_queue(redis, prefix)
+    # Entered a minute ago by Redis's clock, whatever this host's clock says.
+    minute_ago = await redis_ms(redis) - 60_000
+    await redis.xadd(f"{prefix}:queue:jobs", {"job": sentry_job(issue=1).model_dump_json()}, id=f"{minute_ago}-0")
+    assert await queue.enqueue(sentry_job(issue=2))
+
+    stats = await queue.stats()
+
+    assert stats.depth == 2
+    assert 60 <= stats.oldest_age_s < 600
+    assert stats.workers == 0
+
+
+async def test_stats_count_dead_letters_and_finished_jobs_leave_the_depth(redis: Redis, prefix: str) -> None:
+    queue = make_queue(redis, prefix, max_attempts=1)
+
+    async def handle(job: Job) -> None:
+        if job.action == "resolved":
+            raise RuntimeError("Notion answered 400")
+
+    assert await queue.enqueue(sentry_job(action="resolved"))
+    assert await queue.enqueue(sentry_job(action="unresolved"))
+    async with working(queue, handle):
+        await eventually(lambda: nothing_left(redis, prefix), "both jobs to finish")
+
+    stats = await queue.stats()
+    assert (stats.depth, stats.dead_letters) == (0, 1)
+
+
+async def test_a_working_queue_is_a_live_worker_and_one_silent_for_30_s_is_not(redis: Redis, prefix: str) -> None:
+    first, second = make_queue(redis, prefix, "worker-1"), make_queue(redis, prefix, "worker-2")
+    await redis.zadd(f"{prefix}:queue:workers", {"gone-worker": await redis_ms(redis) - 31_000})
+
+    async def idle(job: Job) -> None:
+        pass
+
+    async with working(first, idle), working(second, idle):
+        await eventually(lambda: _workers_seen(first, 2), "both workers to report")
+        members = set(await redis.zrange(f"{prefix}:queue:workers", 0, -1))
+
+    assert members == {b"worker-1", b"worker-2", b"gone-worker"}  # kept a while, but not counted as live
+
+
+async def _workers_seen(queue: RedisJobQueue, count: int) -> bool:
+    return (await queue.stats()).workers == count
+
+
+async def test_stats_raise_queue_unavailable_when_redis_is_down() -> None:
+    async with open_redis(url="redis://127.0.0.1:1/0") as down:
+        with pytest.raises(QueueUnavailable):
+            await make_queue(down, "test-queue-down").stats()

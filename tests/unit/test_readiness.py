@@ -1,38 +1,100 @@
-from domain.models import Finding
+import asyncio
+
+from domain.models import DependencyHealth, Finding
 from domain.use_cases.check_readiness import CheckReadiness
 from domain.use_cases.diagnose_setup import DiagnoseSetup
+
+WAIT_S = 5.0  # a bound on waiting, never a claim about speed
 
 
 class Probe:
     def __init__(self, name: str, *, required: bool, ok: bool = True) -> None:
         self.name, self.required, self.ok, self.probes = name, required, ok, 0
+        self.answer, self.started = asyncio.Event(), asyncio.Event()
+        self.answer.set()
 
     async def diagnose(self, *, thorough: bool) -> list[Finding]:
         self.probes += 1
+        self.started.set()
+        await self.answer.wait()
         return [Finding(check=self.name, ok=self.ok, detail="thorough" if thorough else "quick")]
 
 
-async def test_ready_when_required_dependencies_answer_even_without_optional_ones() -> None:
+async def settled(readiness: CheckReadiness) -> list[DependencyHealth]:
+    async with asyncio.timeout(WAIT_S):
+        while True:
+            health = await readiness()
+            if all(h.checked_at is not None for h in health):
+                return health
+            await asyncio.sleep(0.01)
+
+
+async def test_answers_before_any_probe_ends_and_reports_each_dependency_once_probed() -> None:
     notion, redis = Probe("Notion", required=True), Probe("Redis", required=False, ok=False)
+    readiness = CheckReadiness(dependencies=[notion, redis], wall_clock=lambda: 1_700_000_000.0)
 
-    ready, findings = await CheckReadiness(dependencies=[notion, redis])()
+    first = await readiness()
+    health = await settled(readiness)
 
-    assert ready
-    assert [(f.check, f.ok, f.detail) for f in findings] == [("Notion", True, "quick"), ("Redis", False, "quick")]
+    assert [(h.name, h.findings, h.checked_at, h.up) for h in first] == [
+        ("Notion", [], None, False),
+        ("Redis", [], None, False),
+    ]
+    assert [(h.name, h.up, h.checked_at) for h in health] == [
+        ("Notion", True, 1_700_000_000.0),
+        ("Redis", False, 1_700_000_000.0),
+    ]
+    assert [(f.check, f.ok, f.detail) for h in health for f in h.findings] == [
+        ("Notion", True, "quick"),
+        ("Redis", False, "quick"),
+    ]
 
 
-async def test_not_ready_when_notion_is_down_and_probed_at_most_every_interval() -> None:
+async def test_a_hanging_dependency_never_holds_up_the_answer_and_fails_after_the_timeout() -> None:
+    notion, redis = Probe("Notion", required=True), Probe("Redis", required=False)
+    notion.answer.clear()  # Notion hangs for the whole test
+    readiness = CheckReadiness(dependencies=[notion, redis], timeout_s=0.05)
+
+    health = await settled(readiness)
+
+    assert not notion.answer.is_set()
+    assert [(f.check, f.ok, f.detail) for h in health for f in h.findings] == [
+        ("Notion", False, "did not answer within 0.05 s"),
+        ("Redis", True, "quick"),
+    ]
+
+
+async def test_probes_at_most_every_interval_and_one_probe_at_a_time() -> None:
     now = [0.0]
     notion = Probe("Notion", required=True, ok=False)
     readiness = CheckReadiness(dependencies=[notion], interval_s=30, clock=lambda: now[0])
 
-    assert (await readiness())[0] is False
+    assert not (await settled(readiness))[0].up
     notion.ok = True
     now[0] = 29.9
-    assert (await readiness())[0] is False  # the last answer still stands
+    assert not (await settled(readiness))[0].up  # the last answer still stands
     now[0] = 30.0
-    assert (await readiness())[0] is True
+    notion.answer.clear()
+    notion.started.clear()
+    await readiness()
+    await asyncio.wait_for(notion.started.wait(), WAIT_S)
+    now[0] = 61.0
+    await readiness()  # due again, but the probe started at 30 s is still running
+    await asyncio.sleep(0.05)
     assert notion.probes == 2
+    await readiness.stop()
+
+
+async def test_stop_cancels_the_probe_in_flight() -> None:
+    notion = Probe("Notion", required=True)
+    notion.answer.clear()
+    readiness = CheckReadiness(dependencies=[notion])
+    await readiness()
+    await asyncio.wait_for(notion.started.wait(), WAIT_S)
+
+    await readiness.stop()
+
+    assert (await readiness())[0].checked_at is None
 
 
 async def test_diagnosis_is_thorough_and_lists_every_finding() -> None:
