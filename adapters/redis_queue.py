@@ -420,7 +420,8 @@ class RedisJobQueue(JobQueue):
                 await handle(job)
         except Unavailable as exc:
             if (pause_s := outage.pause_s(exc, limit_s=self._outage_limit_s, max_s=self._max_pause_s)) is not None:
-                log.warning("queue_paused", **fields, error=_describe(exc), pause_s=round(pause_s, 1))
+                if outage.pauses == 1:  # once per outage; queue_resumed says how long it lasted
+                    log.warning("queue_paused", **fields, error=_describe(exc), pause_s=round(pause_s, 1))
                 return pause_s
             await self._failed(delivery.id, fields, f"unavailable for {self._outage_limit_s:g} s: {_describe(exc)}")
             return None
@@ -429,7 +430,8 @@ class RedisJobQueue(JobQueue):
             await self._failed(delivery.id, fields, error)
             return None
         if outage.since is not None:
-            log.info("queue_resumed", **fields, paused_s=round(time.monotonic() - outage.since, 1))
+            paused_s = round(time.monotonic() - outage.since, 1)
+            log.info("queue_resumed", **fields, paused_s=paused_s, pauses=outage.pauses)
         async with self._redis.pipeline(transaction=True) as done:
             done.xack(self._jobs, GROUP, delivery.id)
             done.xdel(self._jobs, delivery.id)  # the stream then holds only unfinished jobs
@@ -488,7 +490,7 @@ class _Outage:
 
     def __init__(self) -> None:
         self.since: float | None = None
-        self._pauses = 0
+        self.pauses = 0
 
     def pause_s(self, exc: Unavailable, *, limit_s: float, max_s: float) -> float | None:
         """The pause before the next try, or None once the outage has lasted `limit_s`: then it counts as a failure."""
@@ -496,10 +498,10 @@ class _Outage:
         self.since = now if self.since is None else self.since
         if now - self.since >= limit_s:
             return None
-        self._pauses += 1
+        self.pauses += 1
         if exc.retry_after_s is not None:
             return min(max(exc.retry_after_s, 0.1), max_s)
-        return min(_PAUSE_S * 2.0 ** (self._pauses - 1), max_s)
+        return min(_PAUSE_S * 2.0 ** (self.pauses - 1), max_s)
 
 
 def _bounded_block_ms(redis: Redis, block_ms: int) -> int:

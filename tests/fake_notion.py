@@ -455,6 +455,10 @@ class FakeNotion:
             )
         )
 
+    def heal(self) -> None:
+        """Every fault still waiting is dropped: Notion is back."""
+        self._faults.clear()
+
     def calls(self, method: str = "*", path_regex: str = ".*") -> list[RecordedRequest]:
         return calls(self.requests, method, path_regex)
 
