@@ -175,9 +175,9 @@ class MemoryIssueTracker(IssueTracker, Dependency):
         self.pages[page_id].comments[comment_id] = f"{author}: {text}"
         return comment_id
 
-    async def find_comment(self, page_id: str, text: str, author: str) -> str | None:
-        await self._touch("find_comment")
-        return next((i for i, shown in self.pages[page_id].comments.items() if shown == f"{author}: {text}"), None)
+    async def find_comments(self, page_id: str, text: str, author: str) -> list[str]:
+        await self._touch("find_comments")
+        return [i for i, shown in self.pages[page_id].comments.items() if shown == f"{author}: {text}"]
 
     async def edit_comment(self, comment_id: str, text: str) -> None:
         await self._touch("edit_comment")

@@ -79,8 +79,8 @@ class IssueTracker(Protocol):
         """Answers the new comment's id."""
         ...
 
-    async def find_comment(self, page_id: str, text: str, author: str) -> str | None:
-        """The id of a comment `add_comment` left with this text and author, if the page has one."""
+    async def find_comments(self, page_id: str, text: str, author: str) -> list[str]:
+        """The ids of the comments `add_comment` left on the page with this text and author, oldest first."""
         ...
 
     async def edit_comment(self, comment_id: str, text: str) -> None: ...

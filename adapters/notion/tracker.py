@@ -382,8 +382,9 @@ class NotionIssueTracker(IssueTracker):
         comment = await self._send("POST", "v1/comments", WRITES, json=body, missing="page")
         return str(comment["id"])
 
-    async def find_comment(self, page_id: str, text: str, author: str) -> str | None:
+    async def find_comments(self, page_id: str, text: str, author: str) -> list[str]:
         shown = _comment(text, author)
+        found: list[str] = []
         cursor: str | None = None
         for _ in range(10):  # a thousand comments are plenty to look through on one entry
             params = {"block_id": page_id, "page_size": "100"} | ({"start_cursor": cursor} if cursor else {})
@@ -393,11 +394,11 @@ class NotionIssueTracker(IssueTracker):
                     "custom"
                 ]["name"]
                 if same_author and wire.plain(comment.get("rich_text") or []) == text:
-                    return str(comment["id"])
+                    found.append(str(comment["id"]))
             cursor = result.get("next_cursor")
             if not result.get("has_more") or not cursor:
                 break
-        return None
+        return found
 
     async def edit_comment(self, comment_id: str, text: str) -> None:
         # Notion changes only the content of a comment; its author stays as it was written.

@@ -169,17 +169,24 @@ class ApplySentryEvent:
                 await self._state.put(f"{key}:deleted", "1")
 
     async def _create_comment(self, page_id: str, key: str, event: IssueEvent) -> None:
-        # Noted before the write: a worker that dies after Notion saved the comment leaves the note,
-        # and the rerun looks for that comment instead of posting it twice.
-        if await self._state.get(f"{key}:sent"):
-            try:
-                if found := await self._tracker.find_comment(page_id, event.comment_text, event.author):
-                    await self._state.put(key, found)
-                    return
-            except TrackerMisconfigured:
-                pass  # without the read-comments capability the rerun cannot look: post it
-        await self._state.put(f"{key}:sent", "1")
-        notion_id = await self._tracker.add_comment(page_id, event.comment_text, event.author)
+        # Noted before the write: a worker that dies after Notion saved the comment leaves the note, and the
+        # rerun looks for that comment instead of posting it twice. Two Sentry comments can read alike ("+1"),
+        # so a Notion comment already taken by another is not this one; one page's comments are claimed one at
+        # a time.
+        async with self._locks.hold(f"comments:{page_id}"):
+            if await self._state.get(f"{key}:sent"):
+                try:
+                    for found in await self._tracker.find_comments(page_id, event.comment_text, event.author):
+                        if not await self._state.get(f"claimed:{found}"):
+                            await self._claim(key, found)
+                            return
+                except TrackerMisconfigured:
+                    pass  # without the read-comments capability the rerun cannot look: post it
+            await self._state.put(f"{key}:sent", "1")
+            await self._claim(key, await self._tracker.add_comment(page_id, event.comment_text, event.author))
+
+    async def _claim(self, key: str, notion_id: str) -> None:
+        await self._state.put(f"claimed:{notion_id}", key)
         await self._state.put(key, notion_id)
 
 

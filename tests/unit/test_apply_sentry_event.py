@@ -1,6 +1,7 @@
 import pytest
 
 from adapters.memory import MemoryCache, MemoryLinkRegistry, MemoryLocks, MemorySyncState
+from domain.errors import TrackerUnavailable
 from domain.models import Assignee, Job, SentryIssueState, StatusColumn, SyncPolicy
 from domain.refresh import Refresher
 from domain.sentry_events import delivery
@@ -255,3 +256,39 @@ async def test_with_sentrys_api_an_issue_deleted_in_sentry_changes_nothing(
 
     assert tracker.pages[page_id].status == "Not started"
     assert "update_entry" not in tracker.calls
+
+
+class LosesAnswers(FakeIssueTracker):
+    """Notion saves the next comment but its answer never arrives (the worker dies, the connection drops)."""
+
+    lose_next = False
+
+    async def add_comment(self, page_id: str, text: str, author: str) -> str:
+        comment_id = await super().add_comment(page_id, text, author)
+        if self.lose_next:
+            self.lose_next = False
+            raise TrackerUnavailable("Notion did not answer in time; try again.")
+        return comment_id
+
+
+async def test_comments_that_read_alike_each_keep_their_own_notion_comment_across_crashes() -> None:
+    tracker = LosesAnswers(assignees=[ADA])
+    page = tracker.add("TypeError: x is undefined", sentry_url=SENTRY_URL).page_id
+    apply = syncing(tracker, FakeSentryApi())
+    plus_one = {"issue_id": 4242, "project_slug": "backend", "timestamp": "2026-11-27T01:00:00Z", "comment": "+1"}
+
+    await apply(job("comment", "created", plus_one | {"comment_id": 80}, 100))
+    tracker.fail_on = {"add_comment"}  # the second "+1" never reaches Notion
+    with pytest.raises(TrackerUnavailable):
+        await apply(job("comment", "created", plus_one | {"comment_id": 81}, 101))
+    tracker.fail_on = set()
+    await apply(job("comment", "created", plus_one | {"comment_id": 81}, 101))  # the retry posts it
+    tracker.lose_next = True  # the third is saved, its answer lost
+    with pytest.raises(TrackerUnavailable):
+        await apply(job("comment", "created", plus_one | {"comment_id": 82}, 102))
+    await apply(job("comment", "created", plus_one | {"comment_id": 82}, 102))  # the retry finds it
+
+    assert list(tracker.pages[page].comments.values()) == ["Jane Doe: +1"] * 3
+    await apply(job("comment", "updated", plus_one | {"comment_id": 81, "comment": "+2"}, 103))
+    await apply(job("comment", "deleted", plus_one | {"comment_id": 82}, 104))
+    assert list(tracker.pages[page].comments.values()) == ["Jane Doe: +1", "Jane Doe: +2"]
