@@ -214,7 +214,7 @@ class RedisJobQueue(JobQueue):
         consumer: str,
         max_attempts: int = 5,
         backoff_s: Sequence[float] = (1, 5, 30, 120),
-        dedupe_s: int = 86_400,
+        dedupe_s: int = 7 * 86_400,  # a captured delivery sent again within a week is refused (its key is the body)
         claim_idle_s: float = 30,
         block_ms: int = 1000,
         batch: int = 10,
