@@ -15,9 +15,9 @@ Started, and stopped again whatever happens (Ctrl-C included):
 - `--workers` queue workers, `sentry-notion worker`, with the same environment.
 
 Phase 1, acknowledgement: signed `issue.resolved` / `issue.unresolved` webhooks (tests/sentry.py), each with its
-own Sentry-Hook-Timestamp so none is deduplicated, at each `--concurrency` for `--duration` seconds (or
-`--requests` webhooks). The workers run meanwhile, as in production; the jobs still queued when the phase ends
-are then dropped from the stream, so phase 2 starts from an empty queue.
+own event count so none is deduplicated (duplicates are recognised by the signed body), at each `--concurrency`
+for `--duration` seconds (or `--requests` webhooks). The workers run meanwhile, as in production; the jobs still
+queued when the phase ends are then dropped from the stream, so phase 2 starts from an empty queue.
 
 Phase 2, applied throughput: entries are first set (through the fake's API, before counting) so that a burst of
 `--events` webhooks, one per issue, alternating `issue.unresolved` (regressed) and `issue.resolved`, changes every
@@ -43,7 +43,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -144,12 +144,17 @@ def serve_fake_notion(argv: list[str]) -> int:
 # ----- webhooks, as Sentry sends them -----
 
 
-def issue_webhook(issue_id: int, transition: str) -> bytes:
-    """An issue webhook body; `transition` is resolved, unresolved or regressed (unresolved, substatus regressed)."""
+def issue_webhook(issue_id: int, transition: str, events: int = 42) -> bytes:
+    """An issue webhook body; `transition` is resolved, unresolved or regressed (unresolved, substatus regressed).
+
+    `events` is the issue's event count: Sentry's bodies differ as the issue moves on, and an identical body is
+    taken for a duplicate.
+    """
+    count = str(events)
     if transition == "resolved":
-        return webhook("resolved", {"issue": group(issue_id, status="resolved", substatus=None)})
+        return webhook("resolved", {"issue": group(issue_id, status="resolved", substatus=None, count=count)})
     substatus = "regressed" if transition == "regressed" else "ongoing"
-    return webhook("unresolved", {"issue": group(issue_id, status="unresolved", substatus=substatus)})
+    return webhook("unresolved", {"issue": group(issue_id, status="unresolved", substatus=substatus, count=count)})
 
 
 def percentile(values: Sequence[float], p: float) -> float:
@@ -256,6 +261,7 @@ class Bench:
     ack: list[AckResult] = field(default_factory=list)
     apply: ApplyResult | None = None
     dropped_after_phase1: int = 0
+    bodies: Iterator[int] = field(default_factory=itertools.count)  # a new event count for every phase-1 body
 
     @property
     def jobs(self) -> str:
@@ -314,7 +320,7 @@ class Bench:
             return None
         issues = self.args.entries
         issue_id = n % issues + 1
-        return issue_webhook(issue_id, "resolved" if (n // issues) % 2 == 0 else "unresolved")
+        return issue_webhook(issue_id, "resolved" if (n // issues) % 2 == 0 else "unresolved", events=next(self.bodies))
 
     async def measure_ack(self, concurrency: int) -> AckResult:
         sent = Sent()
