@@ -69,7 +69,7 @@ def test_missing_secret_is_reported_by_name() -> None:
 
 @pytest.mark.parametrize("raw", ["0", "1.5", "half", "-0.5", "nan"])
 def test_search_share_is_a_fraction(raw: str) -> None:
-    with pytest.raises(ConfigError, match="^NOTION_SEARCH_SHARE must be a fraction above 0 and at most 1"):
+    with pytest.raises(ConfigError, match=r"^NOTION_SEARCH_SHARE must be a fraction above 0 and at most 1"):
         Settings.from_env(ENV | {"NOTION_SEARCH_SHARE": raw})
 
     assert Settings.from_env(ENV).notion_search_share == 0.5
