@@ -110,11 +110,12 @@ class NotionRateLimiter:
                 wait_s = await self._reserve(0.0, below_s)
         if wait_s < 0:
             retry_after = max(1, math.ceil(-wait_s))
-            spent = "Searches have used their share (NOTION_SEARCH_SHARE) of" if priority == "search" else "The"
-            raise RateLimited(
-                f"{spent} the Notion rate limit set by NOTION_RATE_LIMIT; try again in {retry_after} seconds.",
-                retry_after,
+            spent = (
+                "Searches have used their share (NOTION_SEARCH_SHARE) of the Notion rate limit"
+                if priority == "search"
+                else "The Notion rate limit set by NOTION_RATE_LIMIT is used up"
             )
+            raise RateLimited(f"{spent}; try again in {retry_after} seconds.", retry_after)
         if wait_s > 0:
             await asyncio.sleep(wait_s)
 
