@@ -27,7 +27,7 @@ from adapters.redis_store import (
 from adapters.sandbox import demo_workspace
 from adapters.sentry.api import HttpSentryApi, open_sentry_client
 from domain.back_links import BackLinks
-from domain.models import Assignee, Cached
+from domain.models import Assignee, Cached, Issue
 from domain.refresh import Refresher
 from domain.use_cases.apply_sentry_event import ApplySentryEvent
 from domain.use_cases.check_readiness import CheckReadiness
@@ -44,16 +44,22 @@ from settings import Settings
 
 
 def _refresher(
-    name: str, value: Any, settings: providers.Provider[Settings], guard: providers.Provider[RedisGuard], locks: Any
+    name: str,
+    value: Any,
+    settings: providers.Provider[Settings],
+    guard: providers.Provider[RedisGuard],
+    locks: Any,
+    *,
+    fresh_s: Any = None,
+    keep_s: Any = None,
 ) -> providers.Singleton[Refresher[Any]]:
-    fresh_s = settings.provided.cache_timeout_s
+    fresh_s = settings.provided.cache_timeout_s if fresh_s is None else fresh_s
+    # Entries outlive their freshness by far, so a stale value can be served while it is refreshed.
+    keep_s = providers.Callable(_keep, fresh_s) if keep_s is None else keep_s
     cache = providers.Selector(
         settings.provided.cache_backend,
-        # Entries outlive their freshness by far, so a stale value can be served while it is refreshed.
-        redis=providers.Singleton(
-            RedisCache, guard, name=name, value=TypeAdapter(Cached[value]), keep_s=providers.Callable(_keep, fresh_s)
-        ),
-        memory=providers.Singleton(MemoryCache),
+        redis=providers.Singleton(RedisCache, guard, name=name, value=TypeAdapter(Cached[value]), keep_s=keep_s),
+        memory=providers.Singleton(MemoryCache, keep_s=keep_s),
     )
     return providers.Singleton(Refresher, cache=cache, locks=locks, fresh_s=fresh_s, on_lookup=count_lookups(name))
 
@@ -65,6 +71,11 @@ def _consumer() -> str:
 
 def _keep(fresh_s: int) -> int:
     return 10 * fresh_s
+
+
+# A search answer is shared for a few seconds and never served older than SEARCH_KEEP_S: an entry
+# created meanwhile must show up while the user is still typing.
+SEARCH_FRESH_S, SEARCH_KEEP_S = 5, 10
 
 
 class Container(containers.DeclarativeContainer):
@@ -79,6 +90,7 @@ class Container(containers.DeclarativeContainer):
         providers.Selector(settings.provided.cache_backend, redis=redis_guard, memory=providers.Object(None)),
         key=settings.provided.rate_limit_key,
         per_minute=settings.provided.notion_rate_limit,
+        search_share=settings.provided.notion_search_share,
     )
     notion_client = providers.Resource(
         open_notion_client,
@@ -98,6 +110,9 @@ class Container(containers.DeclarativeContainer):
     )
     schemas = _refresher("schema", NotionSchema, settings, redis_guard, locks)
     people = _refresher("assignees", list[Assignee], settings, redis_guard, locks)
+    searches = _refresher(
+        "search", list[Issue], settings, redis_guard, locks, fresh_s=SEARCH_FRESH_S, keep_s=SEARCH_KEEP_S
+    )
     tracker = providers.Selector(
         settings.provided.tracker_backend,
         notion=providers.Singleton(
@@ -175,7 +190,7 @@ class Container(containers.DeclarativeContainer):
         CreateIssue, tracker=tracker, registry=registry, locks=locks, back_links=back_links, sentry=sentry
     )
     link_issue = providers.Factory(LinkIssue, tracker=tracker, registry=registry, locks=locks, back_links=back_links)
-    search_issues = providers.Factory(SearchIssues, tracker=tracker)
+    search_issues = providers.Factory(SearchIssues, tracker=tracker, results=searches)
     list_assignees = providers.Factory(ListAssignees, tracker=tracker, people=people)
 
 

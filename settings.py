@@ -63,6 +63,7 @@ class Settings(BaseModel):
     redis_prefix: str = "sentry-notion"
     notion_api_base_url: str = "https://api.notion.com"
     notion_rate_limit: int = 150
+    notion_search_share: float = Field(default=0.5, gt=0, le=1)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     sentry_api_token: str = Field(default="", repr=False)
     sentry_url: str = "https://sentry.io"
@@ -94,6 +95,16 @@ class Settings(BaseModel):
             if not raw.isdigit() or not low <= int(raw) <= high:
                 raise ConfigError(f"{name} must be a whole number from {low} to {high}, got {raw!r}.")
             return int(raw)
+
+        def share(name: str, default: float) -> float:
+            raw = text(name, str(default))
+            try:
+                value = float(raw)
+            except ValueError:
+                value = 0.0
+            if not 0 < value <= 1:
+                raise ConfigError(f"{name} must be a fraction above 0 and at most 1, got {raw!r}.")
+            return value
 
         token = text("NOTION_TOKEN")
         try:
@@ -135,6 +146,7 @@ class Settings(BaseModel):
             redis_prefix=text("REDIS_PREFIX", "sentry-notion"),
             notion_api_base_url=base_url,
             notion_rate_limit=whole("NOTION_RATE_LIMIT", 150, 1, 1_000_000),
+            notion_search_share=share("NOTION_SEARCH_SHARE", 0.5),
             log_level=level,
             sentry_api_token=sentry_token,
             sentry_url=sentry_url,

@@ -12,14 +12,22 @@ T = TypeVar("T")
 
 
 class MemoryCache(Cache[T]):
-    def __init__(self) -> None:
+    def __init__(self, *, keep_s: float | None = None, clock: Callable[[], float] = time.time) -> None:
         self._entries: dict[str, Cached[T]] = {}
+        self._keep_s, self._clock = keep_s, clock
 
     async def load(self, key: str) -> Cached[T] | None:
-        return self._entries.get(key)
+        entry = self._entries.get(key)
+        return None if entry is None or self._expired(entry) else entry
 
     async def store(self, key: str, entry: Cached[T]) -> None:
+        if key not in self._entries:
+            # Keys asked for once (a search typed once) must not pile up, as Redis lets them expire.
+            self._entries = {k: e for k, e in self._entries.items() if not self._expired(e)}
         self._entries[key] = entry
+
+    def _expired(self, entry: Cached[T]) -> bool:
+        return self._keep_s is not None and self._clock() - entry.fetched_at >= self._keep_s
 
 
 class MemorySyncState(SyncState):

@@ -12,18 +12,33 @@ log = structlog.get_logger(__name__)
 
 # GCRA with a reservation: every caller gets the next free slot and sleeps until it, so replicas
 # queue fairly on one shared key. Redis's own clock keeps replicas with skewed clocks in step.
-# Returns the wait in ms, or minus the wait when it is longer than the caller can afford.
+# ARGV: interval, burst, max_wait, below, hold (ms). A caller takes a slot only if its wait is at most
+# max_wait and the bucket's backlog (how far the schedule runs ahead of now) is below `below` (-1: any).
+# Returns the wait, or minus the time until the caller may try again. A hold instead pushes the
+# schedule so that nobody sends anything before it is over, then resumes at the steady rate.
 _GCRA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local interval, burst, max_wait = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tat < now then tat = now end
-local wait = math.max(0, tat - now - burst)
-if wait > max_wait then return -wait end
-redis.call('SET', KEYS[1], tat + interval, 'PX', math.ceil(tat + interval - now + 1000))
-return wait
+local below, hold = tonumber(ARGV[4]), tonumber(ARGV[5])
+local tat = math.max(tonumber(redis.call('GET', KEYS[1]) or '0'), now)
+local wait = 0
+if hold > 0 then
+  tat = math.max(tat, now + hold + burst)
+else
+  wait = math.max(0, tat - now - burst)
+  local over = below >= 0 and tat - now - below + 1 or 0
+  if wait > max_wait or over > 0 then return -math.max(1, math.ceil(math.max(wait, over))) end
+  tat = tat + interval
+end
+redis.call('SET', KEYS[1], tat, 'PX', math.ceil(tat - now + 1000))
+return math.ceil(wait)
 """
+
+# Jobs leave the last tenth of the burst to writes a person waits on; searches leave what their share does not take.
+_JOBS_SHARE = 0.9
+# A Retry-After beyond this is more likely a misread date than Notion's wish; the job queue retries later anyway.
+_LONGEST_HOLD_S = 300.0
 
 
 class LocalRateLimiter:
@@ -32,48 +47,97 @@ class LocalRateLimiter:
         self._burst_s = self._interval_s * (burst - 1)
         self._tat = 0.0
 
-    def reserve(self, max_wait_s: float) -> float:
+    def reserve(self, max_wait_s: float, below_s: float = math.inf) -> float:
         now = time.monotonic()
         tat = max(self._tat, now)
         wait = max(0.0, tat - now - self._burst_s)
-        if wait > max_wait_s:
-            return -wait
+        over = tat - now - below_s
+        if wait > max_wait_s or over >= 0:
+            return -max(wait, over + 0.001)
         self._tat = tat + self._interval_s
         return wait
 
+    def hold_off(self, seconds: float) -> None:
+        now = time.monotonic()
+        self._tat = max(self._tat, now + seconds + self._burst_s)
+
 
 class NotionRateLimiter:
-    """Keeps all replicas together under one Notion budget; alone when Redis is down."""
+    """Keeps all replicas together under one Notion budget; alone when Redis is down.
+
+    Writes a person waits on take any slot of the burst and queue for the next one; jobs (no deadline) take
+    one while the bucket is below 90 % and otherwise poll; searches take one while it is below their share
+    and otherwise fail at once, so a burst of them never delays a write.
+    """
 
     def __init__(
-        self, guard: RedisGuard | None, *, key: str, per_minute: int, burst: int = 0, max_wait_s: float = 30.0
+        self,
+        guard: RedisGuard | None,
+        *,
+        key: str,
+        per_minute: int,
+        burst: int = 0,
+        max_wait_s: float = 30.0,
+        job_wait_s: float = 120.0,
+        search_share: float = 0.5,
     ) -> None:
         # Notion counts requests per 60-second window and lets a window be spent in a burst.
         burst = burst or max(1, per_minute // 6)
-        self._guard, self._key, self._max_wait_s = guard, key, max_wait_s
+        self._guard, self._key, self._max_wait_s, self._job_wait_s = guard, key, max_wait_s, job_wait_s
         self._interval_ms, self._burst_ms = 60_000 / per_minute, 60_000 / per_minute * (burst - 1)
+        capacity_ms = self._interval_ms * burst
+        self._below_ms = {
+            "interactive": math.inf,
+            "job": _JOBS_SHARE * capacity_ms,
+            "search": search_share * capacity_ms,
+        }
         self._local = LocalRateLimiter(per_minute=per_minute, burst=burst)
         # A registered script is sent by its hash: one small command per Notion call.
         self._script = guard.redis.register_script(_GCRA) if guard is not None else None
 
     async def acquire(self) -> None:
-        left = budget.remaining()
-        max_wait_s = self._max_wait_s if left is None else min(self._max_wait_s, left)
-        wait_s = await self._shared(max_wait_s)
-        if wait_s is None:  # Redis is down: fall back to this process's own budget
-            wait_s = self._local.reserve(max_wait_s)
+        priority, left = budget.priority(), budget.remaining()
+        if priority == "interactive":
+            max_wait_s = self._max_wait_s if left is None else min(self._max_wait_s, left)
+            wait_s = await self._reserve(max_wait_s, math.inf)
+        else:
+            # Jobs and searches never queue: a slot reserved ahead would sit in front of the next write.
+            below_s = self._below_ms[priority] / 1000
+            deadline = time.monotonic() + (self._job_wait_s if left is None else min(self._job_wait_s, left))
+            wait_s = await self._reserve(0.0, below_s)
+            while priority == "job" and wait_s < 0 and time.monotonic() - wait_s <= deadline:
+                await asyncio.sleep(-wait_s)
+                wait_s = await self._reserve(0.0, below_s)
         if wait_s < 0:
             retry_after = max(1, math.ceil(-wait_s))
-            raise RateLimited(
-                f"The Notion rate limit set by NOTION_RATE_LIMIT is used up; try again in {retry_after} seconds.",
-                retry_after,
+            spent = (
+                "Searches have used their share (NOTION_SEARCH_SHARE) of the Notion rate limit"
+                if priority == "search"
+                else "The Notion rate limit set by NOTION_RATE_LIMIT is used up"
             )
+            raise RateLimited(f"{spent}; try again in {retry_after} seconds.", retry_after)
         if wait_s > 0:
             await asyncio.sleep(wait_s)
 
-    async def _shared(self, max_wait_s: float) -> float | None:
+    async def hold_off(self, seconds: float) -> None:
+        """Holds every replica and worker off Notion for `seconds`, as Notion's Retry-After asks."""
+        seconds = min(seconds, _LONGEST_HOLD_S)
+        if seconds <= 0:
+            return
+        log.warning("notion_hold_off", seconds=seconds)
+        self._local.hold_off(seconds)  # also when Redis answers: the pause must outlive a Redis outage
+        await self._shared(0.0, math.inf, hold_s=seconds)
+
+    async def _reserve(self, max_wait_s: float, below_s: float) -> float:
+        wait_s = await self._shared(max_wait_s, below_s)
+        if wait_s is None:  # Redis is down: fall back to this process's own budget
+            wait_s = self._local.reserve(max_wait_s, below_s)
+        return wait_s
+
+    async def _shared(self, max_wait_s: float, below_s: float, hold_s: float = 0.0) -> float | None:
         if self._guard is None or self._script is None:
             return None
-        call = self._script(keys=[self._key], args=[self._interval_ms, self._burst_ms, max_wait_s * 1000])
-        result = await self._guard.run("rate_limit", call)
+        below_ms = below_s * 1000 if math.isfinite(below_s) else -1
+        args = [self._interval_ms, self._burst_ms, max_wait_s * 1000, below_ms, hold_s * 1000]
+        result = await self._guard.run("rate_limit", self._script(keys=[self._key], args=args))
         return None if result is None else float(result) / 1000

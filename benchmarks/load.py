@@ -3,6 +3,7 @@
     uv run python -m benchmarks.load                      # about 100 s on the 2-core machine
     uv run python -m benchmarks.load --duration 2 --concurrency 1,16
     uv run python -m benchmarks.load --requests 500 --routes assignees,reference
+    uv run python -m benchmarks.load --mixed                # issue 7: creates while searches run flat out
 
 Three processes are started and stopped again, whatever happens (Ctrl-C included):
 
@@ -15,6 +16,11 @@ Three processes are started and stopped again, whatever happens (Ctrl-C included
 Each route is driven at each concurrency for `--duration` seconds (or `--requests` requests) with
 requests built and signed the way Sentry builds them (tests/sentry.py). The report is a Markdown table
 and a PASS/FAIL line per target of issue 3. It always exits 0 once it has measured: it is a report.
+
+`--mixed` instead runs issue 7's scenario: `--searchers` users typing in the link form without pause
+(each query a prefix of a word found in the titles) while a create arrives every `--create-every` seconds,
+under a binding NOTION_RATE_LIMIT (600 unless given). It reports the creates' latency and success rate, and
+how many search answers listed entries.
 """
 
 import argparse
@@ -434,6 +440,118 @@ class Bench:
                 result.ratio = result.rps / references[result.concurrency]
 
 
+# ----- issue 7: creates while searches run at full load -----
+
+# What people type in the link form: growing prefixes of words found in the entries' titles.
+TYPED = list(
+    dict.fromkeys(w[:n] for w in ("checkout", "login", "billing", "upload", "payment", "report") for n in range(3, 9))
+)
+
+
+@dataclass
+class Mixed:
+    elapsed_s: float
+    searches: int
+    listed: int  # search answers that listed at least one entry
+    search_errors: Counter[str]
+    creates: Result
+    notion_calls: int
+    by_endpoint: dict[str, int]
+
+
+async def run_mixed(bench: Bench, create: Route) -> Mixed:
+    args = bench.args
+    searches, listed, search_errors = [0], [0], Counter[str]()
+    create_ms: list[float] = []
+    create_errors: Counter[str] = Counter()
+    first_error: list[str] = []
+    numbers = itertools.count(1)
+    timeout = aiohttp.ClientTimeout(total=args.timeout)
+    connector = aiohttp.TCPConnector(limit=args.searchers + 8)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        before = await bench.notion_stats(session)
+        started = time.perf_counter()
+        deadline = started + args.duration
+
+        async def searcher(offset: int) -> None:
+            for n in itertools.count(offset):
+                if time.perf_counter() >= deadline:
+                    return
+                url = bench.service.url + select_url("/sentry/options/issues", TYPED[n % len(TYPED)])
+                try:
+                    async with session.get(url, headers=ui_headers(b"", bench.secret)) as resp:
+                        found = await resp.json() if resp.status == 200 else None
+                except (aiohttp.ClientError, TimeoutError) as exc:
+                    search_errors[type(exc).__name__] += 1
+                    continue
+                searches[0] += 1
+                if found is None:
+                    search_errors[str(resp.status)] += 1
+                elif found:
+                    listed[0] += 1
+
+        async def creator() -> None:
+            while (due := started + len(create_ms) * args.create_every) < deadline:
+                await asyncio.sleep(max(0.0, due - time.perf_counter()))
+                sent = time.perf_counter()
+                try:
+                    status, text = await bench.send(session, create, next(numbers))
+                    if status not in (200, 201):
+                        create_errors[str(status)] += 1
+                        first_error[:] = first_error or [f"{status} {text[:200]}"]
+                except (aiohttp.ClientError, TimeoutError) as exc:
+                    create_errors[type(exc).__name__] += 1
+                create_ms.append((time.perf_counter() - sent) * 1000)
+
+        await asyncio.gather(creator(), *(searcher(n * 7) for n in range(args.searchers)))
+        elapsed = time.perf_counter() - started
+        after = await bench.notion_stats(session, since=before["requests"])
+    creates = Result(
+        "create",
+        1,
+        len(create_ms),
+        elapsed,
+        create_ms,
+        create_errors,
+        None,
+        {},
+        0.0,
+        0.0,
+        0.0,
+        0.0,
+        first_error[0] if first_error else "",
+    )
+    calls = after["requests"] - before["requests"]
+    return Mixed(elapsed, searches[0], listed[0], search_errors, creates, calls, after["by_endpoint"])
+
+
+def print_mixed(args: argparse.Namespace, m: Mixed) -> None:
+    c = m.creates
+    ok = c.requests - sum(c.errors.values())
+    print()
+    print(
+        f"## Mixed load: {args.searchers} searchers without pause and a create every {args.create_every:g} s for "
+        f"{m.elapsed_s:.0f} s, fake Notion latency {args.notion_latency_ms:g} ms, NOTION_RATE_LIMIT "
+        f"{args.notion_rate_limit}, NOTION_SEARCH_SHARE default"
+    )
+    print()
+    print("| Creates | Succeeded | p50 ms | p99 ms | Searches | Searches/s | Listing entries | Notion calls/s |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    share = 100 * m.listed / m.searches if m.searches else 0.0
+    print(
+        f"| {c.requests} | {100 * ok / c.requests if c.requests else 0:.1f} % | {c.percentile(50):.1f} "
+        f"| {c.percentile(99):.1f} | {m.searches} | {m.searches / m.elapsed_s:.0f} | {share:.1f} % "
+        f"| {m.notion_calls / m.elapsed_s:.1f} |"
+    )
+    print()
+    if c.errors:
+        print(f"Create errors: {dict(c.errors)}; first: {c.first_error}")
+    if m.search_errors:
+        print(f"Search errors: {dict(m.search_errors)}")
+    calls = ", ".join(f"{k} {v / m.elapsed_s:.1f}/s" for k, v in sorted(m.by_endpoint.items()))
+    print(f"Notion calls: {calls}")
+
+
 # ----- report -----
 
 
@@ -611,6 +729,13 @@ async def benchmark(args: argparse.Namespace, processes: Processes, prefix: str)
     ]
     sampler = RssSampler({"service": service.pid, "reference": reference.pid})
     bench = Bench(args, secret, service, reference, notion, sampler, pids_named("redis-server"))
+    if args.mixed:
+        create = next(r for r in routes(info["page_ids"], issue_ids=issue_ids) if r.name == "create")
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=args.timeout)) as session:
+            await bench.warm_up(session, [create])
+        print_mixed(args, await run_mixed(bench, create))
+        print(f"\nService log at warning and above: {service_log_summary(service)}")
+        return []
     with sampler:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=args.timeout)) as session:
             await bench.warm_up(session, plan)
@@ -666,9 +791,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--notion-rate-limit",
         type=int,
-        default=100_000,
-        help="the service's NOTION_RATE_LIMIT, high so the shared limiter never throttles the benchmark",
+        default=0,
+        help="the service's NOTION_RATE_LIMIT; by default 100000, so the limiter never throttles, and 600 with --mixed",
     )
+    parser.add_argument("--mixed", action="store_true", help="issue 7: creates while searches run flat out")
+    parser.add_argument("--searchers", type=int, default=50, help="with --mixed: concurrent searchers (default 50)")
+    parser.add_argument("--create-every", type=float, default=0.5, help="with --mixed: seconds between creates")
     parser.add_argument("--entries", type=int, default=200, help="entries seeded in the fake database")
     parser.add_argument("--people", type=int, default=50, help="people seeded in the fake workspace")
     parser.add_argument("--timeout", type=float, default=30.0, help="client timeout per request, seconds")
@@ -677,6 +805,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     args.concurrency = sorted({int(c) for c in args.concurrency.split(",") if c.strip()})
     args.routes = {r.strip() for r in args.routes.split(",") if r.strip()}
+    args.notion_rate_limit = args.notion_rate_limit or (600 if args.mixed else 100_000)
     if not args.concurrency or min(args.concurrency) < 1:
         parser.error("--concurrency needs positive whole numbers")
     return args

@@ -48,12 +48,17 @@ class Refresher(Generic[T]):
             self._refresh_in_background(key, fetch)
         else:
             self._on_lookup("hit")
+        if key not in self._local:
+            # Keys asked for once (a search typed once) must not pile up in this process.
+            self._local = {k: e for k, e in self._local.items() if self.is_fresh(e)}
         self._local[key] = entry
         return entry
 
     async def _fill(self, key: str, fetch: Callable[[], Awaitable[T]]) -> Cached[T]:
         async with self._locks.hold(f"refresh:{key}"):
-            entry = await self._cache.load(key)
+            # With the shared cache down, whoever held the lock before us left the value only in this process.
+            local = self._local.get(key)
+            entry = local if local is not None and self.is_fresh(local) else await self._cache.load(key)
             if entry is not None and self.is_fresh(entry):
                 return entry  # fetched by whoever held the lock before us
             return await self._fetch(key, fetch)

@@ -7,7 +7,7 @@ import aiohttp
 import structlog
 from aiohttp_retry import RetryClient
 
-from adapters.http_retry import BudgetedRetry
+from adapters.http_retry import BudgetedRetry, retry_after_s
 from adapters.metrics import NOTION_REQUESTS, NOTION_RETRIES, NOTION_SECONDS, NOTION_THROTTLED
 from adapters.rate_limit import NotionRateLimiter
 
@@ -33,6 +33,7 @@ _ENDPOINTS = {
 
 # Notion's own guidance: wait Retry-After on 429/529, retry 5xx only where repeating is harmless.
 BLOCKED = "public_api_request_blocked"
+THROTTLED = frozenset({429, 529})  # rejected before any work: always safe to send again
 
 
 async def rate_limit_reason(response: aiohttp.ClientResponse) -> str:
@@ -49,7 +50,7 @@ class NotionRetry(BudgetedRetry):
     def __init__(self, *, idempotent: bool) -> None:
         super().__init__(
             idempotent=idempotent,
-            throttled=frozenset({429, 529}),  # rejected before any work: always safe to send again
+            throttled=THROTTLED,
             attempts=4,
             max_wait_s=8.0,
             on_retry=lambda reason: NOTION_RETRIES.labels(reason=reason).inc(),
@@ -78,6 +79,9 @@ def _metered(limiter: NotionRateLimiter | None) -> aiohttp.ClientMiddlewareType:
         try:
             response = await send(request)
             status = str(response.status)
+            if limiter is not None and response.status in THROTTLED and (wait := retry_after_s(response)):
+                # Every replica and worker would be told the same: hold them all off at once.
+                await limiter.hold_off(wait)
             return response
         finally:
             seconds = time.perf_counter() - started

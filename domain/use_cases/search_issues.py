@@ -1,14 +1,25 @@
-from domain.models import Option
+import hashlib
+
+from domain.models import Issue, Option
 from domain.ports import IssueTracker
 from domain.queries import parse_issue_query
+from domain.refresh import Refresher
 
 
 class SearchIssues:
-    """Entries of the database for the link form: by title words, unique ID or pasted Notion link."""
+    """Entries of the database for the link form: by title words, unique ID or pasted Notion link.
 
-    def __init__(self, *, tracker: IssueTracker) -> None:
-        self._tracker = tracker
+    Answers are shared for a few seconds per database and query, so a burst of identical searches (a user
+    typing, many users opening one form) costs one Notion query; an entry created since shows up once
+    the answer goes stale.
+    """
+
+    def __init__(self, *, tracker: IssueTracker, results: Refresher[list[Issue]]) -> None:
+        self._tracker, self._results = tracker, results
 
     async def __call__(self, text: str) -> list[Option]:
-        issues = await self._tracker.search_issues(parse_issue_query(text))
+        query = parse_issue_query(text)
+        scope = (await self._tracker.database()).scope
+        digest = hashlib.sha256(query.model_dump_json().encode()).hexdigest()[:32]
+        issues = (await self._results.get(f"search:{scope}:{digest}", lambda: self._tracker.search_issues(query))).value
         return [Option(label=f"{i.identifier} · {i.title}", value=i.page_id) for i in issues]

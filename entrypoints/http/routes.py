@@ -118,7 +118,7 @@ async def assignee_options(request: web.Request) -> web.Response:
 
 async def _within_budget(work: Coroutine[Any, Any, LinkedIssue]) -> LinkedIssue:
     try:
-        with budget.within(ISSUE_LINK_BUDGET_S):
+        with budget.within(ISSUE_LINK_BUDGET_S, priority="interactive"):
             async with asyncio.timeout(ISSUE_LINK_BUDGET_S):
                 return await work
     except TimeoutError:
@@ -129,7 +129,8 @@ async def _options(request: web.Request, find: Callable[[str], Awaitable[list[Op
     structlog.contextvars.bind_contextvars(installation_id=request.query.get("installationId", ""))
     found: list[Option] = []
     try:
-        with budget.within(OPTIONS_BUDGET_S):
+        # Searches spend only what writes and webhook jobs leave of Notion's budget, and never wait for it.
+        with budget.within(OPTIONS_BUDGET_S, priority="search"):
             async with asyncio.timeout(OPTIONS_BUDGET_S):
                 found = await find(request.query.get("query", ""))
     except (DomainError, TimeoutError) as exc:

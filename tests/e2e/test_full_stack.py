@@ -269,3 +269,48 @@ async def test_request_log_lists_notion_calls_without_secrets(client: Client, no
     logged = repr(logs)
     for secret in (notion.fake.token, SECRET, "previous-secret", headers["Sentry-App-Signature"]):
         assert secret not in logged
+
+
+async def test_a_burst_of_searches_leaves_the_writes_their_part_of_the_budget(
+    start_app: StartApp, notion: Notion
+) -> None:
+    # 60 a minute with a burst of 10: searches may take 5 of them, and nothing frees up meanwhile to speak of.
+    client = await start_app(NOTION_RATE_LIMIT="60")
+    page = notion.fake.add_page(notion.data_source_id, "Login fails on Safari")
+
+    answers = await asyncio.gather(*(options(client, ISSUES, f"word{n}") for n in range(30)))
+    spent_on_searches = len(notion.fake.requests)
+    created = await create(client)
+    linked = await link(client, page["id"])
+
+    assert all(found == [] for found in answers)  # nothing matches; the route answered a list every time
+    assert spent_on_searches < 10  # the schema and a few queries, far from the burst of 10 plus the queue
+    assert (created.status, linked.status) == (201, 200)
+
+
+@pytest.mark.parametrize("redis_url", [REDIS_URL, "", REDIS_DOWN], ids=["redis", "memory", "redis-down"])
+async def test_identical_concurrent_searches_cost_one_notion_query(
+    start_app: StartApp, notion: Notion, redis_url: str
+) -> None:
+    client = await start_app(redis_url=redis_url)
+    page = notion.fake.add_page(notion.data_source_id, "Login fails on Safari")
+
+    answers = await asyncio.gather(*(options(client, ISSUES, "safari") for _ in range(20)))
+
+    assert all(found == [{"label": "BUG-1 · Login fails on Safari", "value": page["id"]}] for found in answers)
+    assert len(notion.fake.calls("POST", QUERY)) == 1
+
+
+async def test_a_429_holds_every_replica_off_notion(start_app: StartApp, notion: Notion) -> None:
+    told, other = await start_app(), await start_app()
+    notion.fake.fail_next("POST", "/v1/pages", 429, retry_after=49)
+    assert (await create(told)).status == 503
+    sent = len(notion.fake.requests)
+
+    resp = await create(other)
+    found = await options(other, ISSUES, "typeerror")
+
+    assert resp.status == 503
+    assert 45 <= int(resp.headers["Retry-After"]) <= 49
+    assert found == []
+    assert len(notion.fake.requests) == sent  # neither reached Notion

@@ -29,8 +29,10 @@ from pytest_aiohttp import AiohttpClient
 from structlog.testing import capture_logs
 from yarl import URL
 
+from adapters.memory import MemoryCache, MemoryLocks
 from container import Container
 from domain.models import Assignee, Issue
+from domain.refresh import Refresher
 from entrypoints.http.app import MAX_BODY_BYTES
 from entrypoints.http.middlewares import UNSIGNED
 from tests.fakes import FakeIssueTracker
@@ -79,6 +81,8 @@ async def client(aiohttp_client: AiohttpClient, tracker: FakeIssueTracker) -> As
     ]
     container = Container(settings=service_settings())
     container.tracker.override(tracker)
+    # Examples add an entry and search for it at once: a search answer shared for seconds would hide it.
+    container.searches.override(Refresher(cache=MemoryCache(keep_s=0), locks=MemoryLocks(), fresh_s=0))
     client = await aiohttp_client(app_for(container))
     yield client
     await assert_still_up(client)

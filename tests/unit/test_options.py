@@ -3,7 +3,7 @@ import time
 from collections.abc import Callable
 
 from adapters.memory import MemoryCache, MemoryLocks
-from domain.models import Assignee
+from domain.models import Assignee, Issue
 from domain.refresh import Refresher
 from domain.use_cases.list_assignees import ListAssignees
 from domain.use_cases.search_issues import SearchIssues
@@ -13,12 +13,16 @@ ADA = Assignee(id="u-ada", name="Ada Lovelace", email="ada@example.org")
 GRACE = Assignee(id="u-grace", name="Grace Hopper")
 
 
+def answers(clock: Callable[[], float] = time.time) -> Refresher[list[Issue]]:
+    return Refresher(cache=MemoryCache(keep_s=10, clock=clock), locks=MemoryLocks(), fresh_s=5, clock=clock)
+
+
 async def test_search_labels_entries_with_their_id_and_title() -> None:
     tracker = FakeIssueTracker()
     tracker.add("Login fails")
     tracker.add("Checkout crash")
 
-    options = await SearchIssues(tracker=tracker)("")
+    options = await SearchIssues(tracker=tracker, results=answers())("")
 
     assert [(o.label, o.value) for o in options] == [
         ("BUG-2 · Checkout crash", "00000000-0000-0000-0000-000000000002"),
@@ -30,11 +34,42 @@ async def test_search_understands_ids_in_any_case_and_links() -> None:
     tracker = FakeIssueTracker()
     tracker.add("Login fails")
     second = tracker.add("Checkout crash")
-    search = SearchIssues(tracker=tracker)
+    search = SearchIssues(tracker=tracker, results=answers())
 
     for text in ("bug-2", "BUG-2", "2", f"https://app.notion.com/p/Checkout-crash-{second.page_id.replace('-', '')}"):
         assert [o.value for o in await search(text)] == [second.page_id], text
     assert [o.label for o in await search("login")] == ["BUG-1 · Login fails"]
+
+
+async def test_identical_searches_share_one_call_and_a_new_entry_shows_up_once_the_answer_is_stale() -> None:
+    now = [1000.0]
+    tracker = FakeIssueTracker()
+    tracker.add("Login fails")
+    results = answers(clock=lambda: now[0])
+    search = SearchIssues(tracker=tracker, results=results)
+
+    first = await asyncio.gather(*(search("login") for _ in range(10)))
+    tracker.add("Login slow")
+    cached = await search("login")
+    now[0] += 5
+    stale = await search("login")
+    await results.settle()
+
+    assert all([o.label for o in found] == ["BUG-1 · Login fails"] for found in [*first, cached, stale])
+    assert [o.label for o in await search("login")] == ["BUG-2 · Login slow", "BUG-1 · Login fails"]
+    assert tracker.calls.count("search_issues") == 2
+
+
+async def test_a_search_answer_older_than_its_keep_time_is_fetched_again() -> None:
+    now = [1000.0]
+    tracker = FakeIssueTracker()
+    tracker.add("Login fails")
+    search = SearchIssues(tracker=tracker, results=answers(clock=lambda: now[0]))
+    await search("login")
+    tracker.add("Login slow")
+    now[0] += 10
+
+    assert [o.label for o in await search("login")] == ["BUG-2 · Login slow", "BUG-1 · Login fails"]
 
 
 def people(clock: Callable[[], float] = time.time) -> Refresher[list[Assignee]]:

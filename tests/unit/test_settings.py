@@ -65,3 +65,12 @@ def test_missing_secret_is_reported_by_name() -> None:
 
     with pytest.raises(ConfigError, match=r"^SENTRY_NOTION_INTEGRATION_CLIENT_SECRET is not set"):
         Settings.from_env(env)
+
+
+@pytest.mark.parametrize("raw", ["0", "1.5", "half", "-0.5", "nan"])
+def test_search_share_is_a_fraction(raw: str) -> None:
+    with pytest.raises(ConfigError, match=r"^NOTION_SEARCH_SHARE must be a fraction above 0 and at most 1"):
+        Settings.from_env(ENV | {"NOTION_SEARCH_SHARE": raw})
+
+    assert Settings.from_env(ENV).notion_search_share == 0.5
+    assert Settings.from_env(ENV | {"NOTION_SEARCH_SHARE": "0.25"}).notion_search_share == 0.25
