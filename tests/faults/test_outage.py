@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
+from dependency_injector import providers
 
 from adapters.redis_queue import RedisJobQueue
 from container import Container, resolve
@@ -57,6 +58,8 @@ async def worker(notion: Notion, redis_prefix: str, clock: CompressedClock) -> A
         "REDIS_PREFIX": redis_prefix,
     }
     container = Container(settings=settings(**env))
+    # The shared limiter would wait out each Retry-After on Redis's real clock; it has tests of its own.
+    container.rate_limiter.override(providers.Object(None))
     apply = await resolve(container.apply_sentry_event())
     queue = RedisJobQueue(
         await resolve(container.redis()), prefix=redis_prefix, consumer="outage-worker", wait=clock.wait
