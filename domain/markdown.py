@@ -14,7 +14,9 @@ _INLINE = re.compile(
 # A link's label runs from its "[" to the first "]" or newline, which every "[" before it shares: only the first
 # "[" of such a stretch needs trying, and _LINK_STRETCH finds the next stretch that ends like a link (reading its
 # href only up to the next "]", where the next stretch starts).
-_LINK_STRETCH = re.compile(r"(?<=[\]\n])[^\[\]\n]*+\[[^\]\n]++\]\(https?+://(?:[^)\s\]]++\)|[^)\s\]]*+\])")
+_LINK_STRETCH = re.compile(
+    r"(?<=[\]\n])[^\[\]\n]*+(?P<open>\[)[^\]\n]++(?P<middle>\]\(https?+://)(?:[^)\s\]]++\)|[^)\s\]]*+\])"
+)
 _LINK_MIDDLE = re.compile(r"\]\(https?+://")
 _OPEN, _CLOSE, _HREF_END = re.compile(r"\["), re.compile(r"[\]\n]"), re.compile(r"[)\s]")
 _INFO = re.compile(r"[\w#+.\- ]*+")
@@ -139,18 +141,19 @@ def _mark_span(mark: re.Match[str]) -> Span:
 
 def _link(text: str, pos: int, find: "_Finder") -> tuple[int, int, int] | None:
     # The first [label](http…) at or after pos, as the positions of its "[", "]" and ")".
-    while (opening := find(_OPEN, pos)) < len(text):
-        close = find(_CLOSE, opening + 1)
-        middle = _LINK_MIDDLE.match(text, close) if close > opening + 1 else None
-        if middle is None:
-            pos = find(_LINK_STRETCH, close)
-            continue
-        href_end = find(_HREF_END, middle.end())
-        if href_end > middle.end() and text.startswith(")", href_end):
-            return opening, close, href_end
-        # Every link whose "](" comes before href_end would end there too.
-        pos = find(_LINK_STRETCH, text.rfind("]", close, href_end) + 1)
-    return None
+    opening = find(_OPEN, pos)
+    close = find(_CLOSE, opening + 1)
+    middle = _LINK_MIDDLE.match(text, close) if close > opening + 1 else None
+    href_at = middle.end() if middle else None
+    while True:
+        if href_at is not None:
+            href_end = find(_HREF_END, href_at)
+            if href_end > href_at and text.startswith(")", href_end):
+                return opening, close, href_end
+            close = text.rfind("]", close, href_end)  # every link whose "](" comes before href_end ends there too
+        if not (stretch := _LINK_STRETCH.search(text, close + 1)):
+            return None
+        opening, close, href_at = stretch.start("open"), stretch.start("middle"), stretch.end("middle")
 
 
 class _Finder:
