@@ -21,20 +21,34 @@ _LINK_MIDDLE = re.compile(r"\]\(https?+://")
 _OPEN, _CLOSE, _HREF_END = re.compile(r"\["), re.compile(r"[\]\n]"), re.compile(r"[)\s]")
 _INFO = re.compile(r"[\w#+.\- ]*+")
 _NUMBER = re.compile(r"\d{1,9}[.)]\s")
+# Notion takes 100 blocks per request, so a thousand already cost ten. Past these, the rest of a description stays
+# plain text: nothing is lost, and a description built of tiny blocks or spans costs neither Notion's budget nor
+# the event loop's time in building them.
+MAX_BLOCKS, MAX_SPANS = 1000, 5000
 
 
 def parse(markdown: str) -> tuple[Block, ...]:
     blocks: list[Block] = []
     paragraph: list[str] = []
+    made = 0  # spans so far
+
+    def add(block: Block) -> None:
+        nonlocal made
+        blocks.append(block)
+        made += len(block.spans)
 
     def flush() -> None:
         if paragraph:
-            blocks.append(Block(kind="paragraph", spans=spans("\n".join(paragraph))))
+            add(Block(kind="paragraph", spans=spans("\n".join(paragraph), MAX_SPANS - made)))
             paragraph.clear()
 
     lines = markdown.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     i = 0
     while i < len(lines):
+        if len(blocks) + 1 >= MAX_BLOCKS or made >= MAX_SPANS:
+            paragraph.extend(lines[i:])
+            add(Block(kind="paragraph", spans=(Span(text="\n".join(paragraph)),)))
+            return tuple(blocks)
         line = lines[i]
         i += 1
         if fence := _fence(line):
@@ -45,15 +59,15 @@ def parse(markdown: str) -> tuple[Block, ...]:
                 code.append(lines[i])
                 i += 1
             i += 1  # the closing fence; an unclosed fence runs to the end, as in CommonMark
-            blocks.append(Block(kind="code", spans=(Span(text="\n".join(code)),), language=language))
+            add(Block(kind="code", spans=(Span(text="\n".join(code)),), language=language))
         elif not line.strip():
             flush()
         elif _is_rule(line):
             flush()
-            blocks.append(Block(kind="divider"))
-        elif item := _line_block(line):
+            add(Block(kind="divider"))
+        elif item := _line_block(line, MAX_SPANS - made):
             flush()
-            blocks.append(item)
+            add(item)
         else:
             paragraph.append(line)
     flush()
@@ -85,7 +99,7 @@ def _is_rule(line: str) -> bool:
     return mark in ("-", "*", "_") and body.count(mark) >= 3 and not body.replace(mark, "").strip()
 
 
-def _line_block(line: str) -> Block | None:
+def _line_block(line: str, most: int) -> Block | None:
     body = _marked(line)
     if not body:
         return None
@@ -100,16 +114,17 @@ def _line_block(line: str) -> Block | None:
         kind, text = "quote", body[2:] if body[1:2].isspace() else body[1:]
     else:
         return None
-    return Block(kind=kind, spans=spans(text))
+    return Block(kind=kind, spans=spans(text, most))
 
 
-def spans(text: str) -> tuple[Span, ...]:
+def spans(text: str, most: int = MAX_SPANS) -> tuple[Span, ...]:
+    # Past `most` spans, the rest of the text is one plain span.
     out: list[Span] = []
     find = _Finder(text)
     at = 0
     mark = _INLINE.search(text)
     link = _link(text, 0, find)
-    while mark or link:
+    while (mark or link) and len(out) + 3 <= most:
         span: Span
         if link and (not mark or link[0] < mark.start()):
             start, close, href_end = link

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from domain.markdown import parse
+from domain.markdown import MAX_BLOCKS, MAX_SPANS, parse
 from domain.models import Block, Span
 from tests.sentry import description
 
@@ -80,8 +80,28 @@ HOSTILE = {
     "# and spaces": ("#" + " " * SIZE + "x", "x"),
     "- and spaces": ("-" + " " * SIZE + "x", "x"),
     "- repeated": (_repeat("- ") + "x", _repeat("- ")[2:] + "x"),
-    "italics overlapping one long link": (_repeat("*[* ") + "](http://x)", "[ " * (SIZE // 4) + "](http://x)"),
 }
+
+
+def test_italics_overlapping_one_long_link_are_parsed_in_linear_time_and_keep_their_text() -> None:
+    (block,) = parse_within(_repeat("*[* ") + "](http://x)")
+
+    # Fifty thousand italics: past the span budget the rest stays plain text, its asterisks included.
+    assert len(block.spans) <= MAX_SPANS
+    assert text_of((block,)).replace("*", "") == "[ " * (SIZE // 4) + "](http://x)"
+
+
+@pytest.mark.parametrize(
+    "markdown",
+    ["`a` " * 100_000, "- a\n" * 100_000, "# a\n\n" * 50_000, "**a** *b* `c` http://d " * 20_000],
+    ids=["code spans", "bullets", "headings", "mixed spans"],
+)
+def test_a_description_of_tiny_blocks_and_spans_is_kept_whole_within_a_budget(markdown: str) -> None:
+    blocks = parse_within(markdown)
+
+    assert len(blocks) <= MAX_BLOCKS
+    assert sum(len(block.spans) for block in blocks) <= MAX_SPANS + 1
+    assert letters(text_of(blocks)) == letters(markdown)
 
 
 def _parse_into(markdown: str, send: Connection) -> None:
