@@ -12,8 +12,9 @@ so it is measured on 1 KB, then 2 KB, 4 KB... until one parse takes over `--base
 ms per MB at the largest size measured is shown (it only gets worse with size).
 
 "Many spans" inputs build one Span or Block per few characters with the old parser; the new one keeps at most
-MAX_BLOCKS blocks and MAX_SPANS spans (the rest plain text), so they are held to the same target. The report is a Markdown table and PASS/FAIL for "every hostile input
-parses at under 200 ms per MB". It exits 0 once it has measured: it is a report.
+MAX_BLOCKS blocks and MAX_SPANS spans (the rest plain text), so they are held to the same target. The report
+is a Markdown table and PASS/FAIL for "every hostile input parses at under 200 ms per MB". It exits 0 once it
+has measured: it is a report.
 """
 
 import argparse
