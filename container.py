@@ -17,7 +17,7 @@ from adapters.rate_limit import NotionRateLimiter
 from adapters.redis_queue import RedisJobQueue
 from adapters.redis_store import (
     RedisCache,
-    RedisGuard,
+    RedisCircuitBreaker,
     RedisHealth,
     RedisLinkRegistry,
     RedisLocks,
@@ -43,7 +43,11 @@ from settings import Settings
 
 
 def _refresher(
-    name: str, value: Any, settings: providers.Provider[Settings], guard: providers.Provider[RedisGuard], locks: Any
+    name: str,
+    value: Any,
+    settings: providers.Provider[Settings],
+    guard: providers.Provider[RedisCircuitBreaker],
+    locks: Any,
 ) -> providers.Singleton[Refresher[Any]]:
     fresh_s = settings.provided.cache_timeout_s
     cache = providers.Selector(
@@ -71,7 +75,7 @@ class Container(containers.DeclarativeContainer):
 
     # Redis is optional: without it, one replica keeps the same state in memory.
     redis = providers.Resource(open_redis, url=settings.provided.redis_url)
-    redis_guard = providers.Singleton(RedisGuard, redis, prefix=settings.provided.redis_prefix)
+    redis_guard = providers.Singleton(RedisCircuitBreaker, redis, prefix=settings.provided.redis_prefix)
 
     rate_limiter = providers.Singleton(
         NotionRateLimiter,

@@ -4,7 +4,7 @@ import time
 
 import structlog
 
-from adapters.redis_store import RedisGuard
+from adapters.redis_store import RedisCircuitBreaker
 from domain import budget
 from domain.errors import RateLimited
 
@@ -46,7 +46,7 @@ class NotionRateLimiter:
     """Keeps all replicas together under one Notion budget; alone when Redis is down."""
 
     def __init__(
-        self, guard: RedisGuard | None, *, key: str, per_minute: int, burst: int = 0, max_wait_s: float = 30.0
+        self, guard: RedisCircuitBreaker | None, *, key: str, per_minute: int, burst: int = 0, max_wait_s: float = 30.0
     ) -> None:
         # Notion counts requests per 60-second window and lets a window be spent in a burst.
         burst = burst or max(1, per_minute // 6)

@@ -6,18 +6,18 @@ import fakeredis
 import pytest
 
 from adapters.rate_limit import NotionRateLimiter
-from adapters.redis_store import RedisGuard, open_redis
+from adapters.redis_store import RedisCircuitBreaker, open_redis
 from domain import budget
 from domain.errors import RateLimited
 
 
 @pytest.fixture(params=["real", "fake"])
-async def guard(request: pytest.FixtureRequest) -> AsyncIterator[RedisGuard]:
+async def guard(request: pytest.FixtureRequest) -> AsyncIterator[RedisCircuitBreaker]:
     if request.param == "fake":
-        yield RedisGuard(fakeredis.FakeAsyncRedis(), prefix="rl")
+        yield RedisCircuitBreaker(fakeredis.FakeAsyncRedis(), prefix="rl")
         return
     async with open_redis(url="redis://127.0.0.1:6379/15") as client:
-        yield RedisGuard(client, prefix="rl")
+        yield RedisCircuitBreaker(client, prefix="rl")
 
 
 async def granted(limiters: list[NotionRateLimiter], attempts: int) -> int:
@@ -32,7 +32,7 @@ async def granted(limiters: list[NotionRateLimiter], attempts: int) -> int:
     return sum(results)
 
 
-async def test_replicas_share_one_budget(guard: RedisGuard) -> None:
+async def test_replicas_share_one_budget(guard: RedisCircuitBreaker) -> None:
     # 6 a minute with a burst of 3: the next slot is 10 s away, longer than anyone may wait here.
     key = f"rl:{uuid.uuid4().hex}"
     replicas = [NotionRateLimiter(guard, key=key, per_minute=6, burst=3, max_wait_s=1) for _ in range(3)]
@@ -41,7 +41,7 @@ async def test_replicas_share_one_budget(guard: RedisGuard) -> None:
     await guard.redis.delete(key)
 
 
-async def test_a_wait_beyond_the_request_budget_fails_fast_with_the_time_to_wait(guard: RedisGuard) -> None:
+async def test_a_wait_beyond_the_request_budget_fails_fast_with_the_time_to_wait(guard: RedisCircuitBreaker) -> None:
     key = f"rl:{uuid.uuid4().hex}"
     limiter = NotionRateLimiter(guard, key=key, per_minute=6, burst=1, max_wait_s=30)
     await limiter.acquire()
@@ -53,7 +53,7 @@ async def test_a_wait_beyond_the_request_budget_fails_fast_with_the_time_to_wait
     await guard.redis.delete(key)
 
 
-async def test_a_short_wait_is_taken(guard: RedisGuard) -> None:
+async def test_a_short_wait_is_taken(guard: RedisCircuitBreaker) -> None:
     key = f"rl:{uuid.uuid4().hex}"
     limiter = NotionRateLimiter(guard, key=key, per_minute=1200, burst=1, max_wait_s=1)
 
@@ -63,13 +63,13 @@ async def test_a_short_wait_is_taken(guard: RedisGuard) -> None:
 
 async def test_without_redis_each_process_keeps_its_own_budget() -> None:
     async with open_redis(url="redis://127.0.0.1:1/0") as client:
-        down = RedisGuard(client, prefix="rl")
+        down = RedisCircuitBreaker(client, prefix="rl")
         replicas = [NotionRateLimiter(down, key="rl:x", per_minute=6, burst=3, max_wait_s=1) for _ in range(2)]
 
         assert await granted(replicas, 10) == 6
 
 
-async def test_odd_rates_work_on_redis(guard: RedisGuard) -> None:
+async def test_odd_rates_work_on_redis(guard: RedisCircuitBreaker) -> None:
     # 60,000 ms divided by 180 or 100,000 is no whole number; Redis must still accept the expiry.
     for rate in (180, 100_000, 7):
         key = f"rl:{uuid.uuid4().hex}"
