@@ -17,7 +17,7 @@ from adapters.rate_limit import NotionRateLimiter
 from adapters.redis_queue import RedisJobQueue, RedisQueueHealth
 from adapters.redis_store import (
     RedisCache,
-    RedisGuard,
+    RedisCircuitBreaker,
     RedisHealth,
     RedisLinkRegistry,
     RedisLocks,
@@ -47,7 +47,7 @@ def _refresher(
     name: str,
     value: Any,
     settings: providers.Provider[Settings],
-    guard: providers.Provider[RedisGuard],
+    breaker: providers.Provider[RedisCircuitBreaker],
     locks: Any,
     *,
     fresh_s: Any = None,
@@ -58,7 +58,7 @@ def _refresher(
     keep_s = providers.Callable(_keep, fresh_s) if keep_s is None else keep_s
     cache = providers.Selector(
         settings.provided.cache_backend,
-        redis=providers.Singleton(RedisCache, guard, name=name, value=TypeAdapter(Cached[value]), keep_s=keep_s),
+        redis=providers.Singleton(RedisCache, breaker, name=name, value=TypeAdapter(Cached[value]), keep_s=keep_s),
         memory=providers.Singleton(MemoryCache, keep_s=keep_s),
     )
     return providers.Singleton(Refresher, cache=cache, locks=locks, fresh_s=fresh_s, on_lookup=count_lookups(name))
@@ -83,11 +83,11 @@ class Container(containers.DeclarativeContainer):
 
     # Redis is optional: without it, one replica keeps the same state in memory.
     redis = providers.Resource(open_redis, url=settings.provided.redis_url)
-    redis_guard = providers.Singleton(RedisGuard, redis, prefix=settings.provided.redis_prefix)
+    redis_breaker = providers.Singleton(RedisCircuitBreaker, redis, prefix=settings.provided.redis_prefix)
 
     rate_limiter = providers.Singleton(
         NotionRateLimiter,
-        providers.Selector(settings.provided.cache_backend, redis=redis_guard, memory=providers.Object(None)),
+        providers.Selector(settings.provided.cache_backend, redis=redis_breaker, memory=providers.Object(None)),
         key=settings.provided.rate_limit_key,
         per_minute=settings.provided.notion_rate_limit,
         search_share=settings.provided.notion_search_share,
@@ -100,18 +100,18 @@ class Container(containers.DeclarativeContainer):
     )
     registry = providers.Selector(
         settings.provided.cache_backend,
-        redis=providers.Singleton(RedisLinkRegistry, redis_guard),
+        redis=providers.Singleton(RedisLinkRegistry, redis_breaker),
         memory=providers.Singleton(MemoryLinkRegistry),
     )
     locks = providers.Selector(
         settings.provided.cache_backend,
-        redis=providers.Singleton(RedisLocks, redis_guard),
+        redis=providers.Singleton(RedisLocks, redis_breaker),
         memory=providers.Singleton(MemoryLocks),
     )
-    schemas = _refresher("schema", NotionSchema, settings, redis_guard, locks)
-    people = _refresher("assignees", list[Assignee], settings, redis_guard, locks)
+    schemas = _refresher("schema", NotionSchema, settings, redis_breaker, locks)
+    people = _refresher("assignees", list[Assignee], settings, redis_breaker, locks)
     searches = _refresher(
-        "search", list[Issue], settings, redis_guard, locks, fresh_s=SEARCH_FRESH_S, keep_s=SEARCH_KEEP_S
+        "search", list[Issue], settings, redis_breaker, locks, fresh_s=SEARCH_FRESH_S, keep_s=SEARCH_KEEP_S
     )
     tracker = providers.Selector(
         settings.provided.tracker_backend,
@@ -136,7 +136,7 @@ class Container(containers.DeclarativeContainer):
 
     sync_state = providers.Selector(
         settings.provided.cache_backend,
-        redis=providers.Singleton(RedisSyncState, redis_guard),
+        redis=providers.Singleton(RedisSyncState, redis_breaker),
         memory=providers.Singleton(MemorySyncState),
     )
     queue = providers.Selector(

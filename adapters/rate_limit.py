@@ -4,7 +4,7 @@ import time
 
 import structlog
 
-from adapters.redis_store import RedisGuard
+from adapters.redis_store import RedisCircuitBreaker
 from domain import budget
 from domain.errors import RateLimited
 
@@ -72,7 +72,7 @@ class NotionRateLimiter:
 
     def __init__(
         self,
-        guard: RedisGuard | None,
+        breaker: RedisCircuitBreaker | None,
         *,
         key: str,
         per_minute: int,
@@ -83,7 +83,7 @@ class NotionRateLimiter:
     ) -> None:
         # Notion counts requests per 60-second window and lets a window be spent in a burst.
         burst = burst or max(1, per_minute // 6)
-        self._guard, self._key, self._max_wait_s, self._job_wait_s = guard, key, max_wait_s, job_wait_s
+        self._breaker, self._key, self._max_wait_s, self._job_wait_s = breaker, key, max_wait_s, job_wait_s
         self._interval_ms, self._burst_ms = 60_000 / per_minute, 60_000 / per_minute * (burst - 1)
         capacity_ms = self._interval_ms * burst
         self._below_ms = {
@@ -93,7 +93,7 @@ class NotionRateLimiter:
         }
         self._local = LocalRateLimiter(per_minute=per_minute, burst=burst)
         # A registered script is sent by its hash: one small command per Notion call.
-        self._script = guard.redis.register_script(_GCRA) if guard is not None else None
+        self._script = breaker.redis.register_script(_GCRA) if breaker is not None else None
 
     async def acquire(self) -> None:
         priority, left = budget.priority(), budget.remaining()
@@ -135,9 +135,9 @@ class NotionRateLimiter:
         return wait_s
 
     async def _shared(self, max_wait_s: float, below_s: float, hold_s: float = 0.0) -> float | None:
-        if self._guard is None or self._script is None:
+        if self._breaker is None or self._script is None:
             return None
         below_ms = below_s * 1000 if math.isfinite(below_s) else -1
         args = [self._interval_ms, self._burst_ms, max_wait_s * 1000, below_ms, hold_s * 1000]
-        result = await self._guard.run("rate_limit", self._script(keys=[self._key], args=args))
+        result = await self._breaker.run("rate_limit", self._script(keys=[self._key], args=args))
         return None if result is None else float(result) / 1000

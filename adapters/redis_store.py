@@ -9,7 +9,9 @@ from urllib.parse import urlsplit, urlunsplit
 import structlog
 from pydantic import TypeAdapter, ValidationError
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from adapters.memory import MemoryLinkRegistry, MemoryLocks
 from domain.errors import STILL_RUNNING, Conflict
@@ -19,6 +21,14 @@ from domain.ports import Cache, Dependency, LinkRegistry, Locks, SyncState
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
+_RENEW = (
+    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end"
+)
+_ACQUIRE = (
+    "if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end "
+    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end "
+    "return 0"
+)
 
 
 @contextlib.asynccontextmanager
@@ -35,23 +45,46 @@ async def open_redis(*, url: str) -> AsyncIterator["Redis"]:
         await client.aclose()
 
 
-# Bypasses Redis for a moment after it fails, so an outage costs one timeout, not one per request.
-class RedisGuard:
-    def __init__(self, redis: "Redis", *, prefix: str, cooldown_s: float = 2.0) -> None:
-        self.redis, self.prefix, self._cooldown_s = redis, prefix, cooldown_s
-        self._down_until = 0.0
+# Bypasses Redis for a moment once it is down, so an outage costs one timeout, not one per request.
+# A slow reply alone does not count as down: the locks would then stop excluding other replicas.
+class RedisCircuitBreaker:
+    def __init__(self, redis: "Redis", *, prefix: str, cooldown_s: float = 2.0, failures_to_open: int = 3) -> None:
+        self.redis, self.prefix, self._cooldown_s, self._failures_to_open = redis, prefix, cooldown_s, failures_to_open
+        self._opened_at: float | None = None
+        self._failures = 0
+
+    @property
+    def open(self) -> bool:
+        return self._opened_at is not None and time.monotonic() < self._opened_at + self._cooldown_s
 
     async def run(self, operation: str, call: Awaitable[T]) -> T | None:
-        if time.monotonic() < self._down_until:
+        if self.open:
             if asyncio.iscoroutine(call):
                 call.close()
             return None
+        half_open = self._opened_at is not None  # the cooldown is over: this call tries Redis again
         try:
-            return await call
+            result = await call
         except (TimeoutError, RedisError, OSError) as exc:
-            self._down_until = time.monotonic() + self._cooldown_s
-            log.warning("redis_unavailable", operation=operation, error=str(exc) or type(exc).__name__)
+            self._failures += 1
+            error = str(exc) or type(exc).__name__
+            if half_open or _unreachable(exc) or self._failures >= self._failures_to_open:
+                self._opened_at = time.monotonic()
+                log.warning("redis_unavailable", operation=operation, error=error, failures=self._failures)
+            else:
+                log.warning("redis_call_failed", operation=operation, error=error, failures=self._failures)
             return None
+        self._failures, self._opened_at = 0, None
+        return result
+
+
+def _unreachable(exc: BaseException) -> bool:
+    # A refused or dropped connection means Redis is down; a timeout may only mean it is slow. redis-py reports a
+    # full pool ("No connection available") as a ConnectionError caused by a timeout.
+    slow = (TimeoutError, RedisTimeoutError)
+    if isinstance(exc, slow) or isinstance(exc.__cause__, slow):
+        return False
+    return isinstance(exc, (RedisConnectionError, OSError))
 
 
 class RedisHealth(Dependency):
@@ -84,12 +117,12 @@ def _without_password(url: str) -> str:
 
 
 class RedisCache(Cache[T]):
-    def __init__(self, guard: RedisGuard, *, name: str, value: TypeAdapter[Cached[T]], keep_s: int) -> None:
+    def __init__(self, breaker: RedisCircuitBreaker, *, name: str, value: TypeAdapter[Cached[T]], keep_s: int) -> None:
         # Entries outlive their freshness by far, so a stale value can be served while it is refreshed.
-        self._guard, self._name, self._value, self._keep_s = guard, name, value, keep_s
+        self._breaker, self._name, self._value, self._keep_s = breaker, name, value, keep_s
 
     async def load(self, key: str) -> Cached[T] | None:
-        raw = await self._guard.run(f"{self._name}.load", self._guard.redis.get(self._key(key)))
+        raw = await self._breaker.run(f"{self._name}.load", self._breaker.redis.get(self._key(key)))
         entry = None
         if raw is not None:
             with contextlib.suppress(ValidationError):  # written by another version: fetch again
@@ -98,89 +131,112 @@ class RedisCache(Cache[T]):
 
     async def store(self, key: str, entry: Cached[T]) -> None:
         data = self._value.dump_json(entry)
-        await self._guard.run(f"{self._name}.store", self._guard.redis.set(self._key(key), data, ex=self._keep_s))
+        await self._breaker.run(f"{self._name}.store", self._breaker.redis.set(self._key(key), data, ex=self._keep_s))
 
     def _key(self, key: str) -> str:
-        return f"{self._guard.prefix}:{self._name}:{key}"
+        return f"{self._breaker.prefix}:{self._name}:{key}"
 
 
 class RedisLinkRegistry(LinkRegistry):
-    def __init__(self, guard: RedisGuard) -> None:
-        self._guard = guard
+    def __init__(self, breaker: RedisCircuitBreaker) -> None:
+        self._breaker = breaker
         self._local = MemoryLinkRegistry()
 
     async def recall(self, key: str) -> str | None:
-        raw = await self._guard.run("links.recall", self._guard.redis.get(f"{self._guard.prefix}:link:{key}"))
+        raw = await self._breaker.run("links.recall", self._breaker.redis.get(f"{self._breaker.prefix}:link:{key}"))
         return raw.decode() if isinstance(raw, bytes) else raw
 
     async def remember(self, key: str, page_id: str) -> None:
         await self._local.clear_unconfirmed(key)
-        async with self._guard.redis.pipeline(transaction=True) as both:
-            both.set(f"{self._guard.prefix}:link:{key}", page_id)
-            both.delete(f"{self._guard.prefix}:unconfirmed:{key}")
-            await self._guard.run("links.remember", both.execute())
+        async with self._breaker.redis.pipeline(transaction=True) as both:
+            both.set(f"{self._breaker.prefix}:link:{key}", page_id)
+            both.delete(f"{self._breaker.prefix}:unconfirmed:{key}")
+            await self._breaker.run("links.remember", both.execute())
 
     async def mark_unconfirmed(self, key: str, ttl_s: float) -> None:
         # Kept in this process too: with Redis down, a retry reaching this replica still finds the mark.
         await self._local.mark_unconfirmed(key, ttl_s)
-        name = f"{self._guard.prefix}:unconfirmed:{key}"
-        await self._guard.run("links.unconfirmed", self._guard.redis.set(name, 1, px=int(ttl_s * 1000)))
+        name = f"{self._breaker.prefix}:unconfirmed:{key}"
+        await self._breaker.run("links.unconfirmed", self._breaker.redis.set(name, 1, px=int(ttl_s * 1000)))
 
     async def clear_unconfirmed(self, key: str) -> None:
         await self._local.clear_unconfirmed(key)
-        await self._guard.run("links.unconfirmed", self._guard.redis.delete(f"{self._guard.prefix}:unconfirmed:{key}"))
+        await self._breaker.run(
+            "links.unconfirmed", self._breaker.redis.delete(f"{self._breaker.prefix}:unconfirmed:{key}")
+        )
 
     async def is_unconfirmed(self, key: str) -> bool:
         if await self._local.is_unconfirmed(key):
             return True
-        found = await self._guard.run(
-            "links.unconfirmed", self._guard.redis.exists(f"{self._guard.prefix}:unconfirmed:{key}")
+        found = await self._breaker.run(
+            "links.unconfirmed", self._breaker.redis.exists(f"{self._breaker.prefix}:unconfirmed:{key}")
         )
         return bool(found)
 
 
 class RedisSyncState(SyncState):
-    def __init__(self, guard: RedisGuard, *, keep_s: int = 90 * 86400) -> None:
+    def __init__(self, breaker: RedisCircuitBreaker, *, keep_s: int = 90 * 86400) -> None:
         # Facts about an issue matter while it lives; a quarter of silence lets them go.
-        self._guard, self._keep_s = guard, keep_s
+        self._breaker, self._keep_s = breaker, keep_s
 
     async def get(self, key: str) -> str | None:
-        raw = await self._guard.run("sync.get", self._guard.redis.get(f"{self._guard.prefix}:sync:{key}"))
+        raw = await self._breaker.run("sync.get", self._breaker.redis.get(f"{self._breaker.prefix}:sync:{key}"))
         return raw.decode() if isinstance(raw, bytes) else raw
 
     async def put(self, key: str, value: str) -> None:
-        name = f"{self._guard.prefix}:sync:{key}"
-        await self._guard.run("sync.put", self._guard.redis.set(name, value, ex=self._keep_s))
+        name = f"{self._breaker.prefix}:sync:{key}"
+        await self._breaker.run("sync.put", self._breaker.redis.set(name, value, ex=self._keep_s))
 
 
 class RedisLocks(Locks):
-    def __init__(self, guard: RedisGuard, *, ttl_s: float = 60.0, wait_s: float = 20.0) -> None:
-        self._guard, self._ttl_ms, self._wait_s = guard, int(ttl_s * 1000), wait_s
+    def __init__(self, breaker: RedisCircuitBreaker, *, ttl_s: float = 60.0, wait_s: float = 20.0) -> None:
+        # The TTL only frees the lock of a replica that died: a live holder renews it every third of it.
+        self._breaker, self._ttl_ms, self._wait_s = breaker, int(ttl_s * 1000), wait_s
         # With Redis down, replicas cannot exclude each other; this process still excludes itself.
         self._local = MemoryLocks(wait_s=wait_s)
 
     @contextlib.asynccontextmanager
     async def hold(self, key: str, *, wait_s: float | None = None) -> AsyncIterator[None]:
-        name, token = f"{self._guard.prefix}:lock:{key}", secrets.token_hex(16)
+        name, token = f"{self._breaker.prefix}:lock:{key}", secrets.token_hex(16)
         deadline = time.monotonic() + (self._wait_s if wait_s is None else wait_s)
+        unsure = False  # an attempt failed: its SET may still have reached Redis
         while True:
-            taken = await self._guard.run("lock.acquire", self._acquire(name, token))
-            if taken is None:
+            taken = await self._breaker.run("lock.acquire", self._acquire(name, token))
+            if taken is None and self._breaker.open:
                 log.warning("lock_local_only", key=key)
                 async with self._local.hold(key, wait_s=wait_s):
                     yield
                 return
             if taken:
                 break
+            unsure = unsure or taken is None
             if time.monotonic() >= deadline:
+                if unsure:
+                    await self._release(name, token)
                 raise Conflict(STILL_RUNNING)
             await asyncio.sleep(0.05)
+        renewal = asyncio.create_task(self._renew(key, name, token))
         try:
             yield
         finally:
-            if taken:
-                await self._guard.run("lock.release", self._guard.redis.eval(_RELEASE, 1, name, token))
+            renewal.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewal
+            await self._release(name, token)
 
     async def _acquire(self, name: str, token: str) -> bool:
-        # SET NX answers nil when the key is taken: make that False, so None keeps meaning "Redis is down".
-        return bool(await self._guard.redis.set(name, token, nx=True, px=self._ttl_ms))
+        # Also true when the key already holds our token: an earlier attempt whose reply was lost did take it.
+        return bool(await self._breaker.redis.eval(_ACQUIRE, 1, name, token, self._ttl_ms))
+
+    async def _renew(self, key: str, name: str, token: str) -> None:
+        while True:
+            await asyncio.sleep(self._ttl_ms / 3000)
+            renewed = await self._breaker.run(
+                "lock.renew", self._breaker.redis.eval(_RENEW, 1, name, token, self._ttl_ms)
+            )
+            if renewed == 0:  # expired or taken over while Redis could not be reached: nothing left to renew
+                log.warning("lock_lost", key=key)
+                return
+
+    async def _release(self, name: str, token: str) -> None:
+        await self._breaker.run("lock.release", self._breaker.redis.eval(_RELEASE, 1, name, token))

@@ -8,7 +8,7 @@ from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
 from container import Container, open_use_cases
-from entrypoints.http.app import create_app
+from entrypoints.http.app import BodyBudget, create_app
 from settings import Settings
 from tests.fake_notion import FakeNotion
 from tests.sentry import SECRET
@@ -29,8 +29,12 @@ def settings(**env: str) -> Settings:
     )
 
 
-def app_for(container: Container) -> web.Application:
-    return create_app(functools.partial(open_use_cases, container), client_secrets=container.settings().client_secrets)
+def app_for(container: Container, body_budget: BodyBudget | None = None) -> web.Application:
+    return create_app(
+        functools.partial(open_use_cases, container),
+        client_secrets=container.settings().client_secrets,
+        body_budget=body_budget,
+    )
 
 
 @dataclass(frozen=True)

@@ -3,26 +3,38 @@ from contextlib import AbstractAsyncContextManager
 
 from aiohttp import web
 
-from entrypoints.http.middlewares import SECRETS, errors_to_http, request_context, verify_signature
+from entrypoints.http.middlewares import (
+    BODY_BUDGET,
+    MAX_BODY_BYTES,
+    SECRETS,
+    BodyBudget,
+    errors_to_http,
+    request_context,
+    verify_signature,
+)
 from entrypoints.http.routes import USE_CASES, UseCases, routes
 
-MAX_BODY_BYTES = 1024 * 1024  # a 60,000-character stack trace is a tenth of this
-
-__all__ = ["UseCases", "create_app"]
+__all__ = ["MAX_BODY_BYTES", "BodyBudget", "UseCases", "create_app"]
 
 
 def create_app(
-    open_use_cases: Callable[[], AbstractAsyncContextManager[UseCases]], *, client_secrets: tuple[str, ...]
+    open_use_cases: Callable[[], AbstractAsyncContextManager[UseCases]],
+    *,
+    client_secrets: tuple[str, ...],
+    body_budget: BodyBudget | None = None,
 ) -> web.Application:
+    budget = body_budget or BodyBudget()
+
     async def lifespan(app: web.Application) -> AsyncIterator[None]:
         async with open_use_cases() as use_cases:
             app[USE_CASES] = use_cases
             yield
 
     app = web.Application(
-        middlewares=[request_context, errors_to_http, verify_signature], client_max_size=MAX_BODY_BYTES
+        middlewares=[request_context, errors_to_http, verify_signature], client_max_size=budget.max_body
     )
     app[SECRETS] = client_secrets
+    app[BODY_BUDGET] = budget
     app.cleanup_ctx.append(lifespan)
     app.add_routes(routes)
     return app

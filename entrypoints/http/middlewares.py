@@ -1,7 +1,9 @@
+import asyncio
+import contextlib
 import hashlib
 import hmac
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pydantic
 import structlog
@@ -28,6 +30,10 @@ class BadSignature(Exception):
     pass
 
 
+class Overloaded(Exception):
+    pass
+
+
 STATUS: dict[type[Exception], int] = {
     BadSignature: 401,
     InvalidWebhook: 400,
@@ -40,6 +46,47 @@ STATUS: dict[type[Exception], int] = {
 SIGNATURE_HEADERS = ("Sentry-App-Signature", "Sentry-Hook-Signature")
 SECRETS = web.AppKey("client_secrets", tuple[str, ...])
 UNSIGNED = frozenset({"/healthz", "/readyz", "/metrics"})
+MAX_BODY_BYTES = 1024 * 1024  # a 60,000-character stack trace is a tenth of this
+SMALL_BODY_BYTES = 64 * 1024  # Sentry's requests are a few KB
+
+
+# Bodies must be read before their signature can be checked, so anyone who reaches the service can make it
+# buffer them: this bounds the bytes held by bodies still being read, and how long one may take to arrive.
+class BodyBudget:
+    def __init__(
+        self,
+        *,
+        total_bytes: int = 8 * MAX_BODY_BYTES,
+        max_body: int = MAX_BODY_BYTES,
+        wait_s: float = 1.0,
+        read_timeout_s: float = 10.0,
+    ) -> None:
+        self.total_bytes, self.max_body, self.read_timeout_s = total_bytes, max_body, read_timeout_s
+        self._wait_s = wait_s
+        self.held = self.peak = 0
+        self._freed = asyncio.Condition()
+
+    @contextlib.asynccontextmanager
+    async def hold(self, size: int) -> AsyncIterator[None]:
+        # Large bodies leave an eighth of the budget to small ones, so big unsigned uploads cannot crowd out Sentry.
+        limit = self.total_bytes if size <= SMALL_BODY_BYTES else self.total_bytes - self.total_bytes // 8
+        async with self._freed:
+            try:
+                async with asyncio.timeout(self._wait_s):
+                    await self._freed.wait_for(lambda: self.held + size <= limit)
+            except TimeoutError:
+                raise Overloaded("Too many request bodies are arriving at once; try again in a moment.") from None
+            self.held += size
+            self.peak = max(self.peak, self.held)
+        try:
+            yield
+        finally:
+            async with self._freed:
+                self.held -= size
+                self._freed.notify_all()
+
+
+BODY_BUDGET = web.AppKey("body_budget", BodyBudget)
 
 
 def problem(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
@@ -75,6 +122,8 @@ async def errors_to_http(request: web.Request, handler: Handler) -> web.StreamRe
         return problem(400, describe(exc))
     except RateLimited as exc:
         return problem(503, exc.message, {"Retry-After": str(max(1, round(exc.retry_after_s)))})
+    except Overloaded as exc:
+        return problem(503, str(exc), {"Retry-After": "1"})
     except (DomainError, BadSignature) as exc:
         status = next((s for t, s in STATUS.items() if isinstance(exc, t)), 400)
         log.warning("request_failed", error=type(exc).__name__, detail=str(exc))
@@ -97,10 +146,7 @@ async def verify_signature(request: web.Request, handler: Handler) -> web.Stream
     if request.path in UNSIGNED:
         return await handler(request)
     # Sentry signs the exact bytes it sends (the empty string for a GET): never re-serialise.
-    try:
-        body = await request.read()
-    except web.RequestPayloadError as exc:  # a body that cannot be decoded, e.g. bad gzip
-        raise web.HTTPBadRequest(reason="The request body could not be read.") from exc
+    body = await _read_unverified(request, request.app[BODY_BUDGET])
     given = [
         request.headers[h].strip().lower().encode(errors="replace") for h in SIGNATURE_HEADERS if h in request.headers
     ]
@@ -108,3 +154,25 @@ async def verify_signature(request: web.Request, handler: Handler) -> web.Stream
     if not any(hmac.compare_digest(g, e) for g in given for e in expected):
         raise BadSignature("The request is not signed with this integration's client secret.")
     return await handler(request)
+
+
+async def _read_unverified(request: web.Request, budget: BodyBudget) -> bytes:
+    if not request.body_exists:
+        return b""
+    declared = request.content_length
+    if declared is not None and declared > budget.max_body:
+        raise web.HTTPRequestEntityTooLarge(
+            budget.max_body, declared, reason=f"The request body is larger than {budget.max_body} bytes."
+        )
+    # A chunked or compressed body may grow up to the limit whatever it declares.
+    size = budget.max_body if declared is None or "Content-Encoding" in request.headers else declared
+    async with budget.hold(size):
+        try:
+            async with asyncio.timeout(budget.read_timeout_s):
+                return await request.read()
+        except TimeoutError:
+            raise web.HTTPRequestTimeout(
+                reason=f"The request body did not arrive within {budget.read_timeout_s:g} seconds."
+            ) from None
+        except web.RequestPayloadError as exc:  # a body that cannot be decoded, e.g. bad gzip
+            raise web.HTTPBadRequest(reason="The request body could not be read.") from exc

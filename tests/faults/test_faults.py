@@ -573,7 +573,7 @@ async def test_redis_killed_mid_run_and_restarted(
 
     await redis_server.start()  # same port, empty: everything it knew is gone
 
-    # Back in use once the guard's cooldown is over: new links are remembered in Redis again.
+    # Back in use once the circuit breaker's cooldown is over: new links are remembered in Redis again.
     issue, deadline = 100, time.monotonic() + 6.0
     while not await redis_server.keys(f"{redis_prefix}:link:*"):
         assert time.monotonic() < deadline, "the service never went back to Redis"

@@ -6,18 +6,18 @@ import fakeredis
 import pytest
 
 from adapters.rate_limit import NotionRateLimiter
-from adapters.redis_store import RedisGuard, open_redis
+from adapters.redis_store import RedisCircuitBreaker, open_redis
 from domain import budget
 from domain.errors import RateLimited
 
 
 @pytest.fixture(params=["real", "fake"])
-async def guard(request: pytest.FixtureRequest) -> AsyncIterator[RedisGuard]:
+async def guard(request: pytest.FixtureRequest) -> AsyncIterator[RedisCircuitBreaker]:
     if request.param == "fake":
-        yield RedisGuard(fakeredis.FakeAsyncRedis(), prefix="rl")
+        yield RedisCircuitBreaker(fakeredis.FakeAsyncRedis(), prefix="rl")
         return
     async with open_redis(url="redis://127.0.0.1:6379/15") as client:
-        yield RedisGuard(client, prefix="rl")
+        yield RedisCircuitBreaker(client, prefix="rl")
 
 
 async def granted(limiters: list[NotionRateLimiter], attempts: int) -> int:
@@ -34,7 +34,7 @@ async def granted(limiters: list[NotionRateLimiter], attempts: int) -> int:
     return sum(results)
 
 
-async def test_replicas_share_one_budget(guard: RedisGuard) -> None:
+async def test_replicas_share_one_budget(guard: RedisCircuitBreaker) -> None:
     # 6 a minute with a burst of 3: the next slot is 10 s away, longer than anyone may wait here.
     key = f"rl:{uuid.uuid4().hex}"
     replicas = [NotionRateLimiter(guard, key=key, per_minute=6, burst=3, max_wait_s=1) for _ in range(3)]
@@ -44,7 +44,7 @@ async def test_replicas_share_one_budget(guard: RedisGuard) -> None:
     await guard.redis.delete(key)
 
 
-async def test_a_wait_beyond_the_request_budget_fails_fast_with_the_time_to_wait(guard: RedisGuard) -> None:
+async def test_a_wait_beyond_the_request_budget_fails_fast_with_the_time_to_wait(guard: RedisCircuitBreaker) -> None:
     key = f"rl:{uuid.uuid4().hex}"
     limiter = NotionRateLimiter(guard, key=key, per_minute=6, burst=1, max_wait_s=30)
     await limiter.acquire()
@@ -56,7 +56,7 @@ async def test_a_wait_beyond_the_request_budget_fails_fast_with_the_time_to_wait
     await guard.redis.delete(key)
 
 
-async def test_a_short_wait_is_taken(guard: RedisGuard) -> None:
+async def test_a_short_wait_is_taken(guard: RedisCircuitBreaker) -> None:
     key = f"rl:{uuid.uuid4().hex}"
     limiter = NotionRateLimiter(guard, key=key, per_minute=1200, burst=1, max_wait_s=1)
 
@@ -66,14 +66,14 @@ async def test_a_short_wait_is_taken(guard: RedisGuard) -> None:
 
 async def test_without_redis_each_process_keeps_its_own_budget() -> None:
     async with open_redis(url="redis://127.0.0.1:1/0") as client:
-        down = RedisGuard(client, prefix="rl")
+        down = RedisCircuitBreaker(client, prefix="rl")
         replicas = [NotionRateLimiter(down, key="rl:x", per_minute=6, burst=3, max_wait_s=1) for _ in range(2)]
 
         with budget.within(25):
             assert await granted(replicas, 10) == 6
 
 
-async def test_odd_rates_work_on_redis(guard: RedisGuard) -> None:
+async def test_odd_rates_work_on_redis(guard: RedisCircuitBreaker) -> None:
     # 60,000 ms divided by 180 or 100,000 is no whole number; Redis must still accept the expiry.
     for rate in (180, 100_000, 7):
         key = f"rl:{uuid.uuid4().hex}"
@@ -83,25 +83,25 @@ async def test_odd_rates_work_on_redis(guard: RedisGuard) -> None:
 
 
 @pytest.fixture(params=["real", "fake", "down"])
-async def shared(request: pytest.FixtureRequest) -> AsyncIterator[tuple[RedisGuard, str]]:
+async def shared(request: pytest.FixtureRequest) -> AsyncIterator[tuple[RedisCircuitBreaker, str]]:
     # "down": every replica falls back to its own budget, with the same priorities.
     key = f"rl:{uuid.uuid4().hex}"
     if request.param == "fake":
-        yield RedisGuard(fakeredis.FakeAsyncRedis(), prefix="rl"), key
+        yield RedisCircuitBreaker(fakeredis.FakeAsyncRedis(), prefix="rl"), key
         return
     url = "redis://127.0.0.1:1/0" if request.param == "down" else "redis://127.0.0.1:6379/15"
     async with open_redis(url=url) as client:
-        yield RedisGuard(client, prefix="rl"), key
+        yield RedisCircuitBreaker(client, prefix="rl"), key
         if request.param == "real":
             await client.delete(key)
 
 
-def never_waiting(guard: RedisGuard, key: str) -> NotionRateLimiter:
+def never_waiting(guard: RedisCircuitBreaker, key: str) -> NotionRateLimiter:
     # 6 a minute with a burst of 15: a slot frees every 10 s, so nothing frees up during the test.
     return NotionRateLimiter(guard, key=key, per_minute=6, burst=15, max_wait_s=0, job_wait_s=0, search_share=0.5)
 
 
-async def test_searches_jobs_and_writes_each_stop_at_their_own_share(shared: tuple[RedisGuard, str]) -> None:
+async def test_searches_jobs_and_writes_each_stop_at_their_own_share(shared: tuple[RedisCircuitBreaker, str]) -> None:
     limiter = never_waiting(*shared)
 
     with budget.within(2.5, priority="search"):
@@ -114,7 +114,7 @@ async def test_searches_jobs_and_writes_each_stop_at_their_own_share(shared: tup
     assert (searches, jobs, writes) == (8, 6, 1)
 
 
-async def test_a_search_burst_leaves_the_writes_their_part(shared: tuple[RedisGuard, str]) -> None:
+async def test_a_search_burst_leaves_the_writes_their_part(shared: tuple[RedisCircuitBreaker, str]) -> None:
     limiter = never_waiting(*shared)
 
     with budget.within(2.5, priority="search"):
@@ -128,7 +128,7 @@ async def test_a_search_burst_leaves_the_writes_their_part(shared: tuple[RedisGu
     assert writes == 7
 
 
-async def test_a_job_polls_instead_of_reserving_a_slot_ahead(shared: tuple[RedisGuard, str]) -> None:
+async def test_a_job_polls_instead_of_reserving_a_slot_ahead(shared: tuple[RedisCircuitBreaker, str]) -> None:
     guard, key = shared
     limiter = NotionRateLimiter(guard, key=key, per_minute=6, burst=15, max_wait_s=0, job_wait_s=2)
     with budget.within(25, priority="interactive"):
@@ -143,7 +143,7 @@ async def test_a_job_polls_instead_of_reserving_a_slot_ahead(shared: tuple[Redis
     assert 4 <= caught.value.retry_after_s <= 6
 
 
-async def test_a_hold_off_stops_every_replica_until_it_is_over(guard: RedisGuard) -> None:
+async def test_a_hold_off_stops_every_replica_until_it_is_over(guard: RedisCircuitBreaker) -> None:
     key = f"rl:{uuid.uuid4().hex}"
     told, other = (NotionRateLimiter(guard, key=key, per_minute=600, max_wait_s=5, job_wait_s=5) for _ in range(2))
 
@@ -162,7 +162,7 @@ async def test_a_hold_off_stops_every_replica_until_it_is_over(guard: RedisGuard
 
 async def test_without_redis_a_hold_off_still_holds_this_process() -> None:
     async with open_redis(url="redis://127.0.0.1:1/0") as client:
-        limiter = NotionRateLimiter(RedisGuard(client, prefix="rl"), key="rl:x", per_minute=600, max_wait_s=5)
+        limiter = NotionRateLimiter(RedisCircuitBreaker(client, prefix="rl"), key="rl:x", per_minute=600, max_wait_s=5)
         await limiter.hold_off(30)
 
         with budget.within(25), pytest.raises(RateLimited) as caught:
