@@ -3,7 +3,7 @@ import contextlib
 import hashlib
 import hmac
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 
 import pydantic
 import structlog
@@ -53,37 +53,26 @@ SMALL_BODY_BYTES = 64 * 1024  # Sentry's requests are a few KB
 # Bodies must be read before their signature can be checked, so anyone who reaches the service can make it
 # buffer them: this bounds the bytes held by bodies still being read, and how long one may take to arrive.
 class BodyBudget:
+    # Bodies being read before their signature is checked share this many bytes. A request that does not fit is
+    # refused at once: one that waited would keep buffering what its sender pushes meanwhile.
     def __init__(
-        self,
-        *,
-        total_bytes: int = 8 * MAX_BODY_BYTES,
-        max_body: int = MAX_BODY_BYTES,
-        wait_s: float = 1.0,
-        read_timeout_s: float = 10.0,
+        self, *, total_bytes: int = 8 * MAX_BODY_BYTES, max_body: int = MAX_BODY_BYTES, read_timeout_s: float = 10.0
     ) -> None:
         self.total_bytes, self.max_body, self.read_timeout_s = total_bytes, max_body, read_timeout_s
-        self._wait_s = wait_s
         self.held = self.peak = 0
-        self._freed = asyncio.Condition()
 
-    @contextlib.asynccontextmanager
-    async def hold(self, size: int) -> AsyncIterator[None]:
+    @contextlib.contextmanager
+    def hold(self, size: int) -> Iterator[None]:
         # Large bodies leave an eighth of the budget to small ones, so big unsigned uploads cannot crowd out Sentry.
         limit = self.total_bytes if size <= SMALL_BODY_BYTES else self.total_bytes - self.total_bytes // 8
-        async with self._freed:
-            try:
-                async with asyncio.timeout(self._wait_s):
-                    await self._freed.wait_for(lambda: self.held + size <= limit)
-            except TimeoutError:
-                raise Overloaded("Too many request bodies are arriving at once; try again in a moment.") from None
-            self.held += size
-            self.peak = max(self.peak, self.held)
+        if self.held + size > limit:
+            raise Overloaded("Too many request bodies are arriving at once; try again in a moment.")
+        self.held += size
+        self.peak = max(self.peak, self.held)
         try:
             yield
         finally:
-            async with self._freed:
-                self.held -= size
-                self._freed.notify_all()
+            self.held -= size
 
 
 BODY_BUDGET = web.AppKey("body_budget", BodyBudget)
@@ -123,11 +112,16 @@ async def errors_to_http(request: web.Request, handler: Handler) -> web.StreamRe
     except RateLimited as exc:
         return problem(503, exc.message, {"Retry-After": str(max(1, round(exc.retry_after_s)))})
     except Overloaded as exc:
-        return problem(503, str(exc), {"Retry-After": "1"})
+        response = problem(503, str(exc), {"Retry-After": "1"})
+        response.force_close()
+        return response
     except (DomainError, BadSignature) as exc:
         status = next((s for t, s in STATUS.items() if isinstance(exc, t)), 400)
         log.warning("request_failed", error=type(exc).__name__, detail=str(exc))
-        return problem(status, str(exc))
+        response = problem(status, str(exc))
+        if isinstance(exc, BadSignature):
+            response.force_close()  # an unsigned body left unread is not drained for the next request
+        return response
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -145,11 +139,19 @@ def signature(secret: str, body: bytes) -> str:
 async def verify_signature(request: web.Request, handler: Handler) -> web.StreamResponse:
     if request.path in UNSIGNED:
         return await handler(request)
-    # Sentry signs the exact bytes it sends (the empty string for a GET): never re-serialise.
-    body = await _read_unverified(request, request.app[BODY_BUDGET])
+    budget = request.app[BODY_BUDGET]
+    declared = request.content_length
+    if declared is not None and declared > budget.max_body:
+        raise web.HTTPRequestEntityTooLarge(
+            budget.max_body, declared, reason=f"The request body is larger than {budget.max_body} bytes."
+        )
     given = [
         request.headers[h].strip().lower().encode(errors="replace") for h in SIGNATURE_HEADERS if h in request.headers
     ]
+    if not given:  # nothing to check the body against: it is never read
+        raise BadSignature("The request is not signed with this integration's client secret.")
+    # Sentry signs the exact bytes it sends (the empty string for a GET): never re-serialise.
+    body = await _read_unverified(request, budget)
     expected = [signature(s, body).encode() for s in request.app[SECRETS]]
     if not any(hmac.compare_digest(g, e) for g in given for e in expected):
         raise BadSignature("The request is not signed with this integration's client secret.")
@@ -159,14 +161,10 @@ async def verify_signature(request: web.Request, handler: Handler) -> web.Stream
 async def _read_unverified(request: web.Request, budget: BodyBudget) -> bytes:
     if not request.body_exists:
         return b""
-    declared = request.content_length
-    if declared is not None and declared > budget.max_body:
-        raise web.HTTPRequestEntityTooLarge(
-            budget.max_body, declared, reason=f"The request body is larger than {budget.max_body} bytes."
-        )
     # A chunked or compressed body may grow up to the limit whatever it declares.
+    declared = request.content_length
     size = budget.max_body if declared is None or "Content-Encoding" in request.headers else declared
-    async with budget.hold(size):
+    with budget.hold(size):
         try:
             async with asyncio.timeout(budget.read_timeout_s):
                 return await request.read()

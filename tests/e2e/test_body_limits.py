@@ -38,10 +38,13 @@ class Upload:
         self._reader, self._writer = reader, writer
 
     @classmethod
-    async def begin(cls, client: Client, size: int, first: bytes = b"") -> "Upload":
+    async def begin(cls, client: Client, size: int, first: bytes = b"", *, signed: bool = True) -> "Upload":
+        # `signed`: with a signature header, as a forger would send; its value is checked once the body is read.
         assert client.port is not None
         upload = cls(*await asyncio.open_connection(client.host, client.port))
         head = f"POST {CREATE} HTTP/1.1\r\nHost: sentry-notion\r\nContent-Type: application/json\r\n"
+        if signed:
+            head += f"Sentry-App-Signature: {'0' * 64}\r\n"
         await upload.send(f"{head}Content-Length: {size}\r\n\r\n".encode() + first)
         return upload
 
@@ -75,10 +78,24 @@ async def test_a_declared_length_over_the_limit_is_a_413_before_any_body_is_sent
     assert (budget.peak, tracker.calls) == (0, [])
 
 
-async def test_unsigned_uploads_cannot_fill_memory_and_sentry_still_gets_through(
+async def test_a_body_without_any_signature_header_is_refused_unread(
     aiohttp_client: AiohttpClient, tracker: FakeIssueTracker
 ) -> None:
-    budget = BodyBudget(total_bytes=2 * MAX_BODY_BYTES, wait_s=0.2)
+    budget = BodyBudget()
+    client = await start(aiohttp_client, tracker, budget)
+    upload = await Upload.begin(client, LARGE, b"{", signed=False)
+
+    answer = await upload.answer()
+    upload.close()
+
+    assert (answer.status, answer.headers.get("Connection")) == (401, "close")
+    assert (budget.peak, tracker.calls) == (0, [])
+
+
+async def test_forged_uploads_cannot_fill_memory_and_sentry_still_gets_through(
+    aiohttp_client: AiohttpClient, tracker: FakeIssueTracker
+) -> None:
+    budget = BodyBudget(total_bytes=2 * MAX_BODY_BYTES)
     client = await start(aiohttp_client, tracker, budget)
     uploads = [await Upload.begin(client, LARGE, b"{") for _ in range(6)]
     answers = {asyncio.ensure_future(upload.answer()): upload for upload in uploads}
@@ -135,7 +152,8 @@ async def test_a_chunked_body_growing_over_the_limit_is_a_413(
         for _ in range(0, size, 65536):
             yield b" " * 65536
 
-    resp = await client.post(CREATE, data=chunks(), headers={"Content-Type": "application/json"})
+    forged = {"Content-Type": "application/json", "Sentry-App-Signature": "0" * 64}
+    resp = await client.post(CREATE, data=chunks(), headers=forged)
 
     assert resp.status == 413
     assert (await resp.json())["message"]
