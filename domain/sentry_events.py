@@ -32,8 +32,8 @@ class IssueEvent(Frozen):
     details: dict[str, str | int | None] = Field(default_factory=dict)
 
 
-# Sentry writes int(time.time()) (sentry-protocol.md §7.1). Anything else, or a time outside this century, is
-# not from Sentry; a float would also let `nan` into the stored order of events.
+# Sentry writes int(time.time()) (getsentry/sentry AppPlatformEvent.sentry_headers). Anything else, or a time
+# outside this century, is not from Sentry; a float would also let `nan` into the stored order of events.
 _TIMESTAMP = re.compile(r"[0-9]{9,10}")
 _EARLIEST, _LATEST = 946_684_800, 4_102_444_800  # 2000-01-01 and 2100-01-01, UTC
 
@@ -106,7 +106,7 @@ def sentry_issue_id(url: str | None) -> str | None:
 
 def is_self_caused(body: dict[str, Any]) -> bool:
     # Changes made through an integration token come back with an application actor other than
-    # Sentry itself (sentry-protocol.md §7.2); applying them again would loop.
+    # Sentry itself (getsentry/sentry AppPlatformEvent.get_actor); applying them again would loop.
     actor = _dict(body.get("actor"))
     return actor.get("type") == "application" and actor.get("id") != "sentry"
 

@@ -1,7 +1,8 @@
 """In-memory fake of the Notion REST API (data-source era, versions 2025-09-03 / 2026-03-11).
 
-Follows the team's Notion spec (notion-api.md §1-§9): exact error shapes and messages, content limits,
-sharing, capabilities and fault injection. Serve it with ``aiohttp_server(FakeNotion().app())``.
+Follows Notion's reference (https://developers.notion.com/reference) and SDK (makenotion/notion-sdk-js): exact error
+shapes and messages, content limits, sharing, capabilities and fault injection.
+Serve it with ``aiohttp_server(FakeNotion().app())``.
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ RICH_TEXT_BLOCKS = frozenset(
     }
 )
 OTHER_BLOCKS = frozenset({"code", "bookmark", "embed", "divider", "equation", "table_of_contents"})
-CODE_LANGUAGES = (  # noqa: SIM905 -- the spec's list verbatim, 90 lines as a literal
+CODE_LANGUAGES = (  # noqa: SIM905 -- makenotion/notion-sdk-js LanguageRequest verbatim, 90 lines as a literal
     "abap, abc, agda, arduino, ascii art, assembly, bash, basic, bnf, c, c#, c++, clojure, coffeescript, coq, css, "
     "dart, dhall, diff, docker, ebnf, elixir, elm, erlang, f#, flow, fortran, gherkin, glsl, go, graphql, groovy, "
     "haskell, hcl, html, idris, java, javascript, json, julia, kotlin, latex, less, lisp, livescript, llvm ir, lua, "
@@ -579,7 +580,8 @@ class FakeNotion:
                 f"Notion-Version header failed validation: Notion-Version header should be one of {accepted}, "
                 f'instead was `"{version}"`.'
             )
-        # Data-source endpoints do not exist before 2025-09-03 (spec §1.2).
+        # Data-source endpoints do not exist before 2025-09-03
+        # (https://developers.notion.com/docs/upgrade-guide-2025-09-03).
         if version < "2025-09-03" and request.path.startswith("/v1/data_sources"):
             raise NotionError(400, "invalid_request_url", "Invalid request URL.")
         route = self._route(request.method, request.path)
@@ -606,7 +608,8 @@ class FakeNotion:
     # ----- lookups honouring sharing -----
 
     def _new_id(self) -> str:
-        # Notion IDs are not all v4 UUIDs (spec §6), so none of the version bits are set here either.
+        # Notion IDs are not all v4 UUIDs (see those in https://developers.notion.com/docs/upgrade-guide-2025-09-03),
+        # so none of the version bits are set here either.
         return str(uuid.UUID(int=self._rng.getrandbits(128)))
 
     def _short_id(self) -> str:
@@ -645,7 +648,8 @@ class FakeNotion:
     # ----- rendering -----
 
     def _trash(self, version: str, in_trash: bool) -> JsonObj:
-        # 2026-03-11 renamed `archived` to `in_trash`; older versions carry both (spec §1.3).
+        # 2026-03-11 renamed `archived` to `in_trash`; older versions carry both
+        # (https://developers.notion.com/guides/get-started/upgrade-guide-2026-03-11).
         return {"in_trash": in_trash} if version >= "2026-03-11" else {"archived": in_trash, "in_trash": in_trash}
 
     def _url(self, title: str, object_id: str) -> str:
@@ -883,7 +887,8 @@ class FakeNotion:
             pages = [p for p in pages if predicate(p)]
         if body.get("sorts") is not None:
             pages = self._sort(ds, pages, body["sorts"])
-        # A single query stops at query_result_limit results (spec §3.4 request_status).
+        # A single query stops at query_result_limit results, saying so in request_status
+        # (https://developers.notion.com/guides/data-apis/query-large-data-sources).
         truncated = len(pages) > self.query_result_limit
         pages = pages[: self.query_result_limit]
         chunk, out = self._paginate_body(pages, [p.id for p in pages], call, "page_or_data_source")
@@ -905,7 +910,8 @@ class FakeNotion:
         spec = _check_obj(spec, path)
         for op in ("and", "or"):
             if op in spec:
-                # Compound filters nest at most two levels deep (spec §3.4).
+                # Compound filters nest at most two levels deep
+                # (https://developers.notion.com/reference/filter-data-source-entries).
                 if depth >= 2:
                     raise _body_invalid(f"{path}.{op}", "not present", spec[op])
                 subs = _check_list(spec[op], f"{path}.{op}")
@@ -975,7 +981,8 @@ class FakeNotion:
         if kind in ("people", "created_by", "last_edited_by"):
             if op not in ("contains", "does_not_contain"):
                 raise _body_invalid(cpath, "not present", arg)
-            # "me" is the token's user; internal connections have none, so it matches nothing (spec §3.4).
+            # "me" is the token's user; internal connections have none, so it matches nothing
+            # (https://developers.notion.com/reference/filter-data-source-entries).
             target = arg if arg == "me" else _parse_id(arg, cpath)
             contains = op == "contains"
             return lambda page: (target in self._people(page, prop)) == contains
@@ -994,7 +1001,7 @@ class FakeNotion:
             raise _body_invalid(path, "a string or an array of strings", arg)
         config = prop[kind]
         wanted = {o["id"] for o in config["options"] if o["name"] in names}
-        # Status filters also accept group names (spec §3.4).
+        # Status filters also accept group names (https://developers.notion.com/reference/filter-data-source-entries).
         for group in config.get("groups", []):
             if group["name"] in names:
                 wanted |= set(group["option_ids"])
@@ -1140,7 +1147,8 @@ class FakeNotion:
         parent = _check_obj(parent, "body.parent")
         kind = parent.get("type") or next((k for k in ("data_source_id", "database_id") if k in parent), None)
         if kind == "database_id":
-            # Still accepted on new versions, but only while the database has a single data source (spec §1.2).
+            # Still accepted on new versions, but only while the database has a single data source
+            # (https://developers.notion.com/docs/upgrade-guide-2025-09-03).
             db = self._shared_database(_parse_id(parent.get("database_id", _UNDEFINED), "body.parent.database_id"))
             if len(db.data_source_ids) != 1:
                 raise NotionError(
@@ -1279,7 +1287,8 @@ class FakeNotion:
         if found is not None:
             return str(found["id"])
         if kind == "status":
-            # Unlike select, Notion does not invent status options (spec §3.5, §10.3).
+            # Unlike select, Notion does not invent status options: only select's are documented as created
+            # (https://developers.notion.com/reference/page-property-values).
             raise _invalid(f'Invalid status option. Status option "{name}" does not exist for property {prop["name"]}.')
         option = {"id": self._short_id(), "name": name, "color": "default", "description": None}
         new_options.append((prop, option))
@@ -1414,7 +1423,8 @@ class FakeNotion:
         block_id = _parse_id(call.params["block_id"], "path.block_id", "path")
         page = self._shared_parent(block_id)
         body = call.body
-        # 2026-03-11 replaced `after` with `position` (spec §1.3).
+        # 2026-03-11 replaced `after` with `position`
+        # (https://developers.notion.com/guides/get-started/upgrade-guide-2026-03-11).
         placement = "position" if call.version >= "2026-03-11" else "after"
         _reject_unknown(body, ("children", placement))
         if "children" not in body:
@@ -1476,7 +1486,8 @@ class FakeNotion:
             if direction not in ("ascending", "descending"):
                 raise _body_invalid("body.sort.direction", '`"ascending"` or `"descending"`', direction)
             descending = direction == "descending"
-        # Search matches titles by terms, any term (observed; spec §3.10), and its index lags behind writes.
+        # Search matches titles by terms, any term (observed), and its index lags behind writes
+        # (https://developers.notion.com/reference/search-optimizations-and-limitations).
         terms = query.casefold().split()
         indexed_before = self.clock() - timedelta(seconds=self.search_delay)
         found: list[tuple[datetime, str, JsonObj]] = []
@@ -1549,7 +1560,7 @@ class FakeNotion:
         return comment
 
     def _list_comments(self, call: _Call) -> JsonObj:
-        # Open comments of a page or block, oldest first (notion-webhooks.md §5.2).
+        # Open comments of a page or block, oldest first (https://developers.notion.com/docs/working-with-comments).
         if not self.comments_capability:
             raise NotionError(403, "restricted_resource", "Insufficient permissions for this endpoint.")
         block_id = _parse_id(call.query.get("block_id", _UNDEFINED), "query.block_id", "query")
@@ -1560,7 +1571,8 @@ class FakeNotion:
         return out
 
     def _update_comment(self, call: _Call) -> JsonObj:
-        # Only the content can change: the SDK's update body is `rich_text` or `markdown` (spec §5.3).
+        # Only the content can change: the SDK's update body is `rich_text` or `markdown`
+        # (makenotion/notion-sdk-js src/api-endpoints/comments.ts).
         comment_id = _parse_id(call.params["comment_id"], "path.comment_id", "path")
         body = call.body
         _reject_unknown(body, ("rich_text", "markdown"))
@@ -1574,7 +1586,8 @@ class FakeNotion:
         return comment
 
     def _delete_comment(self, call: _Call) -> JsonObj:
-        # The SDK types the answer as the comment object itself, with no trash flag (spec §5.3).
+        # The SDK types the answer as the comment object itself, with no trash flag
+        # (makenotion/notion-sdk-js src/api-endpoints/comments.ts).
         comment = self._shared_comment(_parse_id(call.params["comment_id"], "path.comment_id", "path"))
         self.comments.remove(comment)
         return comment
@@ -1607,7 +1620,8 @@ class FakeNotion:
                 kind: self._normalize_config(kind, copy.deepcopy(config.get(kind) or {})),
             }
         if not any(p["type"] == "title" for p in schema.values()):
-            # Every data source has exactly one title property (spec §4.2).
+            # Every data source has exactly one title property
+            # (https://developers.notion.com/reference/property-schema-object).
             schema = {
                 "Name": {"id": "title", "name": "Name", "description": None, "type": "title", "title": {}}
             } | schema
@@ -1675,7 +1689,8 @@ def _timestamp_key(stamp: str) -> Callable[[_Page], datetime]:
 
 
 def _text_test(op: str, needle: str) -> Callable[[str], bool]:
-    # Case-insensitive: Notion does not document case sensitivity (spec §10.1), so clients must re-check anyway.
+    # Case-insensitive: https://developers.notion.com/reference/filter-data-source-entries does not say, so clients must
+    # re-check anyway.
     tests: dict[str, Callable[[str], bool]] = {
         "equals": lambda s: s == needle,
         "does_not_equal": lambda s: s != needle,

@@ -1,4 +1,4 @@
-"""In-memory fake of the parts of Sentry's REST API that the service calls (sentry-protocol.md §8).
+"""In-memory fake of the parts of Sentry's REST API that the service calls (https://docs.sentry.io/api/).
 
 Shapes follow getsentry/sentry: the issue is GroupSerializerSnuba's output plus what GroupDetailsEndpoint adds
 (firstRelease, lastRelease, activity, ...), `assignedTo` is ActorSerializer's, tag details are TagKeySerializer's,
@@ -134,7 +134,7 @@ class FakeSentry:
         self._issues: dict[str, JsonObj] = {}
         self._environments: dict[str, dict[str, int]] = {}
         self._notes: list[_Note] = []
-        self._external: dict[str, JsonObj] = {}  # by issue id: one per (issue, app) (sentry-protocol.md §8.2)
+        self._external: dict[str, JsonObj] = {}  # by issue id: one per (issue, app), as ExternalIssueCreator upserts
         self._users: dict[str, JsonObj] = {}
         self._teams: dict[str, JsonObj] = {}
         self._next_id = 1000
@@ -514,7 +514,8 @@ class FakeSentry:
         return dict(self.add_team(who[1:]) if who.startswith("#") else self.add_user(who))
 
     def _resolve_actor(self, target: Any) -> JsonObj:
-        # assignedTo takes "user:<id>", "team:<id>", a username or an email (sentry-protocol.md §8.3).
+        # assignedTo takes "user:<id>", "team:<id>", a username or an email
+        # (https://docs.sentry.io/api/events/update-an-issue/).
         text = str(target)
         kind, _, ident = text.partition(":")
         if kind in ("user", "team") and ident:

@@ -1,4 +1,5 @@
-# Requests built the way Sentry builds them (sentry-protocol.md §1.3, §2.2, §3.2).
+# Requests built the way Sentry builds them (getsentry/sentry src/sentry/utils/json.py and
+# src/sentry/sentry_apps/external_requests/{issue_link,select}_requester.py).
 
 import hashlib
 import hmac
@@ -53,7 +54,8 @@ def description(short_id: str, issue_id: int, stack: str) -> str:
 
 
 def webhook(action: str, data: dict[str, Any], actor: dict[str, Any] | None = None) -> bytes:
-    # AppPlatformEvent.body: action, installation, data, actor, in that order (sentry-protocol.md §7.2).
+    # AppPlatformEvent.body: action, installation, data, actor, in that order
+    # (getsentry/sentry src/sentry/sentry_apps/api/serializers/app_platform_event.py).
     return dumps(
         {
             "action": action,
@@ -65,7 +67,8 @@ def webhook(action: str, data: dict[str, Any], actor: dict[str, Any] | None = No
 
 
 def group(issue_id: int = 4242, **fields: Any) -> dict[str, Any]:
-    # The group serializer's output, as issue webhooks carry it (sentry-protocol.md §7.4).
+    # The group serializer's output, as issue webhooks carry it
+    # (getsentry/sentry src/sentry/api/serializers/models/group.py).
     return {
         "id": str(issue_id),
         "shortId": "BACKEND-1A",

@@ -1,8 +1,9 @@
 """Sentry's save-time validator for a Sentry App's UI schema, reproduced offline.
 
-Follows docs/sentry-protocol.md §5 (Sentry's ``SchemaField.to_internal_value`` ->
-``validate_ui_element_schema``): pre-checks 1.1-1.5 with Sentry's error messages,
-then ``Draft7Validator(SCHEMA)`` reporting ``best_match``, no format checker.
+Follows getsentry/sentry ``SchemaField.to_internal_value`` -> ``validate_ui_element_schema``
+(src/sentry/sentry_apps/api/parsers/sentry_app.py and schema.py). Its steps, numbered below in Sentry's
+order: 0 empty schemas, pre-checks 1.1-1.5 with Sentry's error messages, then 2 ``Draft7Validator(SCHEMA)``
+reporting ``best_match``, no format checker.
 Kept free of any import from the application.
 """
 
@@ -28,7 +29,8 @@ ELEMENT_TYPES = ["issue-link", "alert-rule-action", "issue-media", "stacktrace-l
 DEFAULT_TEXT_TYPES = ["issue.title", "issue.description"]
 TEXT_COMPONENTS = ["text", "textarea"]
 
-# Not checked at save time; required by Sentry at request time (§1.1).
+# Not checked at save time; required by Sentry at request time (getsentry/sentry
+# src/sentry/sentry_apps/external_requests/utils.py::VALID_SENTRY_APP_URI_RE).
 REQUEST_TIME_URI_PATTERN = r"^/(?!/)[^@]*$"
 
 SCHEMA: dict[str, Any] = {

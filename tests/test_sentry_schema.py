@@ -1,4 +1,4 @@
-"""The repo's sentry_ui_schema.json, checked as Sentry checks it (protocol doc §5)."""
+"""The repo's sentry_ui_schema.json, checked as Sentry checks it when the app is saved."""
 
 import copy
 import json

@@ -57,7 +57,8 @@ class NotionRetry(BudgetedRetry):
         )
 
     async def give_up(self, response: aiohttp.ClientResponse) -> bool:
-        # Notion blocked the integration: waiting does not help (notion-api.md §5.3).
+        # Notion blocked the integration: waiting does not help
+        # (https://developers.notion.com/reference/request-limits).
         return await rate_limit_reason(response) == BLOCKED
 
 

@@ -203,7 +203,8 @@ class NotionIssueTracker(IssueTracker):
         return issue
 
     async def _recover_create(self, schema: NotionSchema, sentry_url: str, exc: _Unclear) -> JSON:
-        # Notion may have saved the page it failed to confirm (notion-api.md §5.4): read, never write again.
+        # Notion may have saved the page it failed to confirm: read, never write again
+        # (https://developers.notion.com/reference/request-limits).
         committed = (exc.body.get("additional_data") or {}).get("committed_resource_id")
         if committed:
             log.warning("notion_create_committed", page_id=committed)
@@ -555,7 +556,8 @@ class NotionIssueTracker(IssueTracker):
 
 
 def _comment(text: str, author: str) -> JSON:
-    # Shown as written by the Sentry user, not by the integration (notion-webhooks.md §5.1).
+    # Shown as written by the Sentry user, not by the integration
+    # (https://developers.notion.com/reference/create-a-comment, display_name).
     name = wire.truncate(f"{author} (Sentry)", 100)
     display = {"type": "custom", "custom": {"name": name}}
     return {"rich_text": wire.rich_text([Span(text=text)])[:100], "display_name": display}

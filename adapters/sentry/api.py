@@ -1,4 +1,4 @@
-# Sentry's REST API as the internal integration (sentry-protocol.md §8). Sources in getsentry/sentry are named
+# Sentry's REST API as the internal integration (https://docs.sentry.io/api/). Sources in getsentry/sentry are named
 # as S:<path>; the fields read here are those of the issue details endpoint,
 # S:src/sentry/issues/endpoints/group_details.py::GroupDetailsEndpoint.get.
 import contextlib
@@ -67,7 +67,7 @@ async def open_sentry_client(*, token: str, base_url: str, timeout_s: float = 10
     session = aiohttp.ClientSession(
         base_url=base_url.rstrip("/") + "/",  # keeps a self-hosted prefix such as https://example.com/sentry
         headers={
-            "Authorization": f"Bearer {token}",  # sentry-protocol.md §8.1
+            "Authorization": f"Bearer {token}",  # https://docs.sentry.io/api/auth/
             "Accept": "application/json",
             "User-Agent": "sentry-notion",
         },
@@ -99,7 +99,7 @@ class HttpSentryApi(SentryApi):
         return issue_state(group, issue_id=current, environment=await self._environment(current))
 
     async def add_note(self, issue_id: str, text: str) -> None:
-        # The notes endpoint is private but is what the issue page's comment box uses (sentry-protocol.md §8.3).
+        # The notes endpoint (GroupNotesEndpoint) is private but is what the issue page's comment box uses.
         answer = await self._send("POST", self._path(issue_id, "comments/"), WRITES, json={"text": text})
         if answer.status in (200, 201):
             return

@@ -10,7 +10,8 @@ from domain.sentry_events import DETAILS, IssueEvent, parse, transition_of
 
 log = logging.getLogger(__name__)
 
-# Where an entry goes when nobody configured it (notion-webhooks.md §6.2): done when Sentry resolves,
+# Where an entry goes when nobody configured it, in Notion's default Status groups
+# (https://developers.notion.com/reference/property-object): done when Sentry resolves,
 # back to the start on a regression. A plain reopen, escalating, archived and ignored leave it alone.
 DEFAULT_GROUPS = {"resolved": "Complete", "regressed": "To-do"}
 
@@ -203,8 +204,8 @@ def _current(issue: SentryIssueState) -> IssueEvent:
 
 
 def _group(column: StatusColumn, name: str) -> tuple[str, ...]:
-    # Groups are named To-do and Complete by default, but can be renamed: then the first group is the
-    # to-do one and the last the complete one (notion-webhooks.md §6.2).
+    # Groups are named To-do and Complete by default (https://developers.notion.com/reference/property-object),
+    # but can be renamed: then the first group is the to-do one and the last the complete one.
     if not name or not column.groups:
         return ()
     if name in column.groups:

@@ -58,7 +58,8 @@ def curl_commands(base_url: str, secret: str, page_id: str) -> list[tuple[str, s
 
 
 def _sentry_json(value: Any) -> str:
-    # Sentry's serializer: compact separators, ASCII only, keys in insertion order (sentry-protocol.md §1.3).
+    # Sentry's serializer: compact separators, ASCII only, keys in insertion order
+    # (getsentry/sentry src/sentry/utils/json.py).
     return json.dumps(value, separators=(",", ":"), ensure_ascii=True)
 
 

@@ -47,7 +47,7 @@ class SentryActor(_Body):
 F = TypeVar("F", CreateFields, LinkFields)
 
 
-class IssueLinkBody(_Body, Generic[F]):  # what Sentry POSTs to the issue-link URIs (sentry-protocol.md §2.2)
+class IssueLinkBody(_Body, Generic[F]):  # what getsentry/sentry's IssueLinkRequester.body POSTs to the URIs
     fields: F
     issueId: int
     installationId: Annotated[str, Field(min_length=1)]

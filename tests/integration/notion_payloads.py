@@ -1,4 +1,4 @@
-# Notion JSON as Notion answers it (notion-api.md §1.5, §3), for aioresponses.
+# Notion JSON as Notion answers it (https://developers.notion.com/reference), for aioresponses.
 from typing import Any
 
 DATABASE_ID = "6ee911d9-189c-4844-93e8-260c1438b6e4"

@@ -1,5 +1,5 @@
 # The Notion adapter over real HTTP against the in-repo fake Notion server (tests/fake_notion.py), which answers
-# 400 to anything over Notion's limits and injects the faults of notion-api.md §5.
+# 400 to anything over Notion's limits and injects the faults of https://developers.notion.com/reference/status-codes.
 import asyncio
 import contextlib
 import time
