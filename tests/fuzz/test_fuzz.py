@@ -15,6 +15,7 @@ import json
 import string
 import unicodedata
 import zlib
+from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote_plus
@@ -756,3 +757,73 @@ async def test_the_service_stays_up_through_a_burst_of_garbage(client: Client, t
     assert all(r.status < 500 for r in answers), sorted(r.status for r in answers)
     assert tracker.calls.count("create_issue") == 1
     await assert_still_up(client)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# What a Sentry user types into the description, and what Sentry's webhooks carry as their time
+
+
+MARKUP = ("`", "```", "~~~", "[", "]", "(", ")", "](", "](http://", "*", "**", "#", ">", "- ", "1. ", " ", "\t", "\n")
+markup_runs = st.tuples(st.sampled_from((*MARKUP, "a", "http://x")), st.integers(1, 2000)).map(lambda r: r[0] * r[1])
+hostile_descriptions = st.lists(st.one_of(st.sampled_from(MARKUP), markup_runs), max_size=20).map("".join)
+
+
+@FEW
+@given(text=hostile_descriptions)
+async def test_any_description_creates_the_entry_with_its_words(
+    client: Client, tracker: FakeIssueTracker, text: str
+) -> None:
+    issue_id = next(ISSUE_IDS)
+    body = issue_link_body({"title": "Crash", "description": text}, issue_id=issue_id)
+
+    resp = await asyncio.wait_for(client.post(CREATE, data=body, headers=ui_headers(body)), 10)
+
+    assert resp.status == 201, await resp.text()
+    page = next(p for p in tracker.pages.values() if p.issue.sentry_url == f"https://acme.sentry.io/issues/{issue_id}/")
+    shown = Counter(c for block in page.body for span in block.spans for c in span.text + (span.link or ""))
+    typed = Counter(c for c in text if c.isalpha())
+    # Text after a fence marker on its own line is its language, or dropped (CommonMark); all else arrives.
+    fenced = any(line.lstrip()[:3] in ("```", "~~~") for line in text.splitlines())
+    note("has fence lines" if fenced else "no fence lines")
+    assert fenced or not typed - shown
+
+
+ISSUE_IDS = iter(range(700_000, 10_000_000))
+DIGITS = st.text(st.sampled_from("0123456789"), min_size=1, max_size=12)
+timestamps = st.one_of(
+    DIGITS,
+    st.text(HEADER_TEXT, max_size=30),
+    st.floats(allow_nan=True, allow_infinity=True).map(str),
+    st.sampled_from(["nan", "inf", "-inf", "1e20", "abc", "", " ", "１７６４８０００００", "1764800000.0", "0x6930"]),
+)
+
+
+@FUZZ
+@given(timestamp=timestamps)
+async def test_a_webhook_is_taken_only_with_a_timestamp_as_sentry_writes_it(
+    client: Client, tracker: FakeIssueTracker, timestamp: str
+) -> None:
+    tracker.pages.clear()
+    linked = tracker.add("Login fails", sentry_url="https://acme.sentry.io/issues/4242/")
+    body = dumps(
+        {
+            "action": "resolved",
+            "installation": {"uuid": INSTALLATION},
+            "data": {"issue": {"id": "4242", "status": "resolved", "count": timestamp[:8]}},
+            "actor": {"type": "user", "id": 1, "name": "Jane"},
+        }
+    )
+    headers = {"Sentry-Hook-Resource": "issue", "Sentry-Hook-Signature": sign(body)}
+    headers["Sentry-Hook-Timestamp"] = timestamp
+
+    resp = await client.post(WEBHOOK, data=body, headers=headers)
+
+    text = timestamp.strip()
+    valid = text.isascii() and text.isdigit() and 946_684_800 <= int(text) < 4_102_444_800
+    note("taken" if valid else "refused")
+    if valid:
+        assert resp.status in (200, 202), await resp.text()
+    else:
+        assert resp.status == 400
+        assert "Sentry-Hook-Timestamp" in await problem_message(resp)
+        assert tracker.pages[linked.page_id].status == "Not started"
