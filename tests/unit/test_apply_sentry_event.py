@@ -19,17 +19,24 @@ def job(resource: str, action: str, data: dict[str, object], at: int, actor: dic
     return delivery(resource, str(T0 + at), webhook(action, data, actor), received_at=T0, triggers=False)
 
 
-@pytest.fixture
-def apply(tracker: FakeIssueTracker) -> ApplySentryEvent:
-    tracker.assignees = [ADA]
+def applying(
+    tracker: FakeIssueTracker, *, policy: SyncPolicy | None = None, sentry: FakeSentryApi | None = None
+) -> ApplySentryEvent:
     return ApplySentryEvent(
         tracker=tracker,
         registry=MemoryLinkRegistry(),
         locks=MemoryLocks(),
         state=MemorySyncState(),
         people=Refresher(cache=MemoryCache(), locks=MemoryLocks(), fresh_s=60),
-        policy=SyncPolicy(),
+        policy=policy or SyncPolicy(),
+        sentry=sentry,
     )
+
+
+@pytest.fixture
+def apply(tracker: FakeIssueTracker) -> ApplySentryEvent:
+    tracker.assignees = [ADA]
+    return applying(tracker)
 
 
 @pytest.fixture
@@ -76,14 +83,7 @@ async def test_an_older_event_never_moves_the_entry_back(
 
 async def test_mappings_are_configurable_and_can_be_switched_off(tracker: FakeIssueTracker, page_id: str) -> None:
     policy = SyncPolicy(status_options={"resolved": "In progress", "regressed": None}, assignee=False)
-    apply = ApplySentryEvent(
-        tracker=tracker,
-        registry=MemoryLinkRegistry(),
-        locks=MemoryLocks(),
-        state=MemorySyncState(),
-        people=Refresher(cache=MemoryCache(), locks=MemoryLocks(), fresh_s=60),
-        policy=policy,
-    )
+    apply = applying(tracker, policy=policy)
 
     await apply(job("issue", "resolved", {"issue": group()}, 100))
     await apply(job("issue", "unresolved", {"issue": group(substatus="regressed")}, 200))
@@ -207,18 +207,6 @@ async def test_events_of_the_same_second_apply_in_arrival_order(
     assert tracker.pages[page_id].status == "Done"
 
 
-def syncing(tracker: FakeIssueTracker, sentry: FakeSentryApi) -> ApplySentryEvent:
-    return ApplySentryEvent(
-        tracker=tracker,
-        registry=MemoryLinkRegistry(),
-        locks=MemoryLocks(),
-        state=MemorySyncState(),
-        people=Refresher(cache=MemoryCache(), locks=MemoryLocks(), fresh_s=60),
-        policy=SyncPolicy(),
-        sentry=sentry,
-    )
-
-
 def trigger_job(action: str, data: dict[str, object], at: int) -> Job:
     return delivery("issue", str(T0 + at), webhook(action, data), received_at=T0, triggers=True)
 
@@ -227,7 +215,7 @@ async def test_with_sentrys_api_the_entry_takes_the_state_sentry_reports_whateve
     tracker: FakeIssueTracker, page_id: str
 ) -> None:
     sentry = FakeSentryApi(SentryIssueState(issue_id="4242", short_id="BACKEND-1A", status="resolved"))
-    apply = syncing(tracker, sentry)
+    apply = applying(tracker, sentry=sentry)
     captured_resolve = trigger_job("resolved", {"issue": group(status="resolved")}, 100)
 
     await apply(captured_resolve)
@@ -250,7 +238,7 @@ async def test_with_sentrys_api_the_entry_takes_the_state_sentry_reports_whateve
 async def test_with_sentrys_api_an_issue_deleted_in_sentry_changes_nothing(
     tracker: FakeIssueTracker, page_id: str
 ) -> None:
-    apply = syncing(tracker, FakeSentryApi())
+    apply = applying(tracker, sentry=FakeSentryApi())
 
     await apply(trigger_job("resolved", {"issue": group(status="resolved")}, 100))
 
@@ -274,7 +262,7 @@ class LosesAnswers(FakeIssueTracker):
 async def test_comments_that_read_alike_each_keep_their_own_notion_comment_across_crashes() -> None:
     tracker = LosesAnswers(assignees=[ADA])
     page = tracker.add("TypeError: x is undefined", sentry_url=SENTRY_URL).page_id
-    apply = syncing(tracker, FakeSentryApi())
+    apply = applying(tracker, sentry=FakeSentryApi())
     plus_one = {"issue_id": 4242, "project_slug": "backend", "timestamp": "2026-11-27T01:00:00Z", "comment": "+1"}
 
     await apply(job("comment", "created", plus_one | {"comment_id": 80}, 100))
