@@ -11,7 +11,7 @@ from pydantic import TypeAdapter
 from adapters.memory import MemoryCache, MemoryLinkRegistry, MemoryLocks, MemorySyncState, NoQueue, NoRedis
 from adapters.metrics import count_lookups
 from adapters.notion.client import open_notion_client
-from adapters.notion.tracker import NotionIssueTracker, NotionSchema
+from adapters.notion.tracker import NotionSchema, NotionWorkspace
 from adapters.notion.wire import Columns
 from adapters.rate_limit import NotionRateLimiter
 from adapters.redis_queue import RedisJobQueue, RedisQueueHealth
@@ -27,18 +27,18 @@ from adapters.redis_store import (
 from adapters.sandbox import demo_workspace
 from adapters.sentry.api import HttpSentryApi, open_sentry_client
 from domain.back_links import BackLinks
-from domain.models import Assignee, Cached, Issue
+from domain.models import Assignee, Cached, Entry
 from domain.refresh import Refresher
 from domain.use_cases.apply_sentry_event import ApplySentryEvent
 from domain.use_cases.check_readiness import CheckReadiness
-from domain.use_cases.create_issue import CreateIssue
+from domain.use_cases.create_entry import CreateEntry
 from domain.use_cases.diagnose_setup import DiagnoseSetup
-from domain.use_cases.link_issue import LinkIssue
+from domain.use_cases.link_entry import LinkEntry
 from domain.use_cases.list_assignees import ListAssignees
 from domain.use_cases.observe_queue import ObserveQueue
 from domain.use_cases.receive_webhook import ReceiveWebhook
 from domain.use_cases.reconcile import Reconcile
-from domain.use_cases.search_issues import SearchIssues
+from domain.use_cases.search_entries import SearchEntries
 from entrypoints.http.app import UseCases
 from settings import Settings
 
@@ -111,12 +111,12 @@ class Container(containers.DeclarativeContainer):
     schemas = _refresher("schema", NotionSchema, settings, redis_breaker, locks)
     people = _refresher("assignees", list[Assignee], settings, redis_breaker, locks)
     searches = _refresher(
-        "search", list[Issue], settings, redis_breaker, locks, fresh_s=SEARCH_FRESH_S, keep_s=SEARCH_KEEP_S
+        "search", list[Entry], settings, redis_breaker, locks, fresh_s=SEARCH_FRESH_S, keep_s=SEARCH_KEEP_S
     )
     tracker = providers.Selector(
         settings.provided.tracker_backend,
         notion=providers.Singleton(
-            NotionIssueTracker,
+            NotionWorkspace,
             notion_client,
             database_id=settings.provided.notion.database_id,
             data_source_id=settings.provided.notion.data_source_id,
@@ -186,11 +186,11 @@ class Container(containers.DeclarativeContainer):
     )
     observe_queue = providers.Factory(ObserveQueue, queue=queue)
     back_links = providers.Singleton(BackLinks, sentry=sentry, state=sync_state, locks=locks, queue=queue)
-    create_issue = providers.Factory(
-        CreateIssue, tracker=tracker, registry=registry, locks=locks, back_links=back_links, sentry=sentry
+    create_entry = providers.Factory(
+        CreateEntry, tracker=tracker, registry=registry, locks=locks, back_links=back_links, sentry=sentry
     )
-    link_issue = providers.Factory(LinkIssue, tracker=tracker, registry=registry, locks=locks, back_links=back_links)
-    search_issues = providers.Factory(SearchIssues, tracker=tracker, results=searches)
+    link_entry = providers.Factory(LinkEntry, tracker=tracker, registry=registry, locks=locks, back_links=back_links)
+    search_entries = providers.Factory(SearchEntries, tracker=tracker, results=searches)
     list_assignees = providers.Factory(ListAssignees, tracker=tracker, people=people)
 
 
@@ -200,9 +200,9 @@ async def open_use_cases(container: Container) -> AsyncIterator[UseCases]:
     try:
         readiness = await resolve(container.check_readiness())
         yield UseCases(
-            create_issue=await resolve(container.create_issue()),
-            link_issue=await resolve(container.link_issue()),
-            search_issues=await resolve(container.search_issues()),
+            create_entry=await resolve(container.create_entry()),
+            link_entry=await resolve(container.link_entry()),
+            search_entries=await resolve(container.search_entries()),
             list_assignees=await resolve(container.list_assignees()),
             check_readiness=readiness,
             receive_webhook=await resolve(container.receive_webhook()),

@@ -9,12 +9,12 @@ from domain.models import (
     Assignee,
     Block,
     Database,
+    Entry,
+    EntryDraft,
+    EntryQuery,
     EntryState,
     EntryUpdate,
     Finding,
-    Issue,
-    IssueDraft,
-    IssueQuery,
     StatusColumn,
 )
 from domain.ports import Dependency, IssueTracker
@@ -30,7 +30,7 @@ STATUS = StatusColumn(
 
 @dataclass
 class Page:
-    issue: Issue
+    issue: Entry
     status: str = "Not started"
     body: list[Block] = field(default_factory=list)
     assignee_ids: tuple[str, ...] = ()
@@ -49,7 +49,7 @@ class Person:
     bot: bool = False
 
 
-class MemoryIssueTracker(IssueTracker, Dependency):
+class MemoryWorkspace(IssueTracker, Dependency):
     """A Notion workspace held in memory: the sandbox's, and the tests' stand-in for Notion."""
 
     def __init__(
@@ -73,10 +73,10 @@ class MemoryIssueTracker(IssueTracker, Dependency):
 
     def add(
         self, title: str, *, sentry_url: str | None = None, status: str = "Not started", in_database: bool = True
-    ) -> Issue:
+    ) -> Entry:
         number = next(self._numbers)
         page_id = str(uuid.UUID(int=number))
-        issue = Issue(
+        issue = Entry(
             page_id=page_id,
             url=f"https://app.notion.com/p/{page_id.replace('-', '')}",
             title=title,
@@ -93,24 +93,24 @@ class MemoryIssueTracker(IssueTracker, Dependency):
     async def database(self) -> Database:
         return self.db
 
-    async def create_issue(self, draft: IssueDraft) -> Issue:
-        await self._touch("create_issue")
+    async def create_entry(self, draft: EntryDraft) -> Entry:
+        await self._touch("create_entry")
         issue = self.add(draft.title, sentry_url=draft.sentry_url)
         self.pages[issue.page_id].body = list(draft.body)
         self.pages[issue.page_id].assignee_ids = (draft.assignee_id,) if draft.assignee_id else ()
         return issue
 
-    async def find_by_sentry_url(self, sentry_url: str) -> Issue | None:
+    async def find_by_sentry_url(self, sentry_url: str) -> Entry | None:
         await self._touch("find_by_sentry_url")
         return next((p.issue for p in self.pages.values() if p.issue.sentry_url == sentry_url), None)
 
-    async def get_issue(self, page_id: str) -> Issue:
-        await self._touch("get_issue")
+    async def get_entry(self, page_id: str) -> Entry:
+        await self._touch("get_entry")
         if page_id not in self.pages:
             raise IssueNotFound("No entry with that ID is shared with the Notion integration.")
         return self.pages[page_id].issue
 
-    async def set_sentry_link(self, page_id: str, sentry_url: str) -> Issue:
+    async def set_sentry_link(self, page_id: str, sentry_url: str) -> Entry:
         await self._touch("set_sentry_link")
         page = self.pages[page_id]
         page.issue = page.issue.model_copy(update={"sentry_url": sentry_url})
@@ -126,8 +126,8 @@ class MemoryIssueTracker(IssueTracker, Dependency):
         await self._touch("mentions")
         return any(span.link == url for block in self.pages[page_id].body for span in block.spans)
 
-    async def search_issues(self, query: IssueQuery) -> list[Issue]:
-        await self._touch("search_issues")
+    async def search_entries(self, query: EntryQuery) -> list[Entry]:
+        await self._touch("search_entries")
         found = [p for p in self.pages.values() if p.issue.in_database]
         if query.page_id:
             found = [p for p in found if p.issue.page_id == query.page_id]
@@ -142,11 +142,11 @@ class MemoryIssueTracker(IssueTracker, Dependency):
         await self._touch("list_assignees")
         return [p.assignee for p in self.people if not p.bot]
 
-    async def linked_entries(self) -> list[Issue]:
+    async def linked_entries(self) -> list[Entry]:
         await self._touch("linked_entries")
         return [p.issue for p in self.pages.values() if p.issue.sentry_url and p.issue.in_database]
 
-    async def find_by_sentry_issue(self, issue_id: str) -> Issue | None:
+    async def find_by_sentry_issue(self, issue_id: str) -> Entry | None:
         await self._touch("find_by_sentry_issue")
         return next((p.issue for p in self.pages.values() if sentry_issue_id(p.issue.sentry_url) == issue_id), None)
 
@@ -192,8 +192,8 @@ class MemoryIssueTracker(IssueTracker, Dependency):
             page.comments.pop(comment_id, None)
 
 
-def demo_workspace() -> MemoryIssueTracker:
-    workspace = MemoryIssueTracker(
+def demo_workspace() -> MemoryWorkspace:
+    workspace = MemoryWorkspace(
         people=[
             Person(Assignee(id=str(uuid.UUID(int=101)), name="Ada Lovelace", email="ada@example.org")),
             Person(Assignee(id=str(uuid.UUID(int=102)), name="Grace Hopper", email="grace@example.org")),

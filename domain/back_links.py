@@ -4,7 +4,7 @@ import logging
 import time
 
 from domain.errors import DomainError, QueueUnavailable
-from domain.models import LinkedIssue, SentryIssue
+from domain.models import LinkedEntry, SentryIssue
 from domain.ports import JobQueue, Locks, SentryApi, SyncState
 from domain.sentry_events import trigger
 
@@ -32,7 +32,7 @@ class BackLinks:
         self._sentry, self._state, self._locks, self._budget_s = sentry, state, locks, budget_s
         self._queue = queue
 
-    async def __call__(self, sentry: SentryIssue, linked: LinkedIssue) -> None:
+    async def __call__(self, sentry: SentryIssue, linked: LinkedEntry) -> None:
         if self._sentry is None:
             return
         await self._note(self._sentry, sentry, linked)
@@ -41,7 +41,7 @@ class BackLinks:
             with contextlib.suppress(QueueUnavailable):
                 await self._queue.enqueue(job)
 
-    async def _note(self, api: SentryApi, sentry: SentryIssue, linked: LinkedIssue) -> None:
+    async def _note(self, api: SentryApi, sentry: SentryIssue, linked: LinkedEntry) -> None:
         key = f"note:{sentry.installation_id}:{sentry.issue_id}:{linked.web_url}"
         text = f"Linked to Notion {linked.identifier}: {linked.web_url}"
         try:

@@ -1,4 +1,4 @@
-from domain.models import Actor, Block, Database, Issue, LinkedIssue, SentryIssue, Span
+from domain.models import Actor, Block, Database, Entry, LinkedEntry, SentryIssue, Span
 
 
 def registry_key(database: Database, sentry: SentryIssue) -> str:
@@ -9,8 +9,8 @@ def issue_key(database: Database, installation_id: str, issue_id: int | str) -> 
     return f"{database.scope}:{installation_id}:{issue_id}"
 
 
-def linked(database: Database, issue: Issue, *, created: bool = False) -> LinkedIssue:
-    return LinkedIssue(
+def linked(database: Database, issue: Entry, *, created: bool = False) -> LinkedEntry:
+    return LinkedEntry(
         web_url=issue.url, project=database.title, identifier=issue.identifier, created=created, page_id=issue.page_id
     )
 

@@ -43,14 +43,14 @@ class Actor(Frozen):
     name: str
 
 
-class IssueDraft(Frozen):
+class EntryDraft(Frozen):
     title: str
     body: tuple[Block, ...]
     sentry_url: str
     assignee_id: str | None = None
 
 
-class Issue(Frozen):
+class Entry(Frozen):
     page_id: str
     url: str
     title: str
@@ -65,7 +65,7 @@ class Database(Frozen):
 
 
 # What Sentry stores on its issue: the entry's URL, the database's name and the entry's ID.
-class LinkedIssue(Frozen):
+class LinkedEntry(Frozen):
     web_url: str
     project: str
     identifier: str
@@ -167,7 +167,7 @@ class Option(Frozen):
     value: str
 
 
-class IssueQuery(Frozen):
+class EntryQuery(Frozen):
     words: tuple[str, ...] = ()
     number: int | None = None
     prefix: str | None = None

@@ -9,12 +9,12 @@ from domain.models import (
     Cached,
     Database,
     DeadLetter,
+    Entry,
+    EntryDraft,
+    EntryQuery,
     EntryState,
     EntryUpdate,
     Finding,
-    Issue,
-    IssueDraft,
-    IssueQuery,
     Job,
     QueueStats,
     SentryIssueState,
@@ -29,17 +29,17 @@ class IssueTracker(Protocol):
 
     async def database(self) -> Database: ...
 
-    async def create_issue(self, draft: IssueDraft) -> Issue:
+    async def create_entry(self, draft: EntryDraft) -> Entry:
         """Creates the entry once, even when Notion's answer is lost; the Sentry link is set on creation."""
         ...
 
-    async def find_by_sentry_url(self, sentry_url: str) -> Issue | None: ...
+    async def find_by_sentry_url(self, sentry_url: str) -> Entry | None: ...
 
-    async def get_issue(self, page_id: str) -> Issue:
+    async def get_entry(self, page_id: str) -> Entry:
         """Any page the integration can see; `in_database` says whether it is an entry of ours."""
         ...
 
-    async def set_sentry_link(self, page_id: str, sentry_url: str) -> Issue: ...
+    async def set_sentry_link(self, page_id: str, sentry_url: str) -> Entry: ...
 
     async def append(self, page_id: str, blocks: Sequence[Block]) -> None: ...
 
@@ -47,7 +47,7 @@ class IssueTracker(Protocol):
         """Whether the page's body links to `url`."""
         ...
 
-    async def search_issues(self, query: IssueQuery) -> list[Issue]:
+    async def search_entries(self, query: EntryQuery) -> list[Entry]:
         """Entries of the database matching the query, most recently edited first."""
         ...
 
@@ -55,11 +55,11 @@ class IssueTracker(Protocol):
         """People of the workspace, without bots."""
         ...
 
-    async def linked_entries(self) -> list[Issue]:
+    async def linked_entries(self) -> list[Entry]:
         """Every entry whose Sentry Link is set, oldest first."""
         ...
 
-    async def find_by_sentry_issue(self, issue_id: str) -> Issue | None:
+    async def find_by_sentry_issue(self, issue_id: str) -> Entry | None:
         """The entry whose Sentry Link names this Sentry issue, whatever the link's host or path."""
         ...
 

@@ -1,7 +1,7 @@
 import re
 from urllib.parse import parse_qs, urlsplit
 
-from domain.models import IssueQuery
+from domain.models import EntryQuery
 
 _HEX32 = re.compile(r"[0-9a-f]{32}")
 _PATH_ID = re.compile(
@@ -32,21 +32,21 @@ def notion_id(text: str) -> str | None:
     return _dashed(found[-1].replace("-", "")) if found else None
 
 
-def parse_issue_query(text: str, limit: int = 20) -> IssueQuery:
+def parse_entry_query(text: str, limit: int = 20) -> EntryQuery:
     text = " ".join(text.split())
     if not text:
-        return IssueQuery(limit=limit)
+        return EntryQuery(limit=limit)
     if pid := notion_id(text):
-        return IssueQuery(page_id=pid, limit=limit)
+        return EntryQuery(page_id=pid, limit=limit)
     words = tuple(text.split(" "))
     if match := _UNIQUE_ID.match(text.lower()):
-        return IssueQuery(
+        return EntryQuery(
             words=words,
             number=int(match["number"]),
             prefix=match["prefix"],
             limit=limit,
         )
-    return IssueQuery(words=words, limit=limit)
+    return EntryQuery(words=words, limit=limit)
 
 
 def _dashed(hex32: str) -> str:

@@ -9,13 +9,13 @@ from redis.asyncio import Redis
 from adapters.memory import MemoryLinkRegistry, MemoryLocks
 from container import Container
 from tests.fake_notion import FakeNotion
-from tests.fakes import FakeIssueTracker
+from tests.fakes import FakeWorkspace
 from tests.stack import REDIS_URL, Client, Notion, StartApp, app_for, forget_everything, settings
 
 
 @pytest.fixture
-def tracker() -> FakeIssueTracker:
-    return FakeIssueTracker()
+def tracker() -> FakeWorkspace:
+    return FakeWorkspace()
 
 
 @pytest.fixture

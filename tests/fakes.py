@@ -2,7 +2,7 @@ from collections.abc import Sequence
 
 from adapters.memory import MemoryCache, MemoryLocks
 from adapters.notion.tracker import NotionSchema
-from adapters.sandbox import MemoryIssueTracker, Person
+from adapters.sandbox import MemoryWorkspace, Person
 from domain.errors import DomainError, IssueNotFound, TrackerUnavailable
 from domain.models import (
     Actor,
@@ -40,7 +40,7 @@ def link_request(page_id: str, issue_id: int = 4242) -> LinkRequest:
     return LinkRequest(sentry=sentry_issue(issue_id), actor=JANE, page_id=page_id)
 
 
-class FakeIssueTracker(MemoryIssueTracker):
+class FakeWorkspace(MemoryWorkspace):
     """The sandbox's in-memory workspace, with a call log and failures on demand."""
 
     def __init__(self, *, assignees: Sequence[Assignee] = (), fail: DomainError | None = None) -> None:

@@ -26,12 +26,12 @@ from domain.models import (
     Assignee,
     Block,
     Database,
+    Entry,
+    EntryDraft,
+    EntryQuery,
     EntryState,
     EntryUpdate,
     Finding,
-    Issue,
-    IssueDraft,
-    IssueQuery,
     Span,
     StatusColumn,
 )
@@ -73,7 +73,7 @@ class _Unclear(Exception):
         self.body: JSON = body if isinstance(body, dict) else {}
 
 
-class NotionIssueTracker(IssueTracker):
+class NotionWorkspace(IssueTracker):
     def __init__(
         self,
         client: RetryClient,
@@ -158,7 +158,7 @@ class NotionIssueTracker(IssueTracker):
             if name not in column.options
         ]
 
-    async def create_issue(self, draft: IssueDraft) -> Issue:
+    async def create_entry(self, draft: EntryDraft) -> Entry:
         schema = await self._describe()
         properties: JSON = {
             schema.title: {"title": wire.rich_text([Span(text=wire.truncate(draft.title))])},
@@ -220,7 +220,7 @@ class NotionIssueTracker(IssueTracker):
             "appear: wait a minute before trying again, and the retry will find it instead of creating another."
         ) from exc
 
-    async def find_by_sentry_url(self, sentry_url: str) -> Issue | None:
+    async def find_by_sentry_url(self, sentry_url: str) -> Entry | None:
         schema = await self._describe()
         page = await self._query_by_sentry_url(schema, sentry_url)
         return self._issue(schema, page) if page else None
@@ -231,11 +231,11 @@ class NotionIssueTracker(IssueTracker):
         pages = await self._query(schema, link_filter, {"timestamp": "created_time", "direction": "ascending"}, 1)
         return next((p for p in pages if not p.get("in_trash")), None)
 
-    async def get_issue(self, page_id: str) -> Issue:
+    async def get_entry(self, page_id: str) -> Entry:
         schema = await self._describe()
         return self._issue(schema, await self._page(page_id))
 
-    async def set_sentry_link(self, page_id: str, sentry_url: str) -> Issue:
+    async def set_sentry_link(self, page_id: str, sentry_url: str) -> Entry:
         schema = await self._describe()
         body = {"properties": {self._columns.sentry_url: {"url": sentry_url}}}
         # Setting a property to a fixed value is idempotent, so this write may be retried.
@@ -270,11 +270,11 @@ class NotionIssueTracker(IssueTracker):
                 break
         return False
 
-    async def search_issues(self, query: IssueQuery) -> list[Issue]:
+    async def search_entries(self, query: EntryQuery) -> list[Entry]:
         schema = await self._describe()
         if query.page_id:
             try:
-                issue = await self.get_issue(query.page_id)
+                issue = await self.get_entry(query.page_id)
             except IssueNotFound:
                 return []
             return [issue] if issue.in_database else []
@@ -295,7 +295,7 @@ class NotionIssueTracker(IssueTracker):
         rest = [i for i in by_title if i not in exact and all(w in i.title.casefold() for w in words)]
         return [i for i in exact + rest if i.in_database][: query.limit]
 
-    async def _recent(self, schema: NotionSchema, filter_: JSON | None, limit: int) -> list[Issue]:
+    async def _recent(self, schema: NotionSchema, filter_: JSON | None, limit: int) -> list[Entry]:
         newest_first = {"timestamp": "last_edited_time", "direction": "descending"}
         shown = (schema.title, self._columns.id, self._columns.sentry_url)
         ids = [schema.columns[c].id for c in shown if c in schema.columns]
@@ -330,11 +330,11 @@ class NotionIssueTracker(IssueTracker):
             if not result.get("has_more") or not cursor:
                 return wire.assignees(users)
 
-    async def linked_entries(self) -> list[Issue]:
+    async def linked_entries(self) -> list[Entry]:
         schema = await self._describe()
         linked = {"property": self._columns.sentry_url, "url": {"is_not_empty": True}}
         oldest_first = {"timestamp": "created_time", "direction": "ascending"}
-        entries: list[Issue] = []
+        entries: list[Entry] = []
         cursor: str | None = None
         while True:
             body: JSON = {"filter": linked, "sorts": [oldest_first], "page_size": 100}
@@ -346,7 +346,7 @@ class NotionIssueTracker(IssueTracker):
             if not result.get("has_more") or not cursor:
                 return entries
 
-    async def find_by_sentry_issue(self, issue_id: str) -> Issue | None:
+    async def find_by_sentry_issue(self, issue_id: str) -> Entry | None:
         schema = await self._describe()
         link_filter = {"property": self._columns.sentry_url, "url": {"contains": f"/issues/{issue_id}"}}
         pages = await self._query(schema, link_filter, {"timestamp": "created_time", "direction": "ascending"}, 10)
@@ -413,7 +413,7 @@ class NotionIssueTracker(IssueTracker):
     async def _page(self, page_id: str) -> JSON:
         return await self._send("GET", f"v1/pages/{page_id}", READS, missing="page")
 
-    def _issue(self, schema: NotionSchema, page: JSON) -> Issue:
+    def _issue(self, schema: NotionSchema, page: JSON) -> Entry:
         return wire.issue_from(
             page,
             title_column=schema.title,
@@ -563,5 +563,5 @@ def _comment(text: str, author: str) -> JSON:
     return {"rich_text": wire.rich_text([Span(text=text)])[:100], "display_name": display}
 
 
-async def _nothing() -> list[Issue]:
+async def _nothing() -> list[Entry]:
     return []

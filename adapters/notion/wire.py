@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from domain.models import Assignee, Block, EntryState, EntryUpdate, Issue, Span
+from domain.models import Assignee, Block, Entry, EntryState, EntryUpdate, Span
 from domain.sentry_events import iso_utc
 
 JSON = dict[str, Any]
@@ -233,7 +233,7 @@ def issue_from(
     id_column: str,
     sentry_column: str,
     data_source_id: str,
-) -> Issue:
+) -> Entry:
     props: JSON = page.get("properties", {})
 
     def value(column: str, kind: str) -> Any:
@@ -242,7 +242,7 @@ def issue_from(
 
     parent = page.get("parent") or {}
     in_trash = bool(page.get("in_trash", page.get("archived", False)))
-    return Issue(
+    return Entry(
         page_id=page["id"],
         url=short_url(str(page.get("url", ""))),
         title=plain(value(title_column, "title") or []),

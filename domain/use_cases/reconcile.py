@@ -1,5 +1,5 @@
 from domain.errors import DomainError, IssueNotFound
-from domain.models import EntryUpdate, Issue
+from domain.models import Entry, EntryUpdate
 from domain.ports import IssueTracker
 from domain.sentry_events import sentry_issue_id
 from domain.use_cases.apply_sentry_event import ApplySentryEvent
@@ -14,9 +14,9 @@ class Reconcile:
     def __init__(self, *, tracker: IssueTracker, apply: ApplySentryEvent) -> None:
         self._tracker, self._apply = tracker, apply
 
-    async def __call__(self) -> list[tuple[Issue, EntryUpdate | str]]:
+    async def __call__(self) -> list[tuple[Entry, EntryUpdate | str]]:
         """Answers each linked entry with what changed, or why it could not be checked."""
-        report: list[tuple[Issue, EntryUpdate | str]] = []
+        report: list[tuple[Entry, EntryUpdate | str]] = []
         for entry in await self._tracker.linked_entries():
             issue_id = sentry_issue_id(entry.sentry_url)
             if issue_id is None:

@@ -10,14 +10,14 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from domain import budget
 from domain.errors import DomainError, TrackerUnavailable
-from domain.models import LinkedIssue, Option
+from domain.models import LinkedEntry, Option
 from domain.use_cases.check_readiness import CheckReadiness
-from domain.use_cases.create_issue import CreateIssue
-from domain.use_cases.link_issue import LinkIssue
+from domain.use_cases.create_entry import CreateEntry
+from domain.use_cases.link_entry import LinkEntry
 from domain.use_cases.list_assignees import ListAssignees
 from domain.use_cases.observe_queue import ObserveQueue
 from domain.use_cases.receive_webhook import ReceiveWebhook
-from domain.use_cases.search_issues import SearchIssues
+from domain.use_cases.search_entries import SearchEntries
 from entrypoints.http import schemas
 from entrypoints.http.metrics import DUPLICATES_PREVENTED, WEBHOOKS, observe
 
@@ -31,9 +31,9 @@ OPTIONS_BUDGET_S = 2.5
 
 @dataclass(frozen=True)
 class UseCases:
-    create_issue: CreateIssue
-    link_issue: LinkIssue
-    search_issues: SearchIssues
+    create_entry: CreateEntry
+    link_entry: LinkEntry
+    search_entries: SearchEntries
     list_assignees: ListAssignees
     check_readiness: CheckReadiness
     receive_webhook: ReceiveWebhook
@@ -69,20 +69,20 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 @routes.post("/sentry/issue-link/create")
-async def create_issue(request: web.Request) -> web.Response:
+async def create_entry(request: web.Request) -> web.Response:
     body = schemas.CreateBody.model_validate_json(await request.read())
     structlog.contextvars.bind_contextvars(installation_id=body.installationId, sentry_issue=body.issueId)
-    issue = await _within_budget(request.app[USE_CASES].create_issue(body.to_request()))
+    issue = await _within_budget(request.app[USE_CASES].create_entry(body.to_request()))
     if not issue.created:
         DUPLICATES_PREVENTED.inc()
     return web.json_response(schemas.linked(issue), status=201 if issue.created else 200)
 
 
 @routes.post("/sentry/issue-link/link")
-async def link_issue(request: web.Request) -> web.Response:
+async def link_entry(request: web.Request) -> web.Response:
     body = schemas.LinkBody.model_validate_json(await request.read())
     structlog.contextvars.bind_contextvars(installation_id=body.installationId, sentry_issue=body.issueId)
-    issue = await _within_budget(request.app[USE_CASES].link_issue(body.to_request()))
+    issue = await _within_budget(request.app[USE_CASES].link_entry(body.to_request()))
     return web.json_response(schemas.linked(issue))
 
 
@@ -108,7 +108,7 @@ async def webhook(request: web.Request) -> web.Response:
 
 @routes.get("/sentry/options/issues")
 async def issue_options(request: web.Request) -> web.Response:
-    return await _options(request, request.app[USE_CASES].search_issues)
+    return await _options(request, request.app[USE_CASES].search_entries)
 
 
 @routes.get("/sentry/options/assignees")
@@ -116,7 +116,7 @@ async def assignee_options(request: web.Request) -> web.Response:
     return await _options(request, request.app[USE_CASES].list_assignees)
 
 
-async def _within_budget(work: Coroutine[Any, Any, LinkedIssue]) -> LinkedIssue:
+async def _within_budget(work: Coroutine[Any, Any, LinkedEntry]) -> LinkedEntry:
     try:
         with budget.within(ISSUE_LINK_BUDGET_S, priority="interactive"):
             async with asyncio.timeout(ISSUE_LINK_BUDGET_S):

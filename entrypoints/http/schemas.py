@@ -2,7 +2,7 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from domain.models import Actor, CreateRequest, LinkedIssue, LinkRequest, Option, SentryIssue
+from domain.models import Actor, CreateRequest, LinkedEntry, LinkRequest, Option, SentryIssue
 from domain.queries import notion_id
 
 
@@ -81,7 +81,7 @@ class LinkBody(IssueLinkBody[LinkFields]):
         return LinkRequest(sentry=self.sentry(), actor=self.who(), page_id=self.fields.issue)
 
 
-def linked(issue: LinkedIssue) -> dict[str, str]:
+def linked(issue: LinkedEntry) -> dict[str, str]:
     return {"webUrl": issue.web_url, "project": issue.project, "identifier": issue.identifier}
 
 

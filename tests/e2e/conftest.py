@@ -2,12 +2,12 @@ import pytest
 from pytest_aiohttp import AiohttpClient
 
 from container import Container
-from tests.fakes import FakeIssueTracker
+from tests.fakes import FakeWorkspace
 from tests.stack import Client, app_for, settings
 
 
 @pytest.fixture
-async def client(aiohttp_client: AiohttpClient, tracker: FakeIssueTracker) -> Client:
+async def client(aiohttp_client: AiohttpClient, tracker: FakeWorkspace) -> Client:
     container = Container(settings=settings())
     container.tracker.override(tracker)
     return await aiohttp_client(app_for(container))

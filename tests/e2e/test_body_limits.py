@@ -10,7 +10,7 @@ from pytest_aiohttp import AiohttpClient
 
 from container import Container
 from entrypoints.http.app import MAX_BODY_BYTES, BodyBudget
-from tests.fakes import FakeIssueTracker
+from tests.fakes import FakeWorkspace
 from tests.sentry import group, hook_headers, select_url, sign, webhook
 from tests.stack import Client, app_for, settings
 
@@ -18,7 +18,7 @@ WEBHOOK, CREATE = "/sentry/webhook", "/sentry/issue-link/create"
 LARGE = 900_000
 
 
-async def start(aiohttp_client: AiohttpClient, tracker: FakeIssueTracker, budget: BodyBudget) -> Client:
+async def start(aiohttp_client: AiohttpClient, tracker: FakeWorkspace, budget: BodyBudget) -> Client:
     container = Container(settings=settings())
     container.tracker.override(tracker)
     return await aiohttp_client(app_for(container, body_budget=budget))
@@ -64,7 +64,7 @@ class Upload:
 
 
 async def test_a_declared_length_over_the_limit_is_a_413_before_any_body_is_sent(
-    aiohttp_client: AiohttpClient, tracker: FakeIssueTracker
+    aiohttp_client: AiohttpClient, tracker: FakeWorkspace
 ) -> None:
     budget = BodyBudget()
     client = await start(aiohttp_client, tracker, budget)
@@ -79,7 +79,7 @@ async def test_a_declared_length_over_the_limit_is_a_413_before_any_body_is_sent
 
 
 async def test_a_body_without_any_signature_header_is_refused_unread(
-    aiohttp_client: AiohttpClient, tracker: FakeIssueTracker
+    aiohttp_client: AiohttpClient, tracker: FakeWorkspace
 ) -> None:
     budget = BodyBudget()
     client = await start(aiohttp_client, tracker, budget)
@@ -93,7 +93,7 @@ async def test_a_body_without_any_signature_header_is_refused_unread(
 
 
 async def test_forged_uploads_cannot_fill_memory_and_sentry_still_gets_through(
-    aiohttp_client: AiohttpClient, tracker: FakeIssueTracker
+    aiohttp_client: AiohttpClient, tracker: FakeWorkspace
 ) -> None:
     budget = BodyBudget(total_bytes=2 * MAX_BODY_BYTES)
     client = await start(aiohttp_client, tracker, budget)
@@ -127,7 +127,7 @@ async def test_forged_uploads_cannot_fill_memory_and_sentry_still_gets_through(
 
 
 async def test_a_body_that_stops_arriving_is_a_408_and_gives_back_its_share(
-    aiohttp_client: AiohttpClient, tracker: FakeIssueTracker
+    aiohttp_client: AiohttpClient, tracker: FakeWorkspace
 ) -> None:
     budget = BodyBudget(read_timeout_s=0.3)
     client = await start(aiohttp_client, tracker, budget)
@@ -143,7 +143,7 @@ async def test_a_body_that_stops_arriving_is_a_408_and_gives_back_its_share(
 
 @pytest.mark.parametrize("size", [MAX_BODY_BYTES + 1, 4 * MAX_BODY_BYTES])
 async def test_a_chunked_body_growing_over_the_limit_is_a_413(
-    aiohttp_client: AiohttpClient, tracker: FakeIssueTracker, size: int
+    aiohttp_client: AiohttpClient, tracker: FakeWorkspace, size: int
 ) -> None:
     budget = BodyBudget()
     client = await start(aiohttp_client, tracker, budget)

@@ -11,7 +11,7 @@ from structlog.testing import capture_logs
 from domain.errors import RateLimited, TrackerMisconfigured, TrackerUnavailable
 from domain.models import Assignee
 from entrypoints.http import routes
-from tests.fakes import FakeIssueTracker
+from tests.fakes import FakeWorkspace
 from tests.sentry import (
     INSTALLATION,
     description,
@@ -41,7 +41,7 @@ async def test_healthz_needs_no_signature(client: Client) -> None:
     assert await resp.json() == {"status": "ok"}
 
 
-async def test_create_answers_sentry_with_three_strings(client: Client, tracker: FakeIssueTracker) -> None:
+async def test_create_answers_sentry_with_three_strings(client: Client, tracker: FakeWorkspace) -> None:
     body = create_body(title="Caf\u00e9 crash \u2615", assignee="u-ada")
 
     resp = await client.post(CREATE, data=body, headers=ui_headers(body))
@@ -53,9 +53,7 @@ async def test_create_answers_sentry_with_three_strings(client: Client, tracker:
     assert page.assignee_id == "u-ada"
 
 
-async def test_second_create_for_the_same_issue_returns_the_same_entry(
-    client: Client, tracker: FakeIssueTracker
-) -> None:
+async def test_second_create_for_the_same_issue_returns_the_same_entry(client: Client, tracker: FakeWorkspace) -> None:
     body = create_body()
     answers = await asyncio.gather(*(client.post(CREATE, data=body, headers=ui_headers(body)) for _ in range(5)))
 
@@ -74,7 +72,7 @@ async def test_second_create_for_the_same_issue_returns_the_same_entry(
     ],
 )
 async def test_unsigned_or_badly_signed_requests_change_nothing(
-    client: Client, tracker: FakeIssueTracker, headers: dict[str, str]
+    client: Client, tracker: FakeWorkspace, headers: dict[str, str]
 ) -> None:
     resp = await client.post(CREATE, data=create_body(), headers={"Content-Type": "application/json"} | headers)
 
@@ -91,7 +89,7 @@ async def test_rotated_secret_and_hook_header_are_accepted(client: Client) -> No
     assert resp.status == 201
 
 
-async def test_get_is_signed_over_the_empty_body(client: Client, tracker: FakeIssueTracker) -> None:
+async def test_get_is_signed_over_the_empty_body(client: Client, tracker: FakeWorkspace) -> None:
     tracker.add("Login fails")
 
     good = await client.get(select_url("/sentry/options/issues", "login"), headers=ui_headers(b""))
@@ -117,7 +115,7 @@ async def test_get_is_signed_over_the_empty_body(client: Client, tracker: FakeIs
     ],
 )
 async def test_bad_input_is_a_400_naming_the_field(
-    client: Client, tracker: FakeIssueTracker, body: bytes, named: str
+    client: Client, tracker: FakeWorkspace, body: bytes, named: str
 ) -> None:
     resp = await client.post(CREATE, data=body, headers=ui_headers(body))
 
@@ -126,7 +124,7 @@ async def test_bad_input_is_a_400_naming_the_field(
     assert tracker.pages == {}
 
 
-async def test_link_sets_the_entry_and_answers_like_create(client: Client, tracker: FakeIssueTracker) -> None:
+async def test_link_sets_the_entry_and_answers_like_create(client: Client, tracker: FakeWorkspace) -> None:
     entry = tracker.add("Login fails")
     body = issue_link_body({"issue": entry.page_id})
 
@@ -137,7 +135,7 @@ async def test_link_sets_the_entry_and_answers_like_create(client: Client, track
     assert tracker.pages[entry.page_id].issue.sentry_url == "https://acme.sentry.io/issues/4242/"
 
 
-async def test_link_accepts_a_pasted_notion_link(client: Client, tracker: FakeIssueTracker) -> None:
+async def test_link_accepts_a_pasted_notion_link(client: Client, tracker: FakeWorkspace) -> None:
     entry = tracker.add("Login fails")
     body = issue_link_body({"issue": f"https://app.notion.com/p/Login-fails-{entry.page_id.replace('-', '')}"})
 
@@ -151,7 +149,7 @@ async def test_link_accepts_a_pasted_notion_link(client: Client, tracker: FakeIs
     [("wiki", 422, "not an entry"), ("missing", 404, "No entry"), ("garbage", 400, "fields.issue")],
 )
 async def test_link_refusals_change_nothing(
-    client: Client, tracker: FakeIssueTracker, page: str, status: int, words: str
+    client: Client, tracker: FakeWorkspace, page: str, status: int, words: str
 ) -> None:
     wiki = tracker.add("Team wiki", in_database=False)
     ids = {"wiki": wiki.page_id, "missing": "00000000-0000-0000-0000-000000000999", "garbage": "not a page"}
@@ -173,7 +171,7 @@ async def test_link_refusals_change_nothing(
     ],
 )
 async def test_notion_failures_reach_sentry_as_readable_messages(
-    client: Client, tracker: FakeIssueTracker, failure: Exception, status: int
+    client: Client, tracker: FakeWorkspace, failure: Exception, status: int
 ) -> None:
     tracker.fail = failure  # type: ignore[assignment]
     body = create_body()
@@ -187,9 +185,7 @@ async def test_notion_failures_reach_sentry_as_readable_messages(
 
 
 @pytest.mark.parametrize("uri", ["/sentry/options/issues", "/sentry/options/assignees"])
-async def test_options_answer_an_empty_list_when_notion_fails(
-    client: Client, tracker: FakeIssueTracker, uri: str
-) -> None:
+async def test_options_answer_an_empty_list_when_notion_fails(client: Client, tracker: FakeWorkspace, uri: str) -> None:
     tracker.fail = TrackerUnavailable("Could not reach Notion; try again.")
 
     with capture_logs() as logs:
@@ -201,7 +197,7 @@ async def test_options_answer_an_empty_list_when_notion_fails(
 
 
 async def test_options_answer_within_their_budget_when_notion_hangs(
-    client: Client, tracker: FakeIssueTracker, monkeypatch: pytest.MonkeyPatch
+    client: Client, tracker: FakeWorkspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async def hang() -> list[Assignee]:
         await asyncio.sleep(60)
@@ -218,7 +214,7 @@ async def test_options_answer_within_their_budget_when_notion_hangs(
     assert await resp.json() == []
 
 
-async def test_assignee_options(client: Client, tracker: FakeIssueTracker) -> None:
+async def test_assignee_options(client: Client, tracker: FakeWorkspace) -> None:
     tracker.assignees = [Assignee(id="u-ada", name="Ada Lovelace", email="ada@example.org")]
 
     resp = await client.get(select_url("/sentry/options/assignees", "ADA"), headers=ui_headers(b""))
@@ -251,7 +247,7 @@ async def test_one_log_line_per_request_without_secrets(client: Client) -> None:
     assert headers["Sentry-App-Signature"] not in repr(logs)
 
 
-async def test_webhooks_are_acknowledged_when_signed(client: Client, tracker: FakeIssueTracker) -> None:
+async def test_webhooks_are_acknowledged_when_signed(client: Client, tracker: FakeWorkspace) -> None:
     body = b'{"action":"resolved","installation":{"uuid":"' + INSTALLATION.encode() + b'"},"data":{},"actor":{}}'
     headers = {"Sentry-Hook-Resource": "issue", "Sentry-Hook-Timestamp": "1700000000"}
 
@@ -264,12 +260,12 @@ async def test_webhooks_are_acknowledged_when_signed(client: Client, tracker: Fa
 
 
 async def test_options_answer_an_empty_list_even_on_a_bug(
-    client: Client, tracker: FakeIssueTracker, monkeypatch: pytest.MonkeyPatch
+    client: Client, tracker: FakeWorkspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async def broken(*_: object) -> None:
         raise KeyError("properties")
 
-    monkeypatch.setattr(tracker, "search_issues", broken)
+    monkeypatch.setattr(tracker, "search_entries", broken)
 
     resp = await client.get(select_url("/sentry/options/issues", "x"), headers=ui_headers(b""))
 
@@ -288,7 +284,7 @@ async def test_options_answer_an_empty_list_even_on_a_bug(
     ],
 )
 async def test_signed_webhooks_of_a_shape_sentry_never_sends_are_answered(
-    client: Client, tracker: FakeIssueTracker, resource: str, data: object
+    client: Client, tracker: FakeWorkspace, resource: str, data: object
 ) -> None:
     body = b'{"action":"assigned","installation":{"uuid":"i"},"data":' + json.dumps(data).encode() + b',"actor":{}}'
     headers = {
@@ -305,7 +301,7 @@ async def test_signed_webhooks_of_a_shape_sentry_never_sends_are_answered(
 
 @pytest.mark.parametrize("timestamp", [None, "", "nan", "inf", "1e20", "abc", "1764800000.25", "-5"])
 async def test_webhooks_without_a_timestamp_sentry_would_send_are_refused(
-    client: Client, tracker: FakeIssueTracker, timestamp: str | None
+    client: Client, tracker: FakeWorkspace, timestamp: str | None
 ) -> None:
     page = tracker.add("Login fails", sentry_url="https://acme.sentry.io/issues/4242/")
     body = webhook("resolved", {"issue": group(status="resolved")})

@@ -8,7 +8,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from entrypoints.logging import configure_logging
-from tests.fakes import FakeIssueTracker
+from tests.fakes import FakeWorkspace
 from tests.sentry import SECRET, issue_link_body, sign, ui_headers
 
 Client = TestClient[web.Request, web.Application]
@@ -24,7 +24,7 @@ def output() -> Iterator[io.StringIO]:
 
 
 async def test_an_unexpected_error_is_logged_without_secrets_or_signatures(
-    client: Client, tracker: FakeIssueTracker, output: io.StringIO, monkeypatch: pytest.MonkeyPatch
+    client: Client, tracker: FakeWorkspace, output: io.StringIO, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async def explode(*_: object) -> None:
         raise RuntimeError("boom")

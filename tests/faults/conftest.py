@@ -11,8 +11,8 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from adapters.notion.tracker import NotionIssueTracker
-from domain.use_cases import create_issue
+from adapters.notion.tracker import NotionWorkspace
+from domain.use_cases import create_entry
 from tests.stack import StartApp
 
 # Unclear creates are looked up again after these pauses; shortened so that a recovery costs milliseconds.
@@ -22,7 +22,7 @@ RECOVERY_DELAYS_S = (0.0, 0.05, 0.1)
 @pytest.fixture
 def start_app(start_app: StartApp, monkeypatch: pytest.MonkeyPatch) -> StartApp:
     """The suite's replica: quick lookups after an unclear create, and no throttling of its own."""
-    defaults = NotionIssueTracker.__init__.__kwdefaults__
+    defaults = NotionWorkspace.__init__.__kwdefaults__
     assert defaults is not None
     assert "recovery_delays_s" in defaults
     monkeypatch.setitem(defaults, "recovery_delays_s", RECOVERY_DELAYS_S)
@@ -105,4 +105,4 @@ UNCONFIRMED_TEST_S = 1.5
 @pytest.fixture(autouse=True)
 def _short_unconfirmed_mark(monkeypatch: pytest.MonkeyPatch) -> None:
     # Two minutes in production; long enough here for the immediate retry, short enough to wait out.
-    monkeypatch.setattr(create_issue, "UNCONFIRMED_S", UNCONFIRMED_TEST_S)
+    monkeypatch.setattr(create_entry, "UNCONFIRMED_S", UNCONFIRMED_TEST_S)

@@ -32,11 +32,11 @@ from yarl import URL
 
 from adapters.memory import MemoryCache, MemoryLocks
 from container import Container
-from domain.models import Assignee, Issue
+from domain.models import Assignee, Entry
 from domain.refresh import Refresher
 from entrypoints.http.app import MAX_BODY_BYTES
 from entrypoints.http.middlewares import UNSIGNED
-from tests.fakes import FakeIssueTracker
+from tests.fakes import FakeWorkspace
 from tests.sentry import INSTALLATION, SECRET, description, dumps, issue_link_body, sign, ui_headers
 from tests.stack import app_for
 from tests.stack import settings as service_settings
@@ -52,7 +52,7 @@ METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")  # HEAD answers c
 SIGNATURE_HEADERS = ("Sentry-App-Signature", "Sentry-Hook-Signature")
 SECRETS = (SECRET, "previous-secret")  # both are configured by tests.e2e.conftest.settings()
 WRITES = frozenset(
-    {"create_issue", "set_sentry_link", "append", "update_entry", "add_comment", "edit_comment", "delete_comment"}
+    {"create_entry", "set_sentry_link", "append", "update_entry", "add_comment", "edit_comment", "delete_comment"}
 )
 # Headers that change how the request is framed or decoded, not what it says; fuzzed on their own below.
 FRAMING = frozenset(
@@ -75,7 +75,7 @@ FEW = settings(FUZZ, max_examples=40)
 
 
 @pytest.fixture
-async def client(aiohttp_client: AiohttpClient, tracker: FakeIssueTracker) -> AsyncIterator[Client]:
+async def client(aiohttp_client: AiohttpClient, tracker: FakeWorkspace) -> AsyncIterator[Client]:
     tracker.assignees = [
         Assignee(id="u-ada", name="Ada Lovelace", email="ada@example.org"),
         Assignee(id="u-zoe", name="Zoë Ünïcode"),
@@ -90,7 +90,7 @@ async def client(aiohttp_client: AiohttpClient, tracker: FakeIssueTracker) -> As
 
 
 @pytest.fixture
-def entry(tracker: FakeIssueTracker) -> Issue:
+def entry(tracker: FakeWorkspace) -> Entry:
     tracker.add("Login fails")
     return tracker.add("Checkout crashes on Safari")
 
@@ -135,7 +135,7 @@ def sent_title(body: bytes) -> str | None:
 
 
 async def check_signed_outcome(
-    resp: aiohttp.ClientResponse, tracker: FakeIssueTracker, before: int, path: str, body: bytes
+    resp: aiohttp.ClientResponse, tracker: FakeWorkspace, before: int, path: str, body: bytes
 ) -> None:
     """A validly signed POST: never 5xx; a 4xx is a JSON message and wrote nothing; a 2xx did the right thing."""
     new = tracker.calls[before:]
@@ -153,7 +153,7 @@ async def check_signed_outcome(
         assert payload["received"] is True
         assert not WRITES & set(new), new
         return
-    assert resp.status == (201 if "create_issue" in new else 200)  # a repeated create answers 200
+    assert resp.status == (201 if "create_entry" in new else 200)  # a repeated create answers 200
     assert isinstance(payload, dict)
     assert set(payload) == {"webUrl", "project", "identifier"}
     assert all(isinstance(v, str) and v for v in payload.values()), payload
@@ -162,7 +162,7 @@ async def check_signed_outcome(
     title = page.issue.title
     assert title.strip(), "the tracker never gets a blank title"
     assert title == " ".join(title.split())
-    if path == CREATE and "create_issue" in new:
+    if path == CREATE and "create_entry" in new:
         assert page is list(tracker.pages.values())[-1]
         if (expected := sent_title(body)) is not None:
             assert title == " ".join(expected.split())
@@ -172,7 +172,7 @@ async def check_signed_outcome(
         assert page.issue.sentry_url, "a successful link leaves the entry linked"
 
 
-async def check_options(resp: aiohttp.ClientResponse, tracker: FakeIssueTracker, before: int) -> None:
+async def check_options(resp: aiohttp.ClientResponse, tracker: FakeWorkspace, before: int) -> None:
     raw = await resp.read()
     assert resp.status == 200, (resp.status, raw[:500])
     options = json.loads(raw)
@@ -415,7 +415,7 @@ async def get_raw(client: Client, path: str, query: str) -> aiohttp.ClientRespon
 )
 async def test_unsigned_or_badly_signed_requests_are_refused_and_write_nothing(
     client: Client,
-    tracker: FakeIssueTracker,
+    tracker: FakeWorkspace,
     method: str,
     path: str,
     headers: dict[str, str],
@@ -436,7 +436,7 @@ async def test_unsigned_or_badly_signed_requests_are_refused_and_write_nothing(
 @example(path=WEBHOOK, signature="é")
 @example(path=CREATE, signature=sign(create_body()).replace("a", "\u0430"))  # Cyrillic а
 async def test_a_non_ascii_signature_is_a_401_not_a_500(
-    client: Client, tracker: FakeIssueTracker, path: str, signature: str
+    client: Client, tracker: FakeWorkspace, path: str, signature: str
 ) -> None:
     assume(not signature.isascii())
     method = "GET" if path in OPTION_ROUTES else "POST"
@@ -464,7 +464,7 @@ async def test_a_non_ascii_signature_is_a_401_not_a_500(
 )
 async def test_signed_arbitrary_bytes_never_get_a_5xx(
     client: Client,
-    tracker: FakeIssueTracker,
+    tracker: FakeWorkspace,
     path: str,
     body: bytes,
     secret: str,
@@ -483,7 +483,7 @@ async def test_signed_arbitrary_bytes_never_get_a_5xx(
 @FUZZ
 @given(path=st.sampled_from(POSTS), value=json_values, style=encodings)
 async def test_signed_arbitrary_json_never_gets_a_5xx(
-    client: Client, tracker: FakeIssueTracker, path: str, value: Any, style: str
+    client: Client, tracker: FakeWorkspace, path: str, value: Any, style: str
 ) -> None:
     body = encode(value, style)
     before = len(tracker.calls)
@@ -496,7 +496,7 @@ async def test_signed_arbitrary_json_never_gets_a_5xx(
 @FUZZ
 @given(data=st.data(), path=st.sampled_from((CREATE, LINK)))
 async def test_signed_mutated_sentry_bodies_never_get_a_5xx_and_write_only_on_success(
-    client: Client, tracker: FakeIssueTracker, entry: Issue, data: st.DataObject, path: str
+    client: Client, tracker: FakeWorkspace, entry: Entry, data: st.DataObject, path: str
 ) -> None:
     body = data.draw(mutated_bodies(path))
     before = len(tracker.calls)
@@ -557,7 +557,7 @@ PATHOLOGICAL: dict[str, bytes] = {
 @pytest.mark.parametrize("path", POSTS)
 @pytest.mark.parametrize("name", list(PATHOLOGICAL))
 async def test_signed_pathological_json_never_gets_a_5xx(
-    client: Client, tracker: FakeIssueTracker, path: str, name: str
+    client: Client, tracker: FakeWorkspace, path: str, name: str
 ) -> None:
     body = PATHOLOGICAL[name]
     assert len(body) <= MAX_BODY_BYTES
@@ -575,7 +575,7 @@ async def test_signed_pathological_json_never_gets_a_5xx(
 @FUZZ
 @given(path=st.sampled_from(OPTION_ROUTES), query=query_strings())
 async def test_option_routes_always_answer_a_json_list(
-    client: Client, tracker: FakeIssueTracker, entry: Issue, path: str, query: str
+    client: Client, tracker: FakeWorkspace, entry: Entry, path: str, query: str
 ) -> None:
     before = len(tracker.calls)
 
@@ -594,7 +594,7 @@ async def test_option_routes_always_answer_a_json_list(
 @example(before="", bad="[", after="BUG-12] checkout")
 @example(before="", bad="℀", after="")
 async def test_a_search_with_brackets_or_nfkc_punctuation_finds_the_entry(
-    client: Client, tracker: FakeIssueTracker, before: str, bad: str, after: str
+    client: Client, tracker: FakeWorkspace, before: str, bad: str, after: str
 ) -> None:
     text = " ".join((before + bad + after).split())
     assume(not urlsplit_safe(text.lower()))
@@ -614,7 +614,7 @@ async def test_a_search_with_brackets_or_nfkc_punctuation_finds_the_entry(
 @pytest.mark.parametrize("path", [*POSTS, "/nope"])
 @pytest.mark.parametrize("signed", [True, False])
 async def test_a_body_over_the_limit_is_a_413_and_writes_nothing(
-    client: Client, tracker: FakeIssueTracker, path: str, signed: bool
+    client: Client, tracker: FakeWorkspace, path: str, signed: bool
 ) -> None:
     body = create_body() + b" " * (MAX_BODY_BYTES + 1 - len(create_body()))
     assert len(body) == MAX_BODY_BYTES + 1
@@ -627,7 +627,7 @@ async def test_a_body_over_the_limit_is_a_413_and_writes_nothing(
     assert tracker.calls == []
 
 
-async def test_a_chunked_body_over_the_limit_is_a_413(client: Client, tracker: FakeIssueTracker) -> None:
+async def test_a_chunked_body_over_the_limit_is_a_413(client: Client, tracker: FakeWorkspace) -> None:
     chunk = b"x" * 65536
     chunks = MAX_BODY_BYTES // len(chunk) + 1
     whole = chunk * chunks
@@ -645,7 +645,7 @@ async def test_a_chunked_body_over_the_limit_is_a_413(client: Client, tracker: F
 
 @pytest.mark.parametrize("encoding", ["gzip", "deflate"])
 async def test_a_compressed_body_that_inflates_over_the_limit_is_a_413(
-    client: Client, tracker: FakeIssueTracker, encoding: str
+    client: Client, tracker: FakeWorkspace, encoding: str
 ) -> None:
     plain = b"[" + b"0," * (MAX_BODY_BYTES) + b"0]"
     body = gzip.compress(plain) if encoding == "gzip" else zlib.compress(plain)
@@ -658,7 +658,7 @@ async def test_a_compressed_body_that_inflates_over_the_limit_is_a_413(
     assert tracker.calls == []
 
 
-async def test_a_sentry_body_of_exactly_the_limit_is_processed(client: Client, tracker: FakeIssueTracker) -> None:
+async def test_a_sentry_body_of_exactly_the_limit_is_processed(client: Client, tracker: FakeWorkspace) -> None:
     frame = "    at handler (/app/src/server.js:42:17)\n"
     stack = frame * ((MAX_BODY_BYTES - 2000) // (len(frame) + 1))  # JSON writes each newline as two bytes
     body = create_body(description=description("BACKEND-1A", 4242, stack))
@@ -669,12 +669,12 @@ async def test_a_sentry_body_of_exactly_the_limit_is_processed(client: Client, t
     resp = await client.post(CREATE, data=body, headers=ui_headers(body))
 
     assert resp.status == 201, await resp.text()
-    assert tracker.calls.count("create_issue") == 1
+    assert tracker.calls.count("create_entry") == 1
     (page,) = tracker.pages.values()
     assert page.issue.title == "TypeError: x is undefined"
 
 
-async def test_garbage_just_under_the_limit_is_a_400_not_a_413(client: Client, tracker: FakeIssueTracker) -> None:
+async def test_garbage_just_under_the_limit_is_a_400_not_a_413(client: Client, tracker: FakeWorkspace) -> None:
     body = b"\xff" * (MAX_BODY_BYTES - 1)
 
     resp = await client.post(CREATE, data=body, headers=ui_headers(body))
@@ -705,7 +705,7 @@ async def send_alone(client: Client, path: str, body: bytes, headers: dict[str, 
     ],
 )
 async def test_an_undecodable_content_encoding_is_a_4xx_not_a_500(
-    client: Client, tracker: FakeIssueTracker, encoding: str, body: bytes, signed: bool
+    client: Client, tracker: FakeWorkspace, encoding: str, body: bytes, signed: bool
 ) -> None:
     headers = {"Content-Encoding": encoding} | ({"Sentry-App-Signature": sign(body)} if signed else {})
 
@@ -728,7 +728,7 @@ async def test_an_undecodable_content_encoding_is_a_4xx_not_a_500(
     ids=["long-request-line", "huge-signature", "huge-header", "many-headers"],
 )
 async def test_oversized_request_lines_and_headers_are_refused_before_the_app(
-    client: Client, tracker: FakeIssueTracker, path: str, headers: dict[str, str]
+    client: Client, tracker: FakeWorkspace, path: str, headers: dict[str, str]
 ) -> None:
     # aiohttp's HTTP parser answers these itself, in text/plain, before any middleware runs.
     status, _, raw = await send_alone(client, path, create_body(), headers | {"Content-Type": "application/json"})
@@ -741,7 +741,7 @@ async def test_oversized_request_lines_and_headers_are_refused_before_the_app(
 # Stays up
 
 
-async def test_the_service_stays_up_through_a_burst_of_garbage(client: Client, tracker: FakeIssueTracker) -> None:
+async def test_the_service_stays_up_through_a_burst_of_garbage(client: Client, tracker: FakeWorkspace) -> None:
     big = b"x" * (MAX_BODY_BYTES + 1)
     deep = nested(100_000, b"[", b"]")
     requests = [
@@ -755,7 +755,7 @@ async def test_the_service_stays_up_through_a_burst_of_garbage(client: Client, t
     answers = await asyncio.gather(*requests)
 
     assert all(r.status < 500 for r in answers), sorted(r.status for r in answers)
-    assert tracker.calls.count("create_issue") == 1
+    assert tracker.calls.count("create_entry") == 1
     await assert_still_up(client)
 
 
@@ -771,7 +771,7 @@ hostile_descriptions = st.lists(st.one_of(st.sampled_from(MARKUP), markup_runs),
 @FEW
 @given(text=hostile_descriptions)
 async def test_any_description_creates_the_entry_with_its_words(
-    client: Client, tracker: FakeIssueTracker, text: str
+    client: Client, tracker: FakeWorkspace, text: str
 ) -> None:
     issue_id = next(ISSUE_IDS)
     body = issue_link_body({"title": "Crash", "description": text}, issue_id=issue_id)
@@ -801,7 +801,7 @@ timestamps = st.one_of(
 @FUZZ
 @given(timestamp=timestamps)
 async def test_a_webhook_is_taken_only_with_a_timestamp_as_sentry_writes_it(
-    client: Client, tracker: FakeIssueTracker, timestamp: str
+    client: Client, tracker: FakeWorkspace, timestamp: str
 ) -> None:
     tracker.pages.clear()
     linked = tracker.add("Login fails", sentry_url="https://acme.sentry.io/issues/4242/")

@@ -12,13 +12,13 @@ import pytest
 from pytest_aiohttp import AiohttpServer
 
 from adapters.notion.client import open_notion_client
-from adapters.notion.tracker import NotionIssueTracker
+from adapters.notion.tracker import NotionWorkspace
 from adapters.notion.wire import Columns
 from domain import markdown
 from domain.errors import IssueNotFound, RateLimited, TrackerMisconfigured, TrackerUnavailable, WriteUnconfirmed
 from domain.linking import sentry_link
-from domain.models import Actor, Block, IssueDraft, SentryIssue, Span
-from domain.queries import parse_issue_query
+from domain.models import Actor, Block, EntryDraft, SentryIssue, Span
+from domain.queries import parse_entry_query
 from tests.fake_notion import FakeNotion
 from tests.fakes import fresh_schemas
 from tests.sentry import description
@@ -37,7 +37,7 @@ class Notion:
     fake: FakeNotion
     database_id: str
     data_source_id: str
-    tracker: NotionIssueTracker
+    tracker: NotionWorkspace
 
     def sent(self, method: str, path_regex: str) -> int:
         return len(self.fake.calls(method, path_regex))
@@ -65,7 +65,7 @@ async def connect(aiohttp_server: AiohttpServer) -> AsyncIterator[Connect]:
             client = await stack.enter_async_context(
                 open_notion_client(token=fake.token, base_url=str(server.make_url("/")), timeout_s=5)
             )
-            tracker = NotionIssueTracker(
+            tracker = NotionWorkspace(
                 client, database_id=database_id, columns=Columns(), schemas=fresh_schemas(), recovery_delays_s=(0, 0)
             )
             return Notion(fake, database_id, data_source_id, tracker)
@@ -78,8 +78,8 @@ async def notion(connect: Connect) -> Notion:
     return await connect()
 
 
-def draft(title: str = "TypeError: x is undefined", body: tuple[Block, ...] = ()) -> IssueDraft:
-    return IssueDraft(title=title, body=body, sentry_url=SENTRY_URL)
+def draft(title: str = "TypeError: x is undefined", body: tuple[Block, ...] = ()) -> EntryDraft:
+    return EntryDraft(title=title, body=body, sentry_url=SENTRY_URL)
 
 
 def paragraph(text: str) -> Block:
@@ -100,7 +100,7 @@ def utf16(text: str) -> int:
 
 
 def query(text: str, limit: int = 20) -> Any:
-    return parse_issue_query(text, limit=limit)
+    return parse_entry_query(text, limit=limit)
 
 
 # ----- create -----
@@ -112,7 +112,7 @@ async def test_a_60k_stack_trace_arrives_whole_within_notions_limits(notion: Not
     header = (sentry_link("Sentry issue: ", sentry, Actor(name="Ada")), Block(kind="divider"))
     body = header + markdown.parse(description("BACKEND-1A", 4242, trace))
 
-    issue = await notion.tracker.create_issue(draft(body=body))
+    issue = await notion.tracker.create_entry(draft(body=body))
 
     assert len(trace) == 60_000
     assert trace in notion.fake.page_text(issue.page_id)
@@ -128,7 +128,7 @@ async def test_a_60k_stack_trace_arrives_whole_within_notions_limits(notion: Not
 async def test_a_body_over_100_blocks_is_appended_in_order(notion: Notion) -> None:
     body = tuple(paragraph(f"line {n}") for n in range(250))
 
-    issue = await notion.tracker.create_issue(draft(body=body))
+    issue = await notion.tracker.create_entry(draft(body=body))
 
     assert notion.fake.page_text(issue.page_id).splitlines() == [f"line {n}" for n in range(250)]
     (create,) = notion.fake.calls("POST", PAGES)
@@ -139,7 +139,7 @@ async def test_a_body_over_100_blocks_is_appended_in_order(notion: Notion) -> No
 async def test_a_failed_follow_up_append_still_returns_the_entry(notion: Notion) -> None:
     notion.fake.fail_next("PATCH", CHILDREN, 400)
 
-    issue = await notion.tracker.create_issue(draft(body=tuple(paragraph(f"line {n}") for n in range(150))))
+    issue = await notion.tracker.create_entry(draft(body=tuple(paragraph(f"line {n}") for n in range(150))))
 
     assert issue.identifier == "BUG-1"
     assert len(notion.fake.page_text(issue.page_id).splitlines()) == 100
@@ -147,14 +147,14 @@ async def test_a_failed_follow_up_append_still_returns_the_entry(notion: Notion)
 
 
 async def test_a_title_over_2000_characters_is_cut_with_an_ellipsis(notion: Notion) -> None:
-    issue = await notion.tracker.create_issue(draft(title="x" * 2500))
+    issue = await notion.tracker.create_entry(draft(title="x" * 2500))
 
     assert issue.title == "x" * 1999 + "…"
     assert notion.fake.page(issue.page_id)["properties"]["Name"]["title"][0]["plain_text"] == issue.title
 
 
 async def test_a_title_of_exactly_2000_characters_is_kept(notion: Notion) -> None:
-    issue = await notion.tracker.create_issue(draft(title="x" * 2000))
+    issue = await notion.tracker.create_entry(draft(title="x" * 2000))
 
     assert issue.title == "x" * 2000
 
@@ -162,7 +162,7 @@ async def test_a_title_of_exactly_2000_characters_is_kept(notion: Notion) -> Non
 async def test_a_committed_503_reads_the_saved_page_instead_of_creating_again(notion: Notion) -> None:
     notion.fake.fail_next("POST", PAGES, 503, commit=True)
 
-    issue = await notion.tracker.create_issue(draft())
+    issue = await notion.tracker.create_entry(draft())
 
     (page,) = notion.fake.pages(notion.data_source_id)
     assert (issue.page_id, issue.identifier) == (page["id"], "BUG-1")
@@ -174,7 +174,7 @@ async def test_a_504_after_saving_finds_the_page_by_its_sentry_link(notion: Noti
     older = notion.add("Someone else's bug", sentry_url=OTHER_SENTRY_URL)
     notion.fake.fail_next("POST", PAGES, 504, commit=True)
 
-    issue = await notion.tracker.create_issue(draft())
+    issue = await notion.tracker.create_entry(draft())
 
     pages = notion.fake.pages(notion.data_source_id)
     assert [p["id"] for p in pages] == [older, issue.page_id]
@@ -186,7 +186,7 @@ async def test_a_connection_dropped_after_saving_finds_the_page_by_its_sentry_li
     notion.add("Someone else's bug", sentry_url=OTHER_SENTRY_URL)
     notion.fake.fail_next("POST", PAGES, 200, reset=True)  # a status < 400 runs the handler before the reset
 
-    issue = await notion.tracker.create_issue(draft())
+    issue = await notion.tracker.create_entry(draft())
 
     assert len(notion.fake.pages(notion.data_source_id)) == 2
     assert (issue.identifier, issue.sentry_url) == ("BUG-2", SENTRY_URL)
@@ -198,7 +198,7 @@ async def test_a_connection_dropped_before_saving_says_nothing_was_created(notio
     notion.fake.fail_next("POST", PAGES, 503, reset=True)  # an error status resets before the handler runs
 
     with pytest.raises(WriteUnconfirmed, match="may still appear"):
-        await notion.tracker.create_issue(draft())
+        await notion.tracker.create_entry(draft())
 
     assert len(notion.fake.pages(notion.data_source_id)) == 1
     assert notion.sent("POST", PAGES) == 1
@@ -209,7 +209,7 @@ async def test_a_503_without_guidance_takes_the_entry_already_linked(notion: Not
     existing = notion.add("Saved by an earlier attempt", sentry_url=SENTRY_URL)
     notion.fake.fail_next("POST", PAGES, 503)
 
-    issue = await notion.tracker.create_issue(draft())
+    issue = await notion.tracker.create_entry(draft())
 
     assert issue.page_id == existing
     assert len(notion.fake.pages(notion.data_source_id)) == 1
@@ -219,7 +219,7 @@ async def test_a_503_without_guidance_takes_the_entry_already_linked(notion: Not
 async def test_429_with_a_short_retry_after_is_retried_until_created(notion: Notion) -> None:
     notion.fake.fail_next("POST", PAGES, 429, times=2, retry_after=0)
 
-    issue = await notion.tracker.create_issue(draft())
+    issue = await notion.tracker.create_entry(draft())
 
     assert issue.identifier == "BUG-1"
     assert len(notion.fake.pages(notion.data_source_id)) == 1
@@ -232,7 +232,7 @@ async def test_429_with_a_long_retry_after_fails_fast_with_the_wait(notion: Noti
 
     started = time.monotonic()
     with pytest.raises(RateLimited, match="49 seconds") as caught:
-        await notion.tracker.create_issue(draft())
+        await notion.tracker.create_entry(draft())
 
     assert time.monotonic() - started < 2
     assert caught.value.retry_after_s == 49
@@ -248,7 +248,7 @@ async def test_reads_are_retried_on_5xx(notion: Notion, status: int) -> None:
     page_id = notion.add("Login fails")
     notion.fake.fail_next("GET", PAGE, status, times=2)
 
-    issue = await notion.tracker.get_issue(page_id)
+    issue = await notion.tracker.get_entry(page_id)
 
     assert issue.title == "Login fails"
     assert notion.sent("GET", PAGE) == 3
@@ -280,7 +280,7 @@ async def test_a_non_json_502_on_a_read_becomes_unavailable_after_retries(notion
     notion.fake.fail_next("GET", PAGE, 502, times=4, non_json=True)
 
     with pytest.raises(TrackerUnavailable, match="HTTP 502"):
-        await notion.tracker.get_issue(page_id)
+        await notion.tracker.get_entry(page_id)
 
     assert notion.sent("GET", PAGE) == 4
 
@@ -292,7 +292,7 @@ async def test_an_empty_query_lists_the_most_recently_edited_first(notion: Notio
     for n in (3, 1, 4, 0, 2):
         notion.add(f"Bug {n}", edited=T0 + timedelta(hours=n))
 
-    found = await notion.tracker.search_issues(query("", limit=3))
+    found = await notion.tracker.search_entries(query("", limit=3))
 
     assert [i.title for i in found] == ["Bug 4", "Bug 3", "Bug 2"]
 
@@ -302,7 +302,7 @@ async def test_words_match_any_case_and_all_must_match(notion: Notion) -> None:
     notion.add("checkout is slow")
     notion.add("Login fails")
 
-    found = await notion.tracker.search_issues(query("CHECKOUT fails"))
+    found = await notion.tracker.search_entries(query("CHECKOUT fails"))
 
     assert [i.title for i in found] == ["Checkout fails on Safari"]
 
@@ -312,7 +312,7 @@ async def test_the_unique_id_finds_its_entry(notion: Notion, typed: str) -> None
     for title in ("Alpha", "Beta", "Gamma"):
         notion.add(title)
 
-    found = await notion.tracker.search_issues(query(typed))
+    found = await notion.tracker.search_entries(query(typed))
 
     assert [(i.identifier, i.title) for i in found] == [("BUG-2", "Beta")]
 
@@ -321,7 +321,7 @@ async def test_another_prefix_does_not_match_the_unique_id(notion: Notion) -> No
     for title in ("Alpha", "Beta", "Refund ops-2 job stuck"):
         notion.add(title)
 
-    found = await notion.tracker.search_issues(query("OPS-2"))
+    found = await notion.tracker.search_entries(query("OPS-2"))
 
     assert [i.title for i in found] == ["Refund ops-2 job stuck"]
 
@@ -333,7 +333,7 @@ async def test_the_unique_id_is_offered_even_when_newer_titles_match(notion: Not
     for n in range(20):
         notion.add(f"Error 502 on step {n}", edited=T0 + timedelta(hours=n + 1))
 
-    found = await notion.tracker.search_issues(query("2"))
+    found = await notion.tracker.search_entries(query("2"))
 
     assert [i.page_id for i in found][:1] == [target]
 
@@ -344,7 +344,7 @@ async def test_a_pasted_link_or_id_finds_the_entry(notion: Notion) -> None:
     url = notion.fake.page(page_id)["url"]
 
     for typed in (url, f"{url}?source=copy_link", page_id, page_id.replace("-", "")):
-        found = await notion.tracker.search_issues(query(typed))
+        found = await notion.tracker.search_entries(query(typed))
         assert [i.page_id for i in found] == [page_id], typed
 
 
@@ -353,9 +353,9 @@ async def test_another_databases_pages_are_never_offered(notion: Notion) -> None
     _, other_source = notion.fake.add_database("Ops")
     theirs = str(notion.fake.add_page(other_source, "Checkout fails too")["id"])
 
-    by_words = await notion.tracker.search_issues(query("checkout"))
-    by_id = await notion.tracker.search_issues(query("BUG-1"))  # both databases have a BUG-1
-    by_link = await notion.tracker.search_issues(query(notion.fake.page(theirs)["url"]))
+    by_words = await notion.tracker.search_entries(query("checkout"))
+    by_id = await notion.tracker.search_entries(query("BUG-1"))  # both databases have a BUG-1
+    by_link = await notion.tracker.search_entries(query(notion.fake.page(theirs)["url"]))
 
     assert [i.page_id for i in by_words] == [ours]
     assert [i.page_id for i in by_id] == [ours]
@@ -365,9 +365,9 @@ async def test_another_databases_pages_are_never_offered(notion: Notion) -> None
 async def test_trashed_pages_are_not_offered(notion: Notion) -> None:
     page = notion.fake.add_page(notion.data_source_id, "Checkout crash", in_trash=True)
 
-    assert await notion.tracker.search_issues(query("checkout")) == []
-    assert await notion.tracker.search_issues(query("")) == []
-    assert await notion.tracker.search_issues(query(page["url"])) == []
+    assert await notion.tracker.search_entries(query("checkout")) == []
+    assert await notion.tracker.search_entries(query("")) == []
+    assert await notion.tracker.search_entries(query(page["url"])) == []
 
 
 # ----- link helpers -----
@@ -378,13 +378,13 @@ async def test_a_page_of_another_database_is_not_in_ours(notion: Notion) -> None
     theirs = str(notion.fake.add_page(other_source, "Disk full")["id"])
     ours = notion.add("Login fails")
 
-    assert (await notion.tracker.get_issue(theirs)).in_database is False
-    assert (await notion.tracker.get_issue(ours)).in_database is True
+    assert (await notion.tracker.get_entry(theirs)).in_database is False
+    assert (await notion.tracker.get_entry(ours)).in_database is True
 
 
 async def test_an_unknown_page_is_not_found(notion: Notion) -> None:
     with pytest.raises(IssueNotFound):
-        await notion.tracker.get_issue("0" * 32)
+        await notion.tracker.get_entry("0" * 32)
 
 
 async def test_set_sentry_link_writes_the_url(notion: Notion) -> None:
@@ -420,11 +420,11 @@ async def test_the_data_source_is_discovered_once(notion: Notion) -> None:
 
     await asyncio.gather(
         notion.tracker.database(),
-        notion.tracker.get_issue(page_id),
-        notion.tracker.search_issues(query("login")),
+        notion.tracker.get_entry(page_id),
+        notion.tracker.search_entries(query("login")),
         notion.tracker.find_by_sentry_url(SENTRY_URL),
     )
-    await notion.tracker.create_issue(draft())
+    await notion.tracker.create_entry(draft())
 
     assert notion.sent("GET", r"/v1/databases/.*") == 1
     assert notion.sent("GET", r"/v1/data_sources/.*") == 1
@@ -462,10 +462,10 @@ async def test_an_id_column_without_prefix_gives_bare_numbers(connect: Connect) 
     )
     notion.add("Alpha")
 
-    issue = await notion.tracker.create_issue(draft())
+    issue = await notion.tracker.create_entry(draft())
 
     assert issue.identifier == "2"
-    assert [i.identifier for i in await notion.tracker.search_issues(query("2"))] == ["2"]
+    assert [i.identifier for i in await notion.tracker.search_entries(query("2"))] == ["2"]
 
 
 # ----- assignees -----
@@ -498,7 +498,7 @@ async def test_assignees_come_without_emails_when_notion_hides_them(connect: Con
 async def test_a_long_legacy_url_is_shortened_to_its_id(connect: Connect) -> None:
     notion = await connect(FakeNotion(seed=7, legacy_urls=True))
 
-    issue = await notion.tracker.create_issue(draft(title="Checkout fails " * 40))
+    issue = await notion.tracker.create_entry(draft(title="Checkout fails " * 40))
 
     hex_id = issue.page_id.replace("-", "")
     assert len(notion.fake.page(issue.page_id)["url"]) > 200

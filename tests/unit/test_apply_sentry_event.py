@@ -6,7 +6,7 @@ from domain.models import Assignee, Job, SentryIssueState, StatusColumn, SyncPol
 from domain.refresh import Refresher
 from domain.sentry_events import delivery
 from domain.use_cases.apply_sentry_event import ApplySentryEvent
-from tests.fakes import FakeIssueTracker, FakeSentryApi
+from tests.fakes import FakeSentryApi, FakeWorkspace
 from tests.sentry import group, webhook
 
 ADA = Assignee(id="u-ada", name="Ada Lovelace", email="ada@example.org")
@@ -20,7 +20,7 @@ def job(resource: str, action: str, data: dict[str, object], at: int, actor: dic
 
 
 def applying(
-    tracker: FakeIssueTracker, *, policy: SyncPolicy | None = None, sentry: FakeSentryApi | None = None
+    tracker: FakeWorkspace, *, policy: SyncPolicy | None = None, sentry: FakeSentryApi | None = None
 ) -> ApplySentryEvent:
     return ApplySentryEvent(
         tracker=tracker,
@@ -34,18 +34,18 @@ def applying(
 
 
 @pytest.fixture
-def apply(tracker: FakeIssueTracker) -> ApplySentryEvent:
+def apply(tracker: FakeWorkspace) -> ApplySentryEvent:
     tracker.assignees = [ADA]
     return applying(tracker)
 
 
 @pytest.fixture
-def page_id(tracker: FakeIssueTracker) -> str:
+def page_id(tracker: FakeWorkspace) -> str:
     return tracker.add("TypeError: x is undefined", sentry_url=SENTRY_URL).page_id
 
 
 async def test_resolving_moves_the_entry_to_the_first_complete_option(
-    apply: ApplySentryEvent, tracker: FakeIssueTracker, page_id: str
+    apply: ApplySentryEvent, tracker: FakeWorkspace, page_id: str
 ) -> None:
     await apply(job("issue", "resolved", {"issue": group(status="resolved")}, 100))
 
@@ -63,7 +63,7 @@ async def test_resolving_moves_the_entry_to_the_first_complete_option(
     ],
 )
 async def test_transitions_follow_the_status_groups(
-    apply: ApplySentryEvent, tracker: FakeIssueTracker, page_id: str, action: str, substatus: str, status: str
+    apply: ApplySentryEvent, tracker: FakeWorkspace, page_id: str, action: str, substatus: str, status: str
 ) -> None:
     await apply(job("issue", "resolved", {"issue": group(status="resolved")}, 100))
 
@@ -73,7 +73,7 @@ async def test_transitions_follow_the_status_groups(
 
 
 async def test_an_older_event_never_moves_the_entry_back(
-    apply: ApplySentryEvent, tracker: FakeIssueTracker, page_id: str
+    apply: ApplySentryEvent, tracker: FakeWorkspace, page_id: str
 ) -> None:
     await apply(job("issue", "resolved", {"issue": group(status="resolved")}, 200))
     await apply(job("issue", "unresolved", {"issue": group(substatus="regressed")}, 100))  # delivered late
@@ -81,7 +81,7 @@ async def test_an_older_event_never_moves_the_entry_back(
     assert tracker.pages[page_id].status == "Done"
 
 
-async def test_mappings_are_configurable_and_can_be_switched_off(tracker: FakeIssueTracker, page_id: str) -> None:
+async def test_mappings_are_configurable_and_can_be_switched_off(tracker: FakeWorkspace, page_id: str) -> None:
     policy = SyncPolicy(status_options={"resolved": "In progress", "regressed": None}, assignee=False)
     apply = applying(tracker, policy=policy)
 
@@ -96,7 +96,7 @@ async def test_mappings_are_configurable_and_can_be_switched_off(tracker: FakeIs
 
 
 async def test_writes_that_change_nothing_are_skipped(
-    apply: ApplySentryEvent, tracker: FakeIssueTracker, page_id: str
+    apply: ApplySentryEvent, tracker: FakeWorkspace, page_id: str
 ) -> None:
     resolved = job("issue", "resolved", {"issue": group(status="resolved")}, 100)
     await apply(resolved)
@@ -108,7 +108,7 @@ async def test_writes_that_change_nothing_are_skipped(
 
 
 async def test_assignee_is_the_notion_person_with_the_same_email(
-    apply: ApplySentryEvent, tracker: FakeIssueTracker, page_id: str
+    apply: ApplySentryEvent, tracker: FakeWorkspace, page_id: str
 ) -> None:
     assignee = {"type": "user", "id": 3, "name": "Ada", "email": "ADA@example.org"}
 
@@ -121,14 +121,14 @@ async def test_assignee_is_the_notion_person_with_the_same_email(
     "assignee", [{"type": "team", "id": 4, "name": "backend"}, {"type": "user", "id": 5, "email": "bob@example.org"}]
 )
 async def test_teams_and_unknown_people_are_skipped(
-    apply: ApplySentryEvent, tracker: FakeIssueTracker, page_id: str, assignee: dict[str, object]
+    apply: ApplySentryEvent, tracker: FakeWorkspace, page_id: str, assignee: dict[str, object]
 ) -> None:
     await apply(job("issue", "assigned", {"issue": group(), "assignee": assignee}, 100))
 
     assert tracker.pages[page_id].assignee_ids == ()
 
 
-async def test_details_fill_their_columns(apply: ApplySentryEvent, tracker: FakeIssueTracker, page_id: str) -> None:
+async def test_details_fill_their_columns(apply: ApplySentryEvent, tracker: FakeWorkspace, page_id: str) -> None:
     await apply(job("issue", "resolved", {"issue": group(count="1234", userCount=56, level="fatal")}, 100))
 
     details = tracker.pages[page_id].details
@@ -137,7 +137,7 @@ async def test_details_fill_their_columns(apply: ApplySentryEvent, tracker: Fake
 
 
 async def test_comments_follow_once_with_edits_and_deletions(
-    apply: ApplySentryEvent, tracker: FakeIssueTracker, page_id: str
+    apply: ApplySentryEvent, tracker: FakeWorkspace, page_id: str
 ) -> None:
     comment = {"comment_id": 77, "issue_id": 4242, "project_slug": "backend", "timestamp": "2026-11-27T01:00:00Z"}
 
@@ -152,7 +152,7 @@ async def test_comments_follow_once_with_edits_and_deletions(
     assert tracker.pages[page_id].comments == {}
 
 
-async def test_events_about_unlinked_issues_change_nothing(apply: ApplySentryEvent, tracker: FakeIssueTracker) -> None:
+async def test_events_about_unlinked_issues_change_nothing(apply: ApplySentryEvent, tracker: FakeWorkspace) -> None:
     other = tracker.add("Unrelated", sentry_url="https://acme.sentry.io/issues/42420/")
 
     await apply(job("issue", "resolved", {"issue": group(status="resolved")}, 100))
@@ -162,7 +162,7 @@ async def test_events_about_unlinked_issues_change_nothing(apply: ApplySentryEve
 
 
 async def test_an_entry_already_in_the_right_group_stays_where_the_team_put_it(
-    apply: ApplySentryEvent, tracker: FakeIssueTracker, page_id: str
+    apply: ApplySentryEvent, tracker: FakeWorkspace, page_id: str
 ) -> None:
     tracker.status = StatusColumn(
         name="State",
@@ -183,7 +183,7 @@ async def test_an_entry_already_in_the_right_group_stays_where_the_team_put_it(
 
 
 async def test_comment_events_arriving_out_of_order(
-    apply: ApplySentryEvent, tracker: FakeIssueTracker, page_id: str
+    apply: ApplySentryEvent, tracker: FakeWorkspace, page_id: str
 ) -> None:
     edited = {"comment_id": 78, "issue_id": 4242, "project_slug": "backend", "timestamp": "2026-11-27T01:00:00Z"}
     deleted = edited | {"comment_id": 79}
@@ -197,7 +197,7 @@ async def test_comment_events_arriving_out_of_order(
 
 
 async def test_events_of_the_same_second_apply_in_arrival_order(
-    apply: ApplySentryEvent, tracker: FakeIssueTracker, page_id: str
+    apply: ApplySentryEvent, tracker: FakeWorkspace, page_id: str
 ) -> None:
     await apply(job("issue", "resolved", {"issue": group(status="resolved")}, 100))
     await apply(job("issue", "unresolved", {"issue": group(substatus="regressed")}, 100))
@@ -212,7 +212,7 @@ def trigger_job(action: str, data: dict[str, object], at: int) -> Job:
 
 
 async def test_with_sentrys_api_the_entry_takes_the_state_sentry_reports_whatever_the_event_says(
-    tracker: FakeIssueTracker, page_id: str
+    tracker: FakeWorkspace, page_id: str
 ) -> None:
     sentry = FakeSentryApi(SentryIssueState(issue_id="4242", short_id="BACKEND-1A", status="resolved"))
     apply = applying(tracker, sentry=sentry)
@@ -236,7 +236,7 @@ async def test_with_sentrys_api_the_entry_takes_the_state_sentry_reports_whateve
 
 
 async def test_with_sentrys_api_an_issue_deleted_in_sentry_changes_nothing(
-    tracker: FakeIssueTracker, page_id: str
+    tracker: FakeWorkspace, page_id: str
 ) -> None:
     apply = applying(tracker, sentry=FakeSentryApi())
 
@@ -246,7 +246,7 @@ async def test_with_sentrys_api_an_issue_deleted_in_sentry_changes_nothing(
     assert "update_entry" not in tracker.calls
 
 
-class LosesAnswers(FakeIssueTracker):
+class LosesAnswers(FakeWorkspace):
     """Notion saves the next comment but its answer never arrives (the worker dies, the connection drops)."""
 
     lose_next = False

@@ -3,26 +3,26 @@ import time
 from collections.abc import Callable
 
 from adapters.memory import MemoryCache, MemoryLocks
-from domain.models import Assignee, Issue
+from domain.models import Assignee, Entry
 from domain.refresh import Refresher
 from domain.use_cases.list_assignees import ListAssignees
-from domain.use_cases.search_issues import SearchIssues
-from tests.fakes import FakeIssueTracker
+from domain.use_cases.search_entries import SearchEntries
+from tests.fakes import FakeWorkspace
 
 ADA = Assignee(id="u-ada", name="Ada Lovelace", email="ada@example.org")
 GRACE = Assignee(id="u-grace", name="Grace Hopper")
 
 
-def answers(clock: Callable[[], float] = time.time) -> Refresher[list[Issue]]:
+def answers(clock: Callable[[], float] = time.time) -> Refresher[list[Entry]]:
     return Refresher(cache=MemoryCache(keep_s=10, clock=clock), locks=MemoryLocks(), fresh_s=5, clock=clock)
 
 
 async def test_search_labels_entries_with_their_id_and_title() -> None:
-    tracker = FakeIssueTracker()
+    tracker = FakeWorkspace()
     tracker.add("Login fails")
     tracker.add("Checkout crash")
 
-    options = await SearchIssues(tracker=tracker, results=answers())("")
+    options = await SearchEntries(tracker=tracker, results=answers())("")
 
     assert [(o.label, o.value) for o in options] == [
         ("BUG-2 · Checkout crash", "00000000-0000-0000-0000-000000000002"),
@@ -31,10 +31,10 @@ async def test_search_labels_entries_with_their_id_and_title() -> None:
 
 
 async def test_search_understands_ids_in_any_case_and_links() -> None:
-    tracker = FakeIssueTracker()
+    tracker = FakeWorkspace()
     tracker.add("Login fails")
     second = tracker.add("Checkout crash")
-    search = SearchIssues(tracker=tracker, results=answers())
+    search = SearchEntries(tracker=tracker, results=answers())
 
     for text in ("bug-2", "BUG-2", "2", f"https://app.notion.com/p/Checkout-crash-{second.page_id.replace('-', '')}"):
         assert [o.value for o in await search(text)] == [second.page_id], text
@@ -43,10 +43,10 @@ async def test_search_understands_ids_in_any_case_and_links() -> None:
 
 async def test_identical_searches_share_one_call_and_a_new_entry_shows_up_once_the_answer_is_stale() -> None:
     now = [1000.0]
-    tracker = FakeIssueTracker()
+    tracker = FakeWorkspace()
     tracker.add("Login fails")
     results = answers(clock=lambda: now[0])
-    search = SearchIssues(tracker=tracker, results=results)
+    search = SearchEntries(tracker=tracker, results=results)
 
     first = await asyncio.gather(*(search("login") for _ in range(10)))
     tracker.add("Login slow")
@@ -57,14 +57,14 @@ async def test_identical_searches_share_one_call_and_a_new_entry_shows_up_once_t
 
     assert all([o.label for o in found] == ["BUG-1 · Login fails"] for found in [*first, cached, stale])
     assert [o.label for o in await search("login")] == ["BUG-2 · Login slow", "BUG-1 · Login fails"]
-    assert tracker.calls.count("search_issues") == 2
+    assert tracker.calls.count("search_entries") == 2
 
 
 async def test_a_search_answer_older_than_its_keep_time_is_fetched_again() -> None:
     now = [1000.0]
-    tracker = FakeIssueTracker()
+    tracker = FakeWorkspace()
     tracker.add("Login fails")
-    search = SearchIssues(tracker=tracker, results=answers(clock=lambda: now[0]))
+    search = SearchEntries(tracker=tracker, results=answers(clock=lambda: now[0]))
     await search("login")
     tracker.add("Login slow")
     now[0] += 10
@@ -77,7 +77,7 @@ def people(clock: Callable[[], float] = time.time) -> Refresher[list[Assignee]]:
 
 
 async def test_assignees_are_labelled_with_email_and_filtered_without_case() -> None:
-    tracker = FakeIssueTracker(assignees=[ADA, GRACE])
+    tracker = FakeWorkspace(assignees=[ADA, GRACE])
     list_assignees = ListAssignees(tracker=tracker, people=people())
 
     assert [(o.label, o.value) for o in await list_assignees("")] == [
@@ -89,7 +89,7 @@ async def test_assignees_are_labelled_with_email_and_filtered_without_case() -> 
 
 
 async def test_assignees_come_from_cache_while_fresh() -> None:
-    tracker = FakeIssueTracker(assignees=[ADA])
+    tracker = FakeWorkspace(assignees=[ADA])
     list_assignees = ListAssignees(tracker=tracker, people=people())
 
     await list_assignees("")
@@ -100,7 +100,7 @@ async def test_assignees_come_from_cache_while_fresh() -> None:
 
 async def test_stale_people_are_served_while_one_refresh_runs() -> None:
     now = [1000.0]
-    tracker = FakeIssueTracker(assignees=[ADA])
+    tracker = FakeWorkspace(assignees=[ADA])
     refresher = people(clock=lambda: now[0])
     list_assignees = ListAssignees(tracker=tracker, people=refresher)
     await list_assignees("")
@@ -116,7 +116,7 @@ async def test_stale_people_are_served_while_one_refresh_runs() -> None:
 
 
 async def test_a_burst_of_misses_across_replicas_makes_one_call() -> None:
-    tracker = FakeIssueTracker(assignees=[ADA])
+    tracker = FakeWorkspace(assignees=[ADA])
     shared_cache, shared_locks = MemoryCache[list[Assignee]](), MemoryLocks()
     replicas = [
         ListAssignees(tracker=tracker, people=Refresher(cache=shared_cache, locks=shared_locks, fresh_s=60))
@@ -130,7 +130,7 @@ async def test_a_burst_of_misses_across_replicas_makes_one_call() -> None:
 
 async def test_a_failed_background_refresh_keeps_the_stale_list() -> None:
     now = [1000.0]
-    tracker = FakeIssueTracker(assignees=[ADA])
+    tracker = FakeWorkspace(assignees=[ADA])
     refresher = people(clock=lambda: now[0])
     list_assignees = ListAssignees(tracker=tracker, people=refresher)
     await list_assignees("")

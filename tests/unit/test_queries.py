@@ -1,7 +1,7 @@
 import pytest
 
-from domain.models import IssueQuery
-from domain.queries import notion_id, parse_issue_query
+from domain.models import EntryQuery
+from domain.queries import notion_id, parse_entry_query
 
 PAGE = "be633bf1-dfa0-436d-b259-571129a590e5"
 
@@ -22,7 +22,7 @@ PAGE = "be633bf1-dfa0-436d-b259-571129a590e5"
 )
 def test_finds_the_page_in_every_pasted_form(pasted: str) -> None:
     assert notion_id(pasted) == PAGE
-    assert parse_issue_query(pasted) == IssueQuery(page_id=PAGE)
+    assert parse_entry_query(pasted) == EntryQuery(page_id=PAGE)
 
 
 @pytest.mark.parametrize(
@@ -37,10 +37,10 @@ def test_other_text_is_not_a_page(text: str) -> None:
     [("BUG-12", 12, "bug"), ("bug-12", 12, "bug"), ("12", 12, None), ("#12", 12, None), ("Task_ID-7", 7, "task_id")],
 )
 def test_unique_ids_in_any_case(text: str, number: int, prefix: str | None) -> None:
-    query = parse_issue_query(text)
+    query = parse_entry_query(text)
     assert (query.number, query.prefix, query.words) == (number, prefix, (text,))
 
 
 def test_words_are_split_and_blank_lists_recent() -> None:
-    assert parse_issue_query("  login   bug ").words == ("login", "bug")
-    assert parse_issue_query("   ") == IssueQuery()
+    assert parse_entry_query("  login   bug ").words == ("login", "bug")
+    assert parse_entry_query("   ") == EntryQuery()

@@ -3,12 +3,12 @@ from domain.models import Assignee, SentryIssueState, SyncPolicy
 from domain.refresh import Refresher
 from domain.use_cases.apply_sentry_event import ApplySentryEvent
 from domain.use_cases.reconcile import Reconcile
-from tests.fakes import FakeIssueTracker, FakeSentryApi
+from tests.fakes import FakeSentryApi, FakeWorkspace
 
 ADA = Assignee(id="u-ada", name="Ada Lovelace", email="ada@example.org")
 
 
-def reconcile(tracker: FakeIssueTracker, sentry: FakeSentryApi) -> Reconcile:
+def reconcile(tracker: FakeWorkspace, sentry: FakeSentryApi) -> Reconcile:
     state = MemorySyncState()
     apply = ApplySentryEvent(
         tracker=tracker,
@@ -23,7 +23,7 @@ def reconcile(tracker: FakeIssueTracker, sentry: FakeSentryApi) -> Reconcile:
 
 
 async def test_drifted_entries_are_repaired_and_reported() -> None:
-    tracker = FakeIssueTracker(assignees=[ADA])
+    tracker = FakeWorkspace(assignees=[ADA])
     drifted = tracker.add("Login fails", sentry_url="https://acme.sentry.io/issues/1/")
     in_step = tracker.add("Crash", sentry_url="https://acme.sentry.io/organizations/acme/issues/2/")
     tracker.pages[in_step.page_id].status = "Done"
@@ -44,7 +44,7 @@ async def test_drifted_entries_are_repaired_and_reported() -> None:
 
 
 async def test_issues_gone_from_sentry_are_reported_not_fatal() -> None:
-    tracker = FakeIssueTracker()
+    tracker = FakeWorkspace()
     gone = tracker.add("Old", sentry_url="https://acme.sentry.io/issues/404/")
     kept = tracker.add("New", sentry_url="https://acme.sentry.io/issues/5/")
     sentry = FakeSentryApi(SentryIssueState(issue_id="5", short_id="B-5", status="unresolved", substatus="regressed"))

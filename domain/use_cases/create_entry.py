@@ -5,7 +5,7 @@ from domain import markdown
 from domain.back_links import BackLinks
 from domain.errors import Conflict, DomainError, IssueNotFound, WriteUnconfirmed
 from domain.linking import linked, registry_key, sentry_link
-from domain.models import Block, CreateRequest, Issue, IssueDraft, LinkedIssue, SentryIssueState, Span
+from domain.models import Block, CreateRequest, Entry, EntryDraft, LinkedEntry, SentryIssueState, Span
 from domain.ports import IssueTracker, LinkRegistry, Locks, SentryApi
 
 # Notion finishes a write within its 60-second limit; past that a late page cannot appear.
@@ -13,7 +13,7 @@ UNCONFIRMED_S = 120.0
 DETAILS_BUDGET_S = 2.0
 
 
-class CreateIssue:
+class CreateEntry:
     """Creates the Notion entry for a Sentry issue, or answers with the one it already has.
 
     One Sentry issue maps to one page: a lock serialises concurrent creates across replicas, the
@@ -32,7 +32,7 @@ class CreateIssue:
         self._tracker, self._registry, self._locks, self._back_links = tracker, registry, locks, back_links
         self._sentry = sentry
 
-    async def __call__(self, request: CreateRequest) -> LinkedIssue:
+    async def __call__(self, request: CreateRequest) -> LinkedEntry:
         database = await self._tracker.database()
         key = registry_key(database, request.sentry)
         async with self._locks.hold(f"issue:{key}"):
@@ -47,7 +47,7 @@ class CreateIssue:
                 # may still save the page, and until then a retry must look for it, never create another.
                 await self._registry.mark_unconfirmed(key, UNCONFIRMED_S)
                 try:
-                    issue = await self._tracker.create_issue(_draft(request, await self._details(request)))
+                    issue = await self._tracker.create_entry(_draft(request, await self._details(request)))
                 except WriteUnconfirmed:
                     raise
                 except DomainError:
@@ -69,23 +69,23 @@ class CreateIssue:
         except (DomainError, TimeoutError):
             return None
 
-    async def _existing(self, key: str, sentry_url: str) -> Issue | None:
+    async def _existing(self, key: str, sentry_url: str) -> Entry | None:
         if page_id := await self._registry.recall(key):
             with contextlib.suppress(IssueNotFound):
-                issue = await self._tracker.get_issue(page_id)
+                issue = await self._tracker.get_entry(page_id)
                 if issue.in_database:
                     return issue
             # Deleted, trashed or unshared since: look for another entry with the link.
         return await self._tracker.find_by_sentry_url(sentry_url)
 
 
-def _draft(request: CreateRequest, details: SentryIssueState | None) -> IssueDraft:
+def _draft(request: CreateRequest, details: SentryIssueState | None) -> EntryDraft:
     header: tuple[Block, ...] = (
         sentry_link("Sentry issue: ", request.sentry, request.actor),
         *([_facts(details)] if details else []),
         Block(kind="divider"),
     )
-    return IssueDraft(
+    return EntryDraft(
         title=" ".join(request.title.split()),
         body=header + markdown.parse(request.description),
         sentry_url=request.sentry.web_url,

@@ -1,11 +1,11 @@
 from domain.back_links import BackLinks
 from domain.errors import InvalidLink
 from domain.linking import linked, registry_key, sentry_link
-from domain.models import LinkedIssue, LinkRequest
+from domain.models import LinkedEntry, LinkRequest
 from domain.ports import IssueTracker, LinkRegistry, Locks
 
 
-class LinkIssue:
+class LinkEntry:
     """Links an existing entry of the database to a Sentry issue without losing an earlier link.
 
     The Sentry Link column takes the issue's URL when it is empty; when it already names another
@@ -17,12 +17,12 @@ class LinkIssue:
     ) -> None:
         self._tracker, self._registry, self._locks, self._back_links = tracker, registry, locks, back_links
 
-    async def __call__(self, request: LinkRequest) -> LinkedIssue:
+    async def __call__(self, request: LinkRequest) -> LinkedEntry:
         database = await self._tracker.database()
         key = registry_key(database, request.sentry)
         # The issue's lock keeps a create for the same issue out; the page's, a link from another issue.
         async with self._locks.hold(f"issue:{key}"), self._locks.hold(f"page:{database.scope}:{request.page_id}"):
-            issue = await self._tracker.get_issue(request.page_id)
+            issue = await self._tracker.get_entry(request.page_id)
             if not issue.in_database:
                 raise InvalidLink(
                     f"That Notion page is not an entry of the {database.title!r} database; "

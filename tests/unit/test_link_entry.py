@@ -2,16 +2,16 @@ import pytest
 
 from adapters.memory import MemoryLinkRegistry, MemoryLocks
 from domain.errors import InvalidLink, IssueNotFound
-from domain.use_cases.link_issue import LinkIssue
-from tests.fakes import FakeIssueTracker, link_request
+from domain.use_cases.link_entry import LinkEntry
+from tests.fakes import FakeWorkspace, link_request
 
 
 @pytest.fixture
-def link(tracker: FakeIssueTracker, registry: MemoryLinkRegistry, locks: MemoryLocks) -> LinkIssue:
-    return LinkIssue(tracker=tracker, registry=registry, locks=locks)
+def link(tracker: FakeWorkspace, registry: MemoryLinkRegistry, locks: MemoryLocks) -> LinkEntry:
+    return LinkEntry(tracker=tracker, registry=registry, locks=locks)
 
 
-async def test_sets_the_sentry_link_of_an_unlinked_entry(link: LinkIssue, tracker: FakeIssueTracker) -> None:
+async def test_sets_the_sentry_link_of_an_unlinked_entry(link: LinkEntry, tracker: FakeWorkspace) -> None:
     entry = tracker.add("Login fails")
 
     linked = await link(link_request(entry.page_id))
@@ -21,7 +21,7 @@ async def test_sets_the_sentry_link_of_an_unlinked_entry(link: LinkIssue, tracke
     assert tracker.pages[entry.page_id].body == []
 
 
-async def test_keeps_another_issues_link_and_notes_the_new_one(link: LinkIssue, tracker: FakeIssueTracker) -> None:
+async def test_keeps_another_issues_link_and_notes_the_new_one(link: LinkEntry, tracker: FakeWorkspace) -> None:
     entry = tracker.add("Login fails", sentry_url="https://acme.sentry.io/issues/1/")
 
     await link(link_request(entry.page_id, issue_id=4242))
@@ -32,7 +32,7 @@ async def test_keeps_another_issues_link_and_notes_the_new_one(link: LinkIssue, 
     assert "https://acme.sentry.io/issues/4242/" in [s.link for s in note.spans]
 
 
-async def test_linking_twice_adds_one_note(link: LinkIssue, tracker: FakeIssueTracker) -> None:
+async def test_linking_twice_adds_one_note(link: LinkEntry, tracker: FakeWorkspace) -> None:
     entry = tracker.add("Login fails", sentry_url="https://acme.sentry.io/issues/1/")
 
     await link(link_request(entry.page_id))
@@ -41,7 +41,7 @@ async def test_linking_twice_adds_one_note(link: LinkIssue, tracker: FakeIssueTr
     assert len(tracker.pages[entry.page_id].body) == 1
 
 
-async def test_relinking_the_same_issue_changes_nothing(link: LinkIssue, tracker: FakeIssueTracker) -> None:
+async def test_relinking_the_same_issue_changes_nothing(link: LinkEntry, tracker: FakeWorkspace) -> None:
     entry = tracker.add("Login fails", sentry_url="https://acme.sentry.io/issues/4242")
 
     await link(link_request(entry.page_id))
@@ -50,7 +50,7 @@ async def test_relinking_the_same_issue_changes_nothing(link: LinkIssue, tracker
     assert "append" not in tracker.calls
 
 
-async def test_refuses_a_page_outside_the_database(link: LinkIssue, tracker: FakeIssueTracker) -> None:
+async def test_refuses_a_page_outside_the_database(link: LinkEntry, tracker: FakeWorkspace) -> None:
     other = tracker.add("Team wiki", in_database=False)
 
     with pytest.raises(InvalidLink, match="not an entry of the 'Bugs' database"):
@@ -60,7 +60,7 @@ async def test_refuses_a_page_outside_the_database(link: LinkIssue, tracker: Fak
     assert tracker.pages[other.page_id].body == []
 
 
-async def test_unknown_page_is_not_found(link: LinkIssue, registry: MemoryLinkRegistry) -> None:
+async def test_unknown_page_is_not_found(link: LinkEntry, registry: MemoryLinkRegistry) -> None:
     with pytest.raises(IssueNotFound):
         await link(link_request("00000000-0000-0000-0000-000000000999"))
 
@@ -68,7 +68,7 @@ async def test_unknown_page_is_not_found(link: LinkIssue, registry: MemoryLinkRe
 
 
 async def test_link_is_remembered_for_later_creates(
-    link: LinkIssue, tracker: FakeIssueTracker, registry: MemoryLinkRegistry
+    link: LinkEntry, tracker: FakeWorkspace, registry: MemoryLinkRegistry
 ) -> None:
     entry = tracker.add("Login fails")
 

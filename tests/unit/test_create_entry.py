@@ -6,17 +6,17 @@ from adapters.memory import MemoryLinkRegistry, MemoryLocks, MemorySyncState
 from domain.back_links import BackLinks
 from domain.errors import Conflict, SentryUnavailable, TrackerUnavailable, WriteUnconfirmed
 from domain.models import SentryIssueState
-from domain.use_cases.create_issue import CreateIssue
-from tests.fakes import FakeIssueTracker, FakeSentryApi, create_request
+from domain.use_cases.create_entry import CreateEntry
+from tests.fakes import FakeSentryApi, FakeWorkspace, create_request
 from tests.sentry import description
 
 
 @pytest.fixture
-def create(tracker: FakeIssueTracker, registry: MemoryLinkRegistry, locks: MemoryLocks) -> CreateIssue:
-    return CreateIssue(tracker=tracker, registry=registry, locks=locks)
+def create(tracker: FakeWorkspace, registry: MemoryLinkRegistry, locks: MemoryLocks) -> CreateEntry:
+    return CreateEntry(tracker=tracker, registry=registry, locks=locks)
 
 
-async def test_creates_an_entry_linked_back_to_sentry(create: CreateIssue, tracker: FakeIssueTracker) -> None:
+async def test_creates_an_entry_linked_back_to_sentry(create: CreateEntry, tracker: FakeWorkspace) -> None:
     linked = await create(create_request(description=description("BACKEND-1A", 4242, "TypeError: x\n  at f (a.js:1)")))
 
     assert (linked.project, linked.identifier) == ("Bugs", "BUG-1")
@@ -32,7 +32,7 @@ async def test_creates_an_entry_linked_back_to_sentry(create: CreateIssue, track
     assert code.spans[0].text == "TypeError: x\n  at f (a.js:1)"
 
 
-async def test_passes_the_chosen_assignee_and_tidies_the_title(create: CreateIssue, tracker: FakeIssueTracker) -> None:
+async def test_passes_the_chosen_assignee_and_tidies_the_title(create: CreateEntry, tracker: FakeWorkspace) -> None:
     await create(create_request(title="  TypeError:\n x  ", assignee_id="user-1"))
 
     (page,) = tracker.pages.values()
@@ -40,28 +40,28 @@ async def test_passes_the_chosen_assignee_and_tidies_the_title(create: CreateIss
     assert page.assignee_id == "user-1"
 
 
-async def test_second_create_answers_with_the_existing_entry(create: CreateIssue, tracker: FakeIssueTracker) -> None:
+async def test_second_create_answers_with_the_existing_entry(create: CreateEntry, tracker: FakeWorkspace) -> None:
     first = await create(create_request())
     second = await create(create_request(title="Another title"))
 
     assert (first.created, second.created) == (True, False)
     assert second.model_copy(update={"created": True}) == first
-    assert tracker.calls.count("create_issue") == 1
+    assert tracker.calls.count("create_entry") == 1
 
 
 async def test_forgotten_registry_finds_the_entry_by_its_sentry_link(
-    tracker: FakeIssueTracker, locks: MemoryLocks
+    tracker: FakeWorkspace, locks: MemoryLocks
 ) -> None:
-    first = await CreateIssue(tracker=tracker, registry=MemoryLinkRegistry(), locks=locks)(create_request())
+    first = await CreateEntry(tracker=tracker, registry=MemoryLinkRegistry(), locks=locks)(create_request())
     # A flushed Redis: a new, empty registry.
-    again = await CreateIssue(tracker=tracker, registry=MemoryLinkRegistry(), locks=locks)(create_request())
+    again = await CreateEntry(tracker=tracker, registry=MemoryLinkRegistry(), locks=locks)(create_request())
 
     assert again.model_copy(update={"created": True}) == first
-    assert tracker.calls.count("create_issue") == 1
+    assert tracker.calls.count("create_entry") == 1
     assert tracker.calls.count("find_by_sentry_url") == 2
 
 
-async def test_concurrent_creates_make_one_entry(create: CreateIssue, tracker: FakeIssueTracker) -> None:
+async def test_concurrent_creates_make_one_entry(create: CreateEntry, tracker: FakeWorkspace) -> None:
     results = await asyncio.gather(*(create(create_request()) for _ in range(10)))
 
     assert len({r.web_url for r in results}) == 1
@@ -70,7 +70,7 @@ async def test_concurrent_creates_make_one_entry(create: CreateIssue, tracker: F
 
 
 async def test_remembered_page_that_vanished_is_replaced(
-    create: CreateIssue, tracker: FakeIssueTracker, registry: MemoryLinkRegistry
+    create: CreateEntry, tracker: FakeWorkspace, registry: MemoryLinkRegistry
 ) -> None:
     first = await create(create_request())
     tracker.pages.clear()  # deleted in Notion
@@ -81,7 +81,7 @@ async def test_remembered_page_that_vanished_is_replaced(
     assert len(tracker.pages) == 1
 
 
-async def test_different_sentry_issues_get_different_entries(create: CreateIssue) -> None:
+async def test_different_sentry_issues_get_different_entries(create: CreateEntry) -> None:
     a = await create(create_request(1))
     b = await create(create_request(2))
 
@@ -89,7 +89,7 @@ async def test_different_sentry_issues_get_different_entries(create: CreateIssue
 
 
 async def test_notion_failure_remembers_nothing(
-    create: CreateIssue, tracker: FakeIssueTracker, registry: MemoryLinkRegistry
+    create: CreateEntry, tracker: FakeWorkspace, registry: MemoryLinkRegistry
 ) -> None:
     tracker.fail = TrackerUnavailable("Notion is unavailable (HTTP 503); try again shortly.")
 
@@ -101,9 +101,9 @@ async def test_notion_failure_remembers_nothing(
     assert await registry.recall("ws:db:a8e5d37a-696c-4c54-adb5-b3f28d64c7de:4242") is None
 
 
-async def test_a_create_still_running_elsewhere_is_a_conflict(tracker: FakeIssueTracker) -> None:
+async def test_a_create_still_running_elsewhere_is_a_conflict(tracker: FakeWorkspace) -> None:
     locks = MemoryLocks(wait_s=0.05)
-    create = CreateIssue(tracker=tracker, registry=MemoryLinkRegistry(), locks=locks)
+    create = CreateEntry(tracker=tracker, registry=MemoryLinkRegistry(), locks=locks)
 
     async with locks.hold("issue:ws:db:a8e5d37a-696c-4c54-adb5-b3f28d64c7de:4242"):
         with pytest.raises(Conflict, match="still running"):
@@ -114,13 +114,13 @@ async def test_a_create_still_running_elsewhere_is_a_conflict(tracker: FakeIssue
 
 
 async def test_an_unconfirmed_create_is_looked_for_not_repeated(
-    create: CreateIssue, tracker: FakeIssueTracker, monkeypatch: pytest.MonkeyPatch
+    create: CreateEntry, tracker: FakeWorkspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async def lost(draft: object) -> None:
         raise WriteUnconfirmed("Notion did not confirm the new entry in time.")
 
     with monkeypatch.context() as patch:
-        patch.setattr(tracker, "create_issue", lost)
+        patch.setattr(tracker, "create_entry", lost)
         with pytest.raises(WriteUnconfirmed):
             await create(create_request())
 
@@ -134,7 +134,7 @@ async def test_an_unconfirmed_create_is_looked_for_not_repeated(
 
 
 async def test_a_trashed_entry_is_not_the_existing_one(
-    create: CreateIssue, tracker: FakeIssueTracker, registry: MemoryLinkRegistry
+    create: CreateEntry, tracker: FakeWorkspace, registry: MemoryLinkRegistry
 ) -> None:
     first = await create(create_request())
     page = next(iter(tracker.pages.values()))
@@ -146,10 +146,10 @@ async def test_a_trashed_entry_is_not_the_existing_one(
     assert second.identifier != first.identifier
 
 
-async def test_the_sentry_issue_gets_one_note_linking_back(tracker: FakeIssueTracker) -> None:
+async def test_the_sentry_issue_gets_one_note_linking_back(tracker: FakeWorkspace) -> None:
     sentry = FakeSentryApi()
     back_links = BackLinks(sentry=sentry, state=MemorySyncState(), locks=MemoryLocks())
-    create = CreateIssue(tracker=tracker, registry=MemoryLinkRegistry(), locks=MemoryLocks(), back_links=back_links)
+    create = CreateEntry(tracker=tracker, registry=MemoryLinkRegistry(), locks=MemoryLocks(), back_links=back_links)
 
     first = await create(create_request())
     await create(create_request())
@@ -157,22 +157,22 @@ async def test_the_sentry_issue_gets_one_note_linking_back(tracker: FakeIssueTra
     assert sentry.notes == [("4242", f"Linked to Notion BUG-1: {first.web_url}")]
 
 
-async def test_a_note_sentry_refuses_does_not_fail_the_create(tracker: FakeIssueTracker) -> None:
+async def test_a_note_sentry_refuses_does_not_fail_the_create(tracker: FakeWorkspace) -> None:
     class Down(FakeSentryApi):
         async def add_note(self, issue_id: str, text: str) -> None:
             raise SentryUnavailable("Sentry is unavailable.")
 
     back_links = BackLinks(sentry=Down(), state=MemorySyncState(), locks=MemoryLocks())
-    create = CreateIssue(tracker=tracker, registry=MemoryLinkRegistry(), locks=MemoryLocks(), back_links=back_links)
+    create = CreateEntry(tracker=tracker, registry=MemoryLinkRegistry(), locks=MemoryLocks(), back_links=back_links)
 
     assert (await create(create_request())).created
 
 
-async def test_with_sentry_the_page_starts_with_the_issue_details(tracker: FakeIssueTracker) -> None:
+async def test_with_sentry_the_page_starts_with_the_issue_details(tracker: FakeWorkspace) -> None:
     state = SentryIssueState(
         issue_id="4242", short_id="B-1", status="unresolved", level="error", events=42, users=7, release="1.4.2"
     )
-    create = CreateIssue(
+    create = CreateEntry(
         tracker=tracker, registry=MemoryLinkRegistry(), locks=MemoryLocks(), sentry=FakeSentryApi(state)
     )
 

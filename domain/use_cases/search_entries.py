@@ -1,12 +1,12 @@
 import hashlib
 
-from domain.models import Issue, Option
+from domain.models import Entry, Option
 from domain.ports import IssueTracker
-from domain.queries import parse_issue_query
+from domain.queries import parse_entry_query
 from domain.refresh import Refresher
 
 
-class SearchIssues:
+class SearchEntries:
     """Entries of the database for the link form: by title words, unique ID or pasted Notion link.
 
     Answers are shared for a few seconds per database and query, so a burst of identical searches (a user
@@ -14,12 +14,14 @@ class SearchIssues:
     the answer goes stale.
     """
 
-    def __init__(self, *, tracker: IssueTracker, results: Refresher[list[Issue]]) -> None:
+    def __init__(self, *, tracker: IssueTracker, results: Refresher[list[Entry]]) -> None:
         self._tracker, self._results = tracker, results
 
     async def __call__(self, text: str) -> list[Option]:
-        query = parse_issue_query(text)
+        query = parse_entry_query(text)
         scope = (await self._tracker.database()).scope
         digest = hashlib.sha256(query.model_dump_json().encode()).hexdigest()[:32]
-        issues = (await self._results.get(f"search:{scope}:{digest}", lambda: self._tracker.search_issues(query))).value
+        issues = (
+            await self._results.get(f"search:{scope}:{digest}", lambda: self._tracker.search_entries(query))
+        ).value
         return [Option(label=f"{i.identifier} · {i.title}", value=i.page_id) for i in issues]
