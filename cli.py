@@ -89,7 +89,7 @@ async def worker(container: Container) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)  # finish the job in hand, then stop
     try:
-        queue, apply = await resolve(container.queue()), await resolve(container.apply_sentry_event())
+        queue, apply = await resolve(container.queue()), await resolve(container.run_job())
         log.info("worker_started")
         await queue.work(apply, stop=stop)
     finally:
@@ -108,7 +108,7 @@ def serve_app(container: Container, *, worker: bool) -> web.Application:
 async def _worker_beside(container: Container, app: web.Application) -> AsyncIterator[None]:
     # Appended after the app's own context, so the app's shutdown stops the worker first.
     stop = asyncio.Event()
-    queue, apply = await resolve(container.queue()), await resolve(container.apply_sentry_event())
+    queue, apply = await resolve(container.queue()), await resolve(container.run_job())
     task = asyncio.create_task(queue.work(apply, stop=stop))
     yield
     stop.set()
@@ -165,7 +165,7 @@ async def dead_letters(container: Container, action: str, ids: list[str]) -> int
         letters = await queue.dead_letters()
         for letter in letters:
             job = letter.job
-            print(f"{letter.id}  {job.resource}.{job.action}  attempts={letter.attempts}  {letter.error}")
+            print(f"{letter.id}  {job.kind} {job.action}  attempts={letter.attempts}  {letter.error}")
         print(f"{len(letters)} dead letter(s).")
         return 0
     finally:
@@ -173,7 +173,7 @@ async def dead_letters(container: Container, action: str, ids: list[str]) -> int
 
 
 def print_sandbox(container: Container, settings: Settings, base_url: str) -> None:
-    demo = container.tracker()
+    demo = container.workspace()
     page_id = next(iter(demo.pages))
     print("Sandbox: an in-memory Notion workspace; nothing is sent anywhere.")
     print(f"Client secret: {settings.client_secrets[0]}")

@@ -27,9 +27,11 @@ from adapters.redis_store import (
 from adapters.sandbox import demo_workspace
 from adapters.sentry.api import HttpSentryApi, open_sentry_client
 from domain.back_links import BackLinks
+from domain.entry_sync import EntrySync
 from domain.models import Assignee, Cached, Entry
 from domain.refresh import Refresher
-from domain.use_cases.apply_sentry_event import ApplySentryEvent
+from domain.use_cases.apply_comment import ApplyComment
+from domain.use_cases.apply_issue_event import ApplyIssueEvent
 from domain.use_cases.check_readiness import CheckReadiness
 from domain.use_cases.create_entry import CreateEntry
 from domain.use_cases.diagnose_setup import DiagnoseSetup
@@ -38,6 +40,7 @@ from domain.use_cases.list_assignees import ListAssignees
 from domain.use_cases.observe_queue import ObserveQueue
 from domain.use_cases.receive_webhook import ReceiveWebhook
 from domain.use_cases.reconcile import Reconcile
+from domain.use_cases.run_job import RunJob
 from domain.use_cases.search_entries import SearchEntries
 from entrypoints.http.app import UseCases
 from settings import Settings
@@ -113,7 +116,7 @@ class Container(containers.DeclarativeContainer):
     searches = _refresher(
         "search", list[Entry], settings, redis_breaker, locks, fresh_s=SEARCH_FRESH_S, keep_s=SEARCH_KEEP_S
     )
-    tracker = providers.Selector(
+    workspace = providers.Selector(
         settings.provided.tracker_backend,
         notion=providers.Singleton(
             NotionWorkspace,
@@ -154,21 +157,43 @@ class Container(containers.DeclarativeContainer):
         api=providers.Singleton(HttpSentryApi, sentry_client, organization=settings.provided.sentry_org),
         none=providers.Object(None),
     )
-    apply_sentry_event = providers.Singleton(
-        ApplySentryEvent,
-        tracker=tracker,
-        registry=registry,
+    entry_sync = providers.Singleton(
+        EntrySync,
+        columns=workspace,
+        people=workspace,
+        assignees=people,
         locks=locks,
         state=sync_state,
-        people=people,
         policy=settings.provided.notion.sync,
         sentry=sentry,
     )
-    receive_webhook = providers.Factory(ReceiveWebhook, queue=queue, apply=apply_sentry_event)
-    reconcile = providers.Factory(Reconcile, tracker=tracker, apply=apply_sentry_event)
+    # The worker's table: each kind of job and the use case that runs it.
+    run_job = providers.Singleton(
+        RunJob,
+        handlers=providers.Dict(
+            {
+                "sentry.issue": providers.Singleton(
+                    ApplyIssueEvent, entries=workspace, registry=registry, sync=entry_sync
+                ),
+                "sentry.comment": providers.Singleton(
+                    ApplyComment,
+                    entries=workspace,
+                    registry=registry,
+                    comments=workspace,
+                    locks=locks,
+                    state=sync_state,
+                    policy=settings.provided.notion.sync,
+                ),
+            }
+        ),
+    )
+    receive_webhook = providers.Factory(
+        ReceiveWebhook, queue=queue, run=run_job, triggers=entry_sync.provided.reads_sentry
+    )
+    reconcile = providers.Factory(Reconcile, entries=workspace, sync=entry_sync)
 
     checked = providers.List(
-        tracker,
+        workspace,
         providers.Selector(
             settings.provided.cache_backend,
             redis=providers.Singleton(RedisHealth, redis, url=settings.provided.redis_url),
@@ -185,13 +210,23 @@ class Container(containers.DeclarativeContainer):
         ),
     )
     observe_queue = providers.Factory(ObserveQueue, queue=queue)
-    back_links = providers.Singleton(BackLinks, sentry=sentry, state=sync_state, locks=locks, queue=queue)
+    back_links = providers.Singleton(BackLinks, sentry=sentry, state=sync_state, locks=locks)
+    # A refresh reads Sentry's API: without it, nothing is queued.
+    refresh = providers.Selector(settings.provided.sentry_backend, api=queue, none=providers.Object(None))
     create_entry = providers.Factory(
-        CreateEntry, tracker=tracker, registry=registry, locks=locks, back_links=back_links, sentry=sentry
+        CreateEntry,
+        entries=workspace,
+        registry=registry,
+        locks=locks,
+        back_links=back_links,
+        sentry=sentry,
+        refresh=refresh,
     )
-    link_entry = providers.Factory(LinkEntry, tracker=tracker, registry=registry, locks=locks, back_links=back_links)
-    search_entries = providers.Factory(SearchEntries, tracker=tracker, results=searches)
-    list_assignees = providers.Factory(ListAssignees, tracker=tracker, people=people)
+    link_entry = providers.Factory(
+        LinkEntry, entries=workspace, registry=registry, locks=locks, back_links=back_links, refresh=refresh
+    )
+    search_entries = providers.Factory(SearchEntries, entries=workspace, results=searches)
+    list_assignees = providers.Factory(ListAssignees, people=workspace, assignees=people)
 
 
 @contextlib.asynccontextmanager

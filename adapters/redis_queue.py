@@ -413,7 +413,7 @@ class RedisJobQueue(JobQueue):
         if job.coalesce:
             # From now on a new event about the same thing needs a run of its own: this one may read too early.
             await self._redis.delete(self._seen + job.key)
-        fields = {"job_id": delivery.id, "key": job.key, "resource": job.resource, "action": job.action}
+        fields = {"job_id": delivery.id, "key": job.key, "kind": job.kind, "action": job.action}
         deadline = asyncio.timeout(self._job_timeout_s)
         try:
             async with deadline:
@@ -533,9 +533,7 @@ def _dead_letter(entry_id: str, fields: dict[Any, Any]) -> DeadLetter:
     try:
         job = Job.model_validate_json(raw)
     except ValidationError:
-        job = Job(
-            key=f"unreadable:{field('source')}", resource="unreadable", action="", body={"raw": raw}, received_at=0
-        )
+        job = Job(kind="unreadable", key=f"unreadable:{field('source')}", body={"raw": raw}, received_at=0)
     return DeadLetter(
         id=entry_id,
         job=job,

@@ -17,7 +17,7 @@ from domain.models import (
     Finding,
     StatusColumn,
 )
-from domain.ports import Dependency, IssueTracker
+from domain.ports import Dependency, Workspace
 from domain.sentry_events import DETAILS, sentry_issue_id
 
 STATUS = StatusColumn(
@@ -49,7 +49,7 @@ class Person:
     bot: bool = False
 
 
-class MemoryWorkspace(IssueTracker, Dependency):
+class MemoryWorkspace(Workspace, Dependency):
     """A Notion workspace held in memory: the sandbox's, and the tests' stand-in for Notion."""
 
     def __init__(

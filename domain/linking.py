@@ -1,4 +1,10 @@
+import contextlib
+import time
+
+from domain.errors import QueueUnavailable
 from domain.models import Actor, Block, Database, Entry, LinkedEntry, SentryIssue, Span
+from domain.ports import Entries, JobQueue, LinkRegistry
+from domain.sentry_events import trigger
 
 
 def registry_key(database: Database, sentry: SentryIssue) -> str:
@@ -24,3 +30,24 @@ def sentry_link(prefix: str, sentry: SentryIssue, actor: Actor) -> Block:
             Span(text=f" by {actor.name}", italic=True),
         ),
     )
+
+
+async def linked_page(entries: Entries, registry: LinkRegistry, installation_id: str, issue_id: str) -> str | None:
+    # The registry answers after the first lookup by the Sentry Link column; None when the issue is not linked.
+    key = issue_key(await entries.database(), installation_id, issue_id)
+    if page_id := await registry.recall(key):
+        return page_id
+    entry = await entries.find_by_sentry_issue(issue_id)
+    if entry is None or not entry.in_database:
+        return None
+    await registry.remember(key, entry.page_id)
+    return entry.page_id
+
+
+async def queue_refresh(queue: JobQueue | None, sentry: SentryIssue) -> None:
+    # A worker then fills the new link's status, assignee and detail columns from the issue as Sentry's API
+    # reports it. No queue (no Redis, or no API to read): reconcile fills them.
+    if queue is not None:
+        job = trigger(sentry.installation_id, str(sentry.issue_id), "refresh", received_at=time.time())
+        with contextlib.suppress(QueueUnavailable):
+            await queue.enqueue(job)

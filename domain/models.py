@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 T = TypeVar("T")
 
@@ -84,15 +84,27 @@ class Assignee(Frozen):
 
 
 class Job(Frozen):
-    """Work taken from a webhook, done later by a worker."""
+    """Work taken from a webhook, done later by a worker; `kind` says which use case does it.
 
+    Kinds: "sentry.issue" brings the linked entry in step with a Sentry issue (a webhook, or the refresh that
+    create and link queue), "sentry.comment" carries a Sentry comment to the entry.
+    """
+
+    kind: str
     key: str  # the event's business key: a redelivery of the same event has the same key
-    resource: str
-    action: str
+    action: str = ""
     body: dict[str, Any]  # the webhook's JSON as Sentry sent it
     received_at: float  # seconds since the epoch on this service's clock: for the record, never to order events
     sent_at: int | None = None  # Sentry-Hook-Timestamp, whole seconds on Sentry's clock
     coalesce: bool = False  # later jobs with the same key merge into this one until it starts
+
+    @model_validator(mode="before")
+    @classmethod
+    def _queued_before_kinds(cls, data: Any) -> Any:
+        # Jobs queued by versions without kinds named Sentry's resource instead; a worker still runs them.
+        if isinstance(data, dict) and "kind" not in data and isinstance(data.get("resource"), str):
+            return {**data, "kind": f"sentry.{data['resource']}"}
+        return data
 
 
 class DeadLetter(Frozen):

@@ -24,8 +24,9 @@ from domain.models import (
 T = TypeVar("T")
 
 
-class IssueTracker(Protocol):
-    """The Notion database. Raises IssueNotFound, TrackerMisconfigured, TrackerUnavailable (RateLimited)."""
+class Entries(Protocol):
+    """The Notion database's entries: creating, finding and linking them.
+    Raises IssueNotFound, TrackerMisconfigured, TrackerUnavailable (RateLimited)."""
 
     async def database(self) -> Database: ...
 
@@ -51,10 +52,6 @@ class IssueTracker(Protocol):
         """Entries of the database matching the query, most recently edited first."""
         ...
 
-    async def list_assignees(self) -> list[Assignee]:
-        """People of the workspace, without bots."""
-        ...
-
     async def linked_entries(self) -> list[Entry]:
         """Every entry whose Sentry Link is set, oldest first."""
         ...
@@ -62,6 +59,11 @@ class IssueTracker(Protocol):
     async def find_by_sentry_issue(self, issue_id: str) -> Entry | None:
         """The entry whose Sentry Link names this Sentry issue, whatever the link's host or path."""
         ...
+
+
+class EntryColumns(Protocol):
+    """The columns an entry keeps in step with its Sentry issue.
+    Raises IssueNotFound, TrackerMisconfigured, TrackerUnavailable (RateLimited)."""
 
     async def status_column(self) -> StatusColumn | None:
         """The configured status column, or None when status is not kept in Notion."""
@@ -75,6 +77,10 @@ class IssueTracker(Protocol):
 
     async def update_entry(self, page_id: str, update: EntryUpdate) -> None: ...
 
+
+class Comments(Protocol):
+    """Comments on entries. Raises IssueNotFound, TrackerMisconfigured, TrackerUnavailable (RateLimited)."""
+
     async def add_comment(self, page_id: str, text: str, author: str) -> str:
         """Answers the new comment's id."""
         ...
@@ -86,6 +92,20 @@ class IssueTracker(Protocol):
     async def edit_comment(self, comment_id: str, text: str) -> None: ...
 
     async def delete_comment(self, comment_id: str) -> None: ...
+
+
+class People(Protocol):
+    """The people of the database's workspace. Raises TrackerMisconfigured, TrackerUnavailable (RateLimited)."""
+
+    async def database(self) -> Database: ...
+
+    async def list_assignees(self) -> list[Assignee]:
+        """People of the workspace, without bots."""
+        ...
+
+
+class Workspace(Entries, EntryColumns, Comments, People, Protocol):
+    """All of the Notion database, as its adapters implement it; use cases ask for only the part they need."""
 
 
 class JobQueue(Protocol):

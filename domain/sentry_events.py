@@ -36,6 +36,7 @@ class IssueEvent(Frozen):
 # outside this century, is not from Sentry; a float would also let `nan` into the stored order of events.
 _TIMESTAMP = re.compile(r"[0-9]{9,10}")
 _EARLIEST, _LATEST = 946_684_800, 4_102_444_800  # 2000-01-01 and 2100-01-01, UTC
+_RESOURCE = re.compile(r"[a-z_]{1,40}")
 
 
 def sent_at(timestamp: str | None) -> int:
@@ -62,13 +63,15 @@ def delivery(resource: str, timestamp: str | None, raw: bytes, *, received_at: f
         raise InvalidWebhook("The webhook body is not JSON.") from None
     if not isinstance(body, dict) or not isinstance(body.get("action"), str):
         raise InvalidWebhook("The webhook body has no action.")
+    if not _RESOURCE.fullmatch(resource):
+        resource = "unknown"  # the header is not signed: no text of the sender's own goes into kinds and keys
     issue_id = _dict(_dict(body.get("data")).get("issue")).get("id")
     if triggers and resource == "issue" and isinstance(issue_id, str | int) and str(issue_id).isdigit():
         installation = str(_dict(body.get("installation")).get("uuid", ""))
         return trigger(installation, str(issue_id), body["action"], received_at=received_at, body=body)
     return Job(
+        kind=f"sentry.{resource}",
         key=f"{resource}:{hashlib.sha256(raw).hexdigest()[:32]}",
-        resource=resource,
         action=body["action"],
         body=body,
         received_at=received_at,
@@ -82,8 +85,8 @@ def trigger(
     """A job that brings the issue's entry to the state Sentry's API reports when the job runs."""
     body = body or {"action": action, "installation": {"uuid": installation}, "data": {"issue": {"id": issue_id}}}
     return Job(
+        kind="sentry.issue",
         key=f"issue:{installation}:{issue_id}",
-        resource="issue",
         action=action,
         body=body,
         received_at=received_at,
@@ -121,7 +124,7 @@ def parse(job: Job) -> IssueEvent | None:
 def _parse(job: Job) -> IssueEvent | None:
     data = _dict(job.body.get("data"))
     installation = str(_dict(job.body.get("installation")).get("uuid", ""))
-    if job.resource == "issue" and isinstance(data.get("issue"), dict):
+    if job.kind == "sentry.issue" and isinstance(data.get("issue"), dict):
         issue: dict[str, Any] = data["issue"]
         event = IssueEvent(
             issue_id=str(issue.get("id", "")),
@@ -140,7 +143,7 @@ def _parse(job: Job) -> IssueEvent | None:
                 }
             )
         return event if event.issue_id else None
-    if job.resource == "comment" and isinstance(data.get("issue_id"), (int, str)):
+    if job.kind == "sentry.comment" and isinstance(data.get("issue_id"), (int, str)):
         actor = _dict(job.body.get("actor"))
         return IssueEvent(
             issue_id=str(data["issue_id"]),

@@ -35,7 +35,7 @@ from domain.models import (
     Span,
     StatusColumn,
 )
-from domain.ports import IssueTracker
+from domain.ports import Workspace
 from domain.refresh import Refresher
 from domain.sentry_events import sentry_issue_id
 
@@ -73,7 +73,7 @@ class _Unclear(Exception):
         self.body: JSON = body if isinstance(body, dict) else {}
 
 
-class NotionWorkspace(IssueTracker):
+class NotionWorkspace(Workspace):
     def __init__(
         self,
         client: RetryClient,

@@ -4,9 +4,9 @@ import contextlib
 from domain import markdown
 from domain.back_links import BackLinks
 from domain.errors import Conflict, DomainError, IssueNotFound, WriteUnconfirmed
-from domain.linking import linked, registry_key, sentry_link
+from domain.linking import linked, queue_refresh, registry_key, sentry_link
 from domain.models import Block, CreateRequest, Entry, EntryDraft, LinkedEntry, SentryIssueState, Span
-from domain.ports import IssueTracker, LinkRegistry, Locks, SentryApi
+from domain.ports import Entries, JobQueue, LinkRegistry, Locks, SentryApi
 
 # Notion finishes a write within its 60-second limit; past that a late page cannot appear.
 UNCONFIRMED_S = 120.0
@@ -23,17 +23,19 @@ class CreateEntry:
     def __init__(
         self,
         *,
-        tracker: IssueTracker,
+        entries: Entries,
         registry: LinkRegistry,
         locks: Locks,
         back_links: BackLinks | None = None,
         sentry: SentryApi | None = None,
+        refresh: JobQueue | None = None,
     ) -> None:
-        self._tracker, self._registry, self._locks, self._back_links = tracker, registry, locks, back_links
-        self._sentry = sentry
+        # `refresh`: where a job to fill the new entry's columns from Sentry goes, when Sentry's API is there.
+        self._entries, self._registry, self._locks, self._back_links = entries, registry, locks, back_links
+        self._sentry, self._refresh = sentry, refresh
 
     async def __call__(self, request: CreateRequest) -> LinkedEntry:
-        database = await self._tracker.database()
+        database = await self._entries.database()
         key = registry_key(database, request.sentry)
         async with self._locks.hold(f"issue:{key}"):
             issue = await self._existing(key, request.sentry.web_url)
@@ -47,7 +49,7 @@ class CreateEntry:
                 # may still save the page, and until then a retry must look for it, never create another.
                 await self._registry.mark_unconfirmed(key, UNCONFIRMED_S)
                 try:
-                    issue = await self._tracker.create_entry(_draft(request, await self._details(request)))
+                    issue = await self._entries.create_entry(_draft(request, await self._details(request)))
                 except WriteUnconfirmed:
                     raise
                 except DomainError:
@@ -57,6 +59,7 @@ class CreateEntry:
         answer = linked(database, issue, created=created)
         if self._back_links:
             await self._back_links(request.sentry, answer)
+        await queue_refresh(self._refresh, request.sentry)
         return answer
 
     async def _details(self, request: CreateRequest) -> SentryIssueState | None:
@@ -72,11 +75,11 @@ class CreateEntry:
     async def _existing(self, key: str, sentry_url: str) -> Entry | None:
         if page_id := await self._registry.recall(key):
             with contextlib.suppress(IssueNotFound):
-                issue = await self._tracker.get_entry(page_id)
+                issue = await self._entries.get_entry(page_id)
                 if issue.in_database:
                     return issue
             # Deleted, trashed or unshared since: look for another entry with the link.
-        return await self._tracker.find_by_sentry_url(sentry_url)
+        return await self._entries.find_by_sentry_url(sentry_url)
 
 
 def _draft(request: CreateRequest, details: SentryIssueState | None) -> EntryDraft:

@@ -7,10 +7,9 @@ from domain.errors import QueueUnavailable
 from domain.models import Job
 from domain.ports import JobQueue
 from domain.sentry_events import delivery, is_self_caused
-from domain.use_cases.apply_sentry_event import ApplySentryEvent
+from domain.use_cases.run_job import RunJob
 
 Outcome = Literal["queued", "duplicate", "ignored", "applied", "lost"]
-SYNCED = frozenset({"issue", "comment"})
 
 
 class ReceiveWebhook:
@@ -25,20 +24,22 @@ class ReceiveWebhook:
         self,
         *,
         queue: JobQueue,
-        apply: ApplySentryEvent,
+        run: RunJob,
+        triggers: bool,
         budget_s: float = 0.8,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._queue, self._apply, self._budget_s, self._clock = queue, apply, budget_s, clock
+        # `triggers`: Sentry's API is there to read, so an issue event only says "look at this issue again".
+        self._queue, self._run, self._triggers, self._budget_s, self._clock = queue, run, triggers, budget_s, clock
 
     async def __call__(self, resource: str, timestamp: str | None, raw: bytes) -> tuple[Outcome, Job]:
-        job = delivery(resource, timestamp, raw, received_at=self._clock(), triggers=self._apply.reads_sentry)
+        job = delivery(resource, timestamp, raw, received_at=self._clock(), triggers=self._triggers)
         return await self._take(job), job
 
     async def _take(self, job: Job) -> Outcome:
         if (
-            job.resource not in SYNCED
-            or (job.action == "created" and job.resource == "issue")
+            job.kind not in self._run.kinds
+            or (job.action == "created" and job.kind == "sentry.issue")
             or is_self_caused(job.body)
         ):
             return "ignored"  # a new issue has no entry yet; installation, alert and error events change none
@@ -50,7 +51,7 @@ class ReceiveWebhook:
             pass
         try:
             async with asyncio.timeout_at(deadline):
-                await self._apply(job)
+                await self._run(job)
         except Exception:  # whatever went wrong, the webhook is answered and the job logged for replay
             return "lost"
         return "applied"

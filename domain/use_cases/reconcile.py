@@ -1,8 +1,8 @@
+from domain.entry_sync import EntrySync
 from domain.errors import DomainError, IssueNotFound
 from domain.models import Entry, EntryUpdate
-from domain.ports import IssueTracker
+from domain.ports import Entries
 from domain.sentry_events import sentry_issue_id
-from domain.use_cases.apply_sentry_event import ApplySentryEvent
 
 
 class Reconcile:
@@ -11,18 +11,18 @@ class Reconcile:
     Webhooks can be lost (Redis down, downtime, Sentry never redelivers); this asks Sentry instead.
     """
 
-    def __init__(self, *, tracker: IssueTracker, apply: ApplySentryEvent) -> None:
-        self._tracker, self._apply = tracker, apply
+    def __init__(self, *, entries: Entries, sync: EntrySync) -> None:
+        self._entries, self._sync = entries, sync
 
     async def __call__(self) -> list[tuple[Entry, EntryUpdate | str]]:
         """Answers each linked entry with what changed, or why it could not be checked."""
         report: list[tuple[Entry, EntryUpdate | str]] = []
-        for entry in await self._tracker.linked_entries():
+        for entry in await self._entries.linked_entries():
             issue_id = sentry_issue_id(entry.sentry_url)
             if issue_id is None:
                 continue  # a link to something else than a Sentry issue: not ours to repair
             try:
-                report.append((entry, await self._apply.sync(entry.page_id, issue_id)))
+                report.append((entry, await self._sync.sync(entry.page_id, issue_id)))
             except IssueNotFound:
                 report.append((entry, f"Sentry issue {issue_id} no longer exists"))
             except DomainError as exc:

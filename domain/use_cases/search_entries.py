@@ -1,7 +1,7 @@
 import hashlib
 
 from domain.models import Entry, Option
-from domain.ports import IssueTracker
+from domain.ports import Entries
 from domain.queries import parse_entry_query
 from domain.refresh import Refresher
 
@@ -14,14 +14,14 @@ class SearchEntries:
     the answer goes stale.
     """
 
-    def __init__(self, *, tracker: IssueTracker, results: Refresher[list[Entry]]) -> None:
-        self._tracker, self._results = tracker, results
+    def __init__(self, *, entries: Entries, results: Refresher[list[Entry]]) -> None:
+        self._entries, self._results = entries, results
 
     async def __call__(self, text: str) -> list[Option]:
         query = parse_entry_query(text)
-        scope = (await self._tracker.database()).scope
+        scope = (await self._entries.database()).scope
         digest = hashlib.sha256(query.model_dump_json().encode()).hexdigest()[:32]
         issues = (
-            await self._results.get(f"search:{scope}:{digest}", lambda: self._tracker.search_entries(query))
+            await self._results.get(f"search:{scope}:{digest}", lambda: self._entries.search_entries(query))
         ).value
         return [Option(label=f"{i.identifier} · {i.title}", value=i.page_id) for i in issues]

@@ -96,7 +96,7 @@ async def webhook(request: web.Request) -> web.Response:
     )
     installation = job.body.get("installation")
     structlog.contextvars.bind_contextvars(
-        installation_id=installation.get("uuid", "") if isinstance(installation, dict) else "", resource=job.resource
+        installation_id=installation.get("uuid", "") if isinstance(installation, dict) else "", kind=job.kind
     )
     WEBHOOKS.labels(outcome=outcome).inc()
     if outcome == "lost":

@@ -9,5 +9,5 @@ from tests.stack import Client, app_for, settings
 @pytest.fixture
 async def client(aiohttp_client: AiohttpClient, tracker: FakeWorkspace) -> Client:
     container = Container(settings=settings())
-    container.tracker.override(tracker)
+    container.workspace.override(tracker)
     return await aiohttp_client(app_for(container))

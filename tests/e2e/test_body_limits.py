@@ -20,7 +20,7 @@ LARGE = 900_000
 
 async def start(aiohttp_client: AiohttpClient, tracker: FakeWorkspace, budget: BodyBudget) -> Client:
     container = Container(settings=settings())
-    container.tracker.override(tracker)
+    container.workspace.override(tracker)
     return await aiohttp_client(app_for(container, body_budget=budget))
 
 

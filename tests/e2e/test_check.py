@@ -145,7 +145,7 @@ async def test_jobs_waiting_with_no_worker_say_to_run_one(
     notion: FakeNotion, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], redis_prefix: str
 ) -> None:
     use(monkeypatch, notion.add_database("Bugs")[0])
-    job = Job(key="inst-1:issue:1:resolved", resource="issue", action="resolved", body={}, received_at=0)
+    job = Job(kind="sentry.issue", key="inst-1:issue:1:resolved", action="resolved", body={}, received_at=0)
     async with open_redis(url=REDIS_URL) as redis:
         assert await RedisJobQueue(redis, prefix=redis_prefix, consumer="serve-only").enqueue(job)
 

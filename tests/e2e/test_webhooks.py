@@ -110,7 +110,7 @@ async def start_worker(env: dict[str, str], redis_prefix: str) -> AsyncIterator[
 
     async def start(with_env: dict[str, str] | None = None, **queue_options: Any) -> Worker:
         container = Container(settings=settings(**env | (with_env or {})))
-        apply = await resolve(container.apply_sentry_event())
+        apply = await resolve(container.run_job())
         queue = await resolve(container.queue())
         if queue_options:  # another process: its own consumer name and queue settings
             redis = await resolve(container.redis())
@@ -294,7 +294,10 @@ async def test_the_same_event_delivered_twice_is_one_job_applied_once(
     await barrier(client, worker, clock, 2)
 
     assert answers == ["queued", "duplicate"]
-    assert [(job.resource, job.action) for job in worker.handled] == [("comment", "created"), ("issue", "unresolved")]
+    assert [(job.kind, job.action) for job in worker.handled] == [
+        ("sentry.comment", "created"),
+        ("sentry.issue", "unresolved"),
+    ]
     assert [comment_text(c) for c in notion.fake.comments] == ["Seen again after deploy"]
     assert len(notion.fake.calls("POST", "/v1/comments")) == 1
 
@@ -594,7 +597,7 @@ async def test_a_new_entry_gets_its_columns_and_the_issue_a_note(
     client = await start_app(**with_sentry)
     page_id = await create(client, notion)
     container = Container(settings=settings(**with_sentry))
-    queue, apply = await resolve(container.queue()), await resolve(container.apply_sentry_event())
+    queue, apply = await resolve(container.queue()), await resolve(container.run_job())
     stop = asyncio.Event()
     work = asyncio.create_task(queue.work(apply, stop=stop))
     try:

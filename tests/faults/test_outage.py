@@ -60,7 +60,7 @@ async def worker(notion: Notion, redis_prefix: str, clock: CompressedClock) -> A
     container = Container(settings=settings(**env))
     # The shared limiter would wait out each Retry-After on Redis's real clock; it has tests of its own.
     container.rate_limiter.override(providers.Object(None))
-    apply = await resolve(container.apply_sentry_event())
+    apply = await resolve(container.run_job())
     queue = RedisJobQueue(
         await resolve(container.redis()), prefix=redis_prefix, consumer="outage-worker", wait=clock.wait
     )

@@ -81,7 +81,7 @@ async def client(aiohttp_client: AiohttpClient, tracker: FakeWorkspace) -> Async
         Assignee(id="u-zoe", name="Zoë Ünïcode"),
     ]
     container = Container(settings=service_settings())
-    container.tracker.override(tracker)
+    container.workspace.override(tracker)
     # Examples add an entry and search for it at once: a search answer shared for seconds would hide it.
     container.searches.override(Refresher(cache=MemoryCache(keep_s=0), locks=MemoryLocks(), fresh_s=0))
     client = await aiohttp_client(app_for(container))

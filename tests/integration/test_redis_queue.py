@@ -46,8 +46,8 @@ def make_queue(redis: Redis, prefix: str, consumer: str = "worker-1", **tunables
 
 def sentry_job(issue: int = 1, action: str = "resolved", request_id: str = "req-1") -> Job:
     return Job(
+        kind="sentry.issue",
         key=f"inst-1:issue:{issue}:{action}:2024-05-01T10:00:00Z",
-        resource="issue",
         action=action,
         body={"action": action, "data": {"issue": {"id": str(issue)}}, "request_id": request_id},
         received_at=1714557600.0,
@@ -303,7 +303,7 @@ async def test_unreadable_entries_become_dead_letters(redis: Redis, prefix: str)
         await eventually(lambda: has_dead_letters(queue, 2), "two dead letters")
 
     first, second = await queue.dead_letters()
-    assert (first.job.resource, first.job.body, first.attempts) == ("unreadable", {"raw": '{"key": "k"}'}, 1)
+    assert (first.job.kind, first.job.body, first.attempts) == ("unreadable", {"raw": '{"key": "k"}'}, 1)
     assert first.error.startswith("unreadable job:")
     assert second.job.body == {"raw": ""}
     assert await nothing_left(redis, prefix)
@@ -491,8 +491,8 @@ async def test_an_outage_longer_than_the_limit_counts_as_a_failed_attempt(redis:
 
 def trigger_job(issue: int, request_id: str) -> Job:
     return Job(
+        kind="sentry.issue",
         key=f"issue:inst-1:{issue}",
-        resource="issue",
         action="resolved",
         body={"action": "resolved", "data": {"issue": {"id": str(issue)}}, "request_id": request_id},
         received_at=1714557600.0,

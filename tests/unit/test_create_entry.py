@@ -13,7 +13,7 @@ from tests.sentry import description
 
 @pytest.fixture
 def create(tracker: FakeWorkspace, registry: MemoryLinkRegistry, locks: MemoryLocks) -> CreateEntry:
-    return CreateEntry(tracker=tracker, registry=registry, locks=locks)
+    return CreateEntry(entries=tracker, registry=registry, locks=locks)
 
 
 async def test_creates_an_entry_linked_back_to_sentry(create: CreateEntry, tracker: FakeWorkspace) -> None:
@@ -52,9 +52,9 @@ async def test_second_create_answers_with_the_existing_entry(create: CreateEntry
 async def test_forgotten_registry_finds_the_entry_by_its_sentry_link(
     tracker: FakeWorkspace, locks: MemoryLocks
 ) -> None:
-    first = await CreateEntry(tracker=tracker, registry=MemoryLinkRegistry(), locks=locks)(create_request())
+    first = await CreateEntry(entries=tracker, registry=MemoryLinkRegistry(), locks=locks)(create_request())
     # A flushed Redis: a new, empty registry.
-    again = await CreateEntry(tracker=tracker, registry=MemoryLinkRegistry(), locks=locks)(create_request())
+    again = await CreateEntry(entries=tracker, registry=MemoryLinkRegistry(), locks=locks)(create_request())
 
     assert again.model_copy(update={"created": True}) == first
     assert tracker.calls.count("create_entry") == 1
@@ -103,7 +103,7 @@ async def test_notion_failure_remembers_nothing(
 
 async def test_a_create_still_running_elsewhere_is_a_conflict(tracker: FakeWorkspace) -> None:
     locks = MemoryLocks(wait_s=0.05)
-    create = CreateEntry(tracker=tracker, registry=MemoryLinkRegistry(), locks=locks)
+    create = CreateEntry(entries=tracker, registry=MemoryLinkRegistry(), locks=locks)
 
     async with locks.hold("issue:ws:db:a8e5d37a-696c-4c54-adb5-b3f28d64c7de:4242"):
         with pytest.raises(Conflict, match="still running"):
@@ -149,7 +149,7 @@ async def test_a_trashed_entry_is_not_the_existing_one(
 async def test_the_sentry_issue_gets_one_note_linking_back(tracker: FakeWorkspace) -> None:
     sentry = FakeSentryApi()
     back_links = BackLinks(sentry=sentry, state=MemorySyncState(), locks=MemoryLocks())
-    create = CreateEntry(tracker=tracker, registry=MemoryLinkRegistry(), locks=MemoryLocks(), back_links=back_links)
+    create = CreateEntry(entries=tracker, registry=MemoryLinkRegistry(), locks=MemoryLocks(), back_links=back_links)
 
     first = await create(create_request())
     await create(create_request())
@@ -163,7 +163,7 @@ async def test_a_note_sentry_refuses_does_not_fail_the_create(tracker: FakeWorks
             raise SentryUnavailable("Sentry is unavailable.")
 
     back_links = BackLinks(sentry=Down(), state=MemorySyncState(), locks=MemoryLocks())
-    create = CreateEntry(tracker=tracker, registry=MemoryLinkRegistry(), locks=MemoryLocks(), back_links=back_links)
+    create = CreateEntry(entries=tracker, registry=MemoryLinkRegistry(), locks=MemoryLocks(), back_links=back_links)
 
     assert (await create(create_request())).created
 
@@ -173,7 +173,7 @@ async def test_with_sentry_the_page_starts_with_the_issue_details(tracker: FakeW
         issue_id="4242", short_id="B-1", status="unresolved", level="error", events=42, users=7, release="1.4.2"
     )
     create = CreateEntry(
-        tracker=tracker, registry=MemoryLinkRegistry(), locks=MemoryLocks(), sentry=FakeSentryApi(state)
+        entries=tracker, registry=MemoryLinkRegistry(), locks=MemoryLocks(), sentry=FakeSentryApi(state)
     )
 
     await create(create_request())

@@ -8,7 +8,7 @@ from tests.fakes import FakeWorkspace, link_request
 
 @pytest.fixture
 def link(tracker: FakeWorkspace, registry: MemoryLinkRegistry, locks: MemoryLocks) -> LinkEntry:
-    return LinkEntry(tracker=tracker, registry=registry, locks=locks)
+    return LinkEntry(entries=tracker, registry=registry, locks=locks)
 
 
 async def test_sets_the_sentry_link_of_an_unlinked_entry(link: LinkEntry, tracker: FakeWorkspace) -> None:

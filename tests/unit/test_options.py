@@ -22,7 +22,7 @@ async def test_search_labels_entries_with_their_id_and_title() -> None:
     tracker.add("Login fails")
     tracker.add("Checkout crash")
 
-    options = await SearchEntries(tracker=tracker, results=answers())("")
+    options = await SearchEntries(entries=tracker, results=answers())("")
 
     assert [(o.label, o.value) for o in options] == [
         ("BUG-2 · Checkout crash", "00000000-0000-0000-0000-000000000002"),
@@ -34,7 +34,7 @@ async def test_search_understands_ids_in_any_case_and_links() -> None:
     tracker = FakeWorkspace()
     tracker.add("Login fails")
     second = tracker.add("Checkout crash")
-    search = SearchEntries(tracker=tracker, results=answers())
+    search = SearchEntries(entries=tracker, results=answers())
 
     for text in ("bug-2", "BUG-2", "2", f"https://app.notion.com/p/Checkout-crash-{second.page_id.replace('-', '')}"):
         assert [o.value for o in await search(text)] == [second.page_id], text
@@ -46,7 +46,7 @@ async def test_identical_searches_share_one_call_and_a_new_entry_shows_up_once_t
     tracker = FakeWorkspace()
     tracker.add("Login fails")
     results = answers(clock=lambda: now[0])
-    search = SearchEntries(tracker=tracker, results=results)
+    search = SearchEntries(entries=tracker, results=results)
 
     first = await asyncio.gather(*(search("login") for _ in range(10)))
     tracker.add("Login slow")
@@ -64,7 +64,7 @@ async def test_a_search_answer_older_than_its_keep_time_is_fetched_again() -> No
     now = [1000.0]
     tracker = FakeWorkspace()
     tracker.add("Login fails")
-    search = SearchEntries(tracker=tracker, results=answers(clock=lambda: now[0]))
+    search = SearchEntries(entries=tracker, results=answers(clock=lambda: now[0]))
     await search("login")
     tracker.add("Login slow")
     now[0] += 10
@@ -78,7 +78,7 @@ def people(clock: Callable[[], float] = time.time) -> Refresher[list[Assignee]]:
 
 async def test_assignees_are_labelled_with_email_and_filtered_without_case() -> None:
     tracker = FakeWorkspace(assignees=[ADA, GRACE])
-    list_assignees = ListAssignees(tracker=tracker, people=people())
+    list_assignees = ListAssignees(people=tracker, assignees=people())
 
     assert [(o.label, o.value) for o in await list_assignees("")] == [
         ("Ada Lovelace (ada@example.org)", "u-ada"),
@@ -90,7 +90,7 @@ async def test_assignees_are_labelled_with_email_and_filtered_without_case() -> 
 
 async def test_assignees_come_from_cache_while_fresh() -> None:
     tracker = FakeWorkspace(assignees=[ADA])
-    list_assignees = ListAssignees(tracker=tracker, people=people())
+    list_assignees = ListAssignees(people=tracker, assignees=people())
 
     await list_assignees("")
     await list_assignees("ada")
@@ -102,7 +102,7 @@ async def test_stale_people_are_served_while_one_refresh_runs() -> None:
     now = [1000.0]
     tracker = FakeWorkspace(assignees=[ADA])
     refresher = people(clock=lambda: now[0])
-    list_assignees = ListAssignees(tracker=tracker, people=refresher)
+    list_assignees = ListAssignees(people=tracker, assignees=refresher)
     await list_assignees("")
     tracker.assignees = [ADA, GRACE]
     now[0] += 61
@@ -119,7 +119,7 @@ async def test_a_burst_of_misses_across_replicas_makes_one_call() -> None:
     tracker = FakeWorkspace(assignees=[ADA])
     shared_cache, shared_locks = MemoryCache[list[Assignee]](), MemoryLocks()
     replicas = [
-        ListAssignees(tracker=tracker, people=Refresher(cache=shared_cache, locks=shared_locks, fresh_s=60))
+        ListAssignees(people=tracker, assignees=Refresher(cache=shared_cache, locks=shared_locks, fresh_s=60))
         for _ in range(3)
     ]
 
@@ -132,7 +132,7 @@ async def test_a_failed_background_refresh_keeps_the_stale_list() -> None:
     now = [1000.0]
     tracker = FakeWorkspace(assignees=[ADA])
     refresher = people(clock=lambda: now[0])
-    list_assignees = ListAssignees(tracker=tracker, people=refresher)
+    list_assignees = ListAssignees(people=tracker, assignees=refresher)
     await list_assignees("")
     now[0] += 61
     tracker.fail_on = {"list_assignees"}

@@ -1,7 +1,7 @@
-from adapters.memory import MemoryCache, MemoryLinkRegistry, MemoryLocks, MemorySyncState
+from adapters.memory import MemoryCache, MemoryLocks, MemorySyncState
+from domain.entry_sync import EntrySync
 from domain.models import Assignee, SentryIssueState, SyncPolicy
 from domain.refresh import Refresher
-from domain.use_cases.apply_sentry_event import ApplySentryEvent
 from domain.use_cases.reconcile import Reconcile
 from tests.fakes import FakeSentryApi, FakeWorkspace
 
@@ -9,17 +9,16 @@ ADA = Assignee(id="u-ada", name="Ada Lovelace", email="ada@example.org")
 
 
 def reconcile(tracker: FakeWorkspace, sentry: FakeSentryApi) -> Reconcile:
-    state = MemorySyncState()
-    apply = ApplySentryEvent(
-        tracker=tracker,
-        registry=MemoryLinkRegistry(),
+    sync = EntrySync(
+        columns=tracker,
+        people=tracker,
+        assignees=Refresher(cache=MemoryCache(), locks=MemoryLocks(), fresh_s=60),
         locks=MemoryLocks(),
-        state=state,
-        people=Refresher(cache=MemoryCache(), locks=MemoryLocks(), fresh_s=60),
+        state=MemorySyncState(),
         policy=SyncPolicy(),
         sentry=sentry,
     )
-    return Reconcile(tracker=tracker, apply=apply)
+    return Reconcile(entries=tracker, sync=sync)
 
 
 async def test_drifted_entries_are_repaired_and_reported() -> None:

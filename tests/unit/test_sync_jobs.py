@@ -1,11 +1,14 @@
 import pytest
 
 from adapters.memory import MemoryCache, MemoryLinkRegistry, MemoryLocks, MemorySyncState
+from domain.entry_sync import EntrySync
 from domain.errors import TrackerUnavailable
 from domain.models import Assignee, Job, SentryIssueState, StatusColumn, SyncPolicy
 from domain.refresh import Refresher
 from domain.sentry_events import delivery
-from domain.use_cases.apply_sentry_event import ApplySentryEvent
+from domain.use_cases.apply_comment import ApplyComment
+from domain.use_cases.apply_issue_event import ApplyIssueEvent
+from domain.use_cases.run_job import RunJob
 from tests.fakes import FakeSentryApi, FakeWorkspace
 from tests.sentry import group, webhook
 
@@ -21,20 +24,22 @@ def job(resource: str, action: str, data: dict[str, object], at: int, actor: dic
 
 def applying(
     tracker: FakeWorkspace, *, policy: SyncPolicy | None = None, sentry: FakeSentryApi | None = None
-) -> ApplySentryEvent:
-    return ApplySentryEvent(
-        tracker=tracker,
-        registry=MemoryLinkRegistry(),
-        locks=MemoryLocks(),
-        state=MemorySyncState(),
-        people=Refresher(cache=MemoryCache(), locks=MemoryLocks(), fresh_s=60),
-        policy=policy or SyncPolicy(),
-        sentry=sentry,
+) -> RunJob:
+    # The worker's table as container.py builds it, over the in-memory workspace.
+    registry, locks, state, policy = MemoryLinkRegistry(), MemoryLocks(), MemorySyncState(), policy or SyncPolicy()
+    assignees = Refresher[list[Assignee]](cache=MemoryCache(), locks=MemoryLocks(), fresh_s=60)
+    sync = EntrySync(
+        columns=tracker, people=tracker, assignees=assignees, locks=locks, state=state, policy=policy, sentry=sentry
     )
+    comments = ApplyComment(
+        entries=tracker, registry=registry, comments=tracker, locks=locks, state=state, policy=policy
+    )
+    issues = ApplyIssueEvent(entries=tracker, registry=registry, sync=sync)
+    return RunJob(handlers={"sentry.issue": issues, "sentry.comment": comments})
 
 
 @pytest.fixture
-def apply(tracker: FakeWorkspace) -> ApplySentryEvent:
+def apply(tracker: FakeWorkspace) -> RunJob:
     tracker.assignees = [ADA]
     return applying(tracker)
 
@@ -45,7 +50,7 @@ def page_id(tracker: FakeWorkspace) -> str:
 
 
 async def test_resolving_moves_the_entry_to_the_first_complete_option(
-    apply: ApplySentryEvent, tracker: FakeWorkspace, page_id: str
+    apply: RunJob, tracker: FakeWorkspace, page_id: str
 ) -> None:
     await apply(job("issue", "resolved", {"issue": group(status="resolved")}, 100))
 
@@ -63,7 +68,7 @@ async def test_resolving_moves_the_entry_to_the_first_complete_option(
     ],
 )
 async def test_transitions_follow_the_status_groups(
-    apply: ApplySentryEvent, tracker: FakeWorkspace, page_id: str, action: str, substatus: str, status: str
+    apply: RunJob, tracker: FakeWorkspace, page_id: str, action: str, substatus: str, status: str
 ) -> None:
     await apply(job("issue", "resolved", {"issue": group(status="resolved")}, 100))
 
@@ -72,9 +77,7 @@ async def test_transitions_follow_the_status_groups(
     assert tracker.pages[page_id].status == status
 
 
-async def test_an_older_event_never_moves_the_entry_back(
-    apply: ApplySentryEvent, tracker: FakeWorkspace, page_id: str
-) -> None:
+async def test_an_older_event_never_moves_the_entry_back(apply: RunJob, tracker: FakeWorkspace, page_id: str) -> None:
     await apply(job("issue", "resolved", {"issue": group(status="resolved")}, 200))
     await apply(job("issue", "unresolved", {"issue": group(substatus="regressed")}, 100))  # delivered late
 
@@ -95,9 +98,7 @@ async def test_mappings_are_configurable_and_can_be_switched_off(tracker: FakeWo
     assert tracker.pages[page_id].assignee_ids == ()
 
 
-async def test_writes_that_change_nothing_are_skipped(
-    apply: ApplySentryEvent, tracker: FakeWorkspace, page_id: str
-) -> None:
+async def test_writes_that_change_nothing_are_skipped(apply: RunJob, tracker: FakeWorkspace, page_id: str) -> None:
     resolved = job("issue", "resolved", {"issue": group(status="resolved")}, 100)
     await apply(resolved)
     writes = tracker.calls.count("update_entry")
@@ -108,7 +109,7 @@ async def test_writes_that_change_nothing_are_skipped(
 
 
 async def test_assignee_is_the_notion_person_with_the_same_email(
-    apply: ApplySentryEvent, tracker: FakeWorkspace, page_id: str
+    apply: RunJob, tracker: FakeWorkspace, page_id: str
 ) -> None:
     assignee = {"type": "user", "id": 3, "name": "Ada", "email": "ADA@example.org"}
 
@@ -121,14 +122,14 @@ async def test_assignee_is_the_notion_person_with_the_same_email(
     "assignee", [{"type": "team", "id": 4, "name": "backend"}, {"type": "user", "id": 5, "email": "bob@example.org"}]
 )
 async def test_teams_and_unknown_people_are_skipped(
-    apply: ApplySentryEvent, tracker: FakeWorkspace, page_id: str, assignee: dict[str, object]
+    apply: RunJob, tracker: FakeWorkspace, page_id: str, assignee: dict[str, object]
 ) -> None:
     await apply(job("issue", "assigned", {"issue": group(), "assignee": assignee}, 100))
 
     assert tracker.pages[page_id].assignee_ids == ()
 
 
-async def test_details_fill_their_columns(apply: ApplySentryEvent, tracker: FakeWorkspace, page_id: str) -> None:
+async def test_details_fill_their_columns(apply: RunJob, tracker: FakeWorkspace, page_id: str) -> None:
     await apply(job("issue", "resolved", {"issue": group(count="1234", userCount=56, level="fatal")}, 100))
 
     details = tracker.pages[page_id].details
@@ -137,7 +138,7 @@ async def test_details_fill_their_columns(apply: ApplySentryEvent, tracker: Fake
 
 
 async def test_comments_follow_once_with_edits_and_deletions(
-    apply: ApplySentryEvent, tracker: FakeWorkspace, page_id: str
+    apply: RunJob, tracker: FakeWorkspace, page_id: str
 ) -> None:
     comment = {"comment_id": 77, "issue_id": 4242, "project_slug": "backend", "timestamp": "2026-11-27T01:00:00Z"}
 
@@ -152,7 +153,7 @@ async def test_comments_follow_once_with_edits_and_deletions(
     assert tracker.pages[page_id].comments == {}
 
 
-async def test_events_about_unlinked_issues_change_nothing(apply: ApplySentryEvent, tracker: FakeWorkspace) -> None:
+async def test_events_about_unlinked_issues_change_nothing(apply: RunJob, tracker: FakeWorkspace) -> None:
     other = tracker.add("Unrelated", sentry_url="https://acme.sentry.io/issues/42420/")
 
     await apply(job("issue", "resolved", {"issue": group(status="resolved")}, 100))
@@ -162,7 +163,7 @@ async def test_events_about_unlinked_issues_change_nothing(apply: ApplySentryEve
 
 
 async def test_an_entry_already_in_the_right_group_stays_where_the_team_put_it(
-    apply: ApplySentryEvent, tracker: FakeWorkspace, page_id: str
+    apply: RunJob, tracker: FakeWorkspace, page_id: str
 ) -> None:
     tracker.status = StatusColumn(
         name="State",
@@ -182,9 +183,7 @@ async def test_an_entry_already_in_the_right_group_stays_where_the_team_put_it(
     assert tracker.pages[page_id].status == "Done"  # the last group stands for Complete
 
 
-async def test_comment_events_arriving_out_of_order(
-    apply: ApplySentryEvent, tracker: FakeWorkspace, page_id: str
-) -> None:
+async def test_comment_events_arriving_out_of_order(apply: RunJob, tracker: FakeWorkspace, page_id: str) -> None:
     edited = {"comment_id": 78, "issue_id": 4242, "project_slug": "backend", "timestamp": "2026-11-27T01:00:00Z"}
     deleted = edited | {"comment_id": 79}
 
@@ -197,7 +196,7 @@ async def test_comment_events_arriving_out_of_order(
 
 
 async def test_events_of_the_same_second_apply_in_arrival_order(
-    apply: ApplySentryEvent, tracker: FakeWorkspace, page_id: str
+    apply: RunJob, tracker: FakeWorkspace, page_id: str
 ) -> None:
     await apply(job("issue", "resolved", {"issue": group(status="resolved")}, 100))
     await apply(job("issue", "unresolved", {"issue": group(substatus="regressed")}, 100))

@@ -1,0 +1,145 @@
+import logging
+
+from domain.errors import IssueNotFound
+from domain.models import Assignee, EntryState, EntryUpdate, SentryIssueState, StatusColumn, SyncPolicy
+from domain.ports import EntryColumns, Locks, People, SentryApi, SyncState
+from domain.refresh import Refresher
+from domain.sentry_events import DETAILS, IssueEvent, transition_of
+
+log = logging.getLogger(__name__)
+
+# Where an entry goes when nobody configured it, in Notion's default Status groups
+# (https://developers.notion.com/reference/property-object): done when Sentry resolves,
+# back to the start on a regression. A plain reopen, escalating, archived and ignored leave it alone.
+DEFAULT_GROUPS = {"resolved": "Complete", "regressed": "To-do"}
+
+
+class EntrySync:
+    """Brings an entry's columns (status, assignee, details) to a Sentry issue's state.
+
+    `sync` takes the state Sentry's API reports now; `apply` takes what one webhook said, in the order of
+    Sentry's own timestamps (an event of the same second as the last applied one still applies, in arrival
+    order). One writer per entry at a time, across workers and reconcile, and only changes are written, so
+    running either twice changes nothing more.
+    """
+
+    def __init__(
+        self,
+        *,
+        columns: EntryColumns,
+        people: People,
+        assignees: Refresher[list[Assignee]],
+        locks: Locks,
+        state: SyncState,
+        policy: SyncPolicy,
+        sentry: SentryApi | None = None,
+    ) -> None:
+        self._columns, self._people, self._assignees = columns, people, assignees
+        self._locks, self._state, self._policy, self._sentry = locks, state, policy, sentry
+
+    @property
+    def reads_sentry(self) -> bool:
+        """Whether Sentry's API is there to ask, so that an issue event only says "look again"."""
+        return self._sentry is not None
+
+    async def sync(self, page_id: str, issue_id: str) -> EntryUpdate:
+        """Brings the entry to the issue's current state, as Sentry's API tells it; answers what changed.
+        Raises IssueNotFound when Sentry has no such issue, SentryUnavailable, TrackerUnavailable."""
+        if self._sentry is None:
+            return EntryUpdate()
+        # The read is inside the lock, so of two reads the newer one is also written last.
+        async with self._locks.hold(f"entry:{page_id}"):
+            return await self._write(page_id, _current(await self._sentry.issue(issue_id)))
+
+    async def apply(self, page_id: str, event: IssueEvent) -> EntryUpdate:
+        """Applies what one webhook said, unless a later one of Sentry's was applied already."""
+        async with self._locks.hold(f"entry:{page_id}"):
+            return await self._write(page_id, event)
+
+    async def _write(self, page_id: str, event: IssueEvent) -> EntryUpdate:
+        try:
+            current = await self._columns.entry_state(page_id)
+        except IssueNotFound:
+            return EntryUpdate()  # the entry was deleted or unshared: nothing left to keep in step
+        update = EntryUpdate(
+            status=await self._status(page_id, event, current),
+            assignee_ids=await self._assignee(page_id, event, current),
+            details=await self._details(page_id, event, current),
+        )
+        if update:
+            await self._columns.update_entry(page_id, update)
+        if event.at is not None:
+            carried = {"status": event.transition is not None, "assignee": event.assigned, "details": True}
+            for field in (f for f, present in carried.items() if present):
+                if await self._newer(page_id, field, event.at):  # Sentry's times only move forward
+                    await self._state.put(f"{page_id}:{field}:sent_at", str(event.at))
+        return update
+
+    async def _newer(self, page_id: str, field: str, at: int | None) -> bool:
+        # Both times are Sentry's, in whole seconds; several events share one, and arrival orders those.
+        if at is None:
+            return True
+        seen = await self._state.get(f"{page_id}:{field}:sent_at")
+        return seen is None or not seen.isdigit() or at >= int(seen)
+
+    async def _status(self, page_id: str, event: IssueEvent, current: EntryState) -> str | None:
+        if not (self._policy.status and event.transition and await self._newer(page_id, "status", event.at)):
+            return None
+        column = await self._columns.status_column()
+        if column is None or event.transition is None:
+            return None
+        if event.transition in self._policy.status_options:
+            target = self._policy.status_options[event.transition]
+            return target if target and target != current.status else None
+        # By default an entry already in the right group stays where the team put it ("Won't fix" is
+        # as complete as "Done"); otherwise it goes to the group's first option.
+        options = _group(column, DEFAULT_GROUPS.get(event.transition, ""))
+        return options[0] if options and current.status not in options else None
+
+    async def _assignee(self, page_id: str, event: IssueEvent, current: EntryState) -> tuple[str, ...] | None:
+        if not (self._policy.assignee and event.assigned and await self._newer(page_id, "assignee", event.at)):
+            return None
+        if event.assignee_team or not event.assignee_email:
+            log.info("assignee not mapped: a team or a user without a shared email")
+            return None
+        scope = (await self._people.database()).scope
+        people = (await self._assignees.get(f"assignees:{scope}", self._people.list_assignees)).value
+        email = event.assignee_email.casefold()
+        match = next((p.id for p in people if (p.email or "").casefold() == email), None)
+        if match is None:
+            log.info("assignee not mapped: no Notion person has the Sentry user's email")
+            return None
+        return None if current.assignee_ids == (match,) else (match,)
+
+    async def _details(self, page_id: str, event: IssueEvent, current: EntryState) -> dict[str, str | int | None]:
+        columns = await self._columns.detail_columns()
+        if not columns or not await self._newer(page_id, "details", event.at):
+            return {}
+        return {
+            key: value
+            for key, value in event.details.items()
+            if key in columns and value is not None and current.details.get(key) != value
+        }
+
+
+def _current(issue: SentryIssueState) -> IssueEvent:
+    return IssueEvent(
+        issue_id=issue.issue_id,
+        installation_id="",
+        transition=transition_of(issue.status, issue.substatus),
+        assigned=True,
+        assignee_email=issue.assignee_email,
+        assignee_team=issue.assignee_is_team,
+        details={key: getattr(issue, key) for key in DETAILS},
+    )
+
+
+def _group(column: StatusColumn, name: str) -> tuple[str, ...]:
+    # Groups are named To-do and Complete by default (https://developers.notion.com/reference/property-object),
+    # but can be renamed: then the first group is the to-do one and the last the complete one.
+    if not name or not column.groups:
+        return ()
+    if name in column.groups:
+        return column.groups[name]
+    groups = list(column.groups.values())
+    return groups[-1] if name == "Complete" else groups[0]

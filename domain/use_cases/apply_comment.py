@@ -1,0 +1,75 @@
+from domain.errors import TrackerMisconfigured
+from domain.linking import linked_page
+from domain.models import Job, SyncPolicy
+from domain.ports import Comments, Entries, LinkRegistry, Locks, SyncState
+from domain.sentry_events import IssueEvent, parse
+
+
+class ApplyComment:
+    """Carries a Sentry comment, its edits and its deletion to the linked entry, for a "sentry.comment" job.
+
+    Each Sentry comment becomes one Notion comment, whatever the order the events arrive in and however
+    often a job runs.
+    """
+
+    def __init__(
+        self,
+        *,
+        entries: Entries,
+        registry: LinkRegistry,
+        comments: Comments,
+        locks: Locks,
+        state: SyncState,
+        policy: SyncPolicy,
+    ) -> None:
+        self._entries, self._registry, self._comments = entries, registry, comments
+        self._locks, self._state, self._policy = locks, state, policy
+
+    async def __call__(self, job: Job) -> None:
+        event = parse(job)
+        if event is None or not (self._policy.comments and event.comment_action and event.comment_id):
+            return
+        page_id = await linked_page(self._entries, self._registry, event.installation_id, event.issue_id)
+        if page_id is None:
+            return  # not linked to Notion
+        key = f"comment:{event.installation_id}:{event.comment_id}"
+        # Held while the comment is written: a redelivery running beside this one fails, and its retry
+        # finds the comment; a worker that dies holding it frees it when the lock expires.
+        async with self._locks.hold(key, wait_s=0):
+            known = await self._state.get(key)
+            if event.comment_action == "created" and known is None:
+                if await self._state.get(f"{key}:deleted"):
+                    return  # its deletion came first: the comment never shows up
+                # An edit that came first holds the text the comment has now.
+                text = await self._state.get(f"{key}:text") or event.comment_text
+                await self._create(page_id, key, event.model_copy(update={"comment_text": text}))
+            elif event.comment_action == "updated":
+                if known:
+                    await self._comments.edit_comment(known, event.comment_text)
+                else:
+                    await self._state.put(f"{key}:text", event.comment_text)
+            elif event.comment_action == "deleted":
+                if known:
+                    await self._comments.delete_comment(known)
+                await self._state.put(f"{key}:deleted", "1")
+
+    async def _create(self, page_id: str, key: str, event: IssueEvent) -> None:
+        # Noted before the write: a worker that dies after Notion saved the comment leaves the note, and the
+        # rerun looks for that comment instead of posting it twice. Two Sentry comments can read alike ("+1"),
+        # so a Notion comment already taken by another is not this one; one page's comments are claimed one at
+        # a time.
+        async with self._locks.hold(f"comments:{page_id}"):
+            if await self._state.get(f"{key}:sent"):
+                try:
+                    for found in await self._comments.find_comments(page_id, event.comment_text, event.author):
+                        if not await self._state.get(f"claimed:{found}"):
+                            await self._claim(key, found)
+                            return
+                except TrackerMisconfigured:
+                    pass  # without the read-comments capability the rerun cannot look: post it
+            await self._state.put(f"{key}:sent", "1")
+            await self._claim(key, await self._comments.add_comment(page_id, event.comment_text, event.author))
+
+    async def _claim(self, key: str, notion_id: str) -> None:
+        await self._state.put(f"claimed:{notion_id}", key)
+        await self._state.put(key, notion_id)

@@ -1,0 +1,32 @@
+import contextlib
+
+from domain.entry_sync import EntrySync
+from domain.errors import IssueNotFound
+from domain.linking import linked_page
+from domain.models import Job
+from domain.ports import Entries, LinkRegistry
+from domain.sentry_events import parse
+
+
+class ApplyIssueEvent:
+    """Keeps the entry linked to a Sentry issue in step with it, for a "sentry.issue" job.
+
+    With Sentry's API the event is only a trigger: the entry takes the state the API reports, so the order
+    and timing of deliveries do not matter. Without it, the event's own content applies, in Sentry's order.
+    """
+
+    def __init__(self, *, entries: Entries, registry: LinkRegistry, sync: EntrySync) -> None:
+        self._entries, self._registry, self._sync = entries, registry, sync
+
+    async def __call__(self, job: Job) -> None:
+        event = parse(job)
+        if event is None:
+            return
+        page_id = await linked_page(self._entries, self._registry, event.installation_id, event.issue_id)
+        if page_id is None:
+            return  # not linked to Notion
+        if self._sync.reads_sentry:
+            with contextlib.suppress(IssueNotFound):  # the issue was deleted: nothing left to follow
+                await self._sync.sync(page_id, event.issue_id)
+        else:
+            await self._sync.apply(page_id, event)
