@@ -1,18 +1,22 @@
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
 
 from adapters.memory import MemoryCache, MemoryLocks
 from adapters.notion.tracker import NotionSchema
 from adapters.sandbox import MemoryWorkspace, Person
-from domain.errors import DomainError, IssueNotFound, TrackerUnavailable
+from domain.errors import DomainError, IssueNotFound, QueueUnavailable, TrackerUnavailable
 from domain.models import (
     Actor,
     Assignee,
     CreateRequest,
+    DeadLetter,
+    Job,
     LinkRequest,
+    QueueStats,
     SentryIssue,
     SentryIssueState,
 )
-from domain.ports import SentryApi
+from domain.ports import JobQueue, SentryApi
 from domain.refresh import Refresher
 from tests.sentry import INSTALLATION
 
@@ -80,3 +84,31 @@ class FakeSentryApi(SentryApi):
 
     async def add_note(self, issue_id: str, text: str) -> None:
         self.notes.append((issue_id, text))
+
+
+class FakeJobQueue(JobQueue):
+    """A queue that keeps what it is given, refusing a key it holds, or refusing everything while `down`."""
+
+    def __init__(self) -> None:
+        self.jobs: list[Job] = []
+        self.down = False
+
+    async def enqueue(self, job: Job) -> bool:
+        if self.down:
+            raise QueueUnavailable("Redis did not take the job: ConnectionError")
+        if any(queued.key == job.key for queued in self.jobs):
+            return False
+        self.jobs.append(job)
+        return True
+
+    async def work(self, handle: Callable[[Job], Awaitable[None]], *, stop: asyncio.Event) -> None:
+        await stop.wait()
+
+    async def dead_letters(self) -> list[DeadLetter]:
+        return []
+
+    async def replay(self, ids: Sequence[str]) -> int:
+        return 0
+
+    async def stats(self) -> QueueStats:
+        return QueueStats(depth=len(self.jobs), oldest_age_s=0, dead_letters=0, workers=0)
