@@ -12,7 +12,6 @@ answers. Target: under 100 MB above idle for 200 uploads of 900 KB (before issue
 
 import argparse
 import asyncio
-import os
 import sys
 import tempfile
 from collections import Counter
@@ -20,7 +19,9 @@ from pathlib import Path
 
 import aiohttp
 
-from benchmarks.load import Processes, RssSampler, free_port, wait_ready
+from benchmarks.harness.processes import Processes, free_port, wait_ready
+from benchmarks.harness.sampling import RssSampler
+from benchmarks.harness.stack import base_env, sentry_notion
 
 TARGET_MB = 100.0
 
@@ -43,8 +44,8 @@ async def upload(port: int, size: int, signature: str | None) -> str:
 
 async def flood(args: argparse.Namespace, processes: Processes) -> list[tuple[str, float, Counter[str]]]:
     port = free_port()
-    argv = [sys.executable, "-c", "import cli; cli.main()", "serve", "--sandbox", "--port", str(port)]
-    service = processes.start("service", argv, dict(os.environ), port)
+    argv = [*sentry_notion(), "serve", "--sandbox", "--port", str(port)]
+    service = processes.start("service", argv, base_env(), port)
     async with aiohttp.ClientSession() as session:
         await wait_ready(session, service, "/healthz")
     rounds = []

@@ -1,0 +1,139 @@
+"""Webhook benchmark (issue 4): acknowledgement latency and applied events per second, driven like Sentry drives it.
+
+    uv run python -m benchmarks.webhooks                  # 55 to 80 s on the 2-core machine
+    uv run python -m benchmarks.webhooks --duration 2 --events 100
+    uv run python -m benchmarks.webhooks --workers 4 --notion-latency-ms 50
+
+Started, and stopped again whatever happens (Ctrl-C included):
+
+- the fake Notion (tests/fake_notion.py) in a process of its own, answering every call after
+  `--notion-latency-ms`, with a "Bugs" database whose entries are linked to Sentry issues 1..N
+  (Sentry Link = https://acme.sentry.io/issues/<n>/) and have a Status column (`python -m benchmarks.notion_server
+  --linked`, which also answers /__info, /__stats and /__statuses);
+- the service, `sentry-notion serve --no-worker` (the workers below apply the queue), with
+  `column_names.status = "Status"`, Redis DB 14 under a unique prefix;
+- `--workers` queue workers, `sentry-notion worker`, with the same environment.
+
+Phase 1, acknowledgement: signed `issue.resolved` / `issue.unresolved` webhooks (tests/sentry.py), each with its
+own event count so none is deduplicated (duplicates are recognised by the signed body), at each `--concurrency`
+for `--duration` seconds (or `--requests` webhooks). The workers run meanwhile, as in production; the jobs still
+queued when the phase ends are then dropped from the stream, so phase 2 starts from an empty queue.
+
+Phase 2, applied throughput: entries are first set (through the fake's API, before counting) so that a burst of
+`--events` webhooks, one per issue, alternating `issue.unresolved` (regressed) and `issue.resolved`, changes every
+entry's status. The clock runs from the first webhook of the burst until the fake Notion has received one status
+PATCH per event (or the queue has no unfinished job left), polling /__stats and the stream.
+
+The report is a Markdown table and PASS/FAIL for "ack p99 < 50 ms at concurrency 16". It exits 0 once it has
+measured: it is a report.
+"""
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import secrets
+import sys
+import time
+from collections.abc import Sequence
+
+import aiohttp
+import redis
+import redis.asyncio as aioredis
+
+from adapters.redis_queue import GROUP
+from benchmarks.harness.measure import fmt
+from benchmarks.harness.processes import Child, Processes, wait_ready
+from benchmarks.harness.run import add_load_args, parse_levels, run
+from benchmarks.harness.sampling import peak_mb, tcp_connections
+from benchmarks.harness.stack import REDIS_URL, sentry_notion, service_env, start_fake_notion, start_service
+from benchmarks.webhooks.ack import phase1
+from benchmarks.webhooks.apply import phase2
+from benchmarks.webhooks.hooks import JOBS_STREAM, Bench
+from benchmarks.webhooks.report import print_report
+
+
+async def benchmark(args: argparse.Namespace, processes: Processes, prefix: str) -> None:
+    secret = secrets.token_hex(16)
+    entries = max(args.entries, args.events)
+    notion = start_fake_notion(processes, latency_ms=args.notion_latency_ms, entries=entries, people=0, linked=True)
+    client = aioredis.Redis.from_url(REDIS_URL, socket_connect_timeout=2, socket_timeout=10)
+    try:
+        async with aiohttp.ClientSession() as session:
+            info = await wait_ready(session, notion, "/__info")
+            env = service_env(
+                info,
+                notion,
+                secret=secret,
+                prefix=prefix,
+                rate_limit=args.notion_rate_limit,
+                column_names={"status": "Status"},
+            )
+            service = start_service(processes, env)
+            workers = [processes.start(f"worker-{n}", [*sentry_notion(), "worker"], env) for n in range(args.workers)]
+            await wait_ready(session, service, "/healthz")
+            await wait_workers(client, prefix, workers)
+        print(
+            f"fake Notion pid {notion.pid} ({len(info['page_ids'])} linked entries, "
+            f"{args.notion_latency_ms:g} ms/call), "
+            f"service pid {service.pid}, workers {', '.join(str(w.pid) for w in workers)}, "
+            f"Redis {REDIS_URL} prefix {prefix}",
+            flush=True,
+        )
+        clock = itertools.count(int(time.time()) - 86_400)  # a distinct Sentry-Hook-Timestamp per webhook, ascending
+        bench = Bench(args, secret, prefix, info, notion, service, workers, client, lambda: next(clock))
+        print("Phase 1: acknowledgement latency", flush=True)
+        await phase1(bench)
+        print(f"Phase 2: applied throughput ({args.events} events)", flush=True)
+        await phase2(bench)
+        print_report(bench)
+        print(f"\nService peak RSS {fmt(peak_mb(service.pid))} MB.")
+        print(f"Service log at warning and above: {service.log_summary()}")
+        for worker in workers:
+            print(f"{worker.name} log at warning and above: {worker.log_summary()}")
+    finally:
+        await client.aclose()
+
+
+async def wait_workers(client: "aioredis.Redis", prefix: str, workers: Sequence[Child], timeout_s: float = 30) -> None:
+    """Until the consumer group exists and every worker is connected to Redis (so reading the queue)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for child in workers:
+            if exited := child.exited():
+                raise exited
+        with contextlib.suppress(redis.RedisError):
+            groups = await client.xinfo_groups(JOBS_STREAM.format(prefix))
+            joined = any(g["name"] in (GROUP, GROUP.encode()) for g in groups)
+            if joined and all(tcp_connections(w.pid, 6379) for w in workers):
+                return
+        await asyncio.sleep(0.1)
+    raise RuntimeError(f"the workers did not join the queue within {timeout_s:.0f} s:\n{workers[0].log_tail()}")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.webhooks", description=__doc__.split("\n\n")[0])
+    add_load_args(parser, concurrency="1,16", duration=3.0, unit="webhooks", per="phase 1 level")
+    parser.add_argument("--entries", type=int, default=200, help="linked entries (Sentry issues 1..N; default 200)")
+    parser.add_argument("--workers", type=int, default=2, help="`sentry-notion worker` processes (default 2)")
+    parser.add_argument("--events", type=int, default=400, help="phase 2 burst, one per issue (default 400)")
+    parser.add_argument("--burst-concurrency", type=int, default=16, help="phase 2 sending concurrency (default 16)")
+    parser.add_argument("--apply-timeout", type=float, default=90.0, help="phase 2 gives up after this many seconds")
+    parser.add_argument("--poll-s", type=float, default=0.05, help="phase 2 polling interval of /__stats, seconds")
+    parser.add_argument("--notion-rate-limit", type=int, default=100_000, help="high: the limiter never throttles")
+    args = parser.parse_args(argv)
+    parse_levels(parser, args)
+    if min(args.entries, args.workers, args.events, args.burst_concurrency) < 1:
+        parser.error("--entries, --workers, --events and --burst-concurrency must be at least 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    return run(
+        lambda processes, prefix: benchmark(args, processes, prefix), name="bench-webhooks", keep_logs=args.keep_logs
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
