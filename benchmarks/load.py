@@ -50,7 +50,7 @@ from typing import Any, TextIO
 import aiohttp
 import redis
 
-from tests.sentry import description, issue_link_body, select_url, ui_headers
+from tests.support.sentry import description, issue_link_body, select_url, ui_headers
 
 ROOT = Path(__file__).resolve().parents[1]
 REDIS_URL = "redis://127.0.0.1:6379/14"

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from benchmarks.load import fmt
 from domain.markdown import parse
-from tests.sentry import description
+from tests.support.sentry import description
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fake_notion import FakeNotion
+from tests.support.fake_notion import FakeNotion
 
 TOKEN = "secret_benchmark"
 _ID = re.compile(r"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}", re.IGNORECASE)

@@ -67,7 +67,7 @@ from benchmarks.load import (
     service_log_summary,
     wait_ready,
 )
-from tests.sentry import group, hook_headers, webhook
+from tests.support.sentry import group, hook_headers, webhook
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -92,7 +92,7 @@ WAITING_CONSUMER = "waiting-for-retry"
 
 def serve_fake_notion(argv: list[str]) -> int:
     from benchmarks.notion_server import TOKEN, build_app
-    from tests.fake_notion import FakeNotion
+    from tests.support.fake_notion import FakeNotion
 
     parser = argparse.ArgumentParser(prog="python -m benchmarks.webhooks fake-notion")
     parser.add_argument("--host", default="127.0.0.1")

@@ -6,8 +6,8 @@ from domain.models import Assignee, Job, SentryIssueState, StatusColumn, SyncPol
 from domain.refresh import Refresher
 from domain.sentry_events import delivery
 from domain.use_cases.apply_sentry_event import ApplySentryEvent
-from tests.fakes import FakeSentryApi, FakeWorkspace
-from tests.sentry import group, webhook
+from tests.support.fakes import FakeSentryApi, FakeWorkspace
+from tests.support.sentry import group, webhook
 
 ADA = Assignee(id="u-ada", name="Ada Lovelace", email="ada@example.org")
 SENTRY_URL = "https://acme.sentry.io/issues/4242/"

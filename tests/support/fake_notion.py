@@ -22,7 +22,7 @@ from urllib.parse import quote, unquote
 from aiohttp import web
 from multidict import CIMultiDict, MultiMapping
 
-from tests.fake_http import RecordedRequest, calls, drop_connection, take_fault
+from tests.support.fake_http import RecordedRequest, calls, drop_connection, take_fault
 
 JsonObj = dict[str, Any]
 Predicate = Callable[["_Page"], bool]

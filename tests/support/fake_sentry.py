@@ -22,7 +22,7 @@ from typing import Any
 from aiohttp import web
 from multidict import CIMultiDict
 
-from tests.fake_http import RecordedRequest, calls, drop_connection, take_fault
+from tests.support.fake_http import RecordedRequest, calls, drop_connection, take_fault
 
 JsonObj = dict[str, Any]
 

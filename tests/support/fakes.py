@@ -14,7 +14,7 @@ from domain.models import (
 )
 from domain.ports import SentryApi
 from domain.refresh import Refresher
-from tests.sentry import INSTALLATION
+from tests.support.sentry import INSTALLATION
 
 JANE = Actor(name="Jane Doe")
 
