@@ -11,9 +11,8 @@ from datetime import datetime
 from typing import Any
 
 from aiohttp import web
-from multidict import CIMultiDict
 
-from tests.support.fake_http import RecordedRequest, calls, drop_connection, take_fault
+from tests.support.fake_http import RecordedRequest, calls, drop_connection, receive
 from tests.support.fake_notion.checks import (
     NOT_SHARED,
     JsonObj,
@@ -26,7 +25,7 @@ from tests.support.fake_notion.checks import (
 from tests.support.fake_notion.comments import Comments
 from tests.support.fake_notion.endpoints import Endpoints
 from tests.support.fake_notion.rendering import plain_text
-from tests.support.fake_notion.store import Call, Fault
+from tests.support.fake_notion.store import Call, NotionFault
 
 MAX_BODY_BYTES = 500 * 1000
 FAULTS: dict[int, tuple[str, str]] = {
@@ -107,18 +106,18 @@ class FakeNotion(Endpoints, Comments):
         answers `status` (503 gets Notion's retry guidance). A 429 always carries Retry-After (default 0).
         """
         self._faults.append(
-            Fault(
-                method.upper(),
-                re.compile(path_regex),
-                status,
-                times,
-                retry_after,
-                body,
-                commit,
-                delay,
-                reset,
-                non_json,
-                rate_limit_reason,
+            NotionFault(
+                method=method.upper(),
+                pattern=re.compile(path_regex),
+                status=status,
+                times=times,
+                delay=delay,
+                retry_after=retry_after,
+                body=body,
+                commit=commit,
+                reset=reset,
+                non_json=non_json,
+                rate_limit_reason=rate_limit_reason,
             )
         )
 
@@ -155,17 +154,7 @@ class FakeNotion(Endpoints, Comments):
 
     async def _serve(self, request: web.Request) -> web.StreamResponse:
         request_id = str(uuid.uuid4())
-        raw = await request.read()
-        try:
-            parsed: Any = json.loads(raw) if raw else None
-        except ValueError:
-            parsed = None
-        self.requests.append(
-            RecordedRequest(request.method, request.path, dict(request.query), parsed, CIMultiDict(request.headers))
-        )
-        if self.latency:
-            await asyncio.sleep(self.latency)
-        fault = take_fault(self._faults, request.method, request.path)
+        raw, fault = await receive(request, request.path, self.requests, self._faults, self.latency)
         if fault is not None and not fault.runs_handler:
             await asyncio.sleep(fault.delay)
             if fault.reset:
@@ -185,7 +174,7 @@ class FakeNotion(Endpoints, Comments):
                 return self._fault_response(fault, request_id, call.committed)
         return web.json_response(payload, status=status, headers={"x-notion-request-id": request_id})
 
-    def _fault_response(self, fault: Fault, request_id: str, committed: JsonObj) -> web.StreamResponse:
+    def _fault_response(self, fault: NotionFault, request_id: str, committed: JsonObj) -> web.StreamResponse:
         code, message = FAULTS.get(fault.status, ("internal_server_error", "Unexpected error occurred."))
         if fault.non_json:
             # An edge (Cloudflare) answer: HTML, no Notion request id.

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import copy
 import random
-import re
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -13,28 +12,15 @@ from urllib.parse import quote, unquote
 
 from multidict import MultiMapping
 
-from tests.support.fake_http import RecordedRequest
+from tests.support.fake_http import Fault, RecordedRequest
 from tests.support.fake_notion.checks import NOT_SHARED, JsonObj, NotionError
 
 
 @dataclass
-class Fault:
-    method: str
-    pattern: re.Pattern[str]
-    status: int
-    times: int
-    retry_after: int | float | str | None
-    body: JsonObj | None
-    commit: bool
-    delay: float
+class NotionFault(Fault):
     reset: bool
     non_json: bool
     rate_limit_reason: str
-
-    @property
-    def runs_handler(self) -> bool:
-        # commit=True and non-error statuses let the real handler run (and persist) before the fault fires.
-        return self.commit or self.status < 400
 
 
 @dataclass
@@ -132,7 +118,7 @@ class Store:
         self.requests: list[RecordedRequest] = []
         self.comments: list[JsonObj] = []
         self._rng = random.Random(seed)
-        self._faults: list[Fault] = []
+        self._faults: list[NotionFault] = []
         self._users: dict[str, User] = {}
         self._databases: dict[str, Database] = {}
         self._data_sources: dict[str, DataSource] = {}
