@@ -8,9 +8,9 @@ from redis.asyncio import Redis
 
 from adapters.memory import MemoryLinkRegistry, MemoryLocks
 from container import Container
-from tests.fake_notion import FakeNotion
-from tests.fakes import FakeWorkspace
-from tests.stack import REDIS_URL, Client, Notion, StartApp, app_for, forget_everything, settings
+from tests.support.fake_notion import FakeNotion
+from tests.support.fakes import FakeWorkspace
+from tests.support.stack import REDIS_URL, Client, Notion, StartApp, app_for, forget_everything, settings
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.sentry_schema import (
+from tests.support.sentry_schema import (
     REQUEST_TIME_URI_PATTERN,
     ValidationError,
     validate_ui_schema,

@@ -7,14 +7,14 @@
 
 Three processes are started and stopped again, whatever happens (Ctrl-C included):
 
-- the fake Notion (tests/fake_notion.py) seeded with ~200 entries and ~50 people, answering every call
+- the fake Notion (tests/support/fake_notion) seeded with ~200 entries and ~50 people, answering every call
   after `--notion-latency-ms` (benchmarks/notion_server.py);
 - the service itself, `sentry-notion serve --no-worker`, against that fake and Redis DB 14 under a unique prefix;
 - a reference aiohttp app that checks the same HMAC, does one Redis GET and answers JSON
   (benchmarks/reference.py): the floor every route is compared with.
 
 Each route is driven at each concurrency for `--duration` seconds (or `--requests` requests) with
-requests built and signed the way Sentry builds them (tests/sentry.py). The report is a Markdown table
+requests built and signed the way Sentry builds them (tests/support/sentry.py). The report is a Markdown table
 and a PASS/FAIL line per target of issue 3. It always exits 0 once it has measured: it is a report.
 
 `--mixed` instead runs issue 7's scenario: `--searchers` users typing in the link form without pause

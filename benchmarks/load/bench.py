@@ -12,7 +12,7 @@ from benchmarks.harness.processes import Child
 from benchmarks.harness.sampling import CpuClock, RssSampler
 from benchmarks.harness.stack import notion_stats
 from benchmarks.load.routes import Route
-from tests.sentry import ui_headers
+from tests.support.sentry import ui_headers
 
 
 @dataclass

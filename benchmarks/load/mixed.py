@@ -11,7 +11,7 @@ from benchmarks.harness.measure import Tally
 from benchmarks.harness.stack import notion_stats
 from benchmarks.load.bench import Bench
 from benchmarks.load.routes import Route
-from tests.sentry import select_url, ui_headers
+from tests.support.sentry import select_url, ui_headers
 
 # What people type in the link form: growing prefixes of words found in the entries' titles.
 TYPED = list(

@@ -1,7 +1,7 @@
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
-from tests.sentry import description, issue_link_body, select_url
+from tests.support.sentry import description, issue_link_body, select_url
 
 STACK = "TypeError: x is undefined\n  at render (src/checkout.js:12:5)\n  at commit (react-dom.js:901:3)"
 

@@ -6,7 +6,7 @@
 
 Started, and stopped again whatever happens (Ctrl-C included):
 
-- the fake Notion (tests/fake_notion.py) in a process of its own, answering every call after
+- the fake Notion (tests/support/fake_notion) in a process of its own, answering every call after
   `--notion-latency-ms`, with a "Bugs" database whose entries are linked to Sentry issues 1..N
   (Sentry Link = https://acme.sentry.io/issues/<n>/) and have a Status column (`python -m benchmarks.notion_server
   --linked`, which also answers /__info, /__stats and /__statuses);
@@ -14,7 +14,7 @@ Started, and stopped again whatever happens (Ctrl-C included):
   `column_names.status = "Status"`, Redis DB 14 under a unique prefix;
 - `--workers` queue workers, `sentry-notion worker`, with the same environment.
 
-Phase 1, acknowledgement: signed `issue.resolved` / `issue.unresolved` webhooks (tests/sentry.py), each with its
+Phase 1, acknowledgement: signed `issue.resolved` / `issue.unresolved` webhooks (tests/support/sentry.py), each with its
 own event count so none is deduplicated (duplicates are recognised by the signed body), at each `--concurrency`
 for `--duration` seconds (or `--requests` webhooks). The workers run meanwhile, as in production; the jobs still
 queued when the phase ends are then dropped from the stream, so phase 2 starts from an empty queue.

@@ -16,7 +16,7 @@ from adapters.redis_queue import RedisJobQueue
 from benchmarks.harness.measure import Tally
 from benchmarks.harness.processes import Child
 from benchmarks.harness.sampling import cpu_seconds, pids_named
-from tests.sentry import group, hook_headers, webhook
+from tests.support.sentry import group, hook_headers, webhook
 
 if TYPE_CHECKING:
     from benchmarks.webhooks.ack import AckResult

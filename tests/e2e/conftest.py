@@ -2,8 +2,8 @@ import pytest
 from pytest_aiohttp import AiohttpClient
 
 from container import Container
-from tests.fakes import FakeWorkspace
-from tests.stack import Client, app_for, settings
+from tests.support.fakes import FakeWorkspace
+from tests.support.stack import Client, app_for, settings
 
 
 @pytest.fixture

@@ -10,9 +10,9 @@ from pytest_aiohttp import AiohttpClient
 
 from container import Container
 from entrypoints.http.app import MAX_BODY_BYTES, BodyBudget
-from tests.fakes import FakeWorkspace
-from tests.sentry import group, hook_headers, select_url, sign, webhook
-from tests.stack import Client, app_for, settings
+from tests.support.fakes import FakeWorkspace
+from tests.support.sentry import group, hook_headers, select_url, sign, webhook
+from tests.support.stack import Client, app_for, settings
 
 WEBHOOK, CREATE = "/sentry/webhook", "/sentry/issue-link/create"
 LARGE = 900_000

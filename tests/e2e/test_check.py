@@ -10,8 +10,8 @@ from adapters.redis_queue import RedisJobQueue
 from adapters.redis_store import open_redis
 from cli import check
 from domain.models import Job
-from tests.fake_notion import FakeNotion
-from tests.stack import REDIS_URL
+from tests.support.fake_notion import FakeNotion
+from tests.support.stack import REDIS_URL
 
 
 @pytest.fixture(autouse=True)

@@ -11,9 +11,9 @@ import pytest
 from pytest_aiohttp import AiohttpServer
 
 from container import Container
-from tests.fake_notion import FakeNotion
-from tests.sentry import issue_link_body, ui_headers
-from tests.stack import app_for, settings
+from tests.support.fake_notion import FakeNotion
+from tests.support.sentry import issue_link_body, ui_headers
+from tests.support.stack import app_for, settings
 
 SERVE = [str(Path(sys.executable).with_name("sentry-notion")), "serve", "--host", "127.0.0.1"]
 ENV = {

@@ -11,9 +11,9 @@ from redis.asyncio import Redis
 from structlog.testing import capture_logs
 
 from entrypoints.http import routes
-from tests.fake_notion import FakeNotion
-from tests.sentry import SECRET, description, issue_link_body, select_url, sign, ui_headers
-from tests.stack import REDIS_URL, Client, Notion, StartApp, forget_everything
+from tests.support.fake_notion import FakeNotion
+from tests.support.sentry import SECRET, description, issue_link_body, select_url, sign, ui_headers
+from tests.support.stack import REDIS_URL, Client, Notion, StartApp, forget_everything
 
 CREATE, LINK = "/sentry/issue-link/create", "/sentry/issue-link/link"
 ISSUES, ASSIGNEES = "/sentry/options/issues", "/sentry/options/assignees"

@@ -11,8 +11,8 @@ from structlog.testing import capture_logs
 from domain.errors import RateLimited, TrackerMisconfigured, TrackerUnavailable
 from domain.models import Assignee
 from entrypoints.http import routes
-from tests.fakes import FakeWorkspace
-from tests.sentry import (
+from tests.support.fakes import FakeWorkspace
+from tests.support.sentry import (
     INSTALLATION,
     description,
     group,

@@ -8,8 +8,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from entrypoints.logging import configure_logging
-from tests.fakes import FakeWorkspace
-from tests.sentry import SECRET, issue_link_body, sign, ui_headers
+from tests.support.fakes import FakeWorkspace
+from tests.support.sentry import SECRET, issue_link_body, sign, ui_headers
 
 Client = TestClient[web.Request, web.Application]
 

@@ -21,10 +21,10 @@ import cli
 from adapters.redis_queue import RedisJobQueue
 from container import Container, resolve
 from domain.models import Job
-from tests.fake_notion import FakeNotion
-from tests.fake_sentry import FakeSentry
-from tests.sentry import SECRET, description, group, hook_headers, issue_link_body, ui_headers, webhook
-from tests.stack import REDIS_URL, Client, Notion, StartApp, settings
+from tests.support.fake_notion import FakeNotion
+from tests.support.fake_sentry import FakeSentry
+from tests.support.sentry import SECRET, description, group, hook_headers, issue_link_body, ui_headers, webhook
+from tests.support.stack import REDIS_URL, Client, Notion, StartApp, settings
 
 WEBHOOK, CREATE = "/sentry/webhook", "/sentry/issue-link/create"
 REDIS_DOWN = "redis://127.0.0.1:1/0"

@@ -13,7 +13,7 @@ from redis.exceptions import RedisError
 
 from adapters.notion.tracker import NotionWorkspace
 from domain.use_cases import create_entry
-from tests.stack import StartApp
+from tests.support.stack import StartApp
 
 # Unclear creates are looked up again after these pauses; shortened so that a recovery costs milliseconds.
 RECOVERY_DELAYS_S = (0.0, 0.05, 0.1)

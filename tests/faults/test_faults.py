@@ -17,10 +17,10 @@ from aiohttp import ClientResponse
 from redis.asyncio import Redis
 
 from entrypoints.http import routes
-from tests.fake_notion import FakeNotion
 from tests.faults.conftest import UNCONFIRMED_TEST_S, RedisServer
-from tests.sentry import description, issue_link_body, select_url, ui_headers
-from tests.stack import REDIS_URL, Client, Notion, StartApp
+from tests.support.fake_notion import FakeNotion
+from tests.support.sentry import description, issue_link_body, select_url, ui_headers
+from tests.support.stack import REDIS_URL, Client, Notion, StartApp
 
 CREATE, LINK = "/sentry/issue-link/create", "/sentry/issue-link/link"
 ISSUES, ASSIGNEES = "/sentry/options/issues", "/sentry/options/assignees"

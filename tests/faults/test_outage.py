@@ -17,9 +17,9 @@ from dependency_injector import providers
 from adapters.redis_queue import RedisJobQueue
 from container import Container, resolve
 from domain.models import Job
-from tests.fake_notion import FakeNotion
-from tests.sentry import description, group, hook_headers, issue_link_body, ui_headers, webhook
-from tests.stack import REDIS_URL, Client, Notion, StartApp, settings
+from tests.support.fake_notion import FakeNotion
+from tests.support.sentry import description, group, hook_headers, issue_link_body, ui_headers, webhook
+from tests.support.stack import REDIS_URL, Client, Notion, StartApp, settings
 
 OUTAGE_S = 600.0
 ISSUES = range(5001, 5021)  # twenty linked issues

@@ -36,10 +36,10 @@ from domain.models import Assignee, Entry
 from domain.refresh import Refresher
 from entrypoints.http.app import MAX_BODY_BYTES
 from entrypoints.http.middlewares import UNSIGNED
-from tests.fakes import FakeWorkspace
-from tests.sentry import INSTALLATION, SECRET, description, dumps, issue_link_body, sign, ui_headers
-from tests.stack import app_for
-from tests.stack import settings as service_settings
+from tests.support.fakes import FakeWorkspace
+from tests.support.sentry import INSTALLATION, SECRET, description, dumps, issue_link_body, sign, ui_headers
+from tests.support.stack import app_for
+from tests.support.stack import settings as service_settings
 
 Client = TestClient[web.Request, web.Application]
 

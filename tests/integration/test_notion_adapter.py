@@ -15,9 +15,9 @@ from adapters.notion.tracker import NotionWorkspace
 from adapters.notion.wire import Columns
 from domain.errors import RateLimited, TrackerMisconfigured, WriteUnconfirmed
 from domain.models import Block, EntryDraft, EntryQuery, Span
-from tests.fakes import fresh_schemas
-from tests.integration import notion_payloads as notion
-from tests.integration.notion_payloads import BASE, DATA_SOURCE_ID, DATABASE_ID, PAGE_ID
+from tests.support import notion_payloads as notion
+from tests.support.fakes import fresh_schemas
+from tests.support.notion_payloads import BASE, DATA_SOURCE_ID, DATABASE_ID, PAGE_ID
 
 SENTRY_URL = "https://acme.sentry.io/issues/4242/"
 PAGES = f"{BASE}/pages"

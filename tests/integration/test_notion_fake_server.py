@@ -1,4 +1,4 @@
-# The Notion adapter over real HTTP against the in-repo fake Notion server (tests/fake_notion.py), which answers
+# The Notion adapter over real HTTP against the in-repo fake Notion server (tests/support/fake_notion), which answers
 # 400 to anything over Notion's limits and injects the faults of https://developers.notion.com/reference/status-codes.
 import asyncio
 import contextlib
@@ -19,9 +19,9 @@ from domain.errors import IssueNotFound, RateLimited, TrackerMisconfigured, Trac
 from domain.linking import sentry_link
 from domain.models import Actor, Block, EntryDraft, SentryIssue, Span
 from domain.queries import parse_entry_query
-from tests.fake_notion import FakeNotion
-from tests.fakes import fresh_schemas
-from tests.sentry import description
+from tests.support.fake_notion import FakeNotion
+from tests.support.fakes import fresh_schemas
+from tests.support.sentry import description
 
 SENTRY_URL = "https://acme.sentry.io/issues/4242/"
 OTHER_SENTRY_URL = "https://acme.sentry.io/issues/1111/"

@@ -1,4 +1,4 @@
-# The Sentry adapter over real HTTP against the in-repo fake Sentry API (tests/fake_sentry.py).
+# The Sentry adapter over real HTTP against the in-repo fake Sentry API (tests/support/fake_sentry.py).
 import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -10,7 +10,7 @@ from pytest_aiohttp import AiohttpServer
 from adapters.sentry.api import HttpSentryApi, open_sentry_client
 from domain.errors import IssueNotFound, SentryRefused, SentryUnavailable
 from domain.models import SentryIssueState
-from tests.fake_sentry import FakeSentry
+from tests.support.fake_sentry import FakeSentry
 
 TOKEN = "sntrys_test_token"
 ISSUE = r"/api/0/organizations/acme/issues/4242/"

@@ -2,7 +2,7 @@ from adapters.memory import MemoryLocks, MemorySyncState
 from domain.back_links import BackLinks
 from domain.errors import SentryUnavailable
 from domain.models import LinkedEntry
-from tests.fakes import FakeSentryApi, sentry_issue
+from tests.support.fakes import FakeSentryApi, sentry_issue
 
 ENTRY = LinkedEntry(web_url="https://app.notion.com/p/abc", project="Bugs", identifier="BUG-12", page_id="abc")
 

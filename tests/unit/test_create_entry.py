@@ -7,8 +7,8 @@ from domain.back_links import BackLinks
 from domain.errors import Conflict, SentryUnavailable, TrackerUnavailable, WriteUnconfirmed
 from domain.models import SentryIssueState
 from domain.use_cases.create_entry import CreateEntry
-from tests.fakes import FakeSentryApi, FakeWorkspace, create_request
-from tests.sentry import description
+from tests.support.fakes import FakeSentryApi, FakeWorkspace, create_request
+from tests.support.sentry import description
 
 
 @pytest.fixture

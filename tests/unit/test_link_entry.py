@@ -3,7 +3,7 @@ import pytest
 from adapters.memory import MemoryLinkRegistry, MemoryLocks
 from domain.errors import InvalidLink, IssueNotFound
 from domain.use_cases.link_entry import LinkEntry
-from tests.fakes import FakeWorkspace, link_request
+from tests.support.fakes import FakeWorkspace, link_request
 
 
 @pytest.fixture

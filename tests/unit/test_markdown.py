@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from domain.markdown import MAX_BLOCKS, MAX_SPANS, parse
 from domain.models import Block, Span
-from tests.sentry import description
+from tests.support.sentry import description
 
 
 def test_sentry_description_becomes_a_link_and_a_code_block() -> None:

@@ -7,7 +7,7 @@ from domain.models import Assignee, Entry
 from domain.refresh import Refresher
 from domain.use_cases.list_assignees import ListAssignees
 from domain.use_cases.search_entries import SearchEntries
-from tests.fakes import FakeWorkspace
+from tests.support.fakes import FakeWorkspace
 
 ADA = Assignee(id="u-ada", name="Ada Lovelace", email="ada@example.org")
 GRACE = Assignee(id="u-grace", name="Grace Hopper")

@@ -6,8 +6,8 @@ from domain.errors import DomainError, InvalidWebhook, TrackerUnavailable
 from domain.models import Job
 from domain.use_cases.receive_webhook import ReceiveWebhook
 from domain.use_cases.run_job import RunJob
-from tests.fakes import FakeJobQueue
-from tests.sentry import group, webhook
+from tests.support.fakes import FakeJobQueue
+from tests.support.sentry import group, webhook
 
 T0 = "1764800000"
 RESOLVED = webhook("resolved", {"issue": group(status="resolved")})

@@ -3,7 +3,7 @@ from domain.entry_sync import EntrySync
 from domain.models import Assignee, SentryIssueState, SyncPolicy
 from domain.refresh import Refresher
 from domain.use_cases.reconcile import Reconcile
-from tests.fakes import FakeSentryApi, FakeWorkspace
+from tests.support.fakes import FakeSentryApi, FakeWorkspace
 
 ADA = Assignee(id="u-ada", name="Ada Lovelace", email="ada@example.org")
 

@@ -2,7 +2,7 @@ import pytest
 
 from domain.errors import InvalidWebhook
 from domain.sentry_events import delivery, sent_at
-from tests.sentry import group, webhook
+from tests.support.sentry import group, webhook
 
 T0 = 1_764_800_000
 RESOLVED = webhook("resolved", {"issue": group(status="resolved")})

@@ -9,8 +9,8 @@ from domain.sentry_events import delivery
 from domain.use_cases.apply_comment import ApplyComment
 from domain.use_cases.apply_issue_event import ApplyIssueEvent
 from domain.use_cases.run_job import RunJob
-from tests.fakes import FakeSentryApi, FakeWorkspace
-from tests.sentry import group, webhook
+from tests.support.fakes import FakeSentryApi, FakeWorkspace
+from tests.support.sentry import group, webhook
 
 ADA = Assignee(id="u-ada", name="Ada Lovelace", email="ada@example.org")
 SENTRY_URL = "https://acme.sentry.io/issues/4242/"

@@ -3,7 +3,7 @@ import json
 from adapters.notion import wire
 from domain.markdown import parse
 from domain.models import Block, Span
-from tests.sentry import description
+from tests.support.sentry import description
 
 
 def test_a_60000_character_stack_trace_arrives_whole() -> None:

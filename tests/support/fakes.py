@@ -18,7 +18,7 @@ from domain.models import (
 )
 from domain.ports import JobQueue, SentryApi
 from domain.refresh import Refresher
-from tests.sentry import INSTALLATION
+from tests.support.sentry import INSTALLATION
 
 JANE = Actor(name="Jane Doe")
 

@@ -10,8 +10,8 @@ from redis.asyncio import Redis
 from container import Container, open_use_cases
 from entrypoints.http.app import BodyBudget, create_app
 from settings import Settings
-from tests.fake_notion import FakeNotion
-from tests.sentry import SECRET
+from tests.support.fake_notion import FakeNotion
+from tests.support.sentry import SECRET
 
 Client = TestClient[web.Request, web.Application]
 StartApp = Callable[..., Awaitable[Client]]

@@ -1,10 +1,13 @@
 # What the fake Notion and fake Sentry servers share: a request log and injected faults.
+import asyncio
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from aiohttp import web
+from multidict import CIMultiDict
 
 
 @dataclass(frozen=True)
@@ -16,10 +19,21 @@ class RecordedRequest:
     headers: Mapping[str, str]
 
 
-class Fault(Protocol):
+@dataclass
+class Fault:
     method: str
     pattern: re.Pattern[str]
+    status: int
     times: int
+    delay: float
+    retry_after: int | float | str | None
+    body: Any
+    commit: bool
+
+    @property
+    def runs_handler(self) -> bool:
+        # commit=True and non-error statuses let the real handler run (and persist) before the fault fires.
+        return self.commit or self.status < 400
 
 
 F = TypeVar("F", bound=Fault)
@@ -38,6 +52,21 @@ def take_fault(faults: list[F], method: str, path: str) -> F | None:
                 faults.remove(fault)
             return fault
     return None
+
+
+async def receive(
+    request: web.Request, path: str, requests: list[RecordedRequest], faults: list[F], latency: float
+) -> tuple[bytes, F | None]:
+    """The request's body, once it is recorded and has waited out the latency, and the fault it meets if any."""
+    raw = await request.read()
+    try:
+        parsed: Any = json.loads(raw) if raw else None
+    except ValueError:
+        parsed = None
+    requests.append(RecordedRequest(request.method, path, dict(request.query), parsed, CIMultiDict(request.headers)))
+    if latency:
+        await asyncio.sleep(latency)
+    return raw, take_fault(faults, request.method, path)
 
 
 def drop_connection(request: web.Request) -> web.StreamResponse:

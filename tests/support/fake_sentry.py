@@ -20,9 +20,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
-from multidict import CIMultiDict
 
-from tests.fake_http import RecordedRequest, calls, drop_connection, take_fault
+from tests.support.fake_http import Fault, RecordedRequest, calls, drop_connection, receive
 
 JsonObj = dict[str, Any]
 
@@ -59,22 +58,9 @@ def ts(moment: datetime) -> str:
 
 
 @dataclass
-class _Fault:
-    method: str
-    pattern: re.Pattern[str]
-    status: int
-    times: int
-    delay: float
-    retry_after: int | float | str | None
+class _Fault(Fault):
     reset_in: float
-    body: Any
-    commit: bool
     drop: bool
-
-    @property
-    def runs_handler(self) -> bool:
-        # commit=True and non-error statuses let the real handler run (and persist) before the fault fires.
-        return self.commit or self.status < 400
 
 
 @dataclass
@@ -286,16 +272,16 @@ class FakeSentry:
         """
         self._faults.append(
             _Fault(
-                method.upper(),
-                re.compile(path_regex),
-                status,
-                times,
-                delay,
-                retry_after,
-                reset_in,
-                body,
-                commit,
-                drop,
+                method=method.upper(),
+                pattern=re.compile(path_regex),
+                status=status,
+                times=times,
+                delay=delay,
+                retry_after=retry_after,
+                body=body,
+                commit=commit,
+                reset_in=reset_in,
+                drop=drop,
             )
         )
 
@@ -307,17 +293,7 @@ class FakeSentry:
     async def _serve(self, request: web.Request) -> web.StreamResponse:
         # Paths are taken below the app's mount point, so the fake also serves under a prefix (add_subapp).
         path = "/" + request.match_info["tail"]
-        raw = await request.read()
-        try:
-            parsed: Any = json.loads(raw) if raw else None
-        except ValueError:
-            parsed = None
-        self.requests.append(
-            RecordedRequest(request.method, path, dict(request.query), parsed, CIMultiDict(request.headers))
-        )
-        if self.latency:
-            await asyncio.sleep(self.latency)
-        fault = take_fault(self._faults, request.method, path)
+        raw, fault = await receive(request, path, self.requests, self._faults, self.latency)
         if fault is not None and not fault.runs_handler:
             await asyncio.sleep(fault.delay)
             return drop_connection(request) if fault.drop else self._fault_response(fault)
