@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from adapters.notion.languages import language
 from domain.models import Assignee, Block, Entry, EntryState, EntryUpdate, Span
 from domain.sentry_events import iso_utc
 
@@ -16,107 +17,6 @@ ARRAY_LIMIT = 100  # elements per array: blocks per request, rich-text items per
 PAYLOAD_BYTES = 400_000  # under Notion's 500 KB per request, leaving room for properties
 SENTRY_URL_LIMIT = 200  # Sentry stores webUrl in a Django URLField of default length
 
-LANGUAGES = frozenset(
-    {
-        "abap",
-        "abc",
-        "agda",
-        "arduino",
-        "assembly",
-        "bash",
-        "basic",
-        "bnf",
-        "c",
-        "c#",
-        "c++",
-        "clojure",
-        "coffeescript",
-        "coq",
-        "css",
-        "dart",
-        "dhall",
-        "diff",
-        "docker",
-        "ebnf",
-        "elixir",
-        "elm",
-        "erlang",
-        "f#",
-        "flow",
-        "fortran",
-        "gherkin",
-        "glsl",
-        "go",
-        "graphql",
-        "groovy",
-        "haskell",
-        "hcl",
-        "html",
-        "idris",
-        "java",
-        "javascript",
-        "json",
-        "julia",
-        "kotlin",
-        "latex",
-        "less",
-        "lisp",
-        "livescript",
-        "lua",
-        "makefile",
-        "markdown",
-        "markup",
-        "matlab",
-        "mathematica",
-        "mermaid",
-        "nix",
-        "objective-c",
-        "ocaml",
-        "pascal",
-        "perl",
-        "php",
-        "powershell",
-        "prolog",
-        "protobuf",
-        "purescript",
-        "python",
-        "r",
-        "racket",
-        "reason",
-        "ruby",
-        "rust",
-        "sass",
-        "scala",
-        "scheme",
-        "scss",
-        "shell",
-        "smalltalk",
-        "solidity",
-        "sql",
-        "swift",
-        "toml",
-        "typescript",
-        "vb.net",
-        "verilog",
-        "vhdl",
-        "webassembly",
-        "xml",
-        "yaml",
-    }
-) | {
-    "ascii art",
-    "llvm ir",
-    "notion formula",
-    "plain text",
-    "visual basic",
-    "java/c/c++/c#",
-}
-_ALIASES = {
-    "py": "python", "python3": "python", "js": "javascript", "jsx": "javascript", "node": "javascript",
-    "ts": "typescript", "tsx": "typescript", "sh": "shell", "zsh": "shell", "console": "shell",
-    "rb": "ruby", "yml": "yaml", "golang": "go", "rs": "rust", "kt": "kotlin", "cs": "c#",
-    "cpp": "c++", "objc": "objective-c", "dockerfile": "docker", "text": "plain text", "txt": "plain text",
-}  # fmt: skip
 _KIND = {
     "paragraph": "paragraph", "heading": "heading_3", "bullet": "bulleted_list_item",
     "numbered": "numbered_list_item", "quote": "quote", "code": "code",
@@ -162,12 +62,6 @@ def rich_text(spans: Iterable[Span]) -> list[JSON]:
                 item["annotations"] = annotations
             items.append(item)
     return items
-
-
-def language(name: str | None) -> str:
-    name = (name or "").lower()
-    name = _ALIASES.get(name, name)
-    return name if name in LANGUAGES else "plain text"
 
 
 def blocks(body: Iterable[Block]) -> list[JSON]:
