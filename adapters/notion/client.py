@@ -62,8 +62,11 @@ class NotionRetry(BudgetedRetry):
         return await rate_limit_reason(response) == BLOCKED
 
 
-READS = NotionRetry(idempotent=True)
-WRITES = NotionRetry(idempotent=False)
+# Named by what repeating a request does, not by its method: setting properties to given values or deleting a
+# comment twice ends the same (PATCH and DELETE are IDEMPOTENT); a create or an append is sent again only when it
+# cannot have reached Notion.
+IDEMPOTENT = NotionRetry(idempotent=True)
+SEND_ONCE = NotionRetry(idempotent=False)
 
 
 def endpoint(method: str, path: str) -> str:
@@ -113,5 +116,5 @@ async def open_notion_client(
         timeout=aiohttp.ClientTimeout(total=timeout_s, sock_connect=min(timeout_s, 5.0)),
         raise_for_status=False,
     )
-    async with RetryClient(client_session=session, retry_options=READS) as client:
+    async with RetryClient(client_session=session, retry_options=IDEMPOTENT) as client:
         yield client

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict
 
 from adapters.http_retry import TRANSIENT, UNSENT, retry_after_s
 from adapters.notion import wire
-from adapters.notion.client import BLOCKED, READS, WRITES, NotionRetry, rate_limit_reason
+from adapters.notion.client import BLOCKED, IDEMPOTENT, SEND_ONCE, NotionRetry, rate_limit_reason
 from adapters.notion.wire import Column, Columns
 from domain.errors import (
     DomainError,
@@ -96,7 +96,7 @@ class NotionWorkspace(IssueTracker):
 
     async def diagnose(self, *, thorough: bool) -> list[Finding]:
         try:
-            me = await self._send("GET", "v1/users/me", READS)
+            me = await self._send("GET", "v1/users/me", IDEMPOTENT)
         except RateLimited as exc:
             return [Finding(check="Notion", ok=True, detail=f"answers, but rate limits: {exc.message}")]
         except TrackerUnavailable as exc:
@@ -180,7 +180,7 @@ class NotionWorkspace(IssueTracker):
             page = await self._send(
                 "POST",
                 "v1/pages",
-                WRITES,
+                SEND_ONCE,
                 json=body | {"children": first},
                 unclear=True,
             )
@@ -192,7 +192,7 @@ class NotionWorkspace(IssueTracker):
                 await self._send(
                     "PATCH",
                     f"v1/blocks/{issue.page_id}/children",
-                    WRITES,
+                    SEND_ONCE,
                     json={"children": batch},
                 )
             except DomainError as exc:
@@ -242,7 +242,7 @@ class NotionWorkspace(IssueTracker):
         page = await self._send(
             "PATCH",
             f"v1/pages/{page_id}",
-            READS,
+            IDEMPOTENT,
             json=body,
             missing="page",
         )
@@ -253,7 +253,7 @@ class NotionWorkspace(IssueTracker):
             await self._send(
                 "PATCH",
                 f"v1/blocks/{page_id}/children",
-                WRITES,
+                SEND_ONCE,
                 json={"children": batch},
                 missing="page",
             )
@@ -262,7 +262,7 @@ class NotionWorkspace(IssueTracker):
         cursor: str | None = None
         for _ in range(10):  # notes are appended at the end of short pages; 1,000 blocks is plenty
             params = {"page_size": "100"} | ({"start_cursor": cursor} if cursor else {})
-            result = await self._send("GET", f"v1/blocks/{page_id}/children", READS, params=params, missing="page")
+            result = await self._send("GET", f"v1/blocks/{page_id}/children", IDEMPOTENT, params=params, missing="page")
             if any(url in wire.links(block) for block in result.get("results", [])):
                 return True
             cursor = result.get("next_cursor")
@@ -309,7 +309,7 @@ class NotionWorkspace(IssueTracker):
         result = await self._send(
             "POST",
             f"v1/data_sources/{schema.data_source_id}/query",
-            READS,
+            IDEMPOTENT,
             json=body,
             params=[("filter_properties[]", p) for p in properties],
         )
@@ -324,7 +324,7 @@ class NotionWorkspace(IssueTracker):
         cursor: str | None = None
         while True:
             params = {"page_size": "100"} | ({"start_cursor": cursor} if cursor else {})
-            result = await self._send("GET", "v1/users", READS, params=params)
+            result = await self._send("GET", "v1/users", IDEMPOTENT, params=params)
             users.extend(result.get("results", []))
             cursor = result.get("next_cursor")
             if not result.get("has_more") or not cursor:
@@ -340,7 +340,7 @@ class NotionWorkspace(IssueTracker):
             body: JSON = {"filter": linked, "sorts": [oldest_first], "page_size": 100}
             if cursor:
                 body["start_cursor"] = cursor
-            result = await self._send("POST", f"v1/data_sources/{schema.data_source_id}/query", READS, json=body)
+            result = await self._send("POST", f"v1/data_sources/{schema.data_source_id}/query", IDEMPOTENT, json=body)
             entries += [i for i in (self._issue(schema, p) for p in result.get("results", [])) if i.in_database]
             cursor = result.get("next_cursor")
             if not result.get("has_more") or not cursor:
@@ -376,11 +376,13 @@ class NotionWorkspace(IssueTracker):
         properties = wire.entry_properties(update, schema.columns, self._columns)
         if properties:
             # Setting properties to given values is idempotent, so this write may be retried.
-            await self._send("PATCH", f"v1/pages/{page_id}", READS, json={"properties": properties}, missing="page")
+            await self._send(
+                "PATCH", f"v1/pages/{page_id}", IDEMPOTENT, json={"properties": properties}, missing="page"
+            )
 
     async def add_comment(self, page_id: str, text: str, author: str) -> str:
         body = {"parent": {"page_id": page_id}} | _comment(text, author)
-        comment = await self._send("POST", "v1/comments", WRITES, json=body, missing="page")
+        comment = await self._send("POST", "v1/comments", SEND_ONCE, json=body, missing="page")
         return str(comment["id"])
 
     async def find_comments(self, page_id: str, text: str, author: str) -> list[str]:
@@ -389,7 +391,7 @@ class NotionWorkspace(IssueTracker):
         cursor: str | None = None
         for _ in range(10):  # a thousand comments are plenty to look through on one entry
             params = {"block_id": page_id, "page_size": "100"} | ({"start_cursor": cursor} if cursor else {})
-            result = await self._send("GET", "v1/comments", READS, params=params, missing="page")
+            result = await self._send("GET", "v1/comments", IDEMPOTENT, params=params, missing="page")
             for comment in result.get("results", []):
                 same_author = (comment.get("display_name") or {}).get("resolved_name") == shown["display_name"][
                     "custom"
@@ -404,14 +406,14 @@ class NotionWorkspace(IssueTracker):
     async def edit_comment(self, comment_id: str, text: str) -> None:
         # Notion changes only the content of a comment; its author stays as it was written.
         body = {"rich_text": _comment(text, "")["rich_text"]}
-        await self._send("PATCH", f"v1/comments/{comment_id}", READS, json=body, missing="page")
+        await self._send("PATCH", f"v1/comments/{comment_id}", IDEMPOTENT, json=body, missing="page")
 
     async def delete_comment(self, comment_id: str) -> None:
         with contextlib.suppress(IssueNotFound):  # already gone
-            await self._send("DELETE", f"v1/comments/{comment_id}", READS, missing="page")
+            await self._send("DELETE", f"v1/comments/{comment_id}", IDEMPOTENT, missing="page")
 
     async def _page(self, page_id: str) -> JSON:
-        return await self._send("GET", f"v1/pages/{page_id}", READS, missing="page")
+        return await self._send("GET", f"v1/pages/{page_id}", IDEMPOTENT, missing="page")
 
     def _issue(self, schema: NotionSchema, page: JSON) -> Entry:
         return wire.issue_from(
@@ -439,8 +441,8 @@ class NotionWorkspace(IssueTracker):
 
     async def _discover(self) -> NotionSchema:
         database, me = await asyncio.gather(
-            self._send("GET", f"v1/databases/{self._database_id}", READS, missing="database"),
-            self._send("GET", "v1/users/me", READS),
+            self._send("GET", f"v1/databases/{self._database_id}", IDEMPOTENT, missing="database"),
+            self._send("GET", "v1/users/me", IDEMPOTENT),
         )
         title = wire.plain(database.get("title") or []) or "Notion"
         sources = [str(s["id"]) for s in database.get("data_sources", [])]
@@ -452,7 +454,7 @@ class NotionWorkspace(IssueTracker):
             )
         if len(sources) > 1 and not self._wanted_source:
             log.warning("notion_multiple_data_sources", using=wanted, available=sources)
-        source = await self._send("GET", f"v1/data_sources/{wanted}", READS, missing="database")
+        source = await self._send("GET", f"v1/data_sources/{wanted}", IDEMPOTENT, missing="database")
         props: dict[str, JSON] = source.get("properties", {})
         bot: JSON = me.get("bot") or {}
         return NotionSchema(
