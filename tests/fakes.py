@@ -1,7 +1,7 @@
 from collections.abc import Sequence
 
 from adapters.memory import MemoryCache, MemoryLocks
-from adapters.notion.tracker import NotionSchema
+from adapters.notion.schema import NotionSchema
 from adapters.sandbox import MemoryWorkspace, Person
 from domain.errors import DomainError, IssueNotFound, TrackerUnavailable
 from domain.models import (

@@ -1,11 +1,9 @@
 import json
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-
+from adapters.notion.columns import Column, Columns
 from adapters.notion.languages import language
 from domain.models import Assignee, Block, Entry, EntryState, EntryUpdate, Span
 from domain.sentry_events import iso_utc
@@ -156,56 +154,6 @@ def assignees(users: Iterable[JSON]) -> list[Assignee]:
         for user in users
         if user.get("type") == "person"
     ]
-
-
-def error_message(body: Any) -> str:
-    # Notion's edge answers some errors with HTML, which has no message to show.
-    return str(body.get("message", "")) if isinstance(body, dict) else ""
-
-
-@dataclass(frozen=True)
-class Columns:
-    assignee: str = "Assignee"
-    id: str = "ID"
-    sentry_url: str = "Sentry Link"
-    status: str = ""  # kept in step with Sentry only when named
-    details: tuple[tuple[str, str], ...] = ()  # (level|events|users|first_seen|last_seen|release|environment, column)
-    status_options: tuple[str, ...] = ()  # options named in the sync policy, checked against the column
-
-
-class Column(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    id: str
-    type: str
-    prefix: str | None = None
-    options: tuple[str, ...] = ()  # of a status or select column
-    groups: dict[str, tuple[str, ...]] = {}  # of a status column: group name -> its options' names
-
-
-DETAIL_TYPES = {
-    "level": ("select", "rich_text"),
-    "events": ("number",),
-    "users": ("number",),
-    "first_seen": ("date",),
-    "last_seen": ("date",),
-    "release": ("rich_text", "select"),
-    "environment": ("select", "rich_text"),
-}
-
-
-def choices(prop: JSON) -> dict[str, Any]:
-    kind = prop.get("type")
-    if kind not in ("status", "select"):
-        return {}
-    config: JSON = prop.get(kind) or {}
-    options = config.get("options") or []
-    names = {str(o.get("id")): str(o.get("name")) for o in options}
-    groups = {
-        str(g.get("name")): tuple(names[i] for i in g.get("option_ids", []) if i in names)
-        for g in config.get("groups") or []
-    }
-    return {"options": tuple(names.values()), "groups": groups}
 
 
 def entry_state(page: JSON, columns: dict[str, Column], names: Columns) -> EntryState:

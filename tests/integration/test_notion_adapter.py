@@ -11,10 +11,12 @@ from aioresponses import core as aioresponses_core
 from yarl import URL
 
 from adapters.notion.client import NOTION_VERSION, open_notion_client
+from adapters.notion.columns import Columns
+from adapters.notion.schema import NotionSchema
 from adapters.notion.tracker import NotionWorkspace
-from adapters.notion.wire import Columns
 from domain.errors import RateLimited, TrackerMisconfigured, WriteUnconfirmed
 from domain.models import Block, EntryDraft, EntryQuery, Span
+from domain.refresh import Refresher
 from tests.fakes import fresh_schemas
 from tests.integration import notion_payloads as notion
 from tests.integration.notion_payloads import BASE, DATA_SOURCE_ID, DATABASE_ID, PAGE_ID
@@ -44,10 +46,15 @@ def http(monkeypatch: pytest.MonkeyPatch) -> Iterator[aioresponses]:
 
 
 @pytest.fixture
-async def tracker() -> AsyncIterator[NotionWorkspace]:
+def schemas() -> Refresher[NotionSchema]:
+    return fresh_schemas()
+
+
+@pytest.fixture
+async def tracker(schemas: Refresher[NotionSchema]) -> AsyncIterator[NotionWorkspace]:
     async with open_notion_client(token="secret_test", base_url="https://api.notion.com", timeout_s=2) as client:
         yield NotionWorkspace(
-            client, database_id=DATABASE_ID, columns=Columns(), schemas=fresh_schemas(), recovery_delays_s=(0, 0)
+            client, database_id=DATABASE_ID, columns=Columns(), schemas=schemas, recovery_delays_s=(0, 0)
         )
 
 
@@ -231,7 +238,9 @@ async def test_a_refused_write_on_a_page_keeps_notions_reason(http: aioresponses
         await tracker.set_sentry_link(PAGE_ID, SENTRY_URL)
 
 
-async def test_a_refused_write_makes_the_schema_be_read_again(http: aioresponses, tracker: NotionWorkspace) -> None:
+async def test_a_refused_write_makes_the_schema_be_read_again(
+    http: aioresponses, tracker: NotionWorkspace, schemas: Refresher[NotionSchema]
+) -> None:
     schema(http)
     renamed = notion.error(400, "validation_error", "Sentry Link is not a property that exists.")
     http.post(PAGES, status=400, payload=renamed)
@@ -242,7 +251,7 @@ async def test_a_refused_write_makes_the_schema_be_read_again(http: aioresponses
     with pytest.raises(TrackerMisconfigured, match="Sentry Link is not a property"):
         await tracker.create_entry(DRAFT)
     await tracker.database()  # the stale schema is served once while it is read again
-    await tracker._schemas.settle()
+    await schemas.settle()
 
     with pytest.raises(TrackerMisconfigured, match="needs a column 'Sentry Link'"):
         await tracker.database()
