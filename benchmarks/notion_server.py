@@ -24,7 +24,7 @@ _ID = re.compile(r"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{
 _TOPICS = ("checkout", "login", "search", "billing", "upload", "export", "profile", "cart", "payment", "report")
 _ERRORS = ("TypeError", "KeyError", "TimeoutError", "ValueError", "IndexError", "ConnectionError", "AssertionError")
 _FIRST = ("Ada", "Alan", "Grace", "Barbara", "Edsger", "Margaret", "Dennis", "Frances", "Ken", "Radia")
-# tests/support/fake_notion's default columns include a Status; the first option of its To-do group, of its Complete group.
+# The fake Notion's default columns include a Status; the first option of its To-do group, of its Complete group.
 TODO, DONE = "Not started", "Done"
 SENTRY_LINK = "https://acme.sentry.io/issues/{}/"
 _LAST = ("Lovelace", "Turing", "Hopper", "Liskov", "Dijkstra", "Hamilton", "Ritchie", "Allen", "Thompson", "Perlman")

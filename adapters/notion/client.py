@@ -1,17 +1,31 @@
 import contextlib
+import itertools
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import aiohttp
 import structlog
 from aiohttp_retry import RetryClient
 
-from adapters.http_retry import BudgetedRetry, retry_after_s
+from adapters.http_retry import TRANSIENT, UNSENT, BudgetedRetry, retry_after_s
 from adapters.metrics import NOTION_REQUESTS, NOTION_RETRIES, NOTION_SECONDS, NOTION_THROTTLED
+from adapters.notion.errors import (
+    BLOCKED,
+    Missing,
+    NotionError,
+    Unclear,
+    error_message,
+    rate_limit_reason,
+    translate,
+    unreachable,
+)
 from adapters.rate_limit import NotionRateLimiter
+from domain.errors import TrackerMisconfigured
 
 NOTION_VERSION = "2026-03-11"
+JSON = dict[str, Any]
 _ID = re.compile(r"/[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}(?=/|$)")
 _ENDPOINTS = {
     "GET /v1/users/me": "users.me",
@@ -32,18 +46,7 @@ _ENDPOINTS = {
 
 
 # Notion's own guidance: wait Retry-After on 429/529, retry 5xx only where repeating is harmless.
-BLOCKED = "public_api_request_blocked"
 THROTTLED = frozenset({429, 529})  # rejected before any work: always safe to send again
-
-
-async def rate_limit_reason(response: aiohttp.ClientResponse) -> str:
-    try:
-        body = await response.json(content_type=None)  # aiohttp keeps the body for the caller's own read
-    except ValueError:
-        return ""
-    return (
-        str(((body or {}).get("additional_data") or {}).get("rate_limit_reason", "")) if isinstance(body, dict) else ""
-    )
 
 
 class NotionRetry(BudgetedRetry):
@@ -62,8 +65,11 @@ class NotionRetry(BudgetedRetry):
         return await rate_limit_reason(response) == BLOCKED
 
 
-READS = NotionRetry(idempotent=True)
-WRITES = NotionRetry(idempotent=False)
+# Named by what repeating a request does, not by its method: setting properties to given values or deleting a
+# comment twice ends the same (PATCH and DELETE are IDEMPOTENT); a create or an append is sent again only when it
+# cannot have reached Notion.
+IDEMPOTENT = NotionRetry(idempotent=True)
+SEND_ONCE = NotionRetry(idempotent=False)
 
 
 def endpoint(method: str, path: str) -> str:
@@ -113,5 +119,73 @@ async def open_notion_client(
         timeout=aiohttp.ClientTimeout(total=timeout_s, sock_connect=min(timeout_s, 5.0)),
         raise_for_status=False,
     )
-    async with RetryClient(client_session=session, retry_options=READS) as client:
+    async with RetryClient(client_session=session, retry_options=IDEMPOTENT) as client:
         yield client
+
+
+class NotionApi:
+    def __init__(
+        self, client: RetryClient, *, database_id: str, on_misconfigured: Callable[[], Awaitable[None]]
+    ) -> None:
+        self._client, self._database_id, self._on_misconfigured = client, database_id, on_misconfigured
+
+    async def send(
+        self,
+        method: str,
+        path: str,
+        retry: NotionRetry,
+        *,
+        missing: Missing = "",
+        json: JSON | None = None,
+        params: Any = None,
+        unclear: bool = False,
+    ) -> JSON:
+        try:
+            async with self._client.request(method, path, retry_options=retry, json=json, params=params) as resp:
+                try:
+                    body = await resp.json(content_type=None)
+                except ValueError:
+                    body = None
+                if resp.status < 300 and isinstance(body, dict):
+                    return body
+                if unclear and resp.status in TRANSIENT:
+                    raise Unclear(body)
+                reason = await rate_limit_reason(resp)
+                error = NotionError(resp.status, error_message(body), retry_after_s(resp), reason)
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            if unclear and not isinstance(exc, UNSENT):
+                raise Unclear(None) from exc
+            raise unreachable(exc) from exc
+        failure = translate(error, missing, self._database_id)
+        if isinstance(failure, TrackerMisconfigured) and error.status in (400, 404):
+            await self._on_misconfigured()
+        raise failure
+
+    async def paginate(
+        self,
+        method: str,
+        path: str,
+        *,
+        missing: Missing = "",
+        json: JSON | None = None,
+        params: dict[str, str] | None = None,
+        pages: int | None = None,
+    ) -> AsyncIterator[JSON]:
+        # Lists are read 100 at a time, the most Notion gives; a GET takes the cursor in its query, a POST in its
+        # body (https://developers.notion.com/reference/intro#pagination).
+        cursor: str | None = None
+        for _ in range(pages) if pages is not None else itertools.count():
+            after = {"start_cursor": cursor} if cursor else {}
+            if method == "GET":
+                result = await self.send(
+                    method, path, IDEMPOTENT, missing=missing, params=(params or {}) | {"page_size": "100"} | after
+                )
+            else:
+                result = await self.send(
+                    method, path, IDEMPOTENT, missing=missing, json=(json or {}) | {"page_size": 100} | after
+                )
+            for item in result.get("results", []):
+                yield item
+            cursor = result.get("next_cursor")
+            if not result.get("has_more") or not cursor:
+                return

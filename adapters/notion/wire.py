@@ -1,11 +1,10 @@
 import json
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-
+from adapters.notion.columns import Column, Columns
+from adapters.notion.languages import language
 from domain.models import Assignee, Block, Entry, EntryState, EntryUpdate, Span
 from domain.sentry_events import iso_utc
 
@@ -16,107 +15,6 @@ ARRAY_LIMIT = 100  # elements per array: blocks per request, rich-text items per
 PAYLOAD_BYTES = 400_000  # under Notion's 500 KB per request, leaving room for properties
 SENTRY_URL_LIMIT = 200  # Sentry stores webUrl in a Django URLField of default length
 
-LANGUAGES = frozenset(
-    {
-        "abap",
-        "abc",
-        "agda",
-        "arduino",
-        "assembly",
-        "bash",
-        "basic",
-        "bnf",
-        "c",
-        "c#",
-        "c++",
-        "clojure",
-        "coffeescript",
-        "coq",
-        "css",
-        "dart",
-        "dhall",
-        "diff",
-        "docker",
-        "ebnf",
-        "elixir",
-        "elm",
-        "erlang",
-        "f#",
-        "flow",
-        "fortran",
-        "gherkin",
-        "glsl",
-        "go",
-        "graphql",
-        "groovy",
-        "haskell",
-        "hcl",
-        "html",
-        "idris",
-        "java",
-        "javascript",
-        "json",
-        "julia",
-        "kotlin",
-        "latex",
-        "less",
-        "lisp",
-        "livescript",
-        "lua",
-        "makefile",
-        "markdown",
-        "markup",
-        "matlab",
-        "mathematica",
-        "mermaid",
-        "nix",
-        "objective-c",
-        "ocaml",
-        "pascal",
-        "perl",
-        "php",
-        "powershell",
-        "prolog",
-        "protobuf",
-        "purescript",
-        "python",
-        "r",
-        "racket",
-        "reason",
-        "ruby",
-        "rust",
-        "sass",
-        "scala",
-        "scheme",
-        "scss",
-        "shell",
-        "smalltalk",
-        "solidity",
-        "sql",
-        "swift",
-        "toml",
-        "typescript",
-        "vb.net",
-        "verilog",
-        "vhdl",
-        "webassembly",
-        "xml",
-        "yaml",
-    }
-) | {
-    "ascii art",
-    "llvm ir",
-    "notion formula",
-    "plain text",
-    "visual basic",
-    "java/c/c++/c#",
-}
-_ALIASES = {
-    "py": "python", "python3": "python", "js": "javascript", "jsx": "javascript", "node": "javascript",
-    "ts": "typescript", "tsx": "typescript", "sh": "shell", "zsh": "shell", "console": "shell",
-    "rb": "ruby", "yml": "yaml", "golang": "go", "rs": "rust", "kt": "kotlin", "cs": "c#",
-    "cpp": "c++", "objc": "objective-c", "dockerfile": "docker", "text": "plain text", "txt": "plain text",
-}  # fmt: skip
 _KIND = {
     "paragraph": "paragraph", "heading": "heading_3", "bullet": "bulleted_list_item",
     "numbered": "numbered_list_item", "quote": "quote", "code": "code",
@@ -162,12 +60,6 @@ def rich_text(spans: Iterable[Span]) -> list[JSON]:
                 item["annotations"] = annotations
             items.append(item)
     return items
-
-
-def language(name: str | None) -> str:
-    name = (name or "").lower()
-    name = _ALIASES.get(name, name)
-    return name if name in LANGUAGES else "plain text"
 
 
 def blocks(body: Iterable[Block]) -> list[JSON]:
@@ -262,56 +154,6 @@ def assignees(users: Iterable[JSON]) -> list[Assignee]:
         for user in users
         if user.get("type") == "person"
     ]
-
-
-def error_message(body: Any) -> str:
-    # Notion's edge answers some errors with HTML, which has no message to show.
-    return str(body.get("message", "")) if isinstance(body, dict) else ""
-
-
-@dataclass(frozen=True)
-class Columns:
-    assignee: str = "Assignee"
-    id: str = "ID"
-    sentry_url: str = "Sentry Link"
-    status: str = ""  # kept in step with Sentry only when named
-    details: tuple[tuple[str, str], ...] = ()  # (level|events|users|first_seen|last_seen|release|environment, column)
-    status_options: tuple[str, ...] = ()  # options named in the sync policy, checked against the column
-
-
-class Column(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    id: str
-    type: str
-    prefix: str | None = None
-    options: tuple[str, ...] = ()  # of a status or select column
-    groups: dict[str, tuple[str, ...]] = {}  # of a status column: group name -> its options' names
-
-
-DETAIL_TYPES = {
-    "level": ("select", "rich_text"),
-    "events": ("number",),
-    "users": ("number",),
-    "first_seen": ("date",),
-    "last_seen": ("date",),
-    "release": ("rich_text", "select"),
-    "environment": ("select", "rich_text"),
-}
-
-
-def choices(prop: JSON) -> dict[str, Any]:
-    kind = prop.get("type")
-    if kind not in ("status", "select"):
-        return {}
-    config: JSON = prop.get(kind) or {}
-    options = config.get("options") or []
-    names = {str(o.get("id")): str(o.get("name")) for o in options}
-    groups = {
-        str(g.get("name")): tuple(names[i] for i in g.get("option_ids", []) if i in names)
-        for g in config.get("groups") or []
-    }
-    return {"options": tuple(names.values()), "groups": groups}
 
 
 def entry_state(page: JSON, columns: dict[str, Column], names: Columns) -> EntryState:

@@ -56,8 +56,8 @@ class SentryRetry(BudgetedRetry):
         )
 
 
-READS = SentryRetry(idempotent=True)
-WRITES = SentryRetry(idempotent=False)
+IDEMPOTENT = SentryRetry(idempotent=True)
+SEND_ONCE = SentryRetry(idempotent=False)
 # The environment is a nice-to-have: one try, and the issue is answered without it if that fails.
 OPTIONAL = SentryRetry(idempotent=True, attempts=1)
 
@@ -74,7 +74,7 @@ async def open_sentry_client(*, token: str, base_url: str, timeout_s: float = 10
         timeout=aiohttp.ClientTimeout(total=timeout_s, sock_connect=min(timeout_s, 5.0)),
         raise_for_status=False,
     )
-    async with RetryClient(client_session=session, retry_options=READS) as client:
+    async with RetryClient(client_session=session, retry_options=IDEMPOTENT) as client:
         yield client
 
 
@@ -90,7 +90,7 @@ class HttpSentryApi(SentryApi):
         self._client, self._organization = client, organization
 
     async def issue(self, issue_id: str) -> SentryIssueState:
-        answer = await self._send("GET", self._path(issue_id), READS)
+        answer = await self._send("GET", self._path(issue_id), IDEMPOTENT)
         if answer.status != 200 or not isinstance(answer.body, dict):
             raise self._error(answer, issue_id)
         group: JSON = answer.body
@@ -100,7 +100,7 @@ class HttpSentryApi(SentryApi):
 
     async def add_note(self, issue_id: str, text: str) -> None:
         # The notes endpoint (GroupNotesEndpoint) is private but is what the issue page's comment box uses.
-        answer = await self._send("POST", self._path(issue_id, "comments/"), WRITES, json={"text": text})
+        answer = await self._send("POST", self._path(issue_id, "comments/"), SEND_ONCE, json={"text": text})
         if answer.status in (200, 201):
             return
         if answer.status == 400 and DUPLICATE_NOTE in _detail(answer.body):

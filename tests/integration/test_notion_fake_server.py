@@ -12,8 +12,8 @@ import pytest
 from pytest_aiohttp import AiohttpServer
 
 from adapters.notion.client import open_notion_client
+from adapters.notion.columns import Columns
 from adapters.notion.tracker import NotionWorkspace
-from adapters.notion.wire import Columns
 from domain import markdown
 from domain.errors import IssueNotFound, RateLimited, TrackerMisconfigured, TrackerUnavailable, WriteUnconfirmed
 from domain.linking import sentry_link
@@ -193,9 +193,11 @@ async def test_a_connection_dropped_after_saving_finds_the_page_by_its_sentry_li
     assert notion.sent("POST", PAGES) == 1
 
 
-async def test_a_connection_dropped_before_saving_says_nothing_was_created(notion: Notion) -> None:
+# An error status fails before the handler runs: nothing is saved, whether the connection drops or an answer comes.
+@pytest.mark.parametrize(("status", "reset"), [(503, True), (504, False)], ids=["connection-dropped", "504"])
+async def test_a_create_lost_before_saving_says_nothing_was_created(notion: Notion, status: int, reset: bool) -> None:
     notion.add("Someone else's bug", sentry_url=OTHER_SENTRY_URL)
-    notion.fake.fail_next("POST", PAGES, 503, reset=True)  # an error status resets before the handler runs
+    notion.fake.fail_next("POST", PAGES, status, reset=reset)
 
     with pytest.raises(WriteUnconfirmed, match="may still appear"):
         await notion.tracker.create_entry(draft())
@@ -243,10 +245,10 @@ async def test_429_with_a_long_retry_after_fails_fast_with_the_wait(notion: Noti
 # ----- retries -----
 
 
-@pytest.mark.parametrize("status", [500, 502, 503, 504])
-async def test_reads_are_retried_on_5xx(notion: Notion, status: int) -> None:
+@pytest.mark.parametrize(("status", "non_json"), [(500, False), (502, False), (503, False), (504, False), (502, True)])
+async def test_reads_are_retried_on_5xx(notion: Notion, status: int, non_json: bool) -> None:
     page_id = notion.add("Login fails")
-    notion.fake.fail_next("GET", PAGE, status, times=2)
+    notion.fake.fail_next("GET", PAGE, status, times=2, non_json=non_json)
 
     issue = await notion.tracker.get_entry(page_id)
 
@@ -395,6 +397,17 @@ async def test_set_sentry_link_writes_the_url(notion: Notion) -> None:
     assert issue.sentry_url == SENTRY_URL
     assert notion.fake.page(page_id)["properties"]["Sentry Link"]["url"] == SENTRY_URL
     assert (await notion.tracker.find_by_sentry_url(SENTRY_URL)) == issue
+
+
+async def test_linked_entries_are_paged_through_oldest_first(notion: Notion) -> None:
+    for n in range(150):
+        notion.add(f"Bug {n}", sentry_url=f"https://acme.sentry.io/issues/{n}/")
+    notion.add("Not linked")
+
+    linked = await notion.tracker.linked_entries()
+
+    assert [entry.title for entry in linked] == [f"Bug {n}" for n in range(150)]
+    assert notion.sent("POST", QUERY) == 2
 
 
 async def test_append_adds_a_block_to_the_page(notion: Notion) -> None:

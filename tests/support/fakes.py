@@ -2,7 +2,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 
 from adapters.memory import MemoryCache, MemoryLocks
-from adapters.notion.tracker import NotionSchema
+from adapters.notion.schema import NotionSchema
 from adapters.sandbox import MemoryWorkspace, Person
 from domain.errors import DomainError, IssueNotFound, QueueUnavailable, TrackerUnavailable
 from domain.models import (

@@ -1,6 +1,7 @@
 import json
 
 from adapters.notion import wire
+from adapters.notion.languages import language
 from domain.markdown import parse
 from domain.models import Block, Span
 from tests.support.sentry import description
@@ -59,7 +60,7 @@ def test_marks_and_links_become_annotations() -> None:
 
 
 def test_unknown_code_languages_fall_back_to_plain_text() -> None:
-    assert [wire.language(n) for n in ("py", "TS", "brainfuck", None)] == [
+    assert [language(n) for n in ("py", "TS", "brainfuck", None)] == [
         "python",
         "typescript",
         "plain text",

@@ -1,0 +1,184 @@
+import asyncio
+import hashlib
+from typing import Any
+
+import structlog
+from pydantic import BaseModel, ConfigDict
+
+from adapters.notion import wire
+from adapters.notion.client import IDEMPOTENT, JSON, NotionApi
+from adapters.notion.columns import DETAIL_TYPES, Column, Columns
+from domain.errors import DomainError, RateLimited, TrackerMisconfigured, TrackerUnavailable
+from domain.models import Database, Finding
+from domain.refresh import Refresher
+
+log = structlog.get_logger(__name__)
+
+
+class NotionSchema(BaseModel):
+    """What the service knows of the database; shared by replicas through the cache."""
+
+    model_config = ConfigDict(frozen=True)
+
+    database: Database
+    workspace: str
+    data_source_id: str
+    title: str
+    columns: dict[str, Column]
+
+    def has(self, column: str, kind: str) -> bool:
+        return column in self.columns and self.columns[column].type == kind
+
+
+class Schemas:
+    def __init__(
+        self,
+        api: NotionApi,
+        schemas: Refresher[NotionSchema],
+        *,
+        database_id: str,
+        data_source_id: str,
+        columns: Columns,
+    ) -> None:
+        self._api, self._schemas, self._columns = api, schemas, columns
+        self._database_id, self._wanted_source = database_id, data_source_id
+
+    async def describe(self) -> NotionSchema:
+        schema = (await self._schemas.get(self._key(), self._discover)).value
+        for column, kind, key in (
+            (self._columns.sentry_url, "url", "sentry_url"),
+            (self._columns.id, "unique_id", "id"),
+        ):
+            if not schema.has(column, kind):
+                raise missing_column(schema, column, kind, key)
+        return schema
+
+    async def expire(self) -> None:
+        await self._schemas.expire(self._key())
+
+    def _key(self) -> str:
+        # Deployments sharing a Redis may read one database with different settings.
+        setup = f"{self._database_id}|{self._wanted_source}|{self._columns}"
+        return f"schema:{hashlib.sha256(setup.encode()).hexdigest()[:16]}"
+
+    async def _discover(self) -> NotionSchema:
+        database, me = await asyncio.gather(
+            self._api.send("GET", f"v1/databases/{self._database_id}", IDEMPOTENT, missing="database"),
+            self._api.send("GET", "v1/users/me", IDEMPOTENT),
+        )
+        title = wire.plain(database.get("title") or []) or "Notion"
+        sources = [str(s["id"]) for s in database.get("data_sources", [])]
+        wanted = self._wanted_source or (sources[0] if sources else "")
+        if wanted not in sources:
+            raise TrackerMisconfigured(
+                f"The Notion database {title!r} has no data source {wanted or '(none)'}; "
+                f"set NOTION_CONFIG data_source_id to one of: {', '.join(sources) or 'none'}."
+            )
+        if len(sources) > 1 and not self._wanted_source:
+            log.warning("notion_multiple_data_sources", using=wanted, available=sources)
+        source = await self._api.send("GET", f"v1/data_sources/{wanted}", IDEMPOTENT, missing="database")
+        props: dict[str, JSON] = source.get("properties", {})
+        bot: JSON = me.get("bot") or {}
+        return NotionSchema(
+            database=Database(
+                title=title, scope=f"{bot.get('workspace_id') or 'workspace'}:{self._database_id.replace('-', '')}"
+            ),
+            workspace=str(bot.get("workspace_name") or ""),
+            data_source_id=wanted,
+            title=next((name for name, p in props.items() if p.get("type") == "title"), "title"),
+            columns={
+                name: Column(
+                    id=str(p.get("id", name)),
+                    type=str(p.get("type", "")),
+                    prefix=(p.get("unique_id") or {}).get("prefix") if p.get("type") == "unique_id" else None,
+                    **_choices(p),
+                )
+                for name, p in props.items()
+            },
+        )
+
+    async def diagnose(self, *, thorough: bool) -> list[Finding]:
+        try:
+            me = await self._api.send("GET", "v1/users/me", IDEMPOTENT)
+        except RateLimited as exc:
+            return [Finding(check="Notion", ok=True, detail=f"answers, but rate limits: {exc.message}")]
+        except TrackerUnavailable as exc:
+            fix = "Check that this host reaches Notion's API (NOTION_API_BASE_URL) and that Notion is up."
+            return [Finding(check="Notion", ok=False, detail=exc.message, fix=fix)]
+        except DomainError as exc:
+            return [Finding(check="Notion token", ok=False, detail=exc.message)]
+        workspace = (me.get("bot") or {}).get("workspace_name") or "?"
+        found = [Finding(check="Notion token", ok=True, detail=f"valid: {me.get('name')!r} in workspace {workspace!r}")]
+        if not thorough:
+            return found
+        try:
+            schema = await self._discover()
+        except DomainError as exc:
+            return [*found, Finding(check="Notion database", ok=False, detail=exc.message)]
+        detail = f"{schema.database.title!r} is shared with the integration; data source {schema.data_source_id}"
+        found.append(Finding(check="Notion database", ok=True, detail=detail))
+        wanted: list[tuple[str, str, tuple[str, ...]]] = [
+            ("id", self._columns.id, ("unique_id",)),
+            ("sentry_url", self._columns.sentry_url, ("url",)),
+            ("assignee", self._columns.assignee, ("people",)),
+        ]
+        if self._columns.status:
+            wanted.append(("status", self._columns.status, ("status", "select")))
+        wanted += [(key, column, DETAIL_TYPES[key]) for key, column in self._columns.details]
+        found += [_column_finding(schema, key, column, kinds) for key, column, kinds in wanted]
+        return found + self._option_findings(schema)
+
+    def _option_findings(self, schema: NotionSchema) -> list[Finding]:
+        column = schema.columns.get(self._columns.status)
+        if column is None:
+            return []
+        return [
+            Finding(
+                check=f"Status option {name!r}",
+                ok=False,
+                detail=f"named in NOTION_CONFIG sync.status_options but not an option of {self._columns.status!r}",
+                fix=f"Use one of: {', '.join(column.options)}.",
+            )
+            for name in self._columns.status_options
+            if name not in column.options
+        ]
+
+
+def missing_column(schema: NotionSchema, column: str, kind: str, key: str) -> TrackerMisconfigured:
+    return TrackerMisconfigured(
+        f"The Notion database {schema.database.title!r} needs a column {column!r} of type {kind}. "
+        f"Add it in Notion, or name the existing column in NOTION_CONFIG column_names.{key}."
+    )
+
+
+def _column_finding(schema: NotionSchema, key: str, column: str, kinds: tuple[str, ...]) -> Finding:
+    check = f"Column {column!r}"
+    actual = schema.columns.get(column)
+    if actual is not None and actual.type in kinds:
+        shown = ""
+        if actual.type == "unique_id":
+            shown = f", prefix {actual.prefix!r}" if actual.prefix else ", no prefix"
+        elif actual.groups:
+            shown = ", groups " + ", ".join(f"{g} ({', '.join(o)})" for g, o in actual.groups.items())
+        return Finding(check=check, ok=True, detail=f"{actual.type}{shown}")
+    needs = " or ".join(kinds)
+    return Finding(
+        check=check,
+        ok=False,
+        detail=f"is {actual.type}, needs {needs}" if actual else f"missing (needs type {needs})",
+        fix=f"Add it in Notion, or name the existing column in NOTION_CONFIG column_names.{key}.",
+    )
+
+
+def _choices(prop: JSON) -> dict[str, Any]:
+    kind = prop.get("type")
+    if kind not in ("status", "select"):
+        return {}
+    config: JSON = prop.get(kind) or {}
+    options = config.get("options") or []
+    names = {str(o.get("id")): str(o.get("name")) for o in options}
+    groups = {
+        str(g.get("name")): tuple(names[i] for i in g.get("option_ids", []) if i in names)
+        for g in config.get("groups") or []
+    }
+    return {"options": tuple(names.values()), "groups": groups}
