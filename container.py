@@ -30,7 +30,7 @@ from adapters.sentry.api import HttpSentryApi, open_sentry_client
 from domain.back_links import BackLinks
 from domain.entry_sync import EntrySync
 from domain.models import Assignee, Cached, Entry
-from domain.refresh import Refresher
+from domain.stale_while_revalidate import StaleWhileRevalidate
 from domain.use_cases.apply_comment import ApplyComment
 from domain.use_cases.apply_issue_event import ApplyIssueEvent
 from domain.use_cases.check_readiness import CheckReadiness
@@ -56,7 +56,7 @@ def _refresher(
     *,
     fresh_s: Any = None,
     keep_s: Any = None,
-) -> providers.Singleton[Refresher[Any]]:
+) -> providers.Singleton[StaleWhileRevalidate[Any]]:
     fresh_s = settings.provided.cache_timeout_s if fresh_s is None else fresh_s
     # Entries outlive their freshness by far, so a stale value can be served while it is refreshed.
     keep_s = providers.Callable(_keep, fresh_s) if keep_s is None else keep_s
@@ -65,7 +65,9 @@ def _refresher(
         redis=providers.Singleton(RedisCache, breaker, name=name, value=TypeAdapter(Cached[value]), keep_s=keep_s),
         memory=providers.Singleton(MemoryCache, keep_s=keep_s),
     )
-    return providers.Singleton(Refresher, cache=cache, locks=locks, fresh_s=fresh_s, on_lookup=count_lookups(name))
+    return providers.Singleton(
+        StaleWhileRevalidate, cache=cache, locks=locks, fresh_s=fresh_s, on_lookup=count_lookups(name)
+    )
 
 
 def _consumer() -> str:

@@ -8,7 +8,7 @@ from email.utils import parsedate_to_datetime
 import aiohttp
 from aiohttp_retry import RetryOptionsBase
 
-from domain import budget
+from domain import deadline
 
 TRANSIENT = frozenset({500, 502, 503, 504})  # the request may have been applied before it failed
 UNSENT = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)  # nothing reached the server
@@ -56,7 +56,7 @@ class BudgetedRetry(RetryOptionsBase):
         self._asked_wait, self._on_retry = asked_wait, on_retry
 
     def affordable_s(self) -> float:
-        left = budget.remaining()
+        left = deadline.remaining()
         return self.max_wait_s if left is None else min(self.max_wait_s, left)
 
     async def give_up(self, response: aiohttp.ClientResponse) -> bool:

@@ -5,7 +5,7 @@ import time
 import structlog
 
 from adapters.redis_store import RedisCircuitBreaker
-from domain import budget
+from domain import deadline
 from domain.errors import RateLimited
 
 log = structlog.get_logger(__name__)
@@ -116,16 +116,16 @@ class NotionRateLimiter:
         self._script = breaker.redis.register_script(_GCRA) if breaker is not None else None
 
     async def acquire(self) -> None:
-        priority, left = budget.priority(), budget.remaining()
+        priority, left = deadline.priority(), deadline.remaining()
         if priority == "interactive":
             max_wait_s = self._max_wait_s if left is None else min(self._max_wait_s, left)
             wait_s = await self._reserve(max_wait_s, math.inf)
         else:
             # Jobs and searches never queue: a slot reserved ahead would sit in front of the next write.
             below_s, search = self._below_ms[priority] / 1000, priority == "search"
-            deadline = time.monotonic() + (self._job_wait_s if left is None else min(self._job_wait_s, left))
+            give_up_at = time.monotonic() + (self._job_wait_s if left is None else min(self._job_wait_s, left))
             wait_s = await self._reserve(0.0, below_s, search=search)
-            while priority == "job" and wait_s < 0 and time.monotonic() - wait_s <= deadline:
+            while priority == "job" and wait_s < 0 and time.monotonic() - wait_s <= give_up_at:
                 await asyncio.sleep(-wait_s)
                 wait_s = await self._reserve(0.0, below_s)
         if wait_s < 0:

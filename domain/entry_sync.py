@@ -3,8 +3,8 @@ import logging
 from domain.errors import IssueNotFound
 from domain.models import Assignee, EntryState, EntryUpdate, SentryIssueState, StatusColumn, SyncPolicy
 from domain.ports import EntryColumns, Locks, People, SentryApi, SyncState
-from domain.refresh import Refresher
 from domain.sentry_events import DETAILS, IssueEvent, transition_of
+from domain.stale_while_revalidate import StaleWhileRevalidate
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ class EntrySync:
         *,
         columns: EntryColumns,
         people: People,
-        assignees: Refresher[list[Assignee]],
+        assignees: StaleWhileRevalidate[list[Assignee]],
         locks: Locks,
         state: SyncState,
         policy: SyncPolicy,

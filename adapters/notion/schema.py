@@ -10,7 +10,7 @@ from adapters.notion.client import IDEMPOTENT, JSON, NotionApi
 from adapters.notion.columns import DETAIL_TYPES, Column, Columns
 from domain.errors import DomainError, RateLimited, TrackerMisconfigured, TrackerUnavailable
 from domain.models import Database, Finding
-from domain.refresh import Refresher
+from domain.stale_while_revalidate import StaleWhileRevalidate
 
 log = structlog.get_logger(__name__)
 
@@ -34,7 +34,7 @@ class Schemas:
     def __init__(
         self,
         api: NotionApi,
-        schemas: Refresher[NotionSchema],
+        schemas: StaleWhileRevalidate[NotionSchema],
         *,
         database_id: str,
         data_source_id: str,

@@ -23,8 +23,8 @@ from domain.models import (
     StatusColumn,
 )
 from domain.ports import Workspace
-from domain.refresh import Refresher
 from domain.sentry_events import sentry_issue_id
+from domain.stale_while_revalidate import StaleWhileRevalidate
 
 
 class NotionWorkspace(Workspace):
@@ -34,7 +34,7 @@ class NotionWorkspace(Workspace):
         *,
         database_id: str,
         columns: Columns,
-        schemas: Refresher[NotionSchema],
+        schemas: StaleWhileRevalidate[NotionSchema],
         data_source_id: str = "",
         recovery_delays_s: tuple[float, ...] = (0.0, 0.5, 1.5),
     ) -> None:

@@ -1,12 +1,12 @@
 from domain.models import Assignee, Option
 from domain.ports import People
-from domain.refresh import Refresher
+from domain.stale_while_revalidate import StaleWhileRevalidate
 
 
 class ListAssignees:
     """People to assign, matching the query on name or email; the list is cached per workspace and database."""
 
-    def __init__(self, *, people: People, assignees: Refresher[list[Assignee]], limit: int = 100) -> None:
+    def __init__(self, *, people: People, assignees: StaleWhileRevalidate[list[Assignee]], limit: int = 100) -> None:
         self._people, self._assignees, self._limit = people, assignees, limit
 
     async def __call__(self, query: str) -> list[Option]:

@@ -3,7 +3,7 @@ import hashlib
 from domain.models import Entry, Option
 from domain.ports import Entries
 from domain.queries import parse_entry_query
-from domain.refresh import Refresher
+from domain.stale_while_revalidate import StaleWhileRevalidate
 
 
 class SearchEntries:
@@ -14,7 +14,7 @@ class SearchEntries:
     the answer goes stale.
     """
 
-    def __init__(self, *, entries: Entries, results: Refresher[list[Entry]]) -> None:
+    def __init__(self, *, entries: Entries, results: StaleWhileRevalidate[list[Entry]]) -> None:
         self._entries, self._results = entries, results
 
     async def __call__(self, text: str) -> list[Option]:

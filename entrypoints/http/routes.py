@@ -8,7 +8,7 @@ import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from domain import budget
+from domain import deadline
 from domain.errors import DomainError, TrackerUnavailable
 from domain.models import LinkedEntry, Option
 from domain.use_cases.check_readiness import CheckReadiness
@@ -118,7 +118,7 @@ async def assignee_options(request: web.Request) -> web.Response:
 
 async def _within_budget(work: Coroutine[Any, Any, LinkedEntry]) -> LinkedEntry:
     try:
-        with budget.within(ISSUE_LINK_BUDGET_S, priority="interactive"):
+        with deadline.within(ISSUE_LINK_BUDGET_S, priority="interactive"):
             async with asyncio.timeout(ISSUE_LINK_BUDGET_S):
                 return await work
     except TimeoutError:
@@ -130,7 +130,7 @@ async def _options(request: web.Request, find: Callable[[str], Awaitable[list[Op
     found: list[Option] = []
     try:
         # Searches spend only what writes and webhook jobs leave of Notion's budget, and never wait for it.
-        with budget.within(OPTIONS_BUDGET_S, priority="search"):
+        with deadline.within(OPTIONS_BUDGET_S, priority="search"):
             async with asyncio.timeout(OPTIONS_BUDGET_S):
                 found = await find(request.query.get("query", ""))
     except (DomainError, TimeoutError) as exc:

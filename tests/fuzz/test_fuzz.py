@@ -33,7 +33,7 @@ from yarl import URL
 from adapters.memory import MemoryCache, MemoryLocks
 from container import Container
 from domain.models import Assignee, Entry
-from domain.refresh import Refresher
+from domain.stale_while_revalidate import StaleWhileRevalidate
 from entrypoints.http.app import MAX_BODY_BYTES
 from entrypoints.http.middlewares import UNSIGNED
 from tests.support.fakes import FakeWorkspace
@@ -83,7 +83,7 @@ async def client(aiohttp_client: AiohttpClient, tracker: FakeWorkspace) -> Async
     container = Container(settings=service_settings())
     container.workspace.override(tracker)
     # Examples add an entry and search for it at once: a search answer shared for seconds would hide it.
-    container.searches.override(Refresher(cache=MemoryCache(keep_s=0), locks=MemoryLocks(), fresh_s=0))
+    container.searches.override(StaleWhileRevalidate(cache=MemoryCache(keep_s=0), locks=MemoryLocks(), fresh_s=0))
     client = await aiohttp_client(app_for(container))
     yield client
     await assert_still_up(client)

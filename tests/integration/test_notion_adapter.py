@@ -16,7 +16,7 @@ from adapters.notion.schema import NotionSchema
 from adapters.notion.tracker import NotionWorkspace
 from domain.errors import TrackerMisconfigured
 from domain.models import Block, EntryDraft, EntryQuery, Span
-from domain.refresh import Refresher
+from domain.stale_while_revalidate import StaleWhileRevalidate
 from tests.support import notion_payloads as notion
 from tests.support.fakes import fresh_schemas
 from tests.support.notion_payloads import BASE, DATA_SOURCE_ID, DATABASE_ID, PAGE_ID
@@ -46,12 +46,12 @@ def http(monkeypatch: pytest.MonkeyPatch) -> Iterator[aioresponses]:
 
 
 @pytest.fixture
-def schemas() -> Refresher[NotionSchema]:
+def schemas() -> StaleWhileRevalidate[NotionSchema]:
     return fresh_schemas()
 
 
 @pytest.fixture
-async def tracker(schemas: Refresher[NotionSchema]) -> AsyncIterator[NotionWorkspace]:
+async def tracker(schemas: StaleWhileRevalidate[NotionSchema]) -> AsyncIterator[NotionWorkspace]:
     async with open_notion_client(token="secret_test", base_url="https://api.notion.com", timeout_s=2) as client:
         yield NotionWorkspace(
             client, database_id=DATABASE_ID, columns=Columns(), schemas=schemas, recovery_delays_s=(0, 0)
@@ -123,7 +123,7 @@ async def test_a_refused_write_on_a_page_keeps_notions_reason(http: aioresponses
 
 
 async def test_a_refused_write_makes_the_schema_be_read_again(
-    http: aioresponses, tracker: NotionWorkspace, schemas: Refresher[NotionSchema]
+    http: aioresponses, tracker: NotionWorkspace, schemas: StaleWhileRevalidate[NotionSchema]
 ) -> None:
     schema(http)
     renamed = notion.error(400, "validation_error", "Sentry Link is not a property that exists.")

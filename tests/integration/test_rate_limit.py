@@ -7,7 +7,7 @@ import pytest
 
 from adapters.rate_limit import NotionRateLimiter
 from adapters.redis_store import RedisCircuitBreaker, open_redis
-from domain import budget
+from domain import deadline
 from domain.errors import RateLimited
 
 
@@ -39,7 +39,7 @@ async def test_replicas_share_one_budget(guard: RedisCircuitBreaker) -> None:
     key = f"rl:{uuid.uuid4().hex}"
     replicas = [NotionRateLimiter(guard, key=key, per_minute=6, burst=3, max_wait_s=1) for _ in range(3)]
 
-    with budget.within(25):
+    with deadline.within(25):
         assert await granted(replicas, 12) == 3
     await guard.redis.delete(key)
 
@@ -49,7 +49,7 @@ async def test_a_wait_beyond_the_request_budget_fails_fast_with_the_time_to_wait
     limiter = NotionRateLimiter(guard, key=key, per_minute=6, burst=1, max_wait_s=30)
     await limiter.acquire()
 
-    with budget.within(0.5), pytest.raises(RateLimited, match="NOTION_RATE_LIMIT") as caught:
+    with deadline.within(0.5), pytest.raises(RateLimited, match="NOTION_RATE_LIMIT") as caught:
         await limiter.acquire()
 
     assert 9 <= caught.value.retry_after_s <= 10
@@ -69,7 +69,7 @@ async def test_without_redis_each_process_keeps_its_own_budget() -> None:
         down = RedisCircuitBreaker(client, prefix="rl")
         replicas = [NotionRateLimiter(down, key="rl:x", per_minute=6, burst=3, max_wait_s=1) for _ in range(2)]
 
-        with budget.within(25):
+        with deadline.within(25):
             assert await granted(replicas, 10) == 6
 
 
@@ -104,10 +104,10 @@ def never_waiting(guard: RedisCircuitBreaker, key: str) -> NotionRateLimiter:
 async def test_searches_jobs_and_writes_each_stop_at_their_own_share(shared: tuple[RedisCircuitBreaker, str]) -> None:
     limiter = never_waiting(*shared)
 
-    with budget.within(2.5, priority="search"):
+    with deadline.within(2.5, priority="search"):
         searches = await granted([limiter], 20)
     jobs = await granted([limiter], 20)  # no deadline: a webhook job
-    with budget.within(25, priority="interactive"):
+    with deadline.within(25, priority="interactive"):
         writes = await granted([limiter], 20)
 
     # Half of the burst of 15 for searches, up to 90 % with jobs, the rest for writes.
@@ -117,11 +117,11 @@ async def test_searches_jobs_and_writes_each_stop_at_their_own_share(shared: tup
 async def test_a_search_burst_leaves_the_writes_their_part(shared: tuple[RedisCircuitBreaker, str]) -> None:
     limiter = never_waiting(*shared)
 
-    with budget.within(2.5, priority="search"):
+    with deadline.within(2.5, priority="search"):
         assert await granted([limiter], 100) == 8
         with pytest.raises(RateLimited, match="NOTION_SEARCH_SHARE") as caught:
             await limiter.acquire()
-    with budget.within(25, priority="interactive"):
+    with deadline.within(25, priority="interactive"):
         writes = await granted([limiter], 20)
 
     # Searches have a schedule of their own at half the rate, one every 20 s: never more than their share.
@@ -132,13 +132,13 @@ async def test_a_search_burst_leaves_the_writes_their_part(shared: tuple[RedisCi
 async def test_a_job_polls_instead_of_reserving_a_slot_ahead(shared: tuple[RedisCircuitBreaker, str]) -> None:
     guard, key = shared
     limiter = NotionRateLimiter(guard, key=key, per_minute=6, burst=15, max_wait_s=0, job_wait_s=2)
-    with budget.within(25, priority="interactive"):
+    with deadline.within(25, priority="interactive"):
         assert await granted([limiter], 14) == 14
 
     # The bucket stays above 90 % for 5 s, longer than the job may wait: it gets no slot, and reserves none.
     with pytest.raises(RateLimited) as caught:
         await limiter.acquire()
-    with budget.within(25, priority="interactive"):
+    with deadline.within(25, priority="interactive"):
         assert await granted([limiter], 20) == 1
 
     assert 4 <= caught.value.retry_after_s <= 6
@@ -150,10 +150,10 @@ async def test_a_hold_off_stops_every_replica_until_it_is_over(guard: RedisCircu
 
     await told.hold_off(49)
 
-    with budget.within(25), pytest.raises(RateLimited) as caught:
+    with deadline.within(25), pytest.raises(RateLimited) as caught:
         await other.acquire()
     assert 48 <= caught.value.retry_after_s <= 49
-    with budget.within(2.5, priority="search"), pytest.raises(RateLimited) as caught:
+    with deadline.within(2.5, priority="search"), pytest.raises(RateLimited) as caught:
         await other.acquire()
     assert caught.value.retry_after_s >= 49  # and then only once the writes' part is free again
     with pytest.raises(RateLimited):  # a job waits only as long as it may
@@ -166,7 +166,7 @@ async def test_without_redis_a_hold_off_still_holds_this_process() -> None:
         limiter = NotionRateLimiter(RedisCircuitBreaker(client, prefix="rl"), key="rl:x", per_minute=600, max_wait_s=5)
         await limiter.hold_off(30)
 
-        with budget.within(25), pytest.raises(RateLimited) as caught:
+        with deadline.within(25), pytest.raises(RateLimited) as caught:
             await limiter.acquire()
 
     assert 29 <= caught.value.retry_after_s <= 30

@@ -17,7 +17,7 @@ from domain.models import (
     SentryIssueState,
 )
 from domain.ports import JobQueue, SentryApi
-from domain.refresh import Refresher
+from domain.stale_while_revalidate import StaleWhileRevalidate
 from tests.support.sentry import INSTALLATION
 
 JANE = Actor(name="Jane Doe")
@@ -36,8 +36,8 @@ def create_request(issue_id: int = 4242, **overrides: object) -> CreateRequest:
     return CreateRequest.model_validate(values | overrides)
 
 
-def fresh_schemas() -> Refresher[NotionSchema]:
-    return Refresher(cache=MemoryCache(), locks=MemoryLocks(), fresh_s=60)
+def fresh_schemas() -> StaleWhileRevalidate[NotionSchema]:
+    return StaleWhileRevalidate(cache=MemoryCache(), locks=MemoryLocks(), fresh_s=60)
 
 
 def link_request(page_id: str, issue_id: int = 4242) -> LinkRequest:

@@ -4,7 +4,7 @@ from collections.abc import Callable
 
 from adapters.memory import MemoryCache, MemoryLocks
 from domain.models import Assignee, Entry
-from domain.refresh import Refresher
+from domain.stale_while_revalidate import StaleWhileRevalidate
 from domain.use_cases.list_assignees import ListAssignees
 from domain.use_cases.search_entries import SearchEntries
 from tests.support.fakes import FakeWorkspace
@@ -13,8 +13,8 @@ ADA = Assignee(id="u-ada", name="Ada Lovelace", email="ada@example.org")
 GRACE = Assignee(id="u-grace", name="Grace Hopper")
 
 
-def answers(clock: Callable[[], float] = time.time) -> Refresher[list[Entry]]:
-    return Refresher(cache=MemoryCache(keep_s=10, clock=clock), locks=MemoryLocks(), fresh_s=5, clock=clock)
+def answers(clock: Callable[[], float] = time.time) -> StaleWhileRevalidate[list[Entry]]:
+    return StaleWhileRevalidate(cache=MemoryCache(keep_s=10, clock=clock), locks=MemoryLocks(), fresh_s=5, clock=clock)
 
 
 async def test_search_labels_entries_with_their_id_and_title() -> None:
@@ -72,8 +72,8 @@ async def test_a_search_answer_older_than_its_keep_time_is_fetched_again() -> No
     assert [o.label for o in await search("login")] == ["BUG-2 · Login slow", "BUG-1 · Login fails"]
 
 
-def people(clock: Callable[[], float] = time.time) -> Refresher[list[Assignee]]:
-    return Refresher(cache=MemoryCache(), locks=MemoryLocks(), fresh_s=60, clock=clock)
+def people(clock: Callable[[], float] = time.time) -> StaleWhileRevalidate[list[Assignee]]:
+    return StaleWhileRevalidate(cache=MemoryCache(), locks=MemoryLocks(), fresh_s=60, clock=clock)
 
 
 async def test_assignees_are_labelled_with_email_and_filtered_without_case() -> None:
@@ -119,7 +119,9 @@ async def test_a_burst_of_misses_across_replicas_makes_one_call() -> None:
     tracker = FakeWorkspace(assignees=[ADA])
     shared_cache, shared_locks = MemoryCache[list[Assignee]](), MemoryLocks()
     replicas = [
-        ListAssignees(people=tracker, assignees=Refresher(cache=shared_cache, locks=shared_locks, fresh_s=60))
+        ListAssignees(
+            people=tracker, assignees=StaleWhileRevalidate(cache=shared_cache, locks=shared_locks, fresh_s=60)
+        )
         for _ in range(3)
     ]
 

@@ -1,7 +1,7 @@
 from adapters.memory import MemoryCache, MemoryLocks, MemorySyncState
 from domain.entry_sync import EntrySync
 from domain.models import Assignee, SentryIssueState, SyncPolicy
-from domain.refresh import Refresher
+from domain.stale_while_revalidate import StaleWhileRevalidate
 from domain.use_cases.reconcile import Reconcile
 from tests.support.fakes import FakeSentryApi, FakeWorkspace
 
@@ -12,7 +12,7 @@ def reconcile(tracker: FakeWorkspace, sentry: FakeSentryApi) -> Reconcile:
     sync = EntrySync(
         columns=tracker,
         people=tracker,
-        assignees=Refresher(cache=MemoryCache(), locks=MemoryLocks(), fresh_s=60),
+        assignees=StaleWhileRevalidate(cache=MemoryCache(), locks=MemoryLocks(), fresh_s=60),
         locks=MemoryLocks(),
         state=MemorySyncState(),
         policy=SyncPolicy(),

@@ -4,8 +4,8 @@ from adapters.memory import MemoryCache, MemoryLinkRegistry, MemoryLocks, Memory
 from domain.entry_sync import EntrySync
 from domain.errors import TrackerUnavailable
 from domain.models import Assignee, Job, SentryIssueState, StatusColumn, SyncPolicy
-from domain.refresh import Refresher
 from domain.sentry_events import delivery
+from domain.stale_while_revalidate import StaleWhileRevalidate
 from domain.use_cases.apply_comment import ApplyComment
 from domain.use_cases.apply_issue_event import ApplyIssueEvent
 from domain.use_cases.run_job import RunJob
@@ -27,7 +27,7 @@ def applying(
 ) -> RunJob:
     # The worker's table as container.py builds it, over the in-memory workspace.
     registry, locks, state, policy = MemoryLinkRegistry(), MemoryLocks(), MemorySyncState(), policy or SyncPolicy()
-    assignees = Refresher[list[Assignee]](cache=MemoryCache(), locks=MemoryLocks(), fresh_s=60)
+    assignees = StaleWhileRevalidate[list[Assignee]](cache=MemoryCache(), locks=MemoryLocks(), fresh_s=60)
     sync = EntrySync(
         columns=tracker, people=tracker, assignees=assignees, locks=locks, state=state, policy=policy, sentry=sentry
     )

@@ -2,7 +2,7 @@ import asyncio
 
 from adapters.memory import MemoryCache, MemoryLocks
 from domain.errors import TrackerUnavailable
-from domain.refresh import Refresher
+from domain.stale_while_revalidate import StaleWhileRevalidate
 
 
 class Source:
@@ -21,8 +21,8 @@ class Source:
         return self.value
 
 
-def refresher(now: list[float]) -> Refresher[str]:
-    return Refresher(cache=MemoryCache(), locks=MemoryLocks(), fresh_s=60, clock=lambda: now[0])
+def refresher(now: list[float]) -> StaleWhileRevalidate[str]:
+    return StaleWhileRevalidate(cache=MemoryCache(), locks=MemoryLocks(), fresh_s=60, clock=lambda: now[0])
 
 
 async def test_a_fresh_value_is_served_without_fetching() -> None:

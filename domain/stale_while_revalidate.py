@@ -12,7 +12,7 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 
-class Refresher(Generic[T]):
+class StaleWhileRevalidate(Generic[T]):
     """Stale-while-revalidate with one fetch at a time across replicas.
 
     A fresh value is served from the cache. A stale one is served too, while one refresh runs in the
