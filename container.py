@@ -13,7 +13,7 @@ from adapters.metrics import count_lookups
 from adapters.notion.client import open_notion_client
 from adapters.notion.columns import Columns
 from adapters.notion.schema import NotionSchema
-from adapters.notion.tracker import NotionWorkspace
+from adapters.notion.workspace import NotionWorkspace
 from adapters.rate_limit import NotionRateLimiter
 from adapters.redis_queue import RedisJobQueue, RedisQueueHealth
 from adapters.redis_store import (

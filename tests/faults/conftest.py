@@ -11,7 +11,7 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from adapters.notion.tracker import NotionWorkspace
+from adapters.notion.workspace import NotionWorkspace
 from domain.use_cases import create_entry
 from tests.support.stack import StartApp
 

@@ -13,7 +13,7 @@ from yarl import URL
 from adapters.notion.client import open_notion_client
 from adapters.notion.columns import Columns
 from adapters.notion.schema import NotionSchema
-from adapters.notion.tracker import NotionWorkspace
+from adapters.notion.workspace import NotionWorkspace
 from domain.errors import TrackerMisconfigured
 from domain.models import Block, EntryDraft, EntryQuery, Span
 from domain.stale_while_revalidate import StaleWhileRevalidate

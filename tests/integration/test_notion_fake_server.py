@@ -13,7 +13,7 @@ from pytest_aiohttp import AiohttpServer
 
 from adapters.notion.client import open_notion_client
 from adapters.notion.columns import Columns
-from adapters.notion.tracker import NotionWorkspace
+from adapters.notion.workspace import NotionWorkspace
 from domain import markdown
 from domain.errors import IssueNotFound, RateLimited, TrackerMisconfigured, TrackerUnavailable, WriteUnconfirmed
 from domain.linking import sentry_link
