@@ -28,7 +28,8 @@ RUN uv sync --locked --no-dev --no-install-project
 COPY domain/ ./domain/
 COPY adapters/ ./adapters/
 COPY entrypoints/ ./entrypoints/
-COPY container.py settings.py cli.py ./
+COPY settings/ ./settings/
+COPY container.py cli.py ./
 RUN uv sync --locked --no-dev --no-editable
 
 # ---------------------------------------------------------------------------

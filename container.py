@@ -25,7 +25,7 @@ from adapters.redis_store import (
     RedisSyncState,
     open_redis,
 )
-from adapters.sandbox import demo_workspace
+from adapters.sandbox import MemoryWorkspace, demo_workspace
 from adapters.sentry.api import HttpSentryApi, open_sentry_client
 from domain.back_links import BackLinks
 from domain.entry_sync import EntrySync
@@ -43,6 +43,7 @@ from domain.use_cases.receive_webhook import ReceiveWebhook
 from domain.use_cases.reconcile import Reconcile
 from domain.use_cases.run_job import RunJob
 from domain.use_cases.search_entries import SearchEntries
+from entrypoints.cli.use_cases import CliUseCases
 from entrypoints.http.app import UseCases
 from settings import Settings
 
@@ -119,6 +120,9 @@ class Container(containers.DeclarativeContainer):
     searches = _refresher(
         "search", list[Entry], settings, redis_breaker, locks, fresh_s=SEARCH_FRESH_S, keep_s=SEARCH_KEEP_S
     )
+    sandbox = providers.Singleton(demo_workspace)
+    # The entry the sandbox's ready-made requests link to.
+    sandbox_entry = providers.Callable(MemoryWorkspace.first_entry, sandbox)
     workspace = providers.Selector(
         settings.provided.tracker_backend,
         notion=providers.Singleton(
@@ -137,7 +141,7 @@ class Container(containers.DeclarativeContainer):
             ),
             schemas=schemas,
         ),
-        sandbox=providers.Singleton(demo_workspace),
+        sandbox=sandbox,
     )
 
     sync_state = providers.Selector(
@@ -250,6 +254,19 @@ async def open_use_cases(container: Container) -> AsyncIterator[UseCases]:
         if readiness is not None:
             await readiness.stop()  # its probe uses the clients closed below
         await resolve(container.shutdown_resources())
+
+
+@contextlib.asynccontextmanager
+async def open_cli_use_cases(container: Container) -> AsyncIterator[CliUseCases]:
+    # Inside the HTTP app's use cases, which `serve` needs, so that resources are shut down once.
+    async with open_use_cases(container) as http:
+        yield CliUseCases(
+            http=http,
+            queue=await resolve(container.queue()),
+            handle_job=await resolve(container.run_job()),
+            reconcile=await resolve(container.reconcile()),
+            diagnose_setup=await resolve(container.diagnose_setup()),
+        )
 
 
 async def resolve(value: Any) -> Any:

@@ -87,6 +87,9 @@ class MemoryWorkspace(Workspace, Dependency):
         self.pages[page_id] = Page(issue=issue, status=status, edited=next(self._clock))
         return issue
 
+    def first_entry(self) -> Entry:
+        return next(iter(self.pages.values())).issue
+
     async def _touch(self, operation: str) -> None:
         await asyncio.sleep(0)  # Notion answers over the network: let concurrent callers interleave
 

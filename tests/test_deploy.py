@@ -370,7 +370,7 @@ def test_dockerignore_excludes(path: str) -> None:
         "README.md",
         "cli.py",
         "container.py",
-        "settings.py",
+        "settings/__init__.py",
         "sentry_ui_schema.json",
         "domain/models.py",
         "adapters/notion/client.py",

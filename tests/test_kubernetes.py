@@ -536,8 +536,6 @@ def test_each_command_exists_in_the_cli(
     assert command[0] == "sentry-notion", "the console script the image installs"
     with pytest.raises(SystemExit) as exited:
         main([*command[1:], "--help"])  # argparse checks the subcommand and its flags, then exits
-    if exited.value.code != 0 and command[1:] == ["reconcile"]:
-        pytest.skip("`sentry-notion reconcile` is not in the CLI yet (issue 4)")
     assert exited.value.code == 0, capsys.readouterr().err
 
 

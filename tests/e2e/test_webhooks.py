@@ -3,6 +3,7 @@
 
 import asyncio
 import contextlib
+import functools
 import io
 import json
 import time
@@ -17,10 +18,12 @@ from prometheus_client.parser import text_string_to_metric_families
 from pytest_aiohttp import AiohttpClient, AiohttpServer
 from structlog.testing import capture_logs
 
-import cli
 from adapters.redis_queue import RedisJobQueue
-from container import Container, resolve
+from container import Container, open_cli_use_cases, resolve
 from domain.models import Job
+from entrypoints.cli.queue import replay_lost
+from entrypoints.cli.reconcile import reconcile
+from entrypoints.cli.serve import serve_app
 from tests.support.fake_notion import FakeNotion
 from tests.support.fake_sentry import FakeSentry
 from tests.support.sentry import SECRET, description, group, hook_headers, issue_link_body, ui_headers, webhook
@@ -551,7 +554,8 @@ async def test_a_webhook_lost_while_redis_was_down_is_repaired_by_reconcile(
             SENTRY_URL=str(sentry_server.make_url("")).rstrip("/"),
         )
     )
-    assert await cli.reconcile(container) == 0
+    async with open_cli_use_cases(container) as use_cases:
+        assert await reconcile(use_cases) == 0
 
     assert status_of(notion.fake, page_id) == "Done"
     assert notion.fake.page(page_id)["properties"]["Events"]["number"] == 99
@@ -575,7 +579,8 @@ async def test_a_lost_webhook_is_queued_again_from_the_log(
     (lost,) = [entry for entry in logs if entry["event"] == "webhook_lost"]
     log_file = io.StringIO("not json\n" + json.dumps({"event": "webhook_lost", "job": lost["job"]}) + "\n")
 
-    assert await cli.replay_lost(Container(settings=settings(**env)), log_file) == 0
+    async with open_cli_use_cases(Container(settings=settings(**env))) as use_cases:
+        assert await replay_lost(use_cases, log_file) == 0
     assert "1 lost webhook(s) queued again" in capsys.readouterr().out
     worker = await start_worker()
     await worker.wait(1)
@@ -739,7 +744,11 @@ async def queue_gauges(client: Client) -> dict[str, float]:
 async def test_serve_applies_queued_webhooks_without_a_separate_worker(
     aiohttp_client: AiohttpClient, env: dict[str, str], notion: Notion, clock: Clock
 ) -> None:
-    client = await aiohttp_client(cli.serve_app(Container(settings=settings(**env)), worker=True))
+    container = Container(settings=settings(**env))
+    secrets = container.settings().client_secrets
+    client = await aiohttp_client(
+        serve_app(functools.partial(open_cli_use_cases, container), client_secrets=secrets, worker=True)
+    )
     page_id = await create(client, notion)
 
     assert await issue_event(client, "resolved", clock.tick(), status="resolved", resolution_type="now") == "queued"

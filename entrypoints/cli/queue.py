@@ -1,0 +1,47 @@
+import asyncio
+import contextlib
+import json
+import signal
+from collections.abc import Sequence
+from typing import TextIO
+
+import structlog
+
+from domain.models import Job
+from entrypoints.cli.use_cases import CliUseCases
+
+log = structlog.get_logger(__name__)
+
+
+async def worker(use_cases: CliUseCases) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)  # finish the job in hand, then stop
+    log.info("worker_started")
+    await use_cases.queue.work(use_cases.handle_job, stop=stop)
+    return 0
+
+
+async def replay_lost(use_cases: CliUseCases, log_lines: TextIO) -> int:
+    jobs = []
+    for line in log_lines:
+        with contextlib.suppress(ValueError):
+            entry = json.loads(line)
+            if isinstance(entry, dict) and entry.get("event") == "webhook_lost":
+                jobs.append(Job.model_validate(entry["job"]))
+    queued = [await use_cases.queue.enqueue(job) for job in jobs]
+    print(f"{sum(queued)} lost webhook(s) queued again, {len(jobs) - sum(queued)} already queued.")
+    return 0
+
+
+async def dead_letters(use_cases: CliUseCases, action: str, ids: Sequence[str]) -> int:
+    if action == "replay":
+        print(f"Replayed {await use_cases.queue.replay(ids)} job(s).")
+        return 0
+    letters = await use_cases.queue.dead_letters()
+    for letter in letters:
+        job = letter.job
+        print(f"{letter.id}  {job.kind} {job.action}  attempts={letter.attempts}  {letter.error}")
+    print(f"{len(letters)} dead letter(s).")
+    return 0

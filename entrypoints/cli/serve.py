@@ -1,0 +1,60 @@
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
+
+from aiohttp import web
+
+from entrypoints.cli.use_cases import CliUseCases
+from entrypoints.http.app import UseCases, create_app
+from entrypoints.http.sandbox import curl_commands
+
+# Long enough for a create that Notion is slow to answer; Kubernetes' grace period is set above it.
+SHUTDOWN_GRACE_S = 25.0
+
+
+def serve(
+    open_use_cases: Callable[[], AbstractAsyncContextManager[CliUseCases]],
+    *,
+    host: str,
+    port: int,
+    worker: bool,
+    client_secrets: tuple[str, ...],
+    sandbox_page_id: str | None = None,
+) -> None:
+    if sandbox_page_id is not None:
+        print_sandbox(client_secrets[0], sandbox_page_id, f"http://{'127.0.0.1' if host == '0.0.0.0' else host}:{port}")
+    app = serve_app(open_use_cases, client_secrets=client_secrets, worker=worker)
+    web.run_app(app, host=host, port=port, access_log=None, print=None, shutdown_timeout=SHUTDOWN_GRACE_S)
+
+
+def serve_app(
+    open_use_cases: Callable[[], AbstractAsyncContextManager[CliUseCases]],
+    *,
+    client_secrets: tuple[str, ...],
+    worker: bool,
+) -> web.Application:
+    @contextlib.asynccontextmanager
+    async def serving() -> AsyncIterator[UseCases]:
+        async with open_use_cases() as use_cases:
+            if not worker:
+                yield use_cases.http
+                return
+            # Queued webhooks are applied even when nobody thought of starting a worker.
+            stop = asyncio.Event()
+            task = asyncio.create_task(use_cases.queue.work(use_cases.handle_job, stop=stop))
+            try:
+                yield use_cases.http
+            finally:
+                stop.set()  # before the resources the worker uses are shut down
+                await task
+
+    return create_app(serving, client_secrets=client_secrets)
+
+
+def print_sandbox(secret: str, page_id: str, base_url: str) -> None:
+    print("Sandbox: an in-memory Notion workspace; nothing is sent anywhere.")
+    print(f"Client secret: {secret}")
+    for title, command in curl_commands(base_url, secret, page_id):
+        print(f"\n# {title}\n{command}")
+    print(flush=True)

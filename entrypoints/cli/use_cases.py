@@ -1,0 +1,17 @@
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from domain.models import Job
+from domain.ports import JobQueue
+from domain.use_cases.diagnose_setup import DiagnoseSetup
+from domain.use_cases.reconcile import Reconcile
+from entrypoints.http.app import UseCases
+
+
+@dataclass(frozen=True)
+class CliUseCases:
+    http: UseCases  # what `serve` runs its app on
+    queue: JobQueue
+    handle_job: Callable[[Job], Awaitable[None]]
+    reconcile: Reconcile
+    diagnose_setup: DiagnoseSetup
