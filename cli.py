@@ -4,7 +4,8 @@ import os
 import secrets
 import sys
 
-from container import Container, open_cli_use_cases
+from adapters.notion.client import NOTION_VERSION
+from container import Container, open_cli_use_cases, version
 from entrypoints.cli import parse_args, run
 from entrypoints.cli.check import check as report
 from entrypoints.cli.serve import serve
@@ -13,7 +14,7 @@ from settings import ConfigError, Settings
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
+    args = parse_args(argv, version=version())
     if args.command == "check":
         sys.exit(asyncio.run(check()))
     sandbox = args.command == "serve" and args.sandbox
@@ -28,6 +29,11 @@ def main(argv: list[str] | None = None) -> None:
             port=args.port,
             worker=not args.no_worker,
             client_secrets=settings.client_secrets,
+            about={
+                "version": version(),
+                "redis": "Redis" if settings.redis_url else "in-process (no REDIS_URL)",
+                "notion_api_version": NOTION_VERSION,
+            },
             sandbox_page_id=container.sandbox_entry().page_id if sandbox else None,
         )
         return

@@ -1,4 +1,5 @@
 import contextlib
+import importlib.metadata
 import inspect
 import os
 import socket
@@ -10,7 +11,7 @@ from pydantic import TypeAdapter
 
 from adapters.memory import MemoryCache, MemoryLinkRegistry, MemoryLocks, MemorySyncState, NoQueue, NoRedis
 from adapters.metrics import count_lookups
-from adapters.notion.client import open_notion_client
+from adapters.notion.client import NOTION_VERSION, open_notion_client
 from adapters.notion.columns import Columns
 from adapters.notion.schema import NotionSchema
 from adapters.notion.workspace import NotionWorkspace
@@ -45,6 +46,7 @@ from domain.use_cases.run_job import RunJob
 from domain.use_cases.search_entries import SearchEntries
 from entrypoints.cli.use_cases import CliUseCases
 from entrypoints.http.app import UseCases
+from entrypoints.http.metrics import BUILD
 from settings import Settings
 
 
@@ -238,6 +240,7 @@ class Container(containers.DeclarativeContainer):
 
 @contextlib.asynccontextmanager
 async def open_use_cases(container: Container) -> AsyncIterator[UseCases]:
+    BUILD.info({"version": version(), "notion_api_version": NOTION_VERSION})
     readiness: CheckReadiness | None = None
     try:
         readiness = await resolve(container.check_readiness())
@@ -267,6 +270,13 @@ async def open_cli_use_cases(container: Container) -> AsyncIterator[CliUseCases]
             reconcile=await resolve(container.reconcile()),
             diagnose_setup=await resolve(container.diagnose_setup()),
         )
+
+
+def version() -> str:
+    try:
+        return importlib.metadata.version("sentry-notion")
+    except importlib.metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown"
 
 
 async def resolve(value: Any) -> Any:

@@ -7,10 +7,13 @@ from entrypoints.cli.reconcile import reconcile
 from entrypoints.cli.use_cases import CliUseCases
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+def parse_args(argv: list[str] | None = None, *, version: str = "") -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="sentry-notion", description="Sentry ⇄ Notion issue links.")
+    parser.add_argument("--version", action="version", version=f"sentry-notion {version}")
     commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="run the HTTP service Sentry calls")
+    serve = commands.add_parser(
+        "serve", help="run the HTTP service Sentry calls", formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     serve.add_argument("--host", default="0.0.0.0")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument(

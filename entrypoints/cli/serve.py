@@ -3,11 +3,14 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 
+import structlog
 from aiohttp import web
 
 from entrypoints.cli.use_cases import CliUseCases
 from entrypoints.http.app import UseCases, create_app
 from entrypoints.http.sandbox import curl_commands
+
+log = structlog.get_logger(__name__)
 
 # Long enough for a create that Notion is slow to answer; Kubernetes' grace period is set above it.
 SHUTDOWN_GRACE_S = 25.0
@@ -20,12 +23,28 @@ def serve(
     port: int,
     worker: bool,
     client_secrets: tuple[str, ...],
+    about: dict[str, str],
     sandbox_page_id: str | None = None,
 ) -> None:
+    # `about`: what the start-up line says of this process besides its address (version, Redis, ...).
     if sandbox_page_id is not None:
         print_sandbox(client_secrets[0], sandbox_page_id, f"http://{'127.0.0.1' if host == '0.0.0.0' else host}:{port}")
     app = serve_app(open_use_cases, client_secrets=client_secrets, worker=worker)
-    web.run_app(app, host=host, port=port, access_log=None, print=None, shutdown_timeout=SHUTDOWN_GRACE_S)
+    described = about | {"address": f"{host}:{port}", "worker": "on" if worker else "off"}
+
+    async def stopped(app: web.Application) -> None:
+        log.info("stopped", **described)
+
+    app.on_cleanup.append(stopped)
+    # aiohttp prints once every socket listens: a log line then says so, with what an operator needs to know.
+    web.run_app(
+        app,
+        host=host,
+        port=port,
+        access_log=None,
+        print=lambda _: log.info("listening", **described),
+        shutdown_timeout=SHUTDOWN_GRACE_S,
+    )
 
 
 def serve_app(

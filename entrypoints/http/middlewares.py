@@ -145,6 +145,8 @@ async def verify_signature(request: web.Request, handler: Handler) -> web.Stream
         raise web.HTTPRequestEntityTooLarge(
             budget.max_body, declared, reason=f"The request body is larger than {budget.max_body} bytes."
         )
+    if (unrouted := request.match_info.http_exception) is not None:
+        raise unrouted  # an unknown path or method is a 404 or 405, not an authentication failure
     given = [
         request.headers[h].strip().lower().encode(errors="replace") for h in SIGNATURE_HEADERS if h in request.headers
     ]

@@ -1,4 +1,5 @@
 import asyncio
+import importlib.metadata
 import json
 import os
 import signal
@@ -10,6 +11,7 @@ import aiohttp
 import pytest
 from pytest_aiohttp import AiohttpServer
 
+import cli
 from container import Container
 from tests.support.fake_notion import FakeNotion
 from tests.support.sentry import issue_link_body, ui_headers
@@ -67,8 +69,23 @@ async def test_serve_answers_healthz_and_logs_json() -> None:
         process.terminate()
         stdout, _ = await asyncio.wait_for(process.communicate(), 15)
     lines = [json.loads(line) for line in stdout.decode().splitlines()]
-    assert {"event": "request", "route": "/healthz", "status": 200}.items() <= lines[-1].items()
+    events = [line["event"] for line in lines]
+    assert (events[0], events[-1]) == ("listening", "stopped"), events
+    listening = lines[0]
+    assert listening["address"] == f"127.0.0.1:{port}"
+    assert (listening["worker"], listening["notion_api_version"]) == ("on", "2026-03-11")
+    assert listening["redis"].startswith("in-process")
+    assert listening["version"] == importlib.metadata.version("sentry-notion")
+    assert {"event": "request", "route": "/healthz", "status": 200}.items() <= lines[events.index("request")].items()
     assert "s3cr3t" not in stdout.decode()
+
+
+def test_version_names_the_installed_release(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["--version"])
+
+    assert exited.value.code == 0
+    assert capsys.readouterr().out.strip() == f"sentry-notion {importlib.metadata.version('sentry-notion')}"
 
 
 def test_every_schema_uri_is_served_without_redirects() -> None:

@@ -230,6 +230,19 @@ async def test_unknown_routes_are_json_errors_not_redirects(client: Client, meth
     assert "message" in await resp.json()
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [("GET", "/nope", 404), ("POST", "/sentry/webhook/", 404), ("GET", CREATE, 405), ("PUT", "/sentry/webhook", 405)],
+)
+async def test_an_ingress_check_without_a_signature_sees_404_or_405_not_401(
+    client: Client, method: str, path: str, status: int
+) -> None:
+    resp = await client.request(method, path, allow_redirects=False)
+
+    assert resp.status == status
+    assert (await resp.json())["message"]
+
+
 async def test_one_log_line_per_request_without_secrets(client: Client) -> None:
     body = create_body()
     headers = ui_headers(body)

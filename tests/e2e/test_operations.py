@@ -117,3 +117,7 @@ async def test_metrics_count_requests_notion_calls_cache_and_duplicates(start_ap
     assert grew("sentry_notion_duplicates_prevented_total") == 1
     text = await (await client.get("/metrics")).text()
     assert not re.search(r"secret|token|signature", text, re.IGNORECASE)
+    assert "_created" not in text  # no dashboard reads them; they only double the output
+    (build,) = [line for line in text.splitlines() if line.startswith("sentry_notion_build_info{")]
+    assert 'notion_api_version="2026-03-11"' in build
+    assert build.endswith(" 1.0")
