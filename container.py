@@ -14,7 +14,8 @@ from adapters.notion.client import open_notion_client
 from adapters.notion.tracker import NotionSchema, NotionWorkspace
 from adapters.notion.wire import Columns
 from adapters.rate_limit import NotionRateLimiter
-from adapters.redis_queue import RedisJobQueue, RedisQueueHealth
+from adapters.redis_queue import RedisJobQueue
+from adapters.redis_queue_health import RedisQueueHealth
 from adapters.redis_store import (
     RedisCache,
     RedisCircuitBreaker,
