@@ -8,7 +8,14 @@ from typing import Any
 from dependency_injector import containers, providers
 from pydantic import TypeAdapter
 
-from adapters.memory import MemoryCache, MemoryLinkRegistry, MemoryLocks, MemorySyncState, NoQueue, NoRedis
+from adapters.memory import (
+    InlineOnlyQueue,
+    MemoryCache,
+    MemoryLinkRegistry,
+    MemoryLocks,
+    MemorySyncState,
+    RedisNotConfigured,
+)
 from adapters.metrics import count_lookups
 from adapters.notion.client import open_notion_client
 from adapters.notion.tracker import NotionSchema, NotionWorkspace
@@ -145,7 +152,7 @@ class Container(containers.DeclarativeContainer):
         redis=providers.Singleton(
             RedisJobQueue, redis, prefix=settings.provided.redis_prefix, consumer=providers.Callable(_consumer)
         ),
-        memory=providers.Singleton(NoQueue),
+        memory=providers.Singleton(InlineOnlyQueue),
     )
     sentry_client = providers.Resource(
         open_sentry_client, token=settings.provided.sentry_api_token, base_url=settings.provided.sentry_url
@@ -173,7 +180,7 @@ class Container(containers.DeclarativeContainer):
         providers.Selector(
             settings.provided.cache_backend,
             redis=providers.Singleton(RedisHealth, redis, url=settings.provided.redis_url),
-            memory=providers.Singleton(NoRedis),
+            memory=providers.Singleton(RedisNotConfigured),
         ),
     )
     check_readiness = providers.Singleton(CheckReadiness, dependencies=checked)
