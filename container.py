@@ -9,14 +9,22 @@ from typing import Any
 from dependency_injector import containers, providers
 from pydantic import TypeAdapter
 
-from adapters.memory import MemoryCache, MemoryLinkRegistry, MemoryLocks, MemorySyncState, NoQueue, NoRedis
+from adapters.memory import (
+    InlineOnlyQueue,
+    MemoryCache,
+    MemoryLinkRegistry,
+    MemoryLocks,
+    MemorySyncState,
+    RedisNotConfigured,
+)
 from adapters.metrics import count_lookups
 from adapters.notion.client import NOTION_VERSION, open_notion_client
 from adapters.notion.columns import Columns
 from adapters.notion.schema import NotionSchema
 from adapters.notion.workspace import NotionWorkspace
 from adapters.rate_limit import NotionRateLimiter
-from adapters.redis_queue import RedisJobQueue, RedisQueueHealth
+from adapters.redis_queue import RedisJobQueue
+from adapters.redis_queue_health import RedisQueueHealth
 from adapters.redis_store import (
     RedisCache,
     RedisCircuitBreaker,
@@ -156,7 +164,7 @@ class Container(containers.DeclarativeContainer):
         redis=providers.Singleton(
             RedisJobQueue, redis, prefix=settings.provided.redis_prefix, consumer=providers.Callable(_consumer)
         ),
-        memory=providers.Singleton(NoQueue),
+        memory=providers.Singleton(InlineOnlyQueue),
     )
     sentry_client = providers.Resource(
         open_sentry_client, token=settings.provided.sentry_api_token, base_url=settings.provided.sentry_url
@@ -206,7 +214,7 @@ class Container(containers.DeclarativeContainer):
         providers.Selector(
             settings.provided.cache_backend,
             redis=providers.Singleton(RedisHealth, redis, url=settings.provided.redis_url),
-            memory=providers.Singleton(NoRedis),
+            memory=providers.Singleton(RedisNotConfigured),
         ),
     )
     check_readiness = providers.Singleton(CheckReadiness, dependencies=checked)

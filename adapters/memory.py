@@ -41,7 +41,7 @@ class MemorySyncState(SyncState):
         self._facts[key] = value
 
 
-class NoQueue(JobQueue):
+class InlineOnlyQueue(JobQueue):
     """Without Redis there is nowhere durable to keep jobs: webhooks are applied as they arrive."""
 
     async def enqueue(self, job: Job) -> bool:
@@ -60,7 +60,7 @@ class NoQueue(JobQueue):
         return QueueStats(depth=0, oldest_age_s=0, dead_letters=0, workers=0)
 
 
-class NoRedis(Dependency):
+class RedisNotConfigured(Dependency):
     name = "Redis"
     required = False
 

@@ -34,7 +34,7 @@ class IssueEvent(Frozen):
 
 # Sentry writes int(time.time()) (getsentry/sentry AppPlatformEvent.sentry_headers). Anything else, or a time
 # outside this century, is not from Sentry; a float would also let `nan` into the stored order of events.
-_TIMESTAMP = re.compile(r"[0-9]{9,10}")
+_TIMESTAMP = re.compile(r"[1-9][0-9]{8,9}")
 _EARLIEST, _LATEST = 946_684_800, 4_102_444_800  # 2000-01-01 and 2100-01-01, UTC
 _RESOURCE = re.compile(r"[a-z_]{1,40}")
 

@@ -41,7 +41,7 @@ import aiohttp
 import redis
 import redis.asyncio as aioredis
 
-from adapters.redis_queue import GROUP
+from adapters.redis_queue_scripts import GROUP, QueueKeys
 from benchmarks.harness.measure import fmt
 from benchmarks.harness.processes import Child, Processes, wait_ready
 from benchmarks.harness.run import add_load_args, parse_levels, run
@@ -49,7 +49,7 @@ from benchmarks.harness.sampling import peak_mb, tcp_connections
 from benchmarks.harness.stack import REDIS_URL, sentry_notion, service_env, start_fake_notion, start_service
 from benchmarks.webhooks.ack import phase1
 from benchmarks.webhooks.apply import phase2
-from benchmarks.webhooks.hooks import JOBS_STREAM, Bench
+from benchmarks.webhooks.hooks import Bench
 from benchmarks.webhooks.report import print_report
 
 
@@ -103,7 +103,7 @@ async def wait_workers(client: "aioredis.Redis", prefix: str, workers: Sequence[
             if exited := child.exited():
                 raise exited
         with contextlib.suppress(redis.RedisError):
-            groups = await client.xinfo_groups(JOBS_STREAM.format(prefix))
+            groups = await client.xinfo_groups(QueueKeys(prefix).jobs)
             joined = any(g["name"] in (GROUP, GROUP.encode()) for g in groups)
             if joined and all(tcp_connections(w.pid, 6379) for w in workers):
                 return

@@ -2,7 +2,7 @@ import asyncio
 import time
 from dataclasses import dataclass
 
-from adapters.redis_queue import GROUP, WAITING
+from adapters.redis_queue_scripts import GROUP, WAITING
 from benchmarks.harness.measure import Level
 from benchmarks.harness.sampling import CpuClock
 from benchmarks.webhooks.hooks import Bench, Sent, issue_webhook

@@ -13,6 +13,7 @@ import aiohttp
 import redis.asyncio as aioredis
 
 from adapters.redis_queue import RedisJobQueue
+from adapters.redis_queue_scripts import QueueKeys
 from benchmarks.harness.measure import Tally
 from benchmarks.harness.processes import Child
 from benchmarks.harness.sampling import cpu_seconds, pids_named
@@ -23,7 +24,6 @@ if TYPE_CHECKING:
     from benchmarks.webhooks.apply import ApplyResult
 
 # adapters/redis_queue.py keeps unfinished jobs in this stream (a finished job is deleted from it).
-JOBS_STREAM = "{}:queue:jobs"
 
 
 def issue_webhook(issue_id: int, transition: str, events: int = 42) -> bytes:
@@ -64,7 +64,7 @@ class Bench:
 
     @property
     def jobs(self) -> str:
-        return JOBS_STREAM.format(self.prefix)
+        return QueueKeys(self.prefix).jobs
 
     @property
     def queue(self) -> RedisJobQueue:

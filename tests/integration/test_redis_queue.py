@@ -361,7 +361,8 @@ async def test_consumers_of_long_gone_workers_are_forgotten(
     async with working(make_queue(redis, prefix, consumer="gone-1"), handle):
         await eventually(lambda: nothing_left(redis, prefix), "the job to be acknowledged")
     assert not await forgotten(redis, prefix, "gone-1")
-    monkeypatch.setattr("adapters.redis_queue._FORGET_CONSUMER_MS", -1)  # instead of an hour without a sign of life
+    # Instead of an hour without a sign of life.
+    monkeypatch.setattr("adapters.redis_queue_health._FORGET_CONSUMER_MS", -1)
 
     async with working(make_queue(redis, prefix, consumer="new-1"), handle):
         await eventually(lambda: forgotten(redis, prefix, "gone-1"), "the old consumer to be forgotten")

@@ -11,7 +11,8 @@ RESOLVED = webhook("resolved", {"issue": group(status="resolved")})
 @pytest.mark.parametrize(
     "timestamp",
     [None, "", "abc", "nan", "NaN", "inf", "-inf", "1e20", "1e9", "-1764800000", "1764800000.5", "17648000001",
-     "99999999999999999999999", "0", "123", "4102444800", "１７６４８０００００", "1764800000\n1"],
+     "99999999999999999999999", "0", "123", "4102444800", "01764800000", "0950000000", "１７６４８０００００",
+     "1764800000\n1"],
 )  # fmt: skip
 def test_timestamps_sentry_would_not_send_are_refused(timestamp: str | None) -> None:
     with pytest.raises(InvalidWebhook, match="Sentry-Hook-Timestamp"):
