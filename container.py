@@ -81,6 +81,17 @@ def _refresher(
     )
 
 
+def _kept(
+    settings: providers.Provider[Settings], breaker: providers.Provider[RedisCircuitBreaker], on_redis: Any, alone: Any
+) -> providers.Selector[Any]:
+    # On Redis when it is configured, shared by every replica; otherwise in this process.
+    return providers.Selector(
+        settings.provided.cache_backend,
+        redis=providers.Singleton(on_redis, breaker),
+        memory=providers.Singleton(alone),
+    )
+
+
 def _consumer() -> str:
     # Each worker process reads the queue under its own name, so a dead one's jobs can be taken over.
     return f"{socket.gethostname()}-{os.getpid()}"
@@ -115,16 +126,8 @@ class Container(containers.DeclarativeContainer):
         base_url=settings.provided.notion_api_base_url,
         limiter=rate_limiter,
     )
-    registry = providers.Selector(
-        settings.provided.cache_backend,
-        redis=providers.Singleton(RedisLinkRegistry, redis_breaker),
-        memory=providers.Singleton(MemoryLinkRegistry),
-    )
-    locks = providers.Selector(
-        settings.provided.cache_backend,
-        redis=providers.Singleton(RedisLocks, redis_breaker),
-        memory=providers.Singleton(MemoryLocks),
-    )
+    registry = _kept(settings, redis_breaker, RedisLinkRegistry, MemoryLinkRegistry)
+    locks = _kept(settings, redis_breaker, RedisLocks, MemoryLocks)
     schemas = _refresher("schema", NotionSchema, settings, redis_breaker, locks)
     people = _refresher("assignees", list[Assignee], settings, redis_breaker, locks)
     searches = _refresher(
@@ -154,11 +157,7 @@ class Container(containers.DeclarativeContainer):
         sandbox=sandbox,
     )
 
-    sync_state = providers.Selector(
-        settings.provided.cache_backend,
-        redis=providers.Singleton(RedisSyncState, redis_breaker),
-        memory=providers.Singleton(MemorySyncState),
-    )
+    sync_state = _kept(settings, redis_breaker, RedisSyncState, MemorySyncState)
     queue = providers.Selector(
         settings.provided.cache_backend,
         redis=providers.Singleton(
