@@ -1,5 +1,6 @@
 """Deployment files: compose, Dockerfile, .dockerignore, .env.example, README."""
 
+import ast
 import copy
 import json
 import re
@@ -412,3 +413,290 @@ def test_env_example_lists_settings_without_secret_values() -> None:
 def test_shlex_roundtrip_of_cmd() -> None:
     # The README line must be pasteable into a shell as is.
     assert shlex.split(" ".join(_cmd())) == _cmd()
+
+
+# --- HTTPS: deploy/caddy/Caddyfile and docker-compose.tls.yml ---------------------------
+
+CADDYFILE = ROOT / "deploy" / "caddy" / "Caddyfile"
+# What Sentry and Notion call; everything else (/metrics, /readyz, /healthz) stays internal.
+PUBLIC_PATHS = {"/sentry/*", "/notion/*"}
+
+
+def _caddy_routes(text: str) -> list[tuple[str | None, list[str]]]:
+    """(path matcher or None, directives) of each `handle` block in the one site block, plus
+    (None, [directive]) for a directive written directly in the site block."""
+    lines = [line.split("#", 1)[0].strip() for line in text.splitlines()]
+    lines = [line for line in lines if line]
+    assert lines[0].endswith("{"), "one site block"
+    assert lines[-1] == "}", "one site block"
+    routes: list[tuple[str | None, list[str]]] = []
+    block: list[str] | None = None
+    for line in lines[1:-1]:
+        if line.startswith("handle") and line.endswith("{"):
+            assert block is None, "nested handle blocks"
+            words = line[:-1].split()
+            block = []
+            routes.append((words[1] if len(words) > 1 else None, block))
+        elif line == "}":
+            assert block is not None
+            block = None
+        elif block is not None:
+            block.append(line)
+        else:
+            routes.append((None, [line]))
+    return routes
+
+
+def check_caddyfile(text: str) -> None:
+    routes = _caddy_routes(text)
+    proxied = {path for path, directives in routes if any(d.startswith("reverse_proxy") for d in directives)}
+    assert proxied == PUBLIC_PATHS, f"Caddy forwards {proxied}"
+    for _path, directives in routes:
+        for directive in directives:
+            if directive.startswith("reverse_proxy"):
+                assert directive.split()[1:] == ["app:8000"], "the compose app service, on the port it listens on"
+    fallback = [directives for path, directives in routes if path is None]
+    assert len(fallback) == 1, "one catch-all handle, for everything not forwarded"
+    assert any(d.startswith("respond") and d.split()[-1] == "404" for d in fallback[0])
+
+
+def test_caddy_forwards_only_the_public_paths() -> None:
+    check_caddyfile(CADDYFILE.read_text(encoding="utf-8"))
+
+
+def _caddy_forwards_metrics(text: str) -> str:
+    return text.replace("\thandle {", "\thandle /metrics {\n\t\treverse_proxy app:8000\n\t}\n\thandle {", 1)
+
+
+def _caddy_forwards_everything(text: str) -> str:
+    return text.replace('respond `{"message": "Not found"}` 404', "reverse_proxy app:8000")
+
+
+def _caddy_proxies_outside_handle(text: str) -> str:
+    return text.replace("\thandle /sentry/* {", "\treverse_proxy app:8000\n\thandle /sentry/* {", 1)
+
+
+def _caddy_other_upstream(text: str) -> str:
+    return text.replace("reverse_proxy app:8000", "reverse_proxy app:9000", 1)
+
+
+def _caddy_no_notion(text: str) -> str:
+    return text.replace("/notion/*", "/notion", 1)
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        _caddy_forwards_metrics,
+        _caddy_forwards_everything,
+        _caddy_proxies_outside_handle,
+        _caddy_other_upstream,
+        _caddy_no_notion,
+    ],
+    ids=lambda f: f.__name__.strip("_"),
+)
+def test_caddyfile_check_catches_drift(edit: Callable[[str], str]) -> None:
+    text = CADDYFILE.read_text(encoding="utf-8")
+    changed = edit(text)
+    assert changed != text
+    with pytest.raises(AssertionError):
+        check_caddyfile(changed)
+
+
+def test_tls_compose_file_puts_caddy_in_front_of_the_app(services: dict[str, Any]) -> None:
+    tls = yaml.safe_load((ROOT / "docker-compose.tls.yml").read_text(encoding="utf-8"))
+    caddy = tls["services"]["caddy"]
+    assert set(tls["services"]) == {"caddy"}, "the TLS file only adds the proxy"
+    assert caddy["image"].startswith("caddy:")
+    assert {"80:80", "443:443"} <= set(caddy["ports"])
+    assert caddy["depends_on"] == ["app"]
+    assert "app" in services
+    mounts = {volume.split(":")[1]: volume.split(":")[0] for volume in caddy["volumes"]}
+    assert (ROOT / mounts["/etc/caddy/Caddyfile"]).resolve() == CADDYFILE
+    assert mounts["/data"] in tls["volumes"], "certificates survive a restart"
+    # Off unless asked: the base stack publishes no HTTPS port of its own.
+    assert not any("443" in str(port) for service in services.values() for port in service.get("ports", []))
+
+
+# --- deploy/kubernetes: what ships off, what the Ingress example exposes ------------------
+
+K8S = ROOT / "deploy" / "kubernetes"
+
+
+def test_reconcile_cronjob_ships_suspended_and_the_readme_says_how_to_enable_it() -> None:
+    cronjob = yaml.safe_load((K8S / "reconcile-cronjob.yaml").read_text(encoding="utf-8"))
+    assert cronjob["kind"] == "CronJob"
+    assert cronjob["spec"]["suspend"] is True, "without SENTRY_API_TOKEN it would fail every hour"
+    readme = (K8S / "README.md").read_text(encoding="utf-8")
+    assert "`suspend: false`" in readme
+    assert "SENTRY_API_TOKEN" in readme
+
+
+def _readme_ingresses() -> list[dict[str, Any]]:
+    blocks = re.findall(r"```yaml\n(.*?)```", (K8S / "README.md").read_text(encoding="utf-8"), re.DOTALL)
+    docs = [doc for block in blocks for doc in yaml.safe_load_all(block)]
+    return [doc for doc in docs if isinstance(doc, dict) and doc.get("kind") == "Ingress"]
+
+
+def check_ingress(ingress: dict[str, Any], service: dict[str, Any]) -> None:
+    spec = ingress["spec"]
+    hosts = [rule["host"] for rule in spec["rules"]]
+    assert hosts, "a host per rule: TLS needs a name"
+    assert set(hosts) <= {host for tls in spec["tls"] for host in tls["hosts"]}, "every host has TLS"
+    assert all(tls.get("secretName") for tls in spec["tls"])
+    assert "defaultBackend" not in spec, "a default backend would expose every other path"
+    port_names = {port["name"] for port in service["spec"]["ports"]}
+    exposed = set()
+    for rule in spec["rules"]:
+        for path in rule["http"]["paths"]:
+            assert path["pathType"] == "Prefix"
+            backend = path["backend"]["service"]
+            assert backend["name"] == service["metadata"]["name"]
+            assert backend["port"].get("name") in port_names or backend["port"].get("number") in {
+                port["port"] for port in service["spec"]["ports"]
+            }
+            exposed.add(path["path"])
+    assert exposed == {"/sentry/", "/notion/"}, f"the Ingress exposes {exposed}"
+
+
+def test_ingress_example_exposes_only_sentry_and_notion_over_tls() -> None:
+    service = yaml.safe_load((K8S / "service.yaml").read_text(encoding="utf-8"))
+    ingresses = _readme_ingresses()
+    assert len(ingresses) == 1
+    check_ingress(ingresses[0], service)
+
+
+def _ingress_exposes_root(ingress: dict[str, Any]) -> None:
+    ingress["spec"]["rules"][0]["http"]["paths"][0]["path"] = "/"
+
+
+def _ingress_exposes_metrics(ingress: dict[str, Any]) -> None:
+    paths = ingress["spec"]["rules"][0]["http"]["paths"]
+    paths.append({**copy.deepcopy(paths[0]), "path": "/metrics"})
+
+
+def _ingress_without_tls(ingress: dict[str, Any]) -> None:
+    ingress["spec"]["tls"] = []
+
+
+def _ingress_default_backend(ingress: dict[str, Any]) -> None:
+    ingress["spec"]["defaultBackend"] = copy.deepcopy(ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"])
+
+
+def _ingress_other_service(ingress: dict[str, Any]) -> None:
+    ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"] = "sentry-notion-worker"
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        _ingress_exposes_root,
+        _ingress_exposes_metrics,
+        _ingress_without_tls,
+        _ingress_default_backend,
+        _ingress_other_service,
+    ],
+    ids=lambda f: f.__name__.strip("_"),
+)
+def test_ingress_check_catches_drift(edit: Callable[[dict[str, Any]], None]) -> None:
+    service = yaml.safe_load((K8S / "service.yaml").read_text(encoding="utf-8"))
+    changed = copy.deepcopy(_readme_ingresses()[0])
+    edit(changed)
+    with pytest.raises(AssertionError):
+        check_ingress(changed, service)
+
+
+# --- deploy/prometheus/alerts.yml ----------------------------------------------------------
+
+ALERTS = ROOT / "deploy" / "prometheus" / "alerts.yml"
+_METRIC_CLASSES = {"Counter", "Gauge", "Histogram", "Summary", "Info", "Enum"}
+
+
+def _source_metrics() -> tuple[dict[str, set[str]], set[str]]:
+    """Every series name the code exposes, with the labels it declares, and every string constant
+    in the code (label values the alerts may match)."""
+    series: dict[str, set[str]] = {}
+    strings: set[str] = set()
+    skip = {"tests", "benchmarks", ".venv"}
+    for path in ROOT.rglob("*.py"):
+        if skip & set(path.relative_to(ROOT).parts):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                strings.add(node.value)
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _METRIC_CLASSES):
+                continue
+            if not (node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
+                continue
+            name, kind = node.args[0].value, node.func.id
+            labels_node = node.args[2] if len(node.args) > 2 else None
+            labels_node = next((k.value for k in node.keywords if k.arg == "labelnames"), labels_node)
+            labels = set(ast.literal_eval(labels_node)) if labels_node is not None else set()
+            base = name.removesuffix("_total") if kind == "Counter" else name
+            names = {
+                "Counter": [f"{base}_total"],
+                "Gauge": [name],
+                "Enum": [name],
+                "Info": [f"{name}_info"],
+                "Histogram": [f"{name}_bucket", f"{name}_count", f"{name}_sum"],
+                "Summary": [name, f"{name}_count", f"{name}_sum"],
+            }[kind]
+            for exposed in names:
+                series[exposed] = labels | ({"le"} if exposed.endswith("_bucket") else set())
+    return series, strings
+
+
+def _rules() -> list[dict[str, Any]]:
+    groups = yaml.safe_load(ALERTS.read_text(encoding="utf-8"))["groups"]
+    return [rule for group in groups for rule in group["rules"]]
+
+
+def check_alert(rule: dict[str, Any], series: dict[str, set[str]], strings: set[str]) -> None:
+    assert set(rule) <= {"alert", "expr", "for", "labels", "annotations", "keep_firing_for"}
+    assert re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", rule["alert"])
+    assert rule["labels"]["severity"] in {"warning", "critical"}
+    assert rule["annotations"]["summary"]
+    if "for" in rule:
+        _duration_s(rule["for"])
+    expr = rule["expr"]
+    used = re.findall(r"\b(sentry_notion_[a-z0-9_]+)(?:\{([^}]*)\})?", expr)
+    assert used, f"{rule['alert']} names no sentry_notion metric"
+    declared: set[str] = set()
+    for name, selector in used:
+        assert name in series, f"{rule['alert']}: the code exposes no {name}"
+        declared |= series[name]
+        for label, value in re.findall(r'(\w+)\s*(?:=~|!~|!=|=)\s*"([^"]*)"', selector):
+            assert label in series[name], f"{rule['alert']}: {name} has no label {label}"
+            assert value in strings, f"{rule['alert']}: no {label}={value!r} in the code"
+    for grouping in re.findall(r"\b(?:by|without)\s*\(([^)]*)\)", expr):
+        for label in filter(None, (part.strip() for part in grouping.split(","))):
+            assert label in declared, f"{rule['alert']}: groups by {label}, which its metrics lack"
+
+
+def test_alert_rules_name_only_metrics_and_labels_the_code_exposes() -> None:
+    series, strings = _source_metrics()
+    rules = _rules()
+    assert {"sentry_notion_webhooks_total", "sentry_notion_queue_oldest_job_age_seconds"} <= set(series)
+    for rule in rules:
+        check_alert(rule, series, strings)
+    covered = " ".join(rule["expr"] for rule in rules)
+    for needed in ("queue_oldest_job_age_seconds", "queue_dead_letters", "notion_throttled_total", 'outcome="lost"'):
+        assert needed in covered, f"no alert on {needed}"
+    assert len({rule["alert"] for rule in rules}) == len(rules)
+
+
+@pytest.mark.parametrize(
+    "expr",
+    [
+        "sentry_notion_queue_oldest_job_age_secs > 300",
+        'sum(increase(sentry_notion_webhooks_total{result="lost"}[15m])) > 0',
+        'sum(increase(sentry_notion_webhooks_total{outcome="vanished"}[15m])) > 0',
+        "max by (route) (sentry_notion_dependency_up) == 0",
+        "up == 0",
+    ],
+)
+def test_alert_check_catches_names_the_code_lacks(expr: str) -> None:
+    series, strings = _source_metrics()
+    rule = {**_rules()[0], "expr": expr}
+    with pytest.raises(AssertionError):
+        check_alert(rule, series, strings)

@@ -44,6 +44,16 @@ async def readiness(client: Client) -> dict[str, Any]:
             await asyncio.sleep(0.02)
 
 
+async def test_dependencies_are_probed_from_startup_before_readyz_is_asked(start_app: StartApp, notion: Notion) -> None:
+    await start_app()
+
+    async with asyncio.timeout(WAIT_S):  # nothing asks /readyz meanwhile
+        while True:
+            if notion.fake.calls("GET", "/v1/users/me"):
+                return
+            await asyncio.sleep(0.02)
+
+
 async def test_ready_with_notion_up_and_redis_down_reported(start_app: StartApp) -> None:
     client = await start_app(redis_url=REDIS_DOWN)
 
