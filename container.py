@@ -251,8 +251,6 @@ async def open_use_cases(container: Container) -> AsyncIterator[UseCases]:
     readiness: CheckReadiness | None = None
     try:
         readiness = await resolve(container.check_readiness())
-        # The first probe starts with the app, not with the first /readyz, which then already has answers.
-        await readiness()
         yield UseCases(
             create_entry=await resolve(container.create_entry()),
             link_entry=await resolve(container.link_entry()),

@@ -28,6 +28,9 @@ def create_app(
     async def lifespan(app: web.Application) -> AsyncIterator[None]:
         async with open_use_cases() as use_cases:
             app[USE_CASES] = use_cases
+            # The first probe starts with the app, not with the first /readyz, which then already has answers;
+            # the commands, which open the same use cases, probe nothing they do not use.
+            await use_cases.check_readiness()
             yield
 
     app = web.Application(

@@ -1,22 +1,19 @@
-import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 
-from adapters.memory import MemoryCache, MemoryLocks
+from adapters.memory import InlineOnlyQueue, MemoryCache, MemoryLocks
 from adapters.notion.schema import NotionSchema
 from adapters.sandbox import MemoryWorkspace, Person
-from domain.errors import DomainError, IssueNotFound, QueueUnavailable, TrackerUnavailable
+from domain.errors import DomainError, IssueNotFound, TrackerUnavailable
 from domain.models import (
     Actor,
     Assignee,
     CreateRequest,
-    DeadLetter,
     Job,
     LinkRequest,
-    QueueStats,
     SentryIssue,
     SentryIssueState,
 )
-from domain.ports import JobQueue, SentryApi
+from domain.ports import SentryApi
 from domain.stale_while_revalidate import StaleWhileRevalidate
 from tests.support.sentry import INSTALLATION
 
@@ -86,7 +83,7 @@ class FakeSentryApi(SentryApi):
         self.notes.append((issue_id, text))
 
 
-class FakeJobQueue(JobQueue):
+class FakeJobQueue(InlineOnlyQueue):
     """A queue that keeps what it is given, refusing a key it holds, or refusing everything while `down`."""
 
     def __init__(self) -> None:
@@ -95,20 +92,8 @@ class FakeJobQueue(JobQueue):
 
     async def enqueue(self, job: Job) -> bool:
         if self.down:
-            raise QueueUnavailable("Redis did not take the job: ConnectionError")
+            return await super().enqueue(job)  # refuses, as without Redis
         if any(queued.key == job.key for queued in self.jobs):
             return False
         self.jobs.append(job)
         return True
-
-    async def work(self, handle: Callable[[Job], Awaitable[None]], *, stop: asyncio.Event) -> None:
-        await stop.wait()
-
-    async def dead_letters(self) -> list[DeadLetter]:
-        return []
-
-    async def replay(self, ids: Sequence[str]) -> int:
-        return 0
-
-    async def stats(self) -> QueueStats:
-        return QueueStats(depth=len(self.jobs), oldest_age_s=0, dead_letters=0, workers=0)
