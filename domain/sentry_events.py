@@ -66,7 +66,13 @@ def delivery(resource: str, timestamp: str | None, raw: bytes, *, received_at: f
     if not _RESOURCE.fullmatch(resource):
         resource = "unknown"  # the header is not signed: no text of the sender's own goes into kinds and keys
     issue_id = _dict(_dict(body.get("data")).get("issue")).get("id")
-    if triggers and resource == "issue" and isinstance(issue_id, str | int) and str(issue_id).isdigit():
+    if (
+        triggers
+        and resource == "issue"
+        and isinstance(issue_id, str | int)
+        and str(issue_id).isascii()
+        and str(issue_id).isdigit()
+    ):
         installation = str(_dict(body.get("installation")).get("uuid", ""))
         return trigger(installation, str(issue_id), body["action"], received_at=received_at, body=body)
     return Job(
