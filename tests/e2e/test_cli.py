@@ -9,7 +9,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from pytest_aiohttp import AiohttpServer
+from pytest_aiohttp import AiohttpClient, AiohttpServer
 
 import cli
 from container import Container
@@ -186,3 +186,33 @@ async def test_sigterm_finishes_the_request_in_flight(aiohttp_server: AiohttpSer
         if process.returncode is None:
             process.kill()
     assert len(fake.pages(data_source_id)) == 1
+
+
+async def test_the_sandbox_takes_a_secret_and_listens_on_loopback_by_default() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    sandbox = [SERVE[0], "serve", "--sandbox", "--secret", "kept-across-restarts", "--port", str(port)]
+    process = await asyncio.create_subprocess_exec(
+        *sandbox, env={"PATH": os.environ["PATH"]}, stdout=asyncio.subprocess.PIPE
+    )
+    try:
+        assert process.stdout is not None
+        banner: list[str] = []
+        while not banner or not banner[-1].startswith("{"):
+            banner.append((await asyncio.wait_for(process.stdout.readline(), 10)).decode().rstrip("\n"))
+    finally:
+        process.terminate()
+        await asyncio.wait_for(process.wait(), 15)
+
+    assert "Client secret: kept-across-restarts" in banner
+    listening = json.loads(banner[-1])
+    assert (listening["event"], listening["address"]) == ("listening", f"127.0.0.1:{port}")
+
+
+async def test_the_sandbox_route_exists_only_in_the_sandbox(aiohttp_client: AiohttpClient) -> None:
+    client = await aiohttp_client(app_for(Container(settings=settings())))
+
+    resp = await client.get("/sandbox/entries/00000000-0000-0000-0000-000000000001", headers=ui_headers(b""))
+
+    assert resp.status == 404
