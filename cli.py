@@ -3,30 +3,47 @@ import functools
 import os
 import secrets
 import sys
+from typing import NoReturn
 
 from adapters.notion.client import NOTION_VERSION
-from container import Container, open_cli_use_cases, version
+from adapters.redis_store import without_password
+from container import Container, open_cli_use_cases, open_queue, version
+from domain.errors import DomainError
 from entrypoints.cli import parse_args, run
 from entrypoints.cli.check import check as report
-from entrypoints.cli.serve import serve
+from entrypoints.cli.failures import Services, one_line
+from entrypoints.cli.serve import CannotListen, listen, serve
+from entrypoints.http.sandbox import RESOLVED_ISSUE, Sandbox
 from entrypoints.logging import configure_logging
-from settings import ConfigError, Settings
+from settings import SERVE, ConfigError, Need, Settings
+
+# What each command reads: it asks for nothing it does not use.
+NEEDS = {
+    "serve": SERVE,
+    "check": SERVE,
+    "worker": frozenset({Need.NOTION, Need.REDIS}),
+    "reconcile": frozenset({Need.NOTION, Need.SENTRY_API}),
+    "dead-letters": frozenset({Need.REDIS}),
+    "replay-lost": frozenset({Need.REDIS}),
+}
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv, version=version())
     if args.command == "check":
         sys.exit(asyncio.run(check()))
-    sandbox = args.command == "serve" and args.sandbox
-    settings = Settings.for_sandbox(secrets.token_hex(16)) if sandbox else _settings()
-    configure_logging(settings.log_level)
-    container = Container(settings=settings)
-    use_cases = functools.partial(open_cli_use_cases, container)
     if args.command == "serve":
+        sandbox = args.sandbox
+        settings = Settings.for_sandbox(args.secret or secrets.token_hex(16)) if sandbox else _settings("serve")
+        try:
+            sock = listen(args.host or ("127.0.0.1" if sandbox else "0.0.0.0"), args.port)
+        except CannotListen as exc:
+            _fail(str(exc))
+        configure_logging(settings.log_level)
+        container = Container(settings=settings)
         serve(
-            use_cases,
-            host=args.host,
-            port=args.port,
+            functools.partial(open_cli_use_cases, container),
+            sock=sock,
             worker=not args.no_worker,
             client_secrets=settings.client_secrets,
             about={
@@ -34,28 +51,56 @@ def main(argv: list[str] | None = None) -> None:
                 "redis": "Redis" if settings.redis_url else "in-process (no REDIS_URL)",
                 "notion_api_version": NOTION_VERSION,
             },
-            sandbox_page_id=container.sandbox_entry().page_id if sandbox else None,
+            sandbox=_sandbox(container) if sandbox else None,
         )
         return
-    if args.command == "reconcile" and not settings.sentry_api_token:
-        sys.exit("sentry-notion: reconcile asks Sentry for each issue: set SENTRY_API_TOKEN and SENTRY_ORG.")
-    if args.command != "reconcile" and not settings.redis_url:
-        sys.exit("sentry-notion: the job queue lives in Redis: set REDIS_URL (or REDIS_HOST).")
-    sys.exit(asyncio.run(run(args, use_cases)))
-
-
-def _settings() -> Settings:
+    settings = _settings(args.command)
+    configure_logging(settings.log_level)
+    container = Container(settings=settings)
     try:
-        return Settings.from_env(os.environ)
+        code = asyncio.run(
+            run(args, functools.partial(open_cli_use_cases, container), functools.partial(open_queue, container))
+        )
+    except DomainError as exc:
+        _fail(one_line(exc, _services(settings)))
+    sys.exit(code)
+
+
+def _settings(command: str) -> Settings:
+    try:
+        return Settings.from_env(os.environ, NEEDS[command])
     except ConfigError as exc:
-        sys.exit(f"sentry-notion: {exc}")
+        for problem in exc.problems:
+            print(f"sentry-notion: {problem}", file=sys.stderr)
+        sys.exit(1)
+
+
+def _sandbox(container: Container) -> Sandbox:
+    workspace = container.sandbox()
+    first = workspace.first_entry()
+    return Sandbox(workspace, first.page_id, (workspace.linked_to(RESOLVED_ISSUE) or first).page_id)
+
+
+def _services(settings: Settings) -> Services:
+    return Services(
+        redis=without_password(settings.redis_url or ""),
+        redis_variables=settings.redis_variables,
+        notion=settings.notion_api_base_url,
+        sentry=settings.sentry_url,
+    )
+
+
+def _fail(line: str) -> NoReturn:
+    print(f"sentry-notion: {line}", file=sys.stderr)
+    sys.exit(1)
 
 
 async def check() -> int:
     try:
-        settings = Settings.from_env(os.environ)
+        settings = Settings.from_env(os.environ, NEEDS["check"])
     except ConfigError as exc:
-        print(f"✗ Configuration: {exc}")
+        for problem in exc.problems:
+            print(f"✗ Configuration: {problem}")
         return 1
     configure_logging("error", sys.stderr, cache=False)  # the report is the output; only real errors go to the log
     async with open_cli_use_cases(Container(settings=settings)) as use_cases:

@@ -34,11 +34,12 @@ from adapters.redis_store import (
     RedisSyncState,
     open_redis,
 )
-from adapters.sandbox import MemoryWorkspace, demo_workspace
+from adapters.sandbox import demo_workspace
 from adapters.sentry.api import HttpSentryApi, open_sentry_client
 from domain.back_links import BackLinks
 from domain.entry_sync import EntrySync
 from domain.models import Assignee, Cached, Entry
+from domain.ports import JobQueue
 from domain.stale_while_revalidate import StaleWhileRevalidate
 from domain.use_cases.apply_comment import ApplyComment
 from domain.use_cases.apply_issue_event import ApplyIssueEvent
@@ -134,8 +135,6 @@ class Container(containers.DeclarativeContainer):
         "search", list[Entry], settings, redis_breaker, locks, fresh_s=SEARCH_FRESH_S, keep_s=SEARCH_KEEP_S
     )
     sandbox = providers.Singleton(demo_workspace)
-    # The entry the sandbox's ready-made requests link to.
-    sandbox_entry = providers.Callable(MemoryWorkspace.first_entry, sandbox)
     workspace = providers.Selector(
         settings.provided.tracker_backend,
         notion=providers.Singleton(
@@ -212,7 +211,9 @@ class Container(containers.DeclarativeContainer):
         workspace,
         providers.Selector(
             settings.provided.cache_backend,
-            redis=providers.Singleton(RedisHealth, redis, url=settings.provided.redis_url),
+            redis=providers.Singleton(
+                RedisHealth, redis, url=settings.provided.redis_url, variables=settings.provided.redis_variables
+            ),
             memory=providers.Singleton(RedisNotConfigured),
         ),
     )
@@ -277,6 +278,15 @@ async def open_cli_use_cases(container: Container) -> AsyncIterator[CliUseCases]
             reconcile=await resolve(container.reconcile()),
             diagnose_setup=await resolve(container.diagnose_setup()),
         )
+
+
+@contextlib.asynccontextmanager
+async def open_queue(container: Container) -> AsyncIterator[JobQueue]:
+    # The queue alone, on Redis alone: nothing of Notion is built.
+    try:
+        yield await resolve(container.queue())
+    finally:
+        await resolve(container.shutdown_resources())
 
 
 def version() -> str:

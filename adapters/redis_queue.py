@@ -9,7 +9,7 @@ from redis.asyncio import Redis
 from adapters.redis_queue_health import queue_stats
 from adapters.redis_queue_scripts import DOWN, ENQUEUE, REPLAY, QueueKeys, describe, text
 from adapters.redis_queue_worker import Handle, QueueWorker, wait_unless_stopped
-from domain.errors import QueueUnavailable
+from domain.errors import QueueFull, QueueUnavailable
 from domain.models import DeadLetter, Job, QueueStats
 from domain.ports import JobQueue
 
@@ -67,7 +67,7 @@ class RedisJobQueue(JobQueue):
         except DOWN as exc:
             raise QueueUnavailable(f"Redis did not take the job: {describe(exc)}") from exc
         if added == -1:
-            raise QueueUnavailable(f"the job queue holds {self._maxlen} unfinished jobs; is a worker running?")
+            raise QueueFull(f"the job queue holds {self._maxlen} unfinished jobs; is a worker running?")
         return bool(added == 1)
 
     async def work(self, handle: Handle, *, stop: asyncio.Event) -> None:

@@ -88,8 +88,8 @@ def _unreachable(exc: BaseException) -> bool:
 
 
 class RedisHealth(Dependency):
-    def __init__(self, redis: "Redis", *, url: str) -> None:
-        self._redis, self._where = redis, _without_password(url)
+    def __init__(self, redis: "Redis", *, url: str, variables: str = "REDIS_URL") -> None:
+        self._redis, self._where, self._variables = redis, without_password(url), variables
 
     name = "Redis"
     required = False  # the cache, locks and links then stay within each replica
@@ -103,14 +103,14 @@ class RedisHealth(Dependency):
                     check="Redis",
                     ok=False,
                     detail=f"does not answer at {self._where}: {exc or type(exc).__name__}",
-                    fix="Start Redis or fix REDIS_URL. Until then each replica caches alone and duplicate "
+                    fix=f"Start Redis or fix {self._variables}. Until then each replica caches alone and duplicate "
                     "protection relies on the Sentry Link column.",
                 )
             ]
         return [Finding(check="Redis", ok=True, detail=f"answers at {self._where}")]
 
 
-def _without_password(url: str) -> str:
+def without_password(url: str) -> str:
     parts = urlsplit(url)
     host = parts.hostname or ""
     return urlunsplit(parts._replace(netloc=f"{host}:{parts.port}" if parts.port else host))

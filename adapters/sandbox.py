@@ -151,6 +151,9 @@ class MemoryWorkspace(Workspace, Dependency):
 
     async def find_by_sentry_issue(self, issue_id: str) -> Entry | None:
         await self._touch("find_by_sentry_issue")
+        return self.linked_to(issue_id)
+
+    def linked_to(self, issue_id: str) -> Entry | None:
         return next((p.issue for p in self.pages.values() if sentry_issue_id(p.issue.sentry_url) == issue_id), None)
 
     async def status_column(self) -> StatusColumn | None:

@@ -44,6 +44,11 @@ class QueueUnavailable(DomainError):
     pass
 
 
+# Redis answers, but the queue is at its bound: only a worker draining it helps.
+class QueueFull(QueueUnavailable):
+    pass
+
+
 class SentryUnavailable(Unavailable):
     pass
 

@@ -1,5 +1,6 @@
+import enum
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
@@ -9,9 +10,25 @@ from domain.queries import notion_id
 from domain.sentry_events import DETAILS
 
 
-# A missing or wrong environment variable; the message names it and says what is expected.
+# Every missing or wrong environment variable at once, one line each naming the variable and what is expected.
 class ConfigError(Exception):
-    pass
+    def __init__(self, problems: Sequence[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = tuple(problems)
+
+
+# What a command uses. Settings.from_env reads the variables of the needs it is given, and only those, so that
+# `dead-letters` works with nothing but Redis configured. Redis and LOG_LEVEL are read for every command (optional
+# unless REDIS is named); Sentry's API variables with NOTION, since syncing reads Sentry when it can.
+class Need(enum.Enum):
+    NOTION = "NOTION_TOKEN, NOTION_CONFIG and Notion's limits"
+    CLIENT_SECRET = "SENTRY_NOTION_INTEGRATION_CLIENT_SECRET, to verify Sentry's requests"
+    REDIS = "REDIS_URL or REDIS_HOST: the job queue"
+    SENTRY_API = "SENTRY_API_TOKEN and SENTRY_ORG"
+
+
+# What the HTTP service uses; `check` asks for the same.
+SERVE = frozenset({Need.NOTION, Need.CLIENT_SECRET})
 
 
 class ColumnNames(BaseModel):
@@ -55,11 +72,13 @@ class NotionConfig(BaseModel):
 class Settings(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    notion_token: str = Field(repr=False)
-    notion: NotionConfig
-    client_secrets: tuple[str, ...] = Field(repr=False)
+    # Empty or None when the command does not use them (see Need): nothing then builds a Notion client.
+    notion_token: str = Field(default="", repr=False)
+    notion: NotionConfig | None = None
+    client_secrets: tuple[str, ...] = Field(default=(), repr=False)
     cache_timeout_s: int = 21600
     redis_url: str | None = None
+    redis_variables: str = "REDIS_URL"  # what the user set, for messages that say what to fix
     redis_prefix: str = "sentry-notion"
     notion_api_base_url: str = "https://api.notion.com"
     notion_rate_limit: int = 150
@@ -81,20 +100,25 @@ class Settings(BaseModel):
         )
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> "Settings":
+    def from_env(cls, env: Mapping[str, str], needs: Collection[Need] = SERVE) -> "Settings":
+        problems: list[str] = []
+
         def text(name: str, default: str | None = None) -> str:
+            # An empty value counts as unset: `NOTION_TOKEN=` in a .env file is a variable nobody filled in.
             value = env.get(name, "").strip()
             if value:
                 return value
             if default is None:
-                raise ConfigError(f"{name} is not set; {_EXPECTED[name]}.")
+                problems.append(f"{name} is not set; {_EXPECTED[name]}.")
+                return ""
             return default
 
         def whole(name: str, default: int, low: int, high: int) -> int:
             raw = text(name, str(default))
-            if not raw.isdigit() or not low <= int(raw) <= high:
-                raise ConfigError(f"{name} must be a whole number from {low} to {high}, got {raw!r}.")
-            return int(raw)
+            if raw.isdigit() and low <= int(raw) <= high:
+                return int(raw)
+            problems.append(f"{name} must be a whole number from {low} to {high}, got {raw!r}.")
+            return default
 
         def share(name: str, default: float) -> float:
             raw = text(name, str(default))
@@ -102,56 +126,71 @@ class Settings(BaseModel):
                 value = float(raw)
             except ValueError:
                 value = 0.0
-            if not 0 < value <= 1:
-                raise ConfigError(f"{name} must be a fraction above 0 and at most 1, got {raw!r}.")
-            return value
+            if 0 < value <= 1:
+                return value
+            problems.append(f"{name} must be a fraction above 0 and at most 1, got {raw!r}.")
+            return default
 
-        token = text("NOTION_TOKEN")
-        try:
-            notion = NotionConfig.model_validate_json(text("NOTION_CONFIG"))
-        except ValidationError as exc:
-            raise ConfigError(
-                f"NOTION_CONFIG is not valid: {_first_error(exc)}; {_EXPECTED['NOTION_CONFIG']}."
-            ) from None
-        secrets = tuple(s.strip() for s in text("SENTRY_NOTION_INTEGRATION_CLIENT_SECRET").split(",") if s.strip())
-        if not secrets:
+        def web_url(name: str, default: str) -> str:
+            url = text(name, default)
+            if url.startswith(("http://", "https://")):
+                return url
+            problems.append(f"{name} must be an http(s) URL, got {url!r}.")
+            return default
+
+        values: dict[str, object] = {}
+        if Need.NOTION in needs:
+            values["notion_token"] = text("NOTION_TOKEN")
+            if raw := text("NOTION_CONFIG"):
+                try:
+                    values["notion"] = NotionConfig.model_validate_json(raw)
+                except ValidationError as exc:
+                    problems.append(f"NOTION_CONFIG is not valid: {_first_error(exc)}; {_EXPECTED['NOTION_CONFIG']}.")
+            values["notion_api_base_url"] = web_url("NOTION_API_BASE_URL", "https://api.notion.com")
+            values["cache_timeout_s"] = whole("CACHE_TIMEOUT", 21600, 1, 30 * 86400)
+            values["notion_rate_limit"] = whole("NOTION_RATE_LIMIT", 150, 1, 1_000_000)
+            values["notion_search_share"] = share("NOTION_SEARCH_SHARE", 0.5)
+        if Need.CLIENT_SECRET in needs:
             name = "SENTRY_NOTION_INTEGRATION_CLIENT_SECRET"
-            raise ConfigError(f"{name} is empty; {_EXPECTED[name]}.")
-        redis_url = env.get("REDIS_URL", "").strip() or None
-        if redis_url is None and env.get("REDIS_HOST", "").strip():
-            redis_url = f"redis://{text('REDIS_HOST')}:{whole('REDIS_PORT', 6379, 1, 65535)}/0"
-        if redis_url and not redis_url.startswith(("redis://", "rediss://", "unix://")):
-            raise ConfigError("REDIS_URL must start with redis://, rediss:// or unix://.")
-        base_url = text("NOTION_API_BASE_URL", "https://api.notion.com")
-        if not base_url.startswith(("http://", "https://")):
-            raise ConfigError(f"NOTION_API_BASE_URL must be an http(s) URL, got {base_url!r}.")
-        sentry_token = env.get("SENTRY_API_TOKEN", "").strip()
-        sentry_org = env.get("SENTRY_ORG", "").strip()
-        if sentry_token and not sentry_org:
-            raise ConfigError(
-                "SENTRY_ORG is not set; expected the Sentry organization's slug, needed with SENTRY_API_TOKEN."
-            )
-        sentry_url = text("SENTRY_URL", "https://sentry.io")
-        if not sentry_url.startswith(("http://", "https://")):
-            raise ConfigError(f"SENTRY_URL must be an http(s) URL, got {sentry_url!r}.")
+            values["client_secrets"] = tuple(s.strip() for s in env.get(name, "").split(",") if s.strip())
+            if not values["client_secrets"]:
+                problems.append(f"{name} is not set; {_EXPECTED[name]}.")
+        if Need.NOTION in needs or Need.SENTRY_API in needs:
+            token = env.get("SENTRY_API_TOKEN", "").strip()
+            org = env.get("SENTRY_ORG", "").strip()
+            if Need.SENTRY_API in needs and not token:
+                problems.append(f"SENTRY_API_TOKEN is not set; {_EXPECTED['SENTRY_API_TOKEN']}.")
+            if (token or Need.SENTRY_API in needs) and not org:
+                problems.append(f"SENTRY_ORG is not set; {_EXPECTED['SENTRY_ORG']}.")
+            values |= {"sentry_api_token": token, "sentry_org": org}
+            values["sentry_url"] = web_url("SENTRY_URL", "https://sentry.io")
+        values |= cls._redis(env, required=Need.REDIS in needs, problems=problems)
+        values["redis_prefix"] = text("REDIS_PREFIX", "sentry-notion")
         level = text("LOG_LEVEL", "info").lower()
-        if level not in ("debug", "info", "warning", "error"):
-            raise ConfigError(f"LOG_LEVEL must be one of debug, info, warning, error, got {level!r}.")
-        return cls(
-            notion_token=token,
-            notion=notion,
-            client_secrets=secrets,
-            cache_timeout_s=whole("CACHE_TIMEOUT", 21600, 1, 30 * 86400),
-            redis_url=redis_url,
-            redis_prefix=text("REDIS_PREFIX", "sentry-notion"),
-            notion_api_base_url=base_url,
-            notion_rate_limit=whole("NOTION_RATE_LIMIT", 150, 1, 1_000_000),
-            notion_search_share=share("NOTION_SEARCH_SHARE", 0.5),
-            log_level=level,
-            sentry_api_token=sentry_token,
-            sentry_url=sentry_url,
-            sentry_org=sentry_org,
-        )
+        if level in ("debug", "info", "warning", "error"):
+            values["log_level"] = level
+        else:
+            problems.append(f"LOG_LEVEL must be one of debug, info, warning, error, got {level!r}.")
+        if problems:
+            raise ConfigError(problems)
+        return cls.model_validate(values)
+
+    @staticmethod
+    def _redis(env: Mapping[str, str], *, required: bool, problems: list[str]) -> dict[str, object]:
+        url = env.get("REDIS_URL", "").strip()
+        if url:
+            if not url.startswith(("redis://", "rediss://", "unix://")):
+                problems.append("REDIS_URL must start with redis://, rediss:// or unix://.")
+            return {"redis_url": url}
+        host, port = env.get("REDIS_HOST", "").strip(), env.get("REDIS_PORT", "").strip() or "6379"
+        if not host:
+            if required:
+                problems.append(f"REDIS_URL is not set; {_EXPECTED['REDIS_URL']}.")
+            return {}
+        if not port.isdigit() or not 1 <= int(port) <= 65535:
+            problems.append(f"REDIS_PORT must be a whole number from 1 to 65535, got {port!r}.")
+        named = "REDIS_HOST and REDIS_PORT" if env.get("REDIS_PORT", "").strip() else "REDIS_HOST"
+        return {"redis_url": f"redis://{host}:{port}/0", "redis_variables": named}
 
     @property
     def tracker_backend(self) -> str:
@@ -180,6 +219,9 @@ _EXPECTED = {
     "SENTRY_NOTION_INTEGRATION_CLIENT_SECRET": (
         "expected the Client Secret of the Sentry internal integration (comma-separated to rotate)"
     ),
+    "SENTRY_API_TOKEN": "expected a token of the Sentry internal integration, which this command asks Sentry with",
+    "SENTRY_ORG": "expected the Sentry organization's slug, needed with SENTRY_API_TOKEN",
+    "REDIS_URL": "expected the Redis that holds the job queue, like redis://redis:6379/0 (or set REDIS_HOST)",
 }
 
 

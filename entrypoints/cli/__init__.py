@@ -2,47 +2,127 @@ import argparse
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 
+from domain.ports import JobQueue
 from entrypoints.cli.queue import dead_letters, replay_lost, worker
 from entrypoints.cli.reconcile import reconcile
 from entrypoints.cli.use_cases import CliUseCases
 
+DEAD_LETTER_ACTIONS = {
+    "list": "show each webhook that failed every attempt, with its id and last error",
+    "replay": "queue them again: all of them, or only the ids given",
+}
+
+
+# Every option shows its default; one whose default depends on others (serve's --host) says so in its own help,
+# and a flag's default (off) goes without saying.
+class _Help(argparse.ArgumentDefaultsHelpFormatter):
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.nargs == 0:
+            return action.help
+        return super()._get_help_string(action)
+
 
 def parse_args(argv: list[str] | None = None, *, version: str = "") -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="sentry-notion", description="Sentry ⇄ Notion issue links.")
-    parser.add_argument("--version", action="version", version=f"sentry-notion {version}")
-    commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser(
-        "serve", help="run the HTTP service Sentry calls", formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    parser = argparse.ArgumentParser(
+        prog="sentry-notion", description="Sentry ⇄ Notion issue links.", formatter_class=_Help
     )
-    serve.add_argument("--host", default="0.0.0.0")
-    serve.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--version", action="version", version=f"sentry-notion {version}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help: str, description: str) -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = commands.add_parser(
+            name, help=help, description=description, formatter_class=_Help
+        )
+        return parser
+
+    serve = command(
+        "serve",
+        "run the HTTP service Sentry calls",
+        "Run the HTTP service Sentry's integration calls (issue links, options, webhooks), "
+        "and apply queued webhooks unless --no-worker. Needs the Notion settings and the client secret.",
+    )
+    serve.add_argument("--host", help="address to listen on (default: 0.0.0.0, or 127.0.0.1 with --sandbox)")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on")
     serve.add_argument(
-        "--sandbox", action="store_true", help="run on an in-memory Notion workspace with a generated secret"
+        "--sandbox",
+        action="store_true",
+        help="run on an in-memory Notion workspace and print ready-made signed requests; reads no settings",
+    )
+    serve.add_argument(
+        "--secret",
+        help="with --sandbox: the client secret to sign with, so printed requests keep working after a restart "
+        "(default: a new one each start)",
     )
     serve.add_argument(
         "--no-worker",
         action="store_true",
         help="only queue webhooks, for web replicas beside `sentry-notion worker` processes (default: apply them too)",
     )
-    commands.add_parser("check", help="check the configuration, Notion and Redis, and say what to fix")
-    commands.add_parser("worker", help="apply queued Sentry webhooks to Notion")
-    commands.add_parser("reconcile", help="bring every linked entry to its Sentry issue's current state")
-    dead = commands.add_parser("dead-letters", help="list the webhooks that failed every attempt, or replay them")
-    dead.add_argument("action", choices=["list", "replay"])
-    dead.add_argument("ids", nargs="*", help="with replay: only these (default: all)")
-    lost = commands.add_parser("replay-lost", help="queue again the webhooks logged as webhook_lost")
+    command(
+        "check",
+        "check the configuration, Notion and Redis, and say what to fix",
+        "Check every setting, the Notion token, database and columns, Redis and the job queue; "
+        "print one line per check and what to fix. Exit code 1 if anything is wrong.",
+    )
+    command(
+        "worker",
+        "apply queued Sentry webhooks to Notion",
+        "Apply the Sentry webhooks that serve queued in Redis to Notion, one job at a time, until SIGTERM. "
+        "Needs Redis and the Notion settings.",
+    )
+    command(
+        "reconcile",
+        "bring every linked entry to its Sentry issue's current state",
+        "Ask Sentry for the state of each linked entry's issue and repair the entries that drifted "
+        "(webhooks lost while Redis or the service was down). Needs SENTRY_API_TOKEN and SENTRY_ORG.",
+    )
+    dead = command(
+        "dead-letters",
+        "list the webhooks that failed every attempt, or replay them",
+        "Work on the dead letters: queued webhooks that failed every attempt. Needs only Redis.",
+    )
+    actions = dead.add_subparsers(dest="action", metavar="ACTION")
+    for name, help in DEAD_LETTER_ACTIONS.items():
+        action = actions.add_parser(
+            name, help=help, description=help[0].upper() + help[1:] + ".", formatter_class=_Help
+        )
+        if name == "replay":
+            action.add_argument(
+                "ids", nargs="*", default=[], help="dead letter ids, as `list` shows them (default: all)"
+            )
+    lost = command(
+        "replay-lost",
+        "queue again the webhooks logged as webhook_lost",
+        "Queue again the webhooks the service logged as webhook_lost (received while Redis was down), "
+        "read from its JSON log. Needs only Redis.",
+    )
     lost.add_argument("log", type=argparse.FileType("r"), help="the service's JSON log ('-' for standard input)")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.command == "dead-letters" and args.action is None:
+        width = max(map(len, DEAD_LETTER_ACTIONS))
+        dead.error("name an action:\n" + "\n".join(f"  {n:<{width}}  {h}" for n, h in DEAD_LETTER_ACTIONS.items()))
+    if args.command == "serve" and args.secret is not None and not args.sandbox:
+        serve.error(
+            "--secret is for --sandbox; the service takes its secret from SENTRY_NOTION_INTEGRATION_CLIENT_SECRET"
+        )
+    return args
 
 
-async def run(args: argparse.Namespace, open_use_cases: Callable[[], AbstractAsyncContextManager[CliUseCases]]) -> int:
+async def run(
+    args: argparse.Namespace,
+    open_use_cases: Callable[[], AbstractAsyncContextManager[CliUseCases]],
+    open_queue: Callable[[], AbstractAsyncContextManager[JobQueue]],
+) -> int:
+    # The queue commands open Redis alone: they run, and help, while Notion is misconfigured or down.
+    match args.command:
+        case "dead-letters":
+            async with open_queue() as queue:
+                return await dead_letters(queue, args.action, getattr(args, "ids", []))
+        case "replay-lost":
+            async with open_queue() as queue:
+                return await replay_lost(queue, args.log)
     async with open_use_cases() as use_cases:
-        match args.command:
-            case "worker":
-                return await worker(use_cases)
-            case "reconcile":
-                return await reconcile(use_cases)
-            case "dead-letters":
-                return await dead_letters(use_cases, args.action, args.ids)
-            case _:
-                return await replay_lost(use_cases, args.log)
+        if args.command == "reconcile":
+            return await reconcile(use_cases)
+        await use_cases.queue.stats()  # a worker that cannot reach Redis says so at once, not every 5 s
+        return await worker(use_cases)

@@ -8,6 +8,7 @@ from typing import TextIO
 import structlog
 
 from domain.models import Job
+from domain.ports import JobQueue
 from entrypoints.cli.use_cases import CliUseCases
 
 log = structlog.get_logger(__name__)
@@ -23,23 +24,23 @@ async def worker(use_cases: CliUseCases) -> int:
     return 0
 
 
-async def replay_lost(use_cases: CliUseCases, log_lines: TextIO) -> int:
+async def replay_lost(queue: JobQueue, log_lines: TextIO) -> int:
     jobs = []
     for line in log_lines:
         with contextlib.suppress(ValueError):
             entry = json.loads(line)
             if isinstance(entry, dict) and entry.get("event") == "webhook_lost":
                 jobs.append(Job.model_validate(entry["job"]))
-    queued = [await use_cases.queue.enqueue(job) for job in jobs]
+    queued = [await queue.enqueue(job) for job in jobs]
     print(f"{sum(queued)} lost webhook(s) queued again, {len(jobs) - sum(queued)} already queued.")
     return 0
 
 
-async def dead_letters(use_cases: CliUseCases, action: str, ids: Sequence[str]) -> int:
+async def dead_letters(queue: JobQueue, action: str, ids: Sequence[str]) -> int:
     if action == "replay":
-        print(f"Replayed {await use_cases.queue.replay(ids)} job(s).")
+        print(f"Replayed {await queue.replay(ids)} job(s).")
         return 0
-    letters = await use_cases.queue.dead_letters()
+    letters = await queue.dead_letters()
     for letter in letters:
         job = letter.job
         print(f"{letter.id}  {job.kind} {job.action}  attempts={letter.attempts}  {letter.error}")

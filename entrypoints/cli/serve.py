@@ -1,5 +1,7 @@
 import asyncio
 import contextlib
+import errno
+import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 
@@ -8,7 +10,7 @@ from aiohttp import web
 
 from entrypoints.cli.use_cases import CliUseCases
 from entrypoints.http.app import UseCases, create_app
-from entrypoints.http.sandbox import curl_commands
+from entrypoints.http.sandbox import Sandbox, add_sandbox_routes, curl_commands
 
 log = structlog.get_logger(__name__)
 
@@ -16,20 +18,41 @@ log = structlog.get_logger(__name__)
 SHUTDOWN_GRACE_S = 25.0
 
 
+# The port is taken, or the address is not this host's: said in one line, before anything else is printed.
+class CannotListen(Exception):
+    pass
+
+
+def listen(host: str, port: int) -> socket.socket:
+    # Bound before anything is printed, so a taken port is reported instead of a sandbox banner whose
+    # requests would reach the process that holds it.
+    try:
+        return socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise CannotListen(
+                f"port {port} on {host} is already in use (is another sentry-notion running?): stop it or choose --port"
+            ) from None
+        raise CannotListen(
+            f"cannot listen on {host} port {port} ({exc.strerror or exc}): choose --host or --port"
+        ) from None
+
+
 def serve(
     open_use_cases: Callable[[], AbstractAsyncContextManager[CliUseCases]],
     *,
-    host: str,
-    port: int,
+    sock: socket.socket,
     worker: bool,
     client_secrets: tuple[str, ...],
     about: dict[str, str],
-    sandbox_page_id: str | None = None,
+    sandbox: Sandbox | None = None,
 ) -> None:
     # `about`: what the start-up line says of this process besides its address (version, Redis, ...).
-    if sandbox_page_id is not None:
-        print_sandbox(client_secrets[0], sandbox_page_id, f"http://{'127.0.0.1' if host == '0.0.0.0' else host}:{port}")
-    app = serve_app(open_use_cases, client_secrets=client_secrets, worker=worker)
+    host, port = sock.getsockname()[:2]
+    if sandbox is not None:
+        shown = "127.0.0.1" if host == "0.0.0.0" else f"[{host}]" if ":" in host else host
+        print_sandbox(client_secrets[0], sandbox, f"http://{shown}:{port}")
+    app = serve_app(open_use_cases, client_secrets=client_secrets, worker=worker, sandbox=sandbox)
     described = about | {"address": f"{host}:{port}", "worker": "on" if worker else "off"}
 
     async def stopped(app: web.Application) -> None:
@@ -39,8 +62,7 @@ def serve(
     # aiohttp prints once every socket listens: a log line then says so, with what an operator needs to know.
     web.run_app(
         app,
-        host=host,
-        port=port,
+        sock=sock,
         access_log=None,
         print=lambda _: log.info("listening", **described),
         shutdown_timeout=SHUTDOWN_GRACE_S,
@@ -52,6 +74,7 @@ def serve_app(
     *,
     client_secrets: tuple[str, ...],
     worker: bool,
+    sandbox: Sandbox | None = None,
 ) -> web.Application:
     @contextlib.asynccontextmanager
     async def serving() -> AsyncIterator[UseCases]:
@@ -68,12 +91,15 @@ def serve_app(
                 stop.set()  # before the resources the worker uses are shut down
                 await task
 
-    return create_app(serving, client_secrets=client_secrets)
+    app = create_app(serving, client_secrets=client_secrets)
+    if sandbox is not None:
+        add_sandbox_routes(app, sandbox)
+    return app
 
 
-def print_sandbox(secret: str, page_id: str, base_url: str) -> None:
+def print_sandbox(secret: str, sandbox: Sandbox, base_url: str) -> None:
     print("Sandbox: an in-memory Notion workspace; nothing is sent anywhere.")
     print(f"Client secret: {secret}")
-    for title, command in curl_commands(base_url, secret, page_id):
+    for title, command in curl_commands(base_url, secret, sandbox):
         print(f"\n# {title}\n{command}")
     print(flush=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from pytest_aiohttp import AiohttpServer
+from pytest_aiohttp import AiohttpClient, AiohttpServer
 
 import cli
 from container import Container
@@ -126,7 +126,7 @@ async def test_the_sandbox_prints_a_working_signed_command_for_every_route() -> 
     try:
         assert process.stdout is not None
         banner: list[str] = []
-        while len([line for line in banner if line.startswith("curl ")]) < 7:
+        while len([line for line in banner if line.startswith("curl ")]) < 8:
             banner.append((await asyncio.wait_for(process.stdout.readline(), 10)).decode().rstrip("\n"))
         commands = [line for line in banner if line.startswith("curl ")]
         answers = []
@@ -140,13 +140,16 @@ async def test_the_sandbox_prints_a_working_signed_command_for_every_route() -> 
 
     assert any(line.startswith("Client secret: ") for line in banner)
     assert all(f"http://127.0.0.1:{port}/" in command for command in commands)
-    created, linked, issues, people, webhook, ready, metrics = answers
+    created, linked, issues, people, webhook, entry, ready, metrics = answers
     assert json.loads(created) == {"webUrl": json.loads(created)["webUrl"], "project": "Bugs", "identifier": "BUG-4"}
     assert json.loads(linked)["identifier"] == "BUG-1"
     assert json.loads(issues) == [{"label": "BUG-1 · Login fails on Safari", "value": json.loads(issues)[0]["value"]}]
     assert "Sentry Sync" not in people  # the demo workspace's bot is no assignee
     assert [p["label"] for p in json.loads(people)][:1] == ["Ada Lovelace (ada@example.org)"]
     assert json.loads(webhook) == {"received": True, "outcome": "applied"}  # no Redis: applied at once
+    shown = json.loads(entry)
+    assert (shown["identifier"], shown["status"]) == ("BUG-3", "Done")  # the entry the webhook moved
+    assert shown["sentry_url"] == "https://example.sentry.io/issues/1/"
     assert json.loads(ready)["ready"] is True  # at once: Notion's first probe runs in the background
     assert [check["check"] for check in json.loads(ready)["checks"]][:1] == ["Notion"]
     assert 'sentry_notion_requests_total{route="/sentry/issue-link/create",status="201"} 1.0' in metrics
@@ -183,3 +186,33 @@ async def test_sigterm_finishes_the_request_in_flight(aiohttp_server: AiohttpSer
         if process.returncode is None:
             process.kill()
     assert len(fake.pages(data_source_id)) == 1
+
+
+async def test_the_sandbox_takes_a_secret_and_listens_on_loopback_by_default() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    sandbox = [SERVE[0], "serve", "--sandbox", "--secret", "kept-across-restarts", "--port", str(port)]
+    process = await asyncio.create_subprocess_exec(
+        *sandbox, env={"PATH": os.environ["PATH"]}, stdout=asyncio.subprocess.PIPE
+    )
+    try:
+        assert process.stdout is not None
+        banner: list[str] = []
+        while not banner or not banner[-1].startswith("{"):
+            banner.append((await asyncio.wait_for(process.stdout.readline(), 10)).decode().rstrip("\n"))
+    finally:
+        process.terminate()
+        await asyncio.wait_for(process.wait(), 15)
+
+    assert "Client secret: kept-across-restarts" in banner
+    listening = json.loads(banner[-1])
+    assert (listening["event"], listening["address"]) == ("listening", f"127.0.0.1:{port}")
+
+
+async def test_the_sandbox_route_exists_only_in_the_sandbox(aiohttp_client: AiohttpClient) -> None:
+    client = await aiohttp_client(app_for(Container(settings=settings())))
+
+    resp = await client.get("/sandbox/entries/00000000-0000-0000-0000-000000000001", headers=ui_headers(b""))
+
+    assert resp.status == 404

@@ -580,7 +580,7 @@ async def test_a_lost_webhook_is_queued_again_from_the_log(
     log_file = io.StringIO("not json\n" + json.dumps({"event": "webhook_lost", "job": lost["job"]}) + "\n")
 
     async with open_cli_use_cases(Container(settings=settings(**env))) as use_cases:
-        assert await replay_lost(use_cases, log_file) == 0
+        assert await replay_lost(use_cases.queue, log_file) == 0
     assert "1 lost webhook(s) queued again" in capsys.readouterr().out
     worker = await start_worker()
     await worker.wait(1)

@@ -12,6 +12,7 @@ ENV = {
 def test_defaults() -> None:
     settings = Settings.from_env(ENV)
 
+    assert settings.notion is not None
     assert settings.notion.database_id == "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
     columns = settings.notion.column_names
     assert (columns.assignee, columns.id, columns.sentry_url) == ("Assignee", "ID", "Sentry Link")
@@ -30,6 +31,7 @@ def test_database_link_secrets_list_and_redis_host() -> None:
         }
     )
 
+    assert settings.notion is not None
     assert settings.notion.database_id == "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
     assert settings.notion.column_names.sentry_url == "Sentry"
     assert settings.client_secrets == ("new", "old")
