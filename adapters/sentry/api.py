@@ -92,7 +92,7 @@ class _Answer:
 
 
 class HttpSentryApi(SentryApi, Dependency):
-    def __init__(self, client: RetryClient, *, organization: str, base_url: str = "https://sentry.io") -> None:
+    def __init__(self, client: RetryClient, *, organization: str, base_url: str) -> None:
         self._client, self._organization = client, organization
         self._where = f"{without_credentials(base_url)} (SENTRY_URL)"
 

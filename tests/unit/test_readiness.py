@@ -97,10 +97,10 @@ async def test_stop_cancels_the_probe_in_flight() -> None:
     assert (await readiness())[0].checked_at is None
 
 
-def diagnose(*dependencies: Probe, sentry: Probe | None = None, policy: SyncPolicy = SyncPolicy()) -> DiagnoseSetup:
+def diagnose(*dependencies: Probe, sentry: Probe | None = None, policy: SyncPolicy | None = None) -> DiagnoseSetup:
     return DiagnoseSetup(
         dependencies=dependencies,
-        policy=policy,
+        policy=policy or SyncPolicy(),
         status_column="",
         assignee_column="Assignee",
         details=(),
