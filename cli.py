@@ -6,7 +6,7 @@ import sys
 from typing import NoReturn
 
 from adapters.notion.client import NOTION_VERSION
-from adapters.redis_store import without_password
+from adapters.urls import without_credentials
 from container import Container, open_cli_use_cases, open_queue, version
 from domain.errors import DomainError
 from entrypoints.cli import parse_args, run
@@ -83,7 +83,7 @@ def _sandbox(container: Container) -> Sandbox:
 
 def _services(settings: Settings) -> Services:
     return Services(
-        redis=without_password(settings.redis_url or ""),
+        redis=without_credentials(settings.redis_url or ""),
         redis_variables=settings.redis_variables,
         notion=settings.notion_api_base_url,
         sentry=settings.sentry_url,

@@ -152,6 +152,8 @@ class Container(containers.DeclarativeContainer):
                 status_options=settings.provided.notion.sync.named_options.call(),
             ),
             schemas=schemas,
+            base_url=settings.provided.notion_api_base_url,
+            comments_synced=settings.provided.notion.sync.comments,
         ),
         sandbox=sandbox,
     )
@@ -169,7 +171,12 @@ class Container(containers.DeclarativeContainer):
     )
     sentry = providers.Selector(
         settings.provided.sentry_backend,
-        api=providers.Singleton(HttpSentryApi, sentry_client, organization=settings.provided.sentry_org),
+        api=providers.Singleton(
+            HttpSentryApi,
+            sentry_client,
+            organization=settings.provided.sentry_org,
+            base_url=settings.provided.sentry_url,
+        ),
         none=providers.Object(None),
     )
     entry_sync = providers.Singleton(
@@ -225,6 +232,11 @@ class Container(containers.DeclarativeContainer):
             redis=providers.List(*checked.args, providers.Singleton(RedisQueueHealth, queue)),
             memory=checked,
         ),
+        policy=settings.provided.notion.sync,
+        status_column=settings.provided.notion.column_names.status,
+        assignee_column=settings.provided.notion.column_names.assignee,
+        details=settings.provided.notion.column_names.details.call(),
+        sentry=sentry,
     )
     observe_queue = providers.Factory(ObserveQueue, queue=queue)
     back_links = providers.Singleton(BackLinks, sentry=sentry, state=sync_state, locks=locks)

@@ -4,7 +4,6 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable
 from typing import TypeVar
-from urllib.parse import urlsplit, urlunsplit
 
 import structlog
 from pydantic import TypeAdapter, ValidationError
@@ -14,6 +13,7 @@ from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from adapters.memory import MemoryLinkRegistry, MemoryLocks
+from adapters.urls import without_credentials
 from domain.errors import STILL_RUNNING, Conflict
 from domain.models import Cached, Finding
 from domain.ports import Cache, Dependency, LinkRegistry, Locks, SyncState
@@ -89,7 +89,7 @@ def _unreachable(exc: BaseException) -> bool:
 
 class RedisHealth(Dependency):
     def __init__(self, redis: "Redis", *, url: str, variables: str = "REDIS_URL") -> None:
-        self._redis, self._where, self._variables = redis, without_password(url), variables
+        self._redis, self._where, self._variables = redis, without_credentials(url), variables
 
     name = "Redis"
     required = False  # the cache, locks and links then stay within each replica
@@ -108,12 +108,6 @@ class RedisHealth(Dependency):
                 )
             ]
         return [Finding(check="Redis", ok=True, detail=f"answers at {self._where}")]
-
-
-def without_password(url: str) -> str:
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    return urlunsplit(parts._replace(netloc=f"{host}:{parts.port}" if parts.port else host))
 
 
 class RedisCache(Cache[T]):

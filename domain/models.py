@@ -174,6 +174,23 @@ class Finding(Frozen):
     fix: str = ""
 
 
+class Feature(Frozen):
+    """A part of the sync, on or off as configured, and why."""
+
+    name: str
+    on: bool
+    detail: str
+
+
+class Diagnosis(Frozen):
+    findings: tuple[Finding, ...]
+    features: tuple[Feature, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(f.ok for f in self.findings)
+
+
 class Option(Frozen):
     label: str
     value: str

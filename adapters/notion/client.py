@@ -22,9 +22,11 @@ from adapters.notion.errors import (
     unreachable,
 )
 from adapters.rate_limit import NotionRateLimiter
+from adapters.urls import without_credentials
 from domain.errors import TrackerMisconfigured
 
 NOTION_VERSION = "2026-03-11"
+NOTION_API = "https://api.notion.com"
 JSON = dict[str, Any]
 _ID = re.compile(r"/[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}(?=/|$)")
 _ENDPOINTS = {
@@ -125,9 +127,15 @@ async def open_notion_client(
 
 class NotionApi:
     def __init__(
-        self, client: RetryClient, *, database_id: str, on_misconfigured: Callable[[], Awaitable[None]]
+        self,
+        client: RetryClient,
+        *,
+        database_id: str,
+        on_misconfigured: Callable[[], Awaitable[None]],
+        base_url: str = NOTION_API,
     ) -> None:
         self._client, self._database_id, self._on_misconfigured = client, database_id, on_misconfigured
+        self._where = without_credentials(base_url)
 
     async def send(
         self,
@@ -155,7 +163,7 @@ class NotionApi:
         except (TimeoutError, aiohttp.ClientError) as exc:
             if unclear and not isinstance(exc, UNSENT):
                 raise Unclear(None) from exc
-            raise unreachable(exc) from exc
+            raise unreachable(exc, self._where) from exc
         failure = translate(error, missing, self._database_id)
         if isinstance(failure, TrackerMisconfigured) and error.status in (400, 404):
             await self._on_misconfigured()

@@ -41,11 +41,17 @@ class Unclear(Exception):
         self.body: dict[str, Any] = body if isinstance(body, dict) else {}
 
 
-def unreachable(exc: Exception) -> TrackerUnavailable:
+# A 403: the integration lacks a capability (https://developers.notion.com/reference/capabilities).
+class MissingCapability(TrackerMisconfigured):
+    pass
+
+
+def unreachable(exc: Exception, where: str) -> TrackerUnavailable:
+    # `where` is the API's base URL without credentials: the setting to check when it is wrong.
     return TrackerUnavailable(
-        "Notion did not answer in time; try again."
+        f"Notion did not answer in time at {where} (NOTION_API_BASE_URL); try again."
         if isinstance(exc, TimeoutError)
-        else "Could not reach Notion; try again."
+        else f"Could not reach Notion at {where} (NOTION_API_BASE_URL); check it and that this host reaches it."
     )
 
 
@@ -63,7 +69,7 @@ def translate(error: NotionError, missing: Missing, database_id: str) -> DomainE
             "Notion rejected the integration token (NOTION_TOKEN); create a new one in Notion's integration settings."
         )
     if error.status == 403:
-        return TrackerMisconfigured(
+        return MissingCapability(
             f"The Notion integration lacks a capability for this.{detail} "
             "Check its Capabilities in Notion's integration settings."
         )

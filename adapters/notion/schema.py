@@ -44,7 +44,7 @@ class Schemas:
         self._database_id, self._wanted_source = database_id, data_source_id
 
     async def describe(self) -> NotionSchema:
-        schema = (await self._schemas.get(self._key(), self._discover)).value
+        schema = (await self._schemas.get(self._key(), self.discover)).value
         for column, kind, key in (
             (self._columns.sentry_url, "url", "sentry_url"),
             (self._columns.id, "unique_id", "id"),
@@ -61,7 +61,7 @@ class Schemas:
         setup = f"{self._database_id}|{self._wanted_source}|{self._columns}"
         return f"schema:{hashlib.sha256(setup.encode()).hexdigest()[:16]}"
 
-    async def _discover(self) -> NotionSchema:
+    async def discover(self) -> NotionSchema:
         database, me = await asyncio.gather(
             self._api.send("GET", f"v1/databases/{self._database_id}", IDEMPOTENT, missing="database"),
             self._api.send("GET", "v1/users/me", IDEMPOTENT),
@@ -112,7 +112,7 @@ class Schemas:
         if not thorough:
             return found
         try:
-            schema = await self._discover()
+            schema = await self.discover()
         except DomainError as exc:
             return [*found, Finding(check="Notion database", ok=False, detail=exc.message)]
         detail = f"{schema.database.title!r} is shared with the integration; data source {schema.data_source_id}"

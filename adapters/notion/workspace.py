@@ -4,12 +4,14 @@ from typing import Literal
 from aiohttp_retry import RetryClient
 
 from adapters.notion import wire
-from adapters.notion.client import SEND_ONCE, NotionApi
+from adapters.notion.client import IDEMPOTENT, NOTION_API, SEND_ONCE, NotionApi
 from adapters.notion.columns import Columns
 from adapters.notion.comments import Comments
+from adapters.notion.errors import MissingCapability
 from adapters.notion.pages import Pages
 from adapters.notion.schema import NotionSchema, Schemas
 from adapters.notion.search import search
+from domain.errors import DomainError
 from domain.models import (
     Assignee,
     Block,
@@ -26,6 +28,8 @@ from domain.ports import Workspace
 from domain.sentry_events import sentry_issue_id
 from domain.stale_while_revalidate import StaleWhileRevalidate
 
+CAPABILITIES = "Settings → Connections → Develop or manage integrations → your integration → Capabilities"
+
 
 class NotionWorkspace(Workspace):
     def __init__(
@@ -37,9 +41,14 @@ class NotionWorkspace(Workspace):
         schemas: StaleWhileRevalidate[NotionSchema],
         data_source_id: str = "",
         recovery_delays_s: tuple[float, ...] = (0.0, 0.5, 1.5),
+        base_url: str = NOTION_API,
+        comments_synced: bool = False,
     ) -> None:
         # A refused request may come from a renamed column or data source: the cached schema is read again.
-        self._api = NotionApi(client, database_id=database_id, on_misconfigured=lambda: self._schemas.expire())
+        self._api = NotionApi(
+            client, database_id=database_id, on_misconfigured=lambda: self._schemas.expire(), base_url=base_url
+        )
+        self._comments_synced = comments_synced
         self._schemas = Schemas(
             self._api, schemas, database_id=database_id, data_source_id=data_source_id, columns=columns
         )
@@ -54,7 +63,47 @@ class NotionWorkspace(Workspace):
         return (await self._schemas.describe()).database
 
     async def diagnose(self, *, thorough: bool) -> list[Finding]:
-        return await self._schemas.diagnose(thorough=thorough)
+        found = await self._schemas.diagnose(thorough=thorough)
+        if thorough and self._comments_synced and any(f.check == "Notion database" and f.ok for f in found):
+            found.append(await self._comments_finding())
+        return found
+
+    async def _comments_finding(self) -> Finding:
+        # Reading an entry's comments shows whether *Read comments* is on: Notion answers 403 without it. No
+        # request shows *Insert comments* short of writing a comment, which check must not do.
+        check = "Notion comments"
+        enable = "Read comments and Insert comments in the integration's Capabilities (Notion: " + CAPABILITIES + ")"
+        try:
+            source = (await self._schemas.discover()).data_source_id
+            pages = await self._api.send(
+                "POST", f"v1/data_sources/{source}/query", IDEMPOTENT, json={"page_size": 1}, missing="database"
+            )
+            first = next(iter(pages.get("results") or ()), None)
+            if first is None:
+                return Finding(
+                    check=check,
+                    ok=True,
+                    detail="not checked: the database has no entry to read comments of",
+                    fix=f"Enable {enable}; run check again once an entry exists.",
+                )
+            await self._api.send(
+                "GET", "v1/comments", IDEMPOTENT, params={"block_id": str(first["id"]), "page_size": "1"}
+            )
+        except MissingCapability:
+            return Finding(
+                check=check,
+                ok=False,
+                detail="the integration may not read comments, so Sentry comments cannot reach Notion",
+                fix=f"Enable {enable}, or set NOTION_CONFIG sync.comments to false.",
+            )
+        except DomainError as exc:
+            return Finding(check=check, ok=False, detail=f"not checked: {exc.message}")
+        return Finding(
+            check=check,
+            ok=True,
+            detail="Read comments is on; Insert comments cannot be checked without writing a comment",
+            fix=f"Make sure Insert comments is on too (Notion: {CAPABILITIES}).",
+        )
 
     async def create_entry(self, draft: EntryDraft) -> Entry:
         return await self._pages.create(await self._schemas.describe(), draft)

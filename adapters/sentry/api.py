@@ -13,9 +13,10 @@ import structlog
 from aiohttp_retry import RetryClient
 
 from adapters.http_retry import BudgetedRetry, retry_after_s
+from adapters.urls import without_credentials
 from domain.errors import DomainError, IssueNotFound, SentryRefused, SentryUnavailable
-from domain.models import SentryIssueState
-from domain.ports import SentryApi
+from domain.models import Finding, SentryIssueState
+from domain.ports import Dependency, SentryApi
 from domain.sentry_events import iso_utc
 
 log = structlog.get_logger(__name__)
@@ -27,6 +28,11 @@ DUPLICATE_NOTE = "already posted that comment"
 # S:src/sentry/issues/endpoints/bases/group.py::GroupPermission.scope_map: GET takes event:read,
 # POST and PUT take event:write. The integration's "Issue & Event" permission grants them.
 SCOPES = "event:read and event:write"
+# Any of these lets the token read issues (details, status, assignee: the assignee's email is part of the issue,
+# S:src/sentry/api/serializers/models/actor.py), and any of the second set lets it post notes.
+READS = frozenset({"event:read", "event:write", "event:admin"})
+WRITES = frozenset({"event:write", "event:admin"})
+TOKENS = "Sentry → Settings → Developer Settings → Custom Integrations → your internal integration → Tokens (New Token)"
 
 
 def rate_limit_reset_s(response: aiohttp.ClientResponse) -> float | None:
@@ -85,9 +91,80 @@ class _Answer:
     wait_s: float | None = None
 
 
-class HttpSentryApi(SentryApi):
-    def __init__(self, client: RetryClient, *, organization: str) -> None:
+class HttpSentryApi(SentryApi, Dependency):
+    def __init__(self, client: RetryClient, *, organization: str, base_url: str) -> None:
         self._client, self._organization = client, organization
+        self._where = f"{without_credentials(base_url)} (SENTRY_URL)"
+
+    name = "Sentry"
+    required = False  # webhooks are still applied without it, from what they carry
+
+    async def diagnose(self, *, thorough: bool) -> list[Finding]:
+        # Read-only probes. The API's index (S:src/sentry/api/endpoints/index.py) takes any valid token, with
+        # no scope, and answers {"version": "0", "auth": {"scopes": [...]}, "user": ...}: it tells a wrong URL,
+        # a refused token and missing scopes apart without touching an issue.
+        try:
+            index = await self._send("GET", "api/0/", OPTIONAL)
+        except SentryUnavailable as exc:
+            return [Finding(check="Sentry", ok=False, detail=exc.message)]
+        if index.status == 401:
+            return [
+                Finding(
+                    check="Sentry token",
+                    ok=False,
+                    detail=f"{self._where} does not accept SENTRY_API_TOKEN: it is mistyped or was revoked",
+                    fix=f"Copy a token of the internal integration: {TOKENS}.",
+                )
+            ]
+        if index.status == 429 or index.status >= 500:
+            return [Finding(check="Sentry", ok=False, detail=self._error(index, "").message)]
+        body = index.body if isinstance(index.body, dict) else {}
+        if index.status != 200 or body.get("version") != "0":
+            return [
+                Finding(
+                    check="Sentry",
+                    ok=False,
+                    detail=f"{self._where} did not answer as Sentry's API does (HTTP {index.status})",
+                    fix="Set SENTRY_URL to the address you open Sentry at, such as https://sentry.io.",
+                )
+            ]
+        auth: JSON = body["auth"] if isinstance(body.get("auth"), dict) else {}
+        scopes = frozenset(str(scope) for scope in auth.get("scopes") or ())
+        shown = ", ".join(sorted(scopes)) or "none"
+        token = Finding(check="Sentry token", ok=True, detail=f"accepted by {self._where}; scopes {shown}")
+        return [token, await self._organization_finding(scopes), *_scope_findings(scopes)]
+
+    async def _organization_finding(self, scopes: frozenset[str]) -> Finding:
+        # The organization's issue list (OrganizationGroupIndexEndpoint, OrganizationEventPermission) looks the
+        # organization up before it checks scopes (OrganizationEndpoint.convert_args): 404 is a slug that no
+        # organization has, 403 with event:read a token that is not installed there.
+        org = quote(self._organization, safe="")
+        check = "Sentry organization"
+        try:
+            answer = await self._send("GET", f"api/0/organizations/{org}/issues/?limit=1", OPTIONAL)
+        except SentryUnavailable as exc:
+            return Finding(check=check, ok=False, detail=exc.message)
+        if answer.status == 200:
+            return Finding(check=check, ok=True, detail=f"{self._organization!r}: the token reads its issues")
+        where = f"SENTRY_ORG {self._organization!r}"
+        if answer.status == 404:
+            return Finding(
+                check=check,
+                ok=False,
+                detail=f"{where} is not an organization at {self._where}",
+                fix="Set SENTRY_ORG to the slug in your Sentry links: https://<slug>.sentry.io or "
+                ".../organizations/<slug>/.",
+            )
+        if answer.status == 403 and scopes & READS:
+            return Finding(
+                check=check,
+                ok=False,
+                detail=f"the token may not read {where}: its integration belongs to another organization",
+                fix="Set SENTRY_ORG to the organization the internal integration was created in.",
+            )
+        if answer.status == 403:
+            return Finding(check=check, ok=False, detail=f"not checked: the token may not read issues of {where}")
+        return Finding(check=check, ok=False, detail=self._error(answer, "").message)
 
     async def issue(self, issue_id: str) -> SentryIssueState:
         answer = await self._send("GET", self._path(issue_id), IDEMPOTENT)
@@ -140,9 +217,9 @@ class HttpSentryApi(SentryApi):
                 return _Answer(resp.status, body, _asked_s(resp) if resp.status == 429 else None)
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise SentryUnavailable(
-                "Sentry did not answer in time; try again."
+                f"Sentry did not answer in time at {self._where}; try again."
                 if isinstance(exc, TimeoutError)
-                else "Could not reach Sentry; check SENTRY_URL and that this host reaches it."
+                else f"Could not reach Sentry at {self._where}; check it and that this host reaches it."
             ) from exc
 
     def _error(self, answer: _Answer, issue_id: str) -> DomainError:
@@ -170,6 +247,26 @@ class HttpSentryApi(SentryApi):
         if answer.status < 300:  # not JSON: a proxy's page, or SENTRY_URL points at something else
             return SentryUnavailable(f"Sentry's answer was not the expected JSON; check SENTRY_URL.{said}")
         return SentryRefused(f"Sentry refused the request ({answer.status}){said}.")
+
+
+def _scope_findings(scopes: frozenset[str]) -> list[Finding]:
+    # (scopes that suffice, the scope named, what it is for, the permission level that grants it)
+    needs = (
+        (READS, "event:read", "read issues: live details, status and assignee, reconcile", "Read"),
+        (WRITES, "event:write", "post the notes that link back to Notion", "Read & Write"),
+    )
+    return [
+        Finding(check=f"Sentry scope {scope}", ok=True, detail=f"the token may {what}")
+        if scopes & accepted
+        else Finding(
+            check=f"Sentry scope {scope}",
+            ok=False,
+            detail=f"missing: the token may not {what}",
+            fix=f"Give the internal integration the permission Issue & Event: {level} and save it; "
+            "if the token still lacks the scope, create a new one.",
+        )
+        for accepted, scope, what, level in needs
+    ]
 
 
 def issue_state(group: JSON, *, issue_id: str, environment: str | None) -> SentryIssueState:

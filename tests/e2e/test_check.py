@@ -1,4 +1,5 @@
 import json
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -6,11 +7,13 @@ import pytest
 import structlog
 from pytest_aiohttp import AiohttpServer
 
+from adapters.notion.workspace import CAPABILITIES
 from adapters.redis_queue import RedisJobQueue
 from adapters.redis_store import open_redis
 from cli import check
 from domain.models import Job
 from tests.support.fake_notion import FakeNotion
+from tests.support.fake_sentry import FakeSentry
 from tests.support.stack import REDIS_URL
 
 
@@ -52,8 +55,17 @@ async def test_a_good_setup_passes_every_check(
         "✓ Column 'ID': unique_id, prefix 'BUG'",
         "✓ Column 'Sentry Link': url",
         "✓ Column 'Assignee': people",
+        "✓ Notion comments: not checked: the database has no entry to read comments of",
+        f"    → Enable Read comments and Insert comments in the integration's Capabilities (Notion: {CAPABILITIES});"
+        " run check again once an entry exists.",
         "✓ Redis: answers at redis://127.0.0.1:6379/15",
         "✓ Job queue: 0 job(s) waiting, 0 worker(s) seen, 0 dead letter(s)",
+        "– Status sync: off (no status column named in NOTION_CONFIG column_names.status)",
+        "✓ Assignee sync: on (column 'Assignee', matched by email)",
+        "✓ Comment sync: on (Sentry comments become Notion comments)",
+        "– Issue details: off (no column named in NOTION_CONFIG column_names for any of level, events, users, "
+        "first_seen, last_seen, release, environment)",
+        "– Live details, back-links and reconcile: off (SENTRY_API_TOKEN not set)",
     ]
 
 
@@ -154,3 +166,184 @@ async def test_jobs_waiting_with_no_worker_say_to_run_one(
     out = capsys.readouterr().out
     assert "✗ Job queue: 1 job(s) waiting, the oldest for " in out
     assert "and no worker seen in the last 30 s\n    → Run `sentry-notion worker`, or serve without --no-worker." in out
+
+
+@pytest.fixture
+async def sentry(aiohttp_server: AiohttpServer, monkeypatch: pytest.MonkeyPatch) -> FakeSentry:
+    fake = FakeSentry()
+    server = await aiohttp_server(fake.app())
+    monkeypatch.setenv("SENTRY_API_TOKEN", fake.token)
+    monkeypatch.setenv("SENTRY_URL", str(server.make_url("")).rstrip("/"))
+    monkeypatch.setenv("SENTRY_ORG", fake.organization)
+    return fake
+
+
+def sentry_lines(out: str) -> list[str]:
+    """The Sentry findings, each with its fix."""
+    lines, sentry = [], False
+    for line in out.splitlines():
+        if not line.startswith("    → "):
+            sentry = line.startswith(("✓ Sentry", "✗ Sentry"))
+        if sentry:
+            lines.append(line)
+    return lines
+
+
+async def test_a_good_sentry_token_shows_its_scopes_and_turns_on_live_details(
+    notion: FakeNotion, sentry: FakeSentry, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    database_id, data_source_id = notion.add_database("Bugs")
+    notion.add_page(data_source_id, "Crash on login")
+    use(monkeypatch, database_id)
+    url = os.environ["SENTRY_URL"]
+
+    assert await check() == 0
+
+    out = capsys.readouterr().out
+    assert sentry_lines(out) == [
+        f"✓ Sentry token: accepted by {url} (SENTRY_URL); scopes event:read, event:write",
+        "✓ Sentry organization: 'acme': the token reads its issues",
+        "✓ Sentry scope event:read: the token may read issues: live details, status and assignee, reconcile",
+        "✓ Sentry scope event:write: the token may post the notes that link back to Notion",
+    ]
+    assert "✓ Notion comments: Read comments is on; Insert comments cannot be checked without writing a comment" in out
+    assert "✓ Live details, back-links and reconcile: on (SENTRY_API_TOKEN set)" in out
+    assert [c for c in sentry.requests if c.method != "GET"] == []  # check writes nothing to Sentry
+    assert notion.comments == []
+
+
+async def test_a_revoked_sentry_token_says_where_to_get_one(
+    notion: FakeNotion, sentry: FakeSentry, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    use(monkeypatch, notion.add_database("Bugs")[0])
+    monkeypatch.setenv("SENTRY_API_TOKEN", "sntrys_revoked")
+    url = os.environ["SENTRY_URL"]
+
+    assert await check() == 1
+
+    out = capsys.readouterr().out
+    assert sentry_lines(out) == [
+        f"✗ Sentry token: {url} (SENTRY_URL) does not accept SENTRY_API_TOKEN: it is mistyped or was revoked",
+        "    → Copy a token of the internal integration: Sentry → Settings → Developer Settings → Custom "
+        "Integrations → your internal integration → Tokens (New Token).",
+    ]
+    assert "sntrys_revoked" not in out
+
+
+async def test_a_wrong_sentry_org_is_named(
+    notion: FakeNotion, sentry: FakeSentry, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    use(monkeypatch, notion.add_database("Bugs")[0])
+    monkeypatch.setenv("SENTRY_ORG", "acme-typo")
+    url = os.environ["SENTRY_URL"]
+
+    assert await check() == 1
+
+    out = capsys.readouterr().out
+    assert (
+        f"✗ Sentry organization: SENTRY_ORG 'acme-typo' is not an organization at {url} (SENTRY_URL)\n"
+        "    → Set SENTRY_ORG to the slug in your Sentry links: https://<slug>.sentry.io or "
+        ".../organizations/<slug>/.\n"
+    ) in out
+
+
+async def test_a_read_only_sentry_token_says_back_links_need_write(
+    notion: FakeNotion, sentry: FakeSentry, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    use(monkeypatch, notion.add_database("Bugs")[0])
+    sentry.scopes = {"event:read"}
+
+    assert await check() == 1
+
+    out = capsys.readouterr().out
+    assert (
+        "✗ Sentry scope event:write: missing: the token may not post the notes that link back to Notion\n"
+        "    → Give the internal integration the permission Issue & Event: Read & Write and save it; "
+        "if the token still lacks the scope, create a new one.\n"
+    ) in out
+    assert "✓ Sentry scope event:read: the token may read issues" in out
+
+
+async def test_an_unreachable_sentry_names_the_url(
+    notion: FakeNotion, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    use(monkeypatch, notion.add_database("Bugs")[0])
+    monkeypatch.setenv("SENTRY_API_TOKEN", "sntrys_secret")
+    monkeypatch.setenv("SENTRY_URL", "http://127.0.0.1:1/sentry")
+    monkeypatch.setenv("SENTRY_ORG", "acme")
+
+    assert await check() == 1
+
+    out = capsys.readouterr().out
+    assert sentry_lines(out) == [
+        "✗ Sentry: Could not reach Sentry at http://127.0.0.1:1/sentry (SENTRY_URL); check it and that this host "
+        "reaches it."
+    ]
+    assert "sntrys_secret" not in out
+
+
+async def test_an_unreachable_notion_names_the_url(
+    notion: FakeNotion, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    use(monkeypatch, notion.add_database("Bugs")[0])
+    monkeypatch.setenv("NOTION_API_BASE_URL", "http://127.0.0.1:1/notion")
+
+    assert await check() == 1
+
+    out = capsys.readouterr().out
+    assert (
+        "✗ Notion: Could not reach Notion at http://127.0.0.1:1/notion (NOTION_API_BASE_URL); check it and that "
+        "this host reaches it.\n"
+    ) in out
+    assert notion.token not in out
+
+
+async def test_comment_sync_without_the_read_comments_capability_fails(
+    notion: FakeNotion, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    database_id, data_source_id = notion.add_database("Bugs")
+    notion.add_page(data_source_id, "Crash on login")
+    notion.read_comments = notion.insert_comments = False
+    use(monkeypatch, database_id)
+
+    assert await check() == 1
+
+    out = capsys.readouterr().out
+    assert (
+        "✗ Notion comments: the integration may not read comments, so Sentry comments cannot reach Notion\n"
+        f"    → Enable Read comments and Insert comments in the integration's Capabilities (Notion: {CAPABILITIES}),"
+        " or set NOTION_CONFIG sync.comments to false.\n"
+    ) in out
+
+
+async def test_features_follow_the_configuration(
+    notion: FakeNotion, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    columns: dict[str, dict[str, Any]] = {
+        "ID": {"unique_id": {"prefix": "BUG"}},
+        "Sentry Link": {"url": {}},
+        "Assignee": {"people": {}},
+        "Status": {"status": {}},
+        "Events": {"number": {}},
+        "Level": {"select": {}},
+    }
+    database_id, _ = notion.add_database("Bugs", columns)
+    notion.read_comments = False  # comment sync is off, so the capability is not asked for
+    config = {
+        "database_id": database_id,
+        "column_names": {"status": "Status", "events": "Events", "level": "Level"},
+        "sync": {"assignee": False, "comments": False},
+    }
+    monkeypatch.setenv("NOTION_CONFIG", json.dumps(config))
+
+    assert await check() == 0
+
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-5:] == [
+        "✓ Status sync: on (column 'Status')",
+        "– Assignee sync: off (NOTION_CONFIG sync.assignee is false)",
+        "– Comment sync: off (NOTION_CONFIG sync.comments is false)",
+        "✓ Issue details: on (level → 'Level', events → 'Events', from webhooks)",
+        "– Live details, back-links and reconcile: off (SENTRY_API_TOKEN not set)",
+    ]
+    assert not any("Notion comments" in line for line in lines)

@@ -312,6 +312,11 @@ class FakeSentry:
         return web.json_response(payload, status=status)
 
     def _handle(self, request: web.Request, path: str, raw: bytes) -> tuple[int, Any]:
+        if path == "/api/0/" and request.method == "GET":
+            return self._index(request)
+        if (listed := re.fullmatch(r"/api/0/organizations/([^/]+)/issues/", path)) and request.method == "GET":
+            self._authenticate(request)
+            return self._list_issues(request, listed.group(1))
         self._authorize(request)
         for method, pattern, handler in self._routes:
             match = pattern.fullmatch(path)
@@ -327,14 +332,38 @@ class FakeSentry:
         raise _detail(404, NOT_FOUND)
 
     def _authorize(self, request: web.Request) -> None:
+        self._authenticate(request)
+        if not SCOPES_FOR.get(request.method, set()) & self.scopes:
+            raise _detail(403, NO_PERMISSION)
+
+    def _authenticate(self, request: web.Request) -> None:
         header = request.headers.get("Authorization", "")
         if not header:
             raise _detail(401, NO_CREDENTIALS)
         kind, _, token = header.partition(" ")
         if kind.lower() != "bearer" or token.strip() != self.token:
             raise _detail(401, BAD_TOKEN)
-        if not SCOPES_FOR.get(request.method, set()) & self.scopes:
+
+    def _index(self, request: web.Request) -> tuple[int, Any]:
+        # S:src/sentry/api/endpoints/index.py::IndexEndpoint: no permission classes, so any valid token (or
+        # none) is answered, with the token's scopes; a token that does not authenticate is still a 401.
+        if not request.headers.get("Authorization"):
+            return 200, {"version": "0", "auth": None, "user": None}
+        self._authenticate(request)
+        user = {"id": self.proxy_user_id, "name": self.app_slug, "username": self.app_slug, "isActive": True}
+        return 200, {"version": "0", "auth": {"scopes": sorted(self.scopes)}, "user": user}
+
+    def _list_issues(self, request: web.Request, organization: str) -> tuple[int, Any]:
+        # OrganizationGroupIndexEndpoint (OrganizationEventPermission: the GET scopes of SCOPES_FOR), most
+        # recently seen first, at most `limit`. OrganizationEndpoint.convert_args looks the organization up
+        # before it checks scopes, so an unknown slug is a 404 whatever the token may do.
+        if organization != self.organization:
+            raise _detail(404, NOT_FOUND)
+        if not SCOPES_FOR["GET"] & self.scopes:
             raise _detail(403, NO_PERMISSION)
+        limit = int(request.query.get("limit", "100"))
+        issues = sorted(self._issues.values(), key=lambda i: str(i["lastSeen"]), reverse=True)
+        return 200, copy.deepcopy(issues[:limit])
 
     def _fault_response(self, fault: _Fault) -> web.StreamResponse:
         headers: dict[str, str] = {}

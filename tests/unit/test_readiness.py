@@ -1,6 +1,6 @@
 import asyncio
 
-from domain.models import DependencyHealth, Finding
+from domain.models import DependencyHealth, Finding, SyncPolicy
 from domain.use_cases.check_readiness import CheckReadiness
 from domain.use_cases.diagnose_setup import DiagnoseSetup
 
@@ -97,7 +97,36 @@ async def test_stop_cancels_the_probe_in_flight() -> None:
     assert (await readiness())[0].checked_at is None
 
 
-async def test_diagnosis_is_thorough_and_lists_every_finding() -> None:
-    findings = await DiagnoseSetup(dependencies=[Probe("Notion", required=True), Probe("Redis", required=False)])()
+def diagnose(*dependencies: Probe, sentry: Probe | None = None, policy: SyncPolicy | None = None) -> DiagnoseSetup:
+    return DiagnoseSetup(
+        dependencies=dependencies,
+        policy=policy or SyncPolicy(),
+        status_column="",
+        assignee_column="Assignee",
+        details=(),
+        sentry=sentry,
+    )
 
-    assert [(f.check, f.detail) for f in findings] == [("Notion", "thorough"), ("Redis", "thorough")]
+
+async def test_diagnosis_is_thorough_and_lists_every_finding() -> None:
+    diagnosis = await diagnose(Probe("Notion", required=True), Probe("Redis", required=False))()
+
+    assert [(f.check, f.detail) for f in diagnosis.findings] == [("Notion", "thorough"), ("Redis", "thorough")]
+
+
+async def test_sentry_is_diagnosed_only_when_its_token_is_set() -> None:
+    with_token = await diagnose(Probe("Notion", required=True), sentry=Probe("Sentry", required=False))()
+    without = await diagnose(Probe("Notion", required=True))()
+
+    assert [f.check for f in with_token.findings] == ["Notion", "Sentry"]
+    assert [f.check for f in without.findings] == ["Notion"]
+    assert [(f.name, f.on) for f in without.features][-1] == ("Live details, back-links and reconcile", False)
+
+
+async def test_a_feature_that_is_off_does_not_fail_the_diagnosis() -> None:
+    off = SyncPolicy(status=False, assignee=False, comments=False)
+
+    diagnosis = await diagnose(Probe("Notion", required=True), policy=off)()
+
+    assert diagnosis.ok
+    assert not any(f.on for f in diagnosis.features)

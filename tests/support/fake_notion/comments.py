@@ -22,7 +22,7 @@ class Comments(Validation, Rendering):
     def _create_comment(self, call: Call) -> JsonObj:
         body = call.body
         reject_unknown(body, ("parent", "discussion_id", "rich_text", "markdown", "display_name", "attachments"))
-        if not self.comments_capability:
+        if not self.insert_comments:
             raise NotionError(403, "restricted_resource", "Insufficient permissions for this endpoint.")
         targets = [k for k in ("parent", "discussion_id") if k in body]
         if len(targets) != 1:
@@ -65,7 +65,7 @@ class Comments(Validation, Rendering):
 
     def _list_comments(self, call: Call) -> JsonObj:
         # Open comments of a page or block, oldest first (https://developers.notion.com/docs/working-with-comments).
-        if not self.comments_capability:
+        if not self.read_comments:
             raise NotionError(403, "restricted_resource", "Insufficient permissions for this endpoint.")
         block_id = parse_id(call.query.get("block_id", UNDEFINED), "query.block_id", "query")
         self._shared_parent(block_id)
@@ -97,7 +97,7 @@ class Comments(Validation, Rendering):
         return comment
 
     def _shared_comment(self, comment_id: str) -> JsonObj:
-        if not self.comments_capability:
+        if not self.insert_comments:
             raise NotionError(403, "restricted_resource", "Insufficient permissions for this endpoint.")
         comment = next((c for c in self.comments if c["id"] == comment_id), None)
         if comment is not None:

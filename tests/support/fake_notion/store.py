@@ -97,7 +97,8 @@ class Store:
         user_emails: bool = True,
         user_capability: bool = True,
         insert_content: bool = True,
-        comments: bool = True,
+        read_comments: bool = True,
+        insert_comments: bool = True,
         workspace_name: str = "Acme",
         bot_name: str = "Sentry Sync",
         seed: int | None = None,
@@ -109,7 +110,8 @@ class Store:
         self.user_emails = user_emails
         self.user_capability = user_capability
         self.insert_content = insert_content
-        self.comments_capability = comments
+        # Separate capabilities in Notion, each off until enabled (https://developers.notion.com/reference/capabilities).
+        self.read_comments, self.insert_comments = read_comments, insert_comments
         self.workspace_name = workspace_name
         self.latency = 0.0
         self.search_delay = 0.0
