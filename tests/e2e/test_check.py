@@ -11,7 +11,7 @@ from adapters.redis_store import open_redis
 from cli import check
 from domain.models import Job
 from tests.support.fake_notion import FakeNotion
-from tests.support.stack import REDIS_URL
+from tests.support.real_redis import REDIS_URL, shown
 
 
 @pytest.fixture(autouse=True)
@@ -52,7 +52,7 @@ async def test_a_good_setup_passes_every_check(
         "✓ Column 'ID': unique_id, prefix 'BUG'",
         "✓ Column 'Sentry Link': url",
         "✓ Column 'Assignee': people",
-        "✓ Redis: answers at redis://127.0.0.1:6379/15",
+        f"✓ Redis: answers at {shown(REDIS_URL)}",
         "✓ Job queue: 0 job(s) waiting, 0 worker(s) seen, 0 dead letter(s)",
     ]
 
