@@ -10,7 +10,18 @@ from adapters.memory import MemoryLinkRegistry, MemoryLocks
 from container import Container
 from tests.support.fake_notion import FakeNotion
 from tests.support.fakes import FakeWorkspace
-from tests.support.stack import REDIS_URL, Client, Notion, StartApp, app_for, forget_everything, settings
+from tests.support.real_redis import REDIS_URL, shown, why_unreachable
+from tests.support.stack import Client, Notion, StartApp, app_for, forget_everything, settings
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # Said once, and before any test runs: otherwise each test that uses Redis fails on its own with a
+    # connection error, and a run without Redis cannot pass.
+    if (reason := why_unreachable(REDIS_URL)) is not None:
+        raise pytest.UsageError(
+            f"Redis does not answer at {shown(REDIS_URL)} ({reason}). The tests need a Redis: start one "
+            "(redis-server --daemonize yes) or set TEST_REDIS_URL to one that answers."
+        )
 
 
 @pytest.fixture

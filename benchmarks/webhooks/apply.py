@@ -1,5 +1,6 @@
 import asyncio
 import contextlib
+import math
 import time
 from dataclasses import dataclass
 
@@ -38,6 +39,16 @@ class ApplyResult:
     def applied_per_s(self) -> float:
         elapsed = self.applied_s if self.applied_s is not None else self.last_patch_s
         return self.patches / elapsed if elapsed else 0.0
+
+    @property
+    def steady_per_s(self) -> float | None:
+        # From a quarter of the PATCHes on: by then a rate limiter's burst allowance is spent.
+        # Like applied_per_s, up to the last PATCH seen: a phase-1 job still in a worker's hands when the
+        # queue was emptied may have made one event's PATCH unnecessary.
+        quarter = next(((t, n) for t, n in self.progress if n >= math.ceil(self.events / 4)), None)
+        if quarter is None or self.last_patch_s <= quarter[0]:
+            return None
+        return (self.patches - quarter[1]) / (self.last_patch_s - quarter[0])
 
     @property
     def calls_per_event(self) -> float:

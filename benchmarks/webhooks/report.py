@@ -6,10 +6,13 @@ from benchmarks.harness.measure import error_text, fmt, machine, markdown_table,
 from benchmarks.webhooks.ack import AckResult
 from benchmarks.webhooks.apply import ApplyResult
 from benchmarks.webhooks.hooks import Bench
+from settings import Settings
 
 # Issue 4's target.
 TARGET_CONCURRENCY = 16
 TARGET_P99_MS = 50.0
+# What a deployment that leaves NOTION_RATE_LIMIT alone gets; the README quotes the ceiling it sets.
+DEFAULT_RATE_LIMIT: int = Settings.model_fields["notion_rate_limit"].default
 
 
 ACK_COLUMNS = (
@@ -34,7 +37,20 @@ def ack_table(results: Sequence[AckResult]) -> str:
     return markdown_table(ACK_COLUMNS, rows, left=("Outcomes",))
 
 
-def apply_table(a: ApplyResult, workers: int, latency_ms: float) -> str:
+def rate_limit_text(rate_limit: int, workers: int, latency_ms: float) -> str:
+    if rate_limit == DEFAULT_RATE_LIMIT:
+        return f"{rate_limit} calls a minute (the default)"
+    binds = rate_limit / 60 < workers * 1000 / latency_ms if latency_ms else True
+    return f"{rate_limit} calls a minute (the default is {DEFAULT_RATE_LIMIT}; " + (
+        "the limiter binds)" if binds else "raised so far that the limiter never throttles)"
+    )
+
+
+def limit_ceiling(rate_limit: int, calls_per_event: float) -> float | None:
+    return rate_limit / 60 / calls_per_event if calls_per_event else None
+
+
+def apply_table(a: ApplyResult, workers: int, latency_ms: float, rate_limit: int) -> str:
     ceiling = workers * 1000 / (a.calls_per_event * latency_ms) if a.calls_per_event and latency_ms else None
     applied = f"{a.applied_s:.1f}" if a.applied_s is not None else f"not reached ({a.patches} of {a.events})"
     drained = f"{a.drained_s:.1f}" if a.drained_s is not None else f"timed out ({a.unfinished} jobs left)"
@@ -43,14 +59,20 @@ def apply_table(a: ApplyResult, workers: int, latency_ms: float) -> str:
     rows = [
         ("Events (one per issue)", f"{a.events}: {a.regressed} regressed, {a.events - a.regressed} resolved"),
         ("Workers × fake Notion latency", f"{workers} × {latency_ms:g} ms per call"),
+        ("NOTION_RATE_LIMIT of this run", rate_limit_text(rate_limit, workers, latency_ms)),
         ("Burst sent in", f"{a.sent_in_s:.2f} s (ack p99 {a.sent.percentile(99):.1f} ms)"),
         ("Status PATCHes received", f"{a.patches} of {a.events}"),
         ("First webhook → all PATCHes received, s", applied),
         ("First webhook → queue empty, s", drained),
-        ("**Applied events/s**", f"**{a.applied_per_s:.1f}**"),
+        (f"**Applied events/s** at NOTION_RATE_LIMIT={rate_limit}", f"**{a.applied_per_s:.2f}**"),
+        ("Applied events/s from a quarter of the PATCHes on (burst allowance spent)", fmt(a.steady_per_s, 2)),
         ("Jobs finished/s", fmt(finished)),
         ("Notion calls per event", f"{a.calls_per_event:.2f} ({calls})"),
         ("Ceiling: workers / (calls per event × latency)", f"{fmt(ceiling)} events/s"),
+        (
+            f"**Ceiling at the default NOTION_RATE_LIMIT={DEFAULT_RATE_LIMIT}**: limit / 60 / calls per event",
+            f"**{fmt(limit_ceiling(DEFAULT_RATE_LIMIT, a.calls_per_event), 2)} events/s**",
+        ),
         ("Worker CPU per event", f"{a.workers_cpu_s * 1000 / a.events:.1f} ms"),
         ("Entries at the expected status afterwards", f"{a.correct} of {a.events}"),
     ]
@@ -78,6 +100,7 @@ def print_report(bench: Bench) -> None:
     print()
     print(
         f"## Webhook benchmark: fake Notion latency {args.notion_latency_ms:g} ms per call, {args.workers} workers, "
+        f"NOTION_RATE_LIMIT {rate_limit_text(args.notion_rate_limit, args.workers, args.notion_latency_ms)}, "
         f"{bench.info and len(bench.info['page_ids'])} linked entries, {machine()}"
     )
     print()
@@ -102,12 +125,14 @@ def print_report(bench: Bench) -> None:
             f"{a.events - a.regressed} resolved; sent at concurrency {args.burst_concurrency})"
         )
         print()
-        print(apply_table(a, args.workers, args.notion_latency_ms))
+        print(apply_table(a, args.workers, args.notion_latency_ms, args.notion_rate_limit))
         print()
         print(
             "Applied events/s: status PATCHes received by the fake Notion / time from the first webhook to the last "
             "PATCH (received, i.e. before its latency). Ceiling: workers / (calls per event × latency), one job at a "
-            f"time per worker. {a.prepared_calls} entries were set beforehand (not counted)."
+            "time per worker; whichever is lower of it and the rate limit's ceiling bounds a deployment. The rate "
+            f"limit's ceiling uses the calls per event measured here. {a.prepared_calls} entries were set beforehand "
+            "(not counted)."
         )
         if a.progress:
             marks = [

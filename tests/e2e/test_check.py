@@ -14,7 +14,7 @@ from cli import check
 from domain.models import Job
 from tests.support.fake_notion import FakeNotion
 from tests.support.fake_sentry import FakeSentry
-from tests.support.stack import REDIS_URL
+from tests.support.real_redis import REDIS_URL, shown
 
 
 @pytest.fixture(autouse=True)
@@ -58,7 +58,7 @@ async def test_a_good_setup_passes_every_check(
         "✓ Notion comments: not checked: the database has no entry to read comments of",
         f"    → Enable Read comments and Insert comments in the integration's Capabilities (Notion: {CAPABILITIES});"
         " run check again once an entry exists.",
-        "✓ Redis: answers at redis://127.0.0.1:6379/15",
+        f"✓ Redis: answers at {shown(REDIS_URL)}",
         "✓ Job queue: 0 job(s) waiting, 0 worker(s) seen, 0 dead letter(s)",
         "– Status sync: off (no status column named in NOTION_CONFIG column_names.status)",
         "✓ Assignee sync: on (column 'Assignee', matched by email)",

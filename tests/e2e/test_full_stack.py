@@ -12,12 +12,12 @@ from structlog.testing import capture_logs
 
 from entrypoints.http import routes
 from tests.support.fake_notion import FakeNotion
+from tests.support.real_redis import REDIS_DOWN, REDIS_URL
 from tests.support.sentry import SECRET, description, issue_link_body, select_url, sign, ui_headers
-from tests.support.stack import REDIS_URL, Client, Notion, StartApp, forget_everything
+from tests.support.stack import Client, Notion, StartApp, forget_everything
 
 CREATE, LINK = "/sentry/issue-link/create", "/sentry/issue-link/link"
 ISSUES, ASSIGNEES = "/sentry/options/issues", "/sentry/options/assignees"
-REDIS_DOWN = "redis://127.0.0.1:1/0"
 SENTRY_URL = "https://acme.sentry.io/issues/4242/"
 OTHER_SENTRY_URL = "https://acme.sentry.io/issues/1111/"
 STACK = "TypeError: x is undefined\n  at render (src/checkout.js:12:5)\n  at commit (react-dom.js:901:3)"

@@ -5,10 +5,10 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.support.real_redis import REDIS_DOWN
 from tests.support.sentry import description, issue_link_body, select_url, ui_headers
 from tests.support.stack import Client, Notion, StartApp
 
-REDIS_DOWN = "redis://127.0.0.1:1/0"
 WAIT_S = 10.0  # a bound on waiting, never a claim about speed
 HANG_S = 60.0
 

@@ -26,11 +26,11 @@ from entrypoints.cli.reconcile import reconcile
 from entrypoints.cli.serve import serve_app
 from tests.support.fake_notion import FakeNotion
 from tests.support.fake_sentry import FakeSentry
+from tests.support.real_redis import REDIS_DOWN, REDIS_URL
 from tests.support.sentry import SECRET, description, group, hook_headers, issue_link_body, ui_headers, webhook
-from tests.support.stack import REDIS_URL, Client, Notion, StartApp, settings
+from tests.support.stack import Client, Notion, StartApp, settings
 
 WEBHOOK, CREATE = "/sentry/webhook", "/sentry/issue-link/create"
-REDIS_DOWN = "redis://127.0.0.1:1/0"
 ISSUE, OTHER_ISSUE = 4242, 9999
 PAGES = r"/v1/pages/[^/]+"
 APP_ACTOR = {"type": "application", "id": "2ebf071f-2c1a-4a4c-9d3e-7f1b2d3c4e5f", "name": "Notion Sync"}
@@ -537,7 +537,7 @@ async def test_a_webhook_lost_while_redis_was_down_is_repaired_by_reconcile(
 ) -> None:
     sentry = FakeSentry()
     sentry_server = await aiohttp_server(sentry.app())
-    down = env | {"REDIS_URL": "redis://127.0.0.1:1/0"}
+    down = env | {"REDIS_URL": REDIS_DOWN}
     client = await start_app(**down)
     page_id = await create(client, notion)
     notion.fake.fail_next("GET", PAGES, 0, delay=1.5)  # Notion slower than Sentry's one-second budget
@@ -571,7 +571,7 @@ async def test_a_lost_webhook_is_queued_again_from_the_log(
     start_worker: StartWorker,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    client = await start_app(**env | {"REDIS_URL": "redis://127.0.0.1:1/0"})
+    client = await start_app(**env | {"REDIS_URL": REDIS_DOWN})
     page_id = await create(client, notion)
     notion.fake.fail_next("GET", PAGES, 0, delay=1.5)
     with capture_logs() as logs:

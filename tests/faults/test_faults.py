@@ -19,14 +19,14 @@ from redis.asyncio import Redis
 from entrypoints.http import routes
 from tests.faults.conftest import UNCONFIRMED_TEST_S, RedisServer
 from tests.support.fake_notion import FakeNotion
+from tests.support.real_redis import REDIS_DOWN, REDIS_URL
 from tests.support.sentry import description, issue_link_body, select_url, ui_headers
-from tests.support.stack import REDIS_URL, Client, Notion, StartApp
+from tests.support.stack import Client, Notion, StartApp
 
 CREATE, LINK = "/sentry/issue-link/create", "/sentry/issue-link/link"
 ISSUES, ASSIGNEES = "/sentry/options/issues", "/sentry/options/assignees"
 PAGES, PAGE, BLOCKS = "/v1/pages", r"/v1/pages/[^/]+", r"/v1/blocks/[^/]+/children"
 QUERY, USERS = r"/v1/data_sources/[^/]+/query", "/v1/users"
-REDIS_REFUSING = "redis://127.0.0.1:1/0"
 STACK = "TypeError: x is undefined\n  at render (src/checkout.js:12:5)"
 MAY_STILL_APPEAR = "may still appear"
 ISSUE = 4242
@@ -499,7 +499,7 @@ async def test_slow_link_patch_is_completed_by_the_retry(client: Client, world: 
 
 
 async def test_redis_refusing_connections_create_link_and_options_still_work(start_app: StartApp, world: World) -> None:
-    client = await start_app(redis_url=REDIS_REFUSING)
+    client = await start_app(redis_url=REDIS_DOWN)
     (page_id,) = world.unlinked
 
     got = await asyncio.gather(*(create(client) for _ in range(4)))  # in-process locks still serialise them
@@ -517,7 +517,7 @@ async def test_redis_refusing_connections_create_link_and_options_still_work(sta
 async def test_redis_refusing_connections_unclear_create_is_not_created_again(
     start_app: StartApp, world: World
 ) -> None:
-    client = await start_app(redis_url=REDIS_REFUSING)
+    client = await start_app(redis_url=REDIS_DOWN)
     world.fake.fail_next("POST", PAGES, 502)
 
     assert (await create(client)).status == 503
@@ -536,7 +536,7 @@ async def test_redis_refusing_connections_unclear_create_is_not_created_again(
 async def test_redis_refusing_connections_double_submit_to_two_replicas_creates_once(
     start_app: StartApp, world: World
 ) -> None:
-    replicas = [await start_app(redis_url=REDIS_REFUSING), await start_app(redis_url=REDIS_REFUSING)]
+    replicas = [await start_app(redis_url=REDIS_DOWN), await start_app(redis_url=REDIS_DOWN)]
     for replica in replicas:
         assert await options(replica, ISSUES, "crash")  # both know the schema: the race is on the create only
 

@@ -18,8 +18,9 @@ from adapters.redis_queue import RedisJobQueue
 from container import Container, resolve
 from domain.models import Job
 from tests.support.fake_notion import FakeNotion
+from tests.support.real_redis import REDIS_URL
 from tests.support.sentry import description, group, hook_headers, issue_link_body, ui_headers, webhook
-from tests.support.stack import REDIS_URL, Client, Notion, StartApp, settings
+from tests.support.stack import Client, Notion, StartApp, settings
 
 OUTAGE_S = 600.0
 ISSUES = range(5001, 5021)  # twenty linked issues

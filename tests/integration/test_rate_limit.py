@@ -9,6 +9,7 @@ from adapters.rate_limit import NotionRateLimiter
 from adapters.redis_store import RedisCircuitBreaker, open_redis
 from domain import deadline
 from domain.errors import RateLimited
+from tests.support.real_redis import REDIS_DOWN, REDIS_URL
 
 
 @pytest.fixture(params=["real", "fake"])
@@ -16,7 +17,7 @@ async def guard(request: pytest.FixtureRequest) -> AsyncIterator[RedisCircuitBre
     if request.param == "fake":
         yield RedisCircuitBreaker(fakeredis.FakeAsyncRedis(), prefix="rl")
         return
-    async with open_redis(url="redis://127.0.0.1:6379/15") as client:
+    async with open_redis(url=REDIS_URL) as client:
         yield RedisCircuitBreaker(client, prefix="rl")
 
 
@@ -65,7 +66,7 @@ async def test_a_short_wait_is_taken(guard: RedisCircuitBreaker) -> None:
 
 
 async def test_without_redis_each_process_keeps_its_own_budget() -> None:
-    async with open_redis(url="redis://127.0.0.1:1/0") as client:
+    async with open_redis(url=REDIS_DOWN) as client:
         down = RedisCircuitBreaker(client, prefix="rl")
         replicas = [NotionRateLimiter(down, key="rl:x", per_minute=6, burst=3, max_wait_s=1) for _ in range(2)]
 
@@ -89,7 +90,7 @@ async def shared(request: pytest.FixtureRequest) -> AsyncIterator[tuple[RedisCir
     if request.param == "fake":
         yield RedisCircuitBreaker(fakeredis.FakeAsyncRedis(), prefix="rl"), key
         return
-    url = "redis://127.0.0.1:1/0" if request.param == "down" else "redis://127.0.0.1:6379/15"
+    url = REDIS_DOWN if request.param == "down" else REDIS_URL
     async with open_redis(url=url) as client:
         yield RedisCircuitBreaker(client, prefix="rl"), key
         if request.param == "real":
@@ -162,7 +163,7 @@ async def test_a_hold_off_stops_every_replica_until_it_is_over(guard: RedisCircu
 
 
 async def test_without_redis_a_hold_off_still_holds_this_process() -> None:
-    async with open_redis(url="redis://127.0.0.1:1/0") as client:
+    async with open_redis(url=REDIS_DOWN) as client:
         limiter = NotionRateLimiter(RedisCircuitBreaker(client, prefix="rl"), key="rl:x", per_minute=600, max_wait_s=5)
         await limiter.hold_off(30)
 

@@ -14,8 +14,8 @@ from adapters.redis_queue import RedisJobQueue
 from adapters.redis_store import open_redis
 from domain.errors import QueueUnavailable, RateLimited, SentryUnavailable, TrackerUnavailable
 from domain.models import Job
+from tests.support.real_redis import REDIS_DOWN, REDIS_URL
 
-REAL_REDIS = "redis://127.0.0.1:6379/15"
 WAIT_S = 10.0  # bound on every wait; the tests never assert how fast anything is
 
 Handle = Callable[[Job], Awaitable[None]]
@@ -26,7 +26,7 @@ async def redis(request: pytest.FixtureRequest) -> AsyncIterator[Redis]:
     if request.param == "fake":
         yield fakeredis.FakeAsyncRedis()
         return
-    async with open_redis(url=REAL_REDIS) as client:
+    async with open_redis(url=REDIS_URL) as client:
         yield client
 
 
@@ -388,7 +388,7 @@ async def test_redis_refusing_connections_is_queue_unavailable() -> None:
     async def handle(job: Job) -> None:
         raise AssertionError("Redis is down")
 
-    async with open_redis(url="redis://127.0.0.1:1/0") as client:
+    async with open_redis(url=REDIS_DOWN) as client:
         queue = make_queue(client, "down")
         with pytest.raises(QueueUnavailable):
             await queue.enqueue(sentry_job())
@@ -586,6 +586,6 @@ async def _workers_seen(queue: RedisJobQueue, count: int) -> bool:
 
 
 async def test_stats_raise_queue_unavailable_when_redis_is_down() -> None:
-    async with open_redis(url="redis://127.0.0.1:1/0") as down:
+    async with open_redis(url=REDIS_DOWN) as down:
         with pytest.raises(QueueUnavailable):
             await make_queue(down, "test-queue-down").stats()

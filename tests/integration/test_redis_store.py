@@ -14,9 +14,9 @@ from structlog.testing import capture_logs
 from adapters.redis_store import RedisCache, RedisCircuitBreaker, RedisLinkRegistry, RedisLocks, open_redis
 from domain.errors import Conflict
 from domain.models import Assignee, Cached
+from tests.support.real_redis import REDIS_DOWN, REDIS_URL
 
 PEOPLE = [Assignee(id="u-ada", name="Ada Lovelace", email="ada@example.org"), Assignee(id="u-bob", name="Bob")]
-REAL_REDIS = "redis://127.0.0.1:6379/15"
 
 
 @pytest.fixture(params=["real", "fake"])
@@ -25,7 +25,7 @@ async def breaker(request: pytest.FixtureRequest) -> AsyncIterator[RedisCircuitB
     if request.param == "fake":
         yield RedisCircuitBreaker(fakeredis.FakeAsyncRedis(), prefix=prefix)
         return
-    async with open_redis(url=REAL_REDIS) as client:
+    async with open_redis(url=REDIS_URL) as client:
         yield RedisCircuitBreaker(client, prefix=prefix)
         keys = [k async for k in client.scan_iter(f"{prefix}:*")]
         if keys:
@@ -103,7 +103,7 @@ async def test_release_never_frees_someone_elses_lock(breaker: RedisCircuitBreak
 
 
 async def test_redis_refusing_connections_is_bypassed_and_logged() -> None:
-    async with open_redis(url="redis://127.0.0.1:1/0") as client:
+    async with open_redis(url=REDIS_DOWN) as client:
         breaker = RedisCircuitBreaker(client, prefix="down")
         with capture_logs() as logs:
             assert await people_cache(breaker).load("ws:db") is None

@@ -15,7 +15,6 @@ from tests.support.sentry import SECRET
 
 Client = TestClient[web.Request, web.Application]
 StartApp = Callable[..., Awaitable[Client]]
-REDIS_URL = "redis://127.0.0.1:6379/15"
 
 
 def settings(**env: str) -> Settings:
