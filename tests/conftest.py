@@ -7,10 +7,11 @@ from pytest_aiohttp import AiohttpClient, AiohttpServer
 from redis.asyncio import Redis
 
 from adapters.memory import MemoryLinkRegistry, MemoryLocks
+from adapters.urls import without_credentials
 from container import Container
 from tests.support.fake_notion import FakeNotion
 from tests.support.fakes import FakeWorkspace
-from tests.support.real_redis import REDIS_URL, shown, why_unreachable
+from tests.support.real_redis import REDIS_URL, why_unreachable
 from tests.support.stack import Client, Notion, StartApp, app_for, forget_everything, settings
 
 
@@ -19,7 +20,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     # connection error, and a run without Redis cannot pass.
     if (reason := why_unreachable(REDIS_URL)) is not None:
         raise pytest.UsageError(
-            f"Redis does not answer at {shown(REDIS_URL)} ({reason}). The tests need a Redis: start one "
+            f"Redis does not answer at {without_credentials(REDIS_URL)} ({reason}). The tests need a Redis: start one "
             "(redis-server --daemonize yes) or set TEST_REDIS_URL to one that answers."
         )
 

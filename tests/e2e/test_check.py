@@ -10,11 +10,12 @@ from pytest_aiohttp import AiohttpServer
 from adapters.notion.workspace import CAPABILITIES
 from adapters.redis_queue import RedisJobQueue
 from adapters.redis_store import open_redis
+from adapters.urls import without_credentials
 from cli import check
 from domain.models import Job
 from tests.support.fake_notion import FakeNotion
 from tests.support.fake_sentry import FakeSentry
-from tests.support.real_redis import REDIS_URL, shown
+from tests.support.real_redis import REDIS_URL
 
 
 @pytest.fixture(autouse=True)
@@ -58,7 +59,7 @@ async def test_a_good_setup_passes_every_check(
         "✓ Notion comments: not checked: the database has no entry to read comments of",
         f"    → Enable Read comments and Insert comments in the integration's Capabilities (Notion: {CAPABILITIES});"
         " run check again once an entry exists.",
-        f"✓ Redis: answers at {shown(REDIS_URL)}",
+        f"✓ Redis: answers at {without_credentials(REDIS_URL)}",
         "✓ Job queue: 0 job(s) waiting, 0 worker(s) seen, 0 dead letter(s)",
         "– Status sync: off (no status column named in NOTION_CONFIG column_names.status)",
         "✓ Assignee sync: on (column 'Assignee', matched by email)",

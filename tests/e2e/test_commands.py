@@ -14,7 +14,7 @@ from pytest_aiohttp import AiohttpServer
 import cli
 from settings import ConfigError, Settings
 from tests.support.fake_notion import FakeNotion
-from tests.support.stack import REDIS_URL
+from tests.support.real_redis import REDIS_URL
 
 SENTRY_NOTION = str(Path(sys.executable).with_name("sentry-notion"))
 CLOSED = "http://127.0.0.1:9"  # the discard port: nothing listens there

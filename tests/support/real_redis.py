@@ -1,6 +1,5 @@
 # The Redis the tests share, named once so that a developer or CI can point every test at another one.
 import os
-from urllib.parse import urlsplit
 
 import redis
 from redis.exceptions import RedisError
@@ -8,12 +7,6 @@ from redis.exceptions import RedisError
 REDIS_URL = os.environ.get("TEST_REDIS_URL") or "redis://127.0.0.1:6379/15"
 # Nothing listens on port 1: a Redis that is down, for the tests of how the service copes.
 REDIS_DOWN = "redis://127.0.0.1:1/0"
-
-
-def shown(url: str) -> str:
-    """The URL as the service prints it: without the password."""
-    parts = urlsplit(url)
-    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
 
 
 def why_unreachable(url: str) -> str | None:
