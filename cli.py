@@ -18,7 +18,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "check":
         sys.exit(asyncio.run(check()))
     sandbox = args.command == "serve" and args.sandbox
-    settings = Settings.for_sandbox(secrets.token_hex(16)) if sandbox else _settings()
+    settings = (
+        Settings.for_sandbox(secrets.token_hex(16), f"secret_{secrets.token_hex(20)}") if sandbox else _settings()
+    )
     configure_logging(settings.log_level)
     container = Container(settings=settings)
     use_cases = functools.partial(open_cli_use_cases, container)
@@ -29,6 +31,7 @@ def main(argv: list[str] | None = None) -> None:
             port=args.port,
             worker=not args.no_worker,
             client_secrets=settings.client_secrets,
+            notion_secrets=settings.notion_webhook_secrets,
             about={
                 "version": version(),
                 "redis": "Redis" if settings.redis_url else "in-process (no REDIS_URL)",
@@ -39,6 +42,11 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.command == "reconcile" and not settings.sentry_api_token:
         sys.exit("sentry-notion: reconcile asks Sentry for each issue: set SENTRY_API_TOKEN and SENTRY_ORG.")
+    if args.command == "notion-webhook" and not settings.redis_url:
+        sys.exit(
+            "sentry-notion: Notion's handshake tokens are kept in Redis, and without it only in the serving process:"
+            " set REDIS_URL (or REDIS_HOST), restart the service and click Resend token in Notion's Verify dialog."
+        )
     if args.command != "reconcile" and not settings.redis_url:
         sys.exit("sentry-notion: the job queue lives in Redis: set REDIS_URL (or REDIS_HOST).")
     sys.exit(asyncio.run(run(args, use_cases)))

@@ -44,6 +44,11 @@ class QueueUnavailable(DomainError):
     pass
 
 
+# The store of Notion's handshake tokens (Redis) cannot be read.
+class StoreUnavailable(DomainError):
+    pass
+
+
 class SentryUnavailable(Unavailable):
     pass
 

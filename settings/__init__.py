@@ -58,6 +58,7 @@ class Settings(BaseModel):
     notion_token: str = Field(repr=False)
     notion: NotionConfig
     client_secrets: tuple[str, ...] = Field(repr=False)
+    notion_webhook_secrets: tuple[str, ...] = Field(default=(), repr=False)
     cache_timeout_s: int = 21600
     redis_url: str | None = None
     redis_prefix: str = "sentry-notion"
@@ -71,12 +72,13 @@ class Settings(BaseModel):
     sandbox: bool = False
 
     @classmethod
-    def for_sandbox(cls, client_secret: str) -> "Settings":
+    def for_sandbox(cls, client_secret: str, notion_webhook_secret: str) -> "Settings":
         # Nothing is read from the environment: the sandbox needs no Notion, no Redis and no secret of yours.
         return cls(
             notion_token="sandbox",
             notion=NotionConfig(database_id="00000000000000000000000000000000"),
             client_secrets=(client_secret,),
+            notion_webhook_secrets=(notion_webhook_secret,),
             sandbox=True,
         )
 
@@ -117,6 +119,8 @@ class Settings(BaseModel):
         if not secrets:
             name = "SENTRY_NOTION_INTEGRATION_CLIENT_SECRET"
             raise ConfigError(f"{name} is empty; {_EXPECTED[name]}.")
+        # Optional: without it, Notion's events are refused (its handshake is still taken).
+        notion_secrets = tuple(s.strip() for s in env.get("NOTION_WEBHOOK_SECRET", "").split(",") if s.strip())
         redis_url = env.get("REDIS_URL", "").strip() or None
         if redis_url is None and env.get("REDIS_HOST", "").strip():
             redis_url = f"redis://{text('REDIS_HOST')}:{whole('REDIS_PORT', 6379, 1, 65535)}/0"
@@ -141,6 +145,7 @@ class Settings(BaseModel):
             notion_token=token,
             notion=notion,
             client_secrets=secrets,
+            notion_webhook_secrets=notion_secrets,
             cache_timeout_s=whole("CACHE_TIMEOUT", 21600, 1, 30 * 86400),
             redis_url=redis_url,
             redis_prefix=text("REDIS_PREFIX", "sentry-notion"),

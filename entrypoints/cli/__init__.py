@@ -2,6 +2,7 @@ import argparse
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 
+from entrypoints.cli.notion import notion_token
 from entrypoints.cli.queue import dead_letters, replay_lost, worker
 from entrypoints.cli.reconcile import reconcile
 from entrypoints.cli.use_cases import CliUseCases
@@ -32,6 +33,8 @@ def parse_args(argv: list[str] | None = None, *, version: str = "") -> argparse.
     dead.add_argument("ids", nargs="*", help="with replay: only these (default: all)")
     lost = commands.add_parser("replay-lost", help="queue again the webhooks logged as webhook_lost")
     lost.add_argument("log", type=argparse.FileType("r"), help="the service's JSON log ('-' for standard input)")
+    notion = commands.add_parser("notion-webhook", help="set up Notion's webhook subscription")
+    notion.add_argument("action", choices=["token"], help="token: print the tokens of Notion's handshakes (Redis)")
     return parser.parse_args(argv)
 
 
@@ -42,6 +45,8 @@ async def run(args: argparse.Namespace, open_use_cases: Callable[[], AbstractAsy
                 return await worker(use_cases)
             case "reconcile":
                 return await reconcile(use_cases)
+            case "notion-webhook":
+                return await notion_token(use_cases)
             case "dead-letters":
                 return await dead_letters(use_cases, args.action, args.ids)
             case _:

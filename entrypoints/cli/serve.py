@@ -23,13 +23,15 @@ def serve(
     port: int,
     worker: bool,
     client_secrets: tuple[str, ...],
+    notion_secrets: tuple[str, ...],
     about: dict[str, str],
     sandbox_page_id: str | None = None,
 ) -> None:
     # `about`: what the start-up line says of this process besides its address (version, Redis, ...).
     if sandbox_page_id is not None:
-        print_sandbox(client_secrets[0], sandbox_page_id, f"http://{'127.0.0.1' if host == '0.0.0.0' else host}:{port}")
-    app = serve_app(open_use_cases, client_secrets=client_secrets, worker=worker)
+        base_url = f"http://{'127.0.0.1' if host == '0.0.0.0' else host}:{port}"
+        print_sandbox(client_secrets[0], notion_secrets[0], sandbox_page_id, base_url)
+    app = serve_app(open_use_cases, client_secrets=client_secrets, notion_secrets=notion_secrets, worker=worker)
     described = about | {"address": f"{host}:{port}", "worker": "on" if worker else "off"}
 
     async def stopped(app: web.Application) -> None:
@@ -51,6 +53,7 @@ def serve_app(
     open_use_cases: Callable[[], AbstractAsyncContextManager[CliUseCases]],
     *,
     client_secrets: tuple[str, ...],
+    notion_secrets: tuple[str, ...] = (),
     worker: bool,
 ) -> web.Application:
     @contextlib.asynccontextmanager
@@ -68,12 +71,13 @@ def serve_app(
                 stop.set()  # before the resources the worker uses are shut down
                 await task
 
-    return create_app(serving, client_secrets=client_secrets)
+    return create_app(serving, client_secrets=client_secrets, notion_secrets=notion_secrets)
 
 
-def print_sandbox(secret: str, page_id: str, base_url: str) -> None:
+def print_sandbox(secret: str, notion_secret: str, page_id: str, base_url: str) -> None:
     print("Sandbox: an in-memory Notion workspace; nothing is sent anywhere.")
     print(f"Client secret: {secret}")
-    for title, command in curl_commands(base_url, secret, page_id):
+    print(f"Notion webhook token: {notion_secret}")
+    for title, command in curl_commands(base_url, secret, page_id, notion_secret):
         print(f"\n# {title}\n{command}")
     print(flush=True)
