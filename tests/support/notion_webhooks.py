@@ -46,7 +46,8 @@ def event(
     parent: dict[str, Any] = {"id": DATABASE_ID, "type": "database"}
     if data_source_id is not None:
         parent["data_source_id"] = data_source_id
-    entity, data = {"id": PAGE_ID, "type": "page"}, {"parent": parent}
+    entity: dict[str, str] = {"id": PAGE_ID, "type": "page"}
+    data: dict[str, Any] = {"parent": parent}
     if type.startswith("comment."):
         entity, data = (
             {"id": COMMENT_ID, "type": "comment"},
