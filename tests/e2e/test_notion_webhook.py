@@ -17,6 +17,7 @@ from structlog.testing import capture_logs
 
 from adapters.memory import MemoryVerificationTokens
 from container import Container
+from domain.errors import TrackerUnavailable
 from domain.models import Job
 from domain.use_cases.run_job import RunJob
 from tests.support.fakes import FakeJobQueue, FakeWorkspace
@@ -43,14 +44,20 @@ CLI = str(Path(sys.executable).with_name("sentry-notion"))
 class Handlers:
     def __init__(self) -> None:
         self.ran: list[Job] = []
+        self.fail: Exception | None = None
 
     async def __call__(self, job: Job) -> None:
+        if self.fail:
+            raise self.fail
         self.ran.append(job)
 
 
 class Service:
-    def __init__(self, client: Client, queue: FakeJobQueue, tokens: MemoryVerificationTokens, ran: list[Job]) -> None:
-        self.client, self.queue, self.tokens, self.ran = client, queue, tokens, ran
+    def __init__(
+        self, client: Client, queue: FakeJobQueue, tokens: MemoryVerificationTokens, handlers: Handlers
+    ) -> None:
+        self.client, self.queue, self.tokens, self.handlers = client, queue, tokens, handlers
+        self.ran = handlers.ran
 
     async def post(self, body: bytes, **extra: str) -> tuple[int, dict[str, Any]]:
         resp = await self.client.post(WEBHOOK, data=body, headers={"Content-Type": "application/json"} | extra)
@@ -68,7 +75,7 @@ async def start(aiohttp_client: AiohttpClient, secrets: str | None = f"{TOKEN},{
         RunJob(handlers=dict.fromkeys(("notion.page", "notion.comment", "notion.schema"), handlers))
     )
     app = app_for(container)
-    return Service(await aiohttp_client(app), queue, tokens, handlers.ran)
+    return Service(await aiohttp_client(app), queue, tokens, handlers)
 
 
 @pytest.fixture
@@ -251,6 +258,10 @@ async def test_without_the_queue_an_event_is_applied_at_once_or_refused_for_noti
 
     assert (await service.post(body, **headers(body)))[1]["outcome"] == "applied"
     assert [job.action for job in service.ran] == ["page.properties_updated"]
+    service.handlers.fail = TrackerUnavailable("Notion is unavailable (HTTP 503); try again shortly.")
+    resp = await service.client.post(WEBHOOK, data=body, headers=headers(body))
+    assert (resp.status, resp.headers["Retry-After"]) == (503, "60")
+    assert "send it again later" in (await resp.json())["message"]
 
 
 async def test_a_body_over_the_limit_is_refused_before_it_is_read(service: Service) -> None:
