@@ -4,15 +4,12 @@ import asyncio
 import json
 import os
 import sys
-import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from prometheus_client import REGISTRY
 from pytest_aiohttp import AiohttpClient
-from redis.asyncio import Redis
 from structlog.testing import capture_logs
 
 from adapters.memory import MemoryVerificationTokens
@@ -34,7 +31,7 @@ from tests.support.notion_webhooks import (
     headers,
     sign,
 )
-from tests.support.stack import REDIS_URL, Client, app_for, forget_everything, settings
+from tests.support.stack import REDIS_URL, Client, app_for, settings
 
 WEBHOOK = "/notion/webhook"
 CONFIG = json.dumps({"database_id": "0f1e2d3c4b5a69788796a5b4c3d2e1f0", "data_source_id": DATA_SOURCE_ID})
@@ -282,17 +279,6 @@ async def test_unknown_paths_and_methods_stay_404_and_405(service: Service) -> N
 
 # ---------------------------------------------------------------------------------------------------------------
 # `sentry-notion notion-webhook token`: the token of a handshake one replica took, read from Redis
-
-
-@pytest.fixture
-async def redis_prefix() -> AsyncIterator[str]:
-    prefix = f"test-{uuid.uuid4().hex}"
-    yield prefix
-    redis = Redis.from_url(REDIS_URL)
-    try:
-        await forget_everything(redis, prefix)
-    finally:
-        await redis.aclose()
 
 
 ENV = {
