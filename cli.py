@@ -7,7 +7,7 @@ from typing import NoReturn
 
 from adapters.notion.client import NOTION_VERSION
 from adapters.urls import without_credentials
-from container import Container, open_cli_use_cases, open_queue, version
+from container import Container, open_cli_use_cases, open_store, version
 from domain.errors import DomainError
 from entrypoints.cli import parse_args, run
 from entrypoints.cli.check import check as report
@@ -25,6 +25,7 @@ NEEDS = {
     "reconcile": frozenset({Need.NOTION, Need.SENTRY_API}),
     "dead-letters": frozenset({Need.REDIS}),
     "replay-lost": frozenset({Need.REDIS}),
+    "notion-webhook": frozenset({Need.REDIS}),
 }
 
 
@@ -34,7 +35,11 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(asyncio.run(check()))
     if args.command == "serve":
         sandbox = args.sandbox
-        settings = Settings.for_sandbox(args.secret or secrets.token_hex(16)) if sandbox else _settings("serve")
+        settings = (
+            Settings.for_sandbox(args.secret or secrets.token_hex(16), f"secret_{secrets.token_hex(20)}")
+            if sandbox
+            else _settings("serve")
+        )
         try:
             sock = listen(args.host or ("127.0.0.1" if sandbox else "0.0.0.0"), args.port)
         except CannotListen as exc:
@@ -46,6 +51,7 @@ def main(argv: list[str] | None = None) -> None:
             sock=sock,
             worker=not args.no_worker,
             client_secrets=settings.client_secrets,
+            notion_secrets=settings.notion_webhook_secrets,
             about={
                 "version": version(),
                 "redis": "Redis" if settings.redis_url else "in-process (no REDIS_URL)",
@@ -59,7 +65,7 @@ def main(argv: list[str] | None = None) -> None:
     container = Container(settings=settings)
     try:
         code = asyncio.run(
-            run(args, functools.partial(open_cli_use_cases, container), functools.partial(open_queue, container))
+            run(args, functools.partial(open_cli_use_cases, container), functools.partial(open_store, container))
         )
     except DomainError as exc:
         _fail(one_line(exc, _services(settings)))

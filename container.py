@@ -15,6 +15,7 @@ from adapters.memory import (
     MemoryLinkRegistry,
     MemoryLocks,
     MemorySyncState,
+    MemoryVerificationTokens,
     RedisNotConfigured,
 )
 from adapters.metrics import count_lookups
@@ -32,6 +33,7 @@ from adapters.redis_store import (
     RedisLinkRegistry,
     RedisLocks,
     RedisSyncState,
+    RedisVerificationTokens,
     open_redis,
 )
 from adapters.sandbox import demo_workspace
@@ -39,21 +41,22 @@ from adapters.sentry.api import HttpSentryApi, open_sentry_client
 from domain.back_links import BackLinks
 from domain.entry_sync import EntrySync
 from domain.models import Assignee, Cached, Entry
-from domain.ports import JobQueue
 from domain.stale_while_revalidate import StaleWhileRevalidate
 from domain.use_cases.apply_comment import ApplyComment
 from domain.use_cases.apply_issue_event import ApplyIssueEvent
 from domain.use_cases.check_readiness import CheckReadiness
 from domain.use_cases.create_entry import CreateEntry
 from domain.use_cases.diagnose_setup import DiagnoseSetup
+from domain.use_cases.keep_verification_token import KeepVerificationToken
 from domain.use_cases.link_entry import LinkEntry
 from domain.use_cases.list_assignees import ListAssignees
 from domain.use_cases.observe_queue import ObserveQueue
+from domain.use_cases.receive_notion_event import ReceiveNotionEvent
 from domain.use_cases.receive_webhook import ReceiveWebhook
 from domain.use_cases.reconcile import Reconcile
 from domain.use_cases.run_job import RunJob
 from domain.use_cases.search_entries import SearchEntries
-from entrypoints.cli.use_cases import CliUseCases
+from entrypoints.cli.use_cases import CliUseCases, StoreTools
 from entrypoints.http.app import UseCases
 from entrypoints.http.metrics import BUILD
 from settings import Settings
@@ -212,6 +215,15 @@ class Container(containers.DeclarativeContainer):
     receive_webhook = providers.Factory(
         ReceiveWebhook, queue=queue, run=run_job, triggers=entry_sync.provided.reads_sentry
     )
+    verification_tokens = _kept(settings, redis_breaker, RedisVerificationTokens, MemoryVerificationTokens)
+    keep_verification_token = providers.Factory(
+        KeepVerificationToken, tokens=verification_tokens, active=settings.provided.notion_webhook_secrets
+    )
+    # The Notion job kinds are queued even before a handler for them is registered: a worker that has one
+    # applies them, and RunJob sets aside those nobody handles.
+    receive_notion_event = providers.Factory(
+        ReceiveNotionEvent, queue=queue, run=run_job, data_source_id=settings.provided.notion.data_source_id
+    )
     reconcile = providers.Factory(Reconcile, entries=workspace, sync=entry_sync)
 
     checked = providers.List(
@@ -272,6 +284,8 @@ async def open_use_cases(container: Container) -> AsyncIterator[UseCases]:
             check_readiness=readiness,
             receive_webhook=await resolve(container.receive_webhook()),
             observe_queue=await resolve(container.observe_queue()),
+            keep_verification_token=await resolve(container.keep_verification_token()),
+            receive_notion_event=await resolve(container.receive_notion_event()),
         )
     finally:
         if readiness is not None:
@@ -293,10 +307,13 @@ async def open_cli_use_cases(container: Container) -> AsyncIterator[CliUseCases]
 
 
 @contextlib.asynccontextmanager
-async def open_queue(container: Container) -> AsyncIterator[JobQueue]:
-    # The queue alone, on Redis alone: nothing of Notion is built.
+async def open_store(container: Container) -> AsyncIterator[StoreTools]:
+    # Redis's records alone: nothing of Notion is built.
     try:
-        yield await resolve(container.queue())
+        yield StoreTools(
+            queue=await resolve(container.queue()),
+            verification_tokens=await resolve(container.verification_tokens()),
+        )
     finally:
         await resolve(container.shutdown_resources())
 

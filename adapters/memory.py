@@ -5,8 +5,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TypeVar
 
 from domain.errors import STILL_RUNNING, Conflict, QueueUnavailable
-from domain.models import Cached, DeadLetter, Finding, Job, QueueStats
-from domain.ports import Cache, Dependency, JobQueue, LinkRegistry, Locks, SyncState
+from domain.models import Cached, DeadLetter, Finding, Job, PendingToken, QueueStats
+from domain.ports import Cache, Dependency, JobQueue, LinkRegistry, Locks, SyncState, VerificationTokens
 
 T = TypeVar("T")
 
@@ -58,6 +58,29 @@ class InlineOnlyQueue(JobQueue):
 
     async def stats(self) -> QueueStats:
         return QueueStats(depth=0, oldest_age_s=0, dead_letters=0, workers=0)
+
+
+# How many handshake tokens are kept: enough for a few subscriptions set up at once, and a stream of forged
+# handshakes costs no memory. Also the Redis adapter's.
+KEPT_TOKENS = 5
+
+
+class MemoryVerificationTokens(VerificationTokens):
+    shared = False  # in this process's memory: `sentry-notion notion-webhook token` cannot read it
+
+    def __init__(self) -> None:
+        self._tokens: dict[str, float] = {}
+
+    async def offer(self, token: str, received_at: float) -> bool:
+        self._tokens.pop(token, None)
+        self._tokens[token] = received_at
+        while len(self._tokens) > KEPT_TOKENS:
+            del self._tokens[min(self._tokens, key=self._tokens.__getitem__)]
+        return True
+
+    async def pending(self) -> list[PendingToken]:
+        kept = sorted(self._tokens.items(), key=lambda item: item[1], reverse=True)
+        return [PendingToken(token=token, received_at=at) for token, at in kept]
 
 
 class RedisNotConfigured(Dependency):

@@ -3,7 +3,7 @@ import contextlib
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import structlog
 from pydantic import TypeAdapter, ValidationError
@@ -12,11 +12,11 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from adapters.memory import MemoryLinkRegistry, MemoryLocks
+from adapters.memory import KEPT_TOKENS, MemoryLinkRegistry, MemoryLocks
 from adapters.urls import without_credentials
-from domain.errors import STILL_RUNNING, Conflict
-from domain.models import Cached, Finding
-from domain.ports import Cache, Dependency, LinkRegistry, Locks, SyncState
+from domain.errors import STILL_RUNNING, Conflict, StoreUnavailable
+from domain.models import Cached, Finding, PendingToken
+from domain.ports import Cache, Dependency, LinkRegistry, Locks, SyncState, VerificationTokens
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -234,3 +234,31 @@ class RedisLocks(Locks):
 
     async def _release(self, name: str, token: str) -> None:
         await self._breaker.run("lock.release", self._breaker.redis.eval(_RELEASE, 1, name, token))
+
+
+class RedisVerificationTokens(VerificationTokens):
+    shared = True
+
+    def __init__(self, breaker: RedisCircuitBreaker, *, keep_s: int = 7 * 86400) -> None:
+        # A week: time enough for an operator to come back to Notion's Verify dialog.
+        self._breaker, self._keep_s = breaker, keep_s
+        self._key = f"{breaker.prefix}:notion:verification_tokens"  # a sorted set: token by time received
+
+    async def offer(self, token: str, received_at: float) -> bool:
+        async with self._breaker.redis.pipeline(transaction=True) as kept:
+            kept.zadd(self._key, {token: received_at})
+            kept.zremrangebyscore(self._key, "-inf", received_at - self._keep_s)
+            kept.zremrangebyrank(self._key, 0, -KEPT_TOKENS - 1)
+            kept.expire(self._key, self._keep_s)
+            # The circuit breaker logs `redis_unavailable` when this fails; the token is never logged.
+            return await self._breaker.run("notion_tokens.offer", kept.execute()) is not None
+
+    async def pending(self) -> list[PendingToken]:
+        try:
+            found = cast(
+                list[tuple[bytes, float]],
+                await self._breaker.redis.zrange(self._key, 0, -1, desc=True, withscores=True),
+            )
+        except (TimeoutError, RedisError, OSError) as exc:
+            raise StoreUnavailable(f"Redis does not answer: {exc or type(exc).__name__}") from exc
+        return [PendingToken(token=token.decode(), received_at=at) for token, at in found]

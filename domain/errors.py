@@ -49,6 +49,11 @@ class QueueFull(QueueUnavailable):
     pass
 
 
+# The store of Notion's handshake tokens (Redis) cannot be read.
+class StoreUnavailable(DomainError):
+    pass
+
+
 class SentryUnavailable(Unavailable):
     pass
 

@@ -107,6 +107,13 @@ class Job(Frozen):
         return data
 
 
+class PendingToken(Frozen):
+    """A token from Notion's subscription handshake, not yet configured by an operator."""
+
+    token: str
+    received_at: float  # seconds since the epoch
+
+
 class DeadLetter(Frozen):
     id: str
     job: Job

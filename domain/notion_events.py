@@ -5,6 +5,7 @@ a job only says "look at this page or comment again", and the worker reads what 
 late, merged, repeated and out of order, so nothing here depends on their order or number.
 """
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -65,6 +66,14 @@ class NotionEvent(Frozen):
         """Whether every author is one of the given bots: an event the service's own writes caused. A merged
         event with a person among its authors is someone's change too, and is applied."""
         return bool(self.authors) and all(a.type == "bot" and a.id in bot_ids for a in self.authors)
+
+
+def decode(raw: bytes) -> Any:
+    """The JSON of a delivery. Raises InvalidWebhook for bytes that are not JSON."""
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
+        raise InvalidWebhook("The Notion webhook's body is not JSON.") from None
 
 
 def verification_token(body: Any) -> str | None:

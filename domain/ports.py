@@ -16,6 +16,7 @@ from domain.models import (
     EntryUpdate,
     Finding,
     Job,
+    PendingToken,
     QueueStats,
     SentryIssueState,
     StatusColumn,
@@ -152,6 +153,21 @@ class SyncState(Protocol):
     async def get(self, key: str) -> str | None: ...
 
     async def put(self, key: str, value: str) -> None: ...
+
+
+class VerificationTokens(Protocol):
+    """Tokens of Notion's subscription handshakes, kept for an operator to read, never used to verify anything.
+    `offer` never raises; `pending` raises StoreUnavailable."""
+
+    shared: bool  # whether another process (the `notion-webhook token` command) can read them
+
+    async def offer(self, token: str, received_at: float) -> bool:
+        """Keeps the token among the few most recent, for about a week; False when it could not be kept."""
+        ...
+
+    async def pending(self) -> list[PendingToken]:
+        """The tokens kept, newest first."""
+        ...
 
 
 class Dependency(Protocol):

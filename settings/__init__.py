@@ -76,6 +76,7 @@ class Settings(BaseModel):
     notion_token: str = Field(default="", repr=False)
     notion: NotionConfig | None = None
     client_secrets: tuple[str, ...] = Field(default=(), repr=False)
+    notion_webhook_secrets: tuple[str, ...] = Field(default=(), repr=False)
     cache_timeout_s: int = 21600
     redis_url: str | None = None
     redis_variables: str = "REDIS_URL"  # what the user set, for messages that say what to fix
@@ -90,12 +91,13 @@ class Settings(BaseModel):
     sandbox: bool = False
 
     @classmethod
-    def for_sandbox(cls, client_secret: str) -> "Settings":
+    def for_sandbox(cls, client_secret: str, notion_webhook_secret: str) -> "Settings":
         # Nothing is read from the environment: the sandbox needs no Notion, no Redis and no secret of yours.
         return cls(
             notion_token="sandbox",
             notion=NotionConfig(database_id="00000000000000000000000000000000"),
             client_secrets=(client_secret,),
+            notion_webhook_secrets=(notion_webhook_secret,),
             sandbox=True,
         )
 
@@ -155,6 +157,10 @@ class Settings(BaseModel):
             values["client_secrets"] = tuple(s.strip() for s in env.get(name, "").split(",") if s.strip())
             if not values["client_secrets"]:
                 problems.append(f"{name} is not set; {_EXPECTED[name]}.")
+            # Optional: without it, Notion's events are refused (its handshake is still taken).
+            values["notion_webhook_secrets"] = tuple(
+                s.strip() for s in env.get("NOTION_WEBHOOK_SECRET", "").split(",") if s.strip()
+            )
         if Need.NOTION in needs or Need.SENTRY_API in needs:
             token = env.get("SENTRY_API_TOKEN", "").strip()
             org = env.get("SENTRY_ORG", "").strip()

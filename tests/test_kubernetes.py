@@ -26,7 +26,7 @@ PART_OF_LABEL = "app.kubernetes.io/part-of"
 UID = 10001
 SECRET_KEYS = {"NOTION_TOKEN", "NOTION_CONFIG", "SENTRY_NOTION_INTEGRATION_CLIENT_SECRET", "REDIS_URL"}
 # In the Secret template, and read by every workload, but the Secret may lack them: the refs are optional.
-OPTIONAL_SECRET_KEYS = {"SENTRY_API_TOKEN"}
+OPTIONAL_SECRET_KEYS = {"SENTRY_API_TOKEN", "NOTION_WEBHOOK_SECRET"}
 SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|API_KEY|PRIVATE_KEY|CREDENTIAL", re.IGNORECASE)
 SHUTDOWN_S = 25  # the service finishes in-flight requests within this after SIGTERM
 WORKER_GRACE_S = 60  # the worker finishes the job in hand after SIGTERM

@@ -1,15 +1,11 @@
-import asyncio
 import time
 from collections.abc import Callable
-from typing import Literal
 
-from domain.errors import QueueUnavailable
 from domain.models import Job
 from domain.ports import JobQueue
 from domain.sentry_events import delivery, is_self_caused
 from domain.use_cases.run_job import RunJob
-
-Outcome = Literal["queued", "duplicate", "ignored", "applied", "lost"]
+from domain.use_cases.take_job import Outcome, TakeJob
 
 
 class ReceiveWebhook:
@@ -30,7 +26,8 @@ class ReceiveWebhook:
         clock: Callable[[], float] = time.time,
     ) -> None:
         # `triggers`: Sentry's API is there to read, so an issue event only says "look at this issue again".
-        self._queue, self._run, self._triggers, self._budget_s, self._clock = queue, run, triggers, budget_s, clock
+        self._run, self._triggers, self._clock = run, triggers, clock
+        self._take_job = TakeJob(queue=queue, run=run, budget_s=budget_s)
 
     async def __call__(self, resource: str, timestamp: str | None, raw: bytes) -> tuple[Outcome, Job]:
         job = delivery(resource, timestamp, raw, received_at=self._clock(), triggers=self._triggers)
@@ -43,15 +40,4 @@ class ReceiveWebhook:
             or is_self_caused(job.body)
         ):
             return "ignored"  # a new issue has no entry yet; installation, alert and error events change none
-        deadline = asyncio.get_running_loop().time() + self._budget_s  # one budget for queueing and applying
-        try:
-            async with asyncio.timeout_at(deadline):
-                return "queued" if await self._queue.enqueue(job) else "duplicate"
-        except (QueueUnavailable, TimeoutError):
-            pass
-        try:
-            async with asyncio.timeout_at(deadline):
-                await self._run(job)
-        except Exception:  # whatever went wrong, the webhook is answered and the job logged for replay
-            return "lost"
-        return "applied"
+        return await self._take_job(job)

@@ -2,10 +2,10 @@ import argparse
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 
-from domain.ports import JobQueue
+from entrypoints.cli.notion import notion_token
 from entrypoints.cli.queue import dead_letters, replay_lost, worker
 from entrypoints.cli.reconcile import reconcile
-from entrypoints.cli.use_cases import CliUseCases
+from entrypoints.cli.use_cases import CliUseCases, StoreTools
 
 DEAD_LETTER_ACTIONS = {
     "list": "show each webhook that failed every attempt, with its id and last error",
@@ -97,6 +97,13 @@ def parse_args(argv: list[str] | None = None, *, version: str = "") -> argparse.
         "read from its JSON log. Needs only Redis.",
     )
     lost.add_argument("log", type=argparse.FileType("r"), help="the service's JSON log ('-' for standard input)")
+    notion = command(
+        "notion-webhook",
+        "set up Notion's webhook subscription",
+        "Print the verification tokens Notion's subscription handshakes delivered, to paste into Notion's Verify "
+        "dialog and into NOTION_WEBHOOK_SECRET. Needs only Redis.",
+    )
+    notion.add_argument("action", choices=["token"], help="token: print the tokens of Notion's handshakes")
     args = parser.parse_args(argv)
     if args.command == "dead-letters" and args.action is None:
         width = max(map(len, DEAD_LETTER_ACTIONS))
@@ -111,16 +118,19 @@ def parse_args(argv: list[str] | None = None, *, version: str = "") -> argparse.
 async def run(
     args: argparse.Namespace,
     open_use_cases: Callable[[], AbstractAsyncContextManager[CliUseCases]],
-    open_queue: Callable[[], AbstractAsyncContextManager[JobQueue]],
+    open_store: Callable[[], AbstractAsyncContextManager[StoreTools]],
 ) -> int:
-    # The queue commands open Redis alone: they run, and help, while Notion is misconfigured or down.
+    # The commands on Redis's records open Redis alone: they run, and help, while Notion is misconfigured or down.
     match args.command:
         case "dead-letters":
-            async with open_queue() as queue:
-                return await dead_letters(queue, args.action, getattr(args, "ids", []))
+            async with open_store() as store:
+                return await dead_letters(store.queue, args.action, getattr(args, "ids", []))
         case "replay-lost":
-            async with open_queue() as queue:
-                return await replay_lost(queue, args.log)
+            async with open_store() as store:
+                return await replay_lost(store.queue, args.log)
+        case "notion-webhook":
+            async with open_store() as store:
+                return await notion_token(store.verification_tokens)
     async with open_use_cases() as use_cases:
         if args.command == "reconcile":
             return await reconcile(use_cases)

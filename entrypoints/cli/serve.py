@@ -44,6 +44,7 @@ def serve(
     sock: socket.socket,
     worker: bool,
     client_secrets: tuple[str, ...],
+    notion_secrets: tuple[str, ...],
     about: dict[str, str],
     sandbox: Sandbox | None = None,
 ) -> None:
@@ -51,8 +52,10 @@ def serve(
     host, port = sock.getsockname()[:2]
     if sandbox is not None:
         shown = "127.0.0.1" if host == "0.0.0.0" else f"[{host}]" if ":" in host else host
-        print_sandbox(client_secrets[0], sandbox, f"http://{shown}:{port}")
-    app = serve_app(open_use_cases, client_secrets=client_secrets, worker=worker, sandbox=sandbox)
+        print_sandbox(client_secrets[0], notion_secrets[0], sandbox, f"http://{shown}:{port}")
+    app = serve_app(
+        open_use_cases, client_secrets=client_secrets, notion_secrets=notion_secrets, worker=worker, sandbox=sandbox
+    )
     described = about | {"address": f"{host}:{port}", "worker": "on" if worker else "off"}
 
     async def stopped(app: web.Application) -> None:
@@ -73,6 +76,7 @@ def serve_app(
     open_use_cases: Callable[[], AbstractAsyncContextManager[CliUseCases]],
     *,
     client_secrets: tuple[str, ...],
+    notion_secrets: tuple[str, ...] = (),
     worker: bool,
     sandbox: Sandbox | None = None,
 ) -> web.Application:
@@ -91,15 +95,16 @@ def serve_app(
                 stop.set()  # before the resources the worker uses are shut down
                 await task
 
-    app = create_app(serving, client_secrets=client_secrets)
+    app = create_app(serving, client_secrets=client_secrets, notion_secrets=notion_secrets)
     if sandbox is not None:
         add_sandbox_routes(app, sandbox)
     return app
 
 
-def print_sandbox(secret: str, sandbox: Sandbox, base_url: str) -> None:
+def print_sandbox(secret: str, notion_secret: str, sandbox: Sandbox, base_url: str) -> None:
     print("Sandbox: an in-memory Notion workspace; nothing is sent anywhere.")
     print(f"Client secret: {secret}")
-    for title, command in curl_commands(base_url, secret, sandbox):
+    print(f"Notion webhook token: {notion_secret}")
+    for title, command in curl_commands(base_url, secret, sandbox, notion_secret):
         print(f"\n# {title}\n{command}")
     print(flush=True)

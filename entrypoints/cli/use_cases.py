@@ -2,7 +2,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from domain.models import Job
-from domain.ports import JobQueue
+from domain.ports import JobQueue, VerificationTokens
 from domain.use_cases.diagnose_setup import DiagnoseSetup
 from domain.use_cases.reconcile import Reconcile
 from entrypoints.http.app import UseCases
@@ -15,3 +15,11 @@ class CliUseCases:
     handle_job: Callable[[Job], Awaitable[None]]
     reconcile: Reconcile
     diagnose_setup: DiagnoseSetup
+
+
+@dataclass(frozen=True)
+class StoreTools:
+    """What the commands that read only Redis's records use."""
+
+    queue: JobQueue
+    verification_tokens: VerificationTokens

@@ -6,6 +6,7 @@ from aiohttp import web
 from entrypoints.http.middlewares import (
     BODY_BUDGET,
     MAX_BODY_BYTES,
+    NOTION_SECRETS,
     SECRETS,
     BodyBudget,
     errors_to_http,
@@ -21,6 +22,7 @@ def create_app(
     open_use_cases: Callable[[], AbstractAsyncContextManager[UseCases]],
     *,
     client_secrets: tuple[str, ...],
+    notion_secrets: tuple[str, ...] = (),
     body_budget: BodyBudget | None = None,
 ) -> web.Application:
     budget = body_budget or BodyBudget()
@@ -37,6 +39,7 @@ def create_app(
         middlewares=[request_context, errors_to_http, verify_signature], client_max_size=budget.max_body
     )
     app[SECRETS] = client_secrets
+    app[NOTION_SECRETS] = notion_secrets
     app[BODY_BUDGET] = budget
     app.cleanup_ctx.append(lifespan)
     app.add_routes(routes)

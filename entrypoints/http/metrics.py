@@ -19,6 +19,12 @@ REQUEST_SECONDS = Histogram(
 WEBHOOKS = Counter(
     "sentry_notion_webhooks_total", "Sentry webhooks: queued, duplicate, ignored, applied or lost", ["outcome"]
 )
+NOTION_EVENTS = Counter(
+    "sentry_notion_notion_events_total",
+    "Notion webhooks by event type (verification for the handshake, other for types the sync does not act on) and "
+    "outcome",
+    ["type", "outcome"],
+)
 DUPLICATES_PREVENTED = Counter(
     "sentry_notion_duplicates_prevented_total", "Creates answered with the entry the Sentry issue already had"
 )

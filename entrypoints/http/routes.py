@@ -8,23 +8,40 @@ import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from domain import deadline
+from domain import deadline, notion_events
 from domain.errors import DomainError, TrackerUnavailable
 from domain.models import LinkedEntry, Option
 from domain.use_cases.check_readiness import CheckReadiness
 from domain.use_cases.create_entry import CreateEntry
+from domain.use_cases.keep_verification_token import KeepVerificationToken
 from domain.use_cases.link_entry import LinkEntry
 from domain.use_cases.list_assignees import ListAssignees
 from domain.use_cases.observe_queue import ObserveQueue
+from domain.use_cases.receive_notion_event import ReceiveNotionEvent
 from domain.use_cases.receive_webhook import ReceiveWebhook
 from domain.use_cases.search_entries import SearchEntries
 from entrypoints.http import schemas
-from entrypoints.http.metrics import DUPLICATES_PREVENTED, WEBHOOKS, observe
+from entrypoints.http.metrics import DUPLICATES_PREVENTED, NOTION_EVENTS, WEBHOOKS, observe
+from entrypoints.http.middlewares import problem
 
 log = structlog.get_logger(__name__)
 
 # Sentry gives up after 30 s; answer before it does so the user sees our message, not a timeout.
 ISSUE_LINK_BUDGET_S = 25.0
+# What the operator does with the token of Notion's handshake, by where it was kept. The token itself is a secret
+# and never logged.
+NEXT_STEP = {
+    "active": "it is already set in NOTION_WEBHOOK_SECRET: click Verify in Notion if the subscription still asks",
+    "pending": (
+        "run `sentry-notion notion-webhook token` to print it, paste it into Notion's Verify dialog, then add it "
+        "to NOTION_WEBHOOK_SECRET and restart"
+    ),
+    "local": (
+        "without Redis it is kept in this process only, where `sentry-notion notion-webhook token` cannot read it: "
+        "set REDIS_URL, restart, and click Resend token in Notion's Verify dialog"
+    ),
+    "unkept": "Redis could not keep it: once Redis answers, click Resend token in Notion's Verify dialog",
+}
 # Option lists load while the user types, and a failed load disables Sentry's form: answer fast, always.
 OPTIONS_BUDGET_S = 2.5
 
@@ -38,6 +55,8 @@ class UseCases:
     check_readiness: CheckReadiness
     receive_webhook: ReceiveWebhook
     observe_queue: ObserveQueue
+    keep_verification_token: KeepVerificationToken
+    receive_notion_event: ReceiveNotionEvent
 
 
 USE_CASES = web.AppKey("use_cases", UseCases)
@@ -104,6 +123,28 @@ async def webhook(request: web.Request) -> web.Response:
     else:
         log.info("webhook_received", action=job.action, outcome=outcome)
     return web.json_response({"received": True, "outcome": outcome}, status=202 if outcome == "queued" else 200)
+
+
+@routes.post("/notion/webhook")
+async def notion_webhook(request: web.Request) -> web.Response:
+    # Signed, or a handshake, as the middleware let through. Notion retries what it sees no 2xx for.
+    use_cases = request.app[USE_CASES]
+    body = notion_events.decode(await request.read())
+    if (token := notion_events.verification_token(body)) is not None:
+        kept = await use_cases.keep_verification_token(token)
+        NOTION_EVENTS.labels(type="verification", outcome=kept).inc()
+        report = log.info if kept == "active" else log.warning
+        report("notion_verification_token_received", kept=kept, next=NEXT_STEP[kept])
+        return web.json_response({"received": True, "outcome": "verification"})
+    outcome, event = await use_cases.receive_notion_event(body)
+    structlog.contextvars.bind_contextvars(notion_event=event.id, kind=event.kind or "")
+    NOTION_EVENTS.labels(type=event.type if event.kind else "other", outcome=outcome).inc()
+    if outcome == "lost":
+        # Neither queued nor applied: refused, so that Notion sends it again later.
+        log.warning("notion_event_refused", type=event.type)
+        return problem(503, "The event could not be queued or applied now; send it again later.", {"Retry-After": "60"})
+    log.info("notion_event_received", type=event.type, outcome=outcome)
+    return web.json_response({"received": True, "outcome": outcome})
 
 
 @routes.get("/sentry/options/issues")

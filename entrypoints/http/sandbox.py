@@ -1,7 +1,9 @@
 import json
 import shlex
 import time
+import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -37,8 +39,8 @@ def add_sandbox_routes(app: web.Application, sandbox: Sandbox) -> None:
     app.router.add_get("/sandbox/entries/{page_id}", show_entry)
 
 
-def curl_commands(base_url: str, secret: str, sandbox: Sandbox) -> list[tuple[str, str]]:
-    """One ready-to-paste request per route, built and signed the way Sentry builds them."""
+def curl_commands(base_url: str, secret: str, sandbox: Sandbox, notion_secret: str) -> list[tuple[str, str]]:
+    """One ready-to-paste request per route, built and signed the way Sentry (or Notion) builds them."""
 
     def post(path: str, fields: dict[str, Any], issue_id: int) -> str:
         body = _sentry_json(
@@ -51,11 +53,11 @@ def curl_commands(base_url: str, secret: str, sandbox: Sandbox) -> list[tuple[st
                 "actor": {"type": "user", "id": 1, "name": "Sandbox User"},
             }
         )
-        return _curl("POST", f"{base_url}{path}", signature(secret, body.encode()), body)
+        return _curl("POST", f"{base_url}{path}", [f"Sentry-App-Signature: {signature(secret, body.encode())}"], body)
 
     def get(path: str, query: str | None = None) -> str:
         url = f"{base_url}{path}" + (f"?{urlencode({'installationId': INSTALLATION, 'query': query})}" if query else "")
-        return _curl("GET", url, signature(secret, b""))
+        return _curl("GET", url, [f"Sentry-App-Signature: {signature(secret, b'')}"])
 
     resolved = {"id": RESOLVED_ISSUE, "shortId": "BACKEND-1", "status": "resolved", "substatus": None, "level": "error"}
     webhook = _sentry_json(
@@ -66,7 +68,12 @@ def curl_commands(base_url: str, secret: str, sandbox: Sandbox) -> list[tuple[st
             "actor": {"type": "user", "id": 1, "name": "Sandbox User"},
         }
     )
-    hook = ["Sentry-Hook-Resource: issue", f"Sentry-Hook-Timestamp: {int(time.time())}"]
+    hook = [
+        f"Sentry-Hook-Signature: {signature(secret, webhook.encode())}",
+        "Sentry-Hook-Resource: issue",
+        f"Sentry-Hook-Timestamp: {int(time.time())}",
+    ]
+    event = _notion_event(sandbox.page_id)
     description = "Sentry Issue: [BACKEND-1](https://example.sentry.io/issues/4242/)\n\n```\nTypeError: x\n```"
     return [
         (
@@ -78,7 +85,16 @@ def curl_commands(base_url: str, secret: str, sandbox: Sandbox) -> list[tuple[st
         ("List assignees (create form)", get("/sentry/options/assignees", "a")),
         (
             "Resolve Sentry issue 1 (a webhook): its entry moves to Done",
-            _curl("POST", f"{base_url}/sentry/webhook", signature(secret, webhook.encode()), webhook, hook, hook=True),
+            _curl("POST", f"{base_url}/sentry/webhook", hook, webhook),
+        ),
+        (
+            "Change entry BUG-1's properties in Notion (a Notion webhook event)",
+            _curl(
+                "POST",
+                f"{base_url}/notion/webhook",
+                [f"X-Notion-Signature: sha256={signature(notion_secret, event.encode())}"],
+                event,
+            ),
         ),
         ("See that entry (sandbox only)", get(f"/sandbox/entries/{sandbox.resolved_page_id}")),
         ("Readiness (unsigned)", f"curl -sS {shlex.quote(base_url + '/readyz')}"),
@@ -92,12 +108,33 @@ def _sentry_json(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=True)
 
 
-def _curl(
-    method: str, url: str, signed: str, body: str | None = None, headers: list[str] | None = None, *, hook: bool = False
-) -> str:
+def _notion_event(page_id: str) -> str:
+    # Notion's envelope, compact as Notion sends it (https://developers.notion.com/reference/webhooks-events-delivery).
+    return json.dumps(
+        {
+            "id": str(uuid.uuid4()),
+            "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "workspace_id": "00000000-0000-4000-8000-000000000002",
+            "workspace_name": "Sandbox",
+            "subscription_id": "00000000-0000-4000-8000-000000000003",
+            "integration_id": "00000000-0000-4000-8000-000000000004",
+            "type": "page.properties_updated",
+            "authors": [{"id": "00000000-0000-4000-8000-000000000005", "type": "person"}],
+            "attempt_number": 1,
+            "api_version": "2026-03-11",
+            "entity": {"id": page_id, "type": "page"},
+            "data": {
+                "parent": {"id": "00000000-0000-4000-8000-000000000006", "type": "database"},
+                "updated_properties": ["title"],
+            },
+        },
+        separators=(",", ":"),
+    )
+
+
+def _curl(method: str, url: str, headers: list[str], body: str | None = None) -> str:
     parts = ["curl", "-sS", "-X", method, url, "-H", "Content-Type: application/json"]
-    parts += ["-H", f"Sentry-{'Hook' if hook else 'App'}-Signature: {signed}"]
-    for header in headers or []:
+    for header in headers:
         parts += ["-H", header]
     if body is not None:
         parts += ["--data-raw", body]

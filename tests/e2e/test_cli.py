@@ -139,14 +139,16 @@ async def test_the_sandbox_prints_a_working_signed_command_for_every_route() -> 
         await asyncio.wait_for(process.wait(), 15)
 
     assert any(line.startswith("Client secret: ") for line in banner)
+    assert any(line.startswith("Notion webhook token: secret_") for line in banner)
     assert all(f"http://127.0.0.1:{port}/" in command for command in commands)
-    created, linked, issues, people, webhook, entry, ready, metrics = answers
+    created, linked, issues, people, webhook, notion_event, entry, ready, metrics = answers
     assert json.loads(created) == {"webUrl": json.loads(created)["webUrl"], "project": "Bugs", "identifier": "BUG-4"}
     assert json.loads(linked)["identifier"] == "BUG-1"
     assert json.loads(issues) == [{"label": "BUG-1 · Login fails on Safari", "value": json.loads(issues)[0]["value"]}]
     assert "Sentry Sync" not in people  # the demo workspace's bot is no assignee
     assert [p["label"] for p in json.loads(people)][:1] == ["Ada Lovelace (ada@example.org)"]
     assert json.loads(webhook) == {"received": True, "outcome": "applied"}  # no Redis: applied at once
+    assert json.loads(notion_event)["received"] is True  # signed with the sandbox's Notion webhook token
     shown = json.loads(entry)
     assert (shown["identifier"], shown["status"]) == ("BUG-3", "Done")  # the entry the webhook moved
     assert shown["sentry_url"] == "https://example.sentry.io/issues/1/"

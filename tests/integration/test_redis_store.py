@@ -1,4 +1,5 @@
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -11,9 +12,16 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from structlog.testing import capture_logs
 
-from adapters.redis_store import RedisCache, RedisCircuitBreaker, RedisLinkRegistry, RedisLocks, open_redis
-from domain.errors import Conflict
-from domain.models import Assignee, Cached
+from adapters.redis_store import (
+    RedisCache,
+    RedisCircuitBreaker,
+    RedisLinkRegistry,
+    RedisLocks,
+    RedisVerificationTokens,
+    open_redis,
+)
+from domain.errors import Conflict, StoreUnavailable
+from domain.models import Assignee, Cached, PendingToken
 from tests.support.real_redis import REDIS_DOWN, REDIS_URL
 
 PEOPLE = [Assignee(id="u-ada", name="Ada Lovelace", email="ada@example.org"), Assignee(id="u-bob", name="Bob")]
@@ -268,3 +276,31 @@ async def test_a_lock_taken_over_while_held_is_logged_and_not_renewed(breaker: R
 
     assert [e["key"] for e in logs if e["event"] == "lock_lost"] == ["create:1"]
     assert await breaker.redis.pttl(name) > 4000
+
+
+async def test_handshake_tokens_are_kept_newest_first_few_and_for_a_week(breaker: RedisCircuitBreaker) -> None:
+    tokens = RedisVerificationTokens(breaker, keep_s=7 * 86400)
+    now = time.time()
+    for n in range(7):
+        assert await tokens.offer(f"secret_{n}", now - 100 + n)
+    await tokens.offer("secret_2", now)  # Notion's Resend token: the same token, newer
+
+    newest = [("secret_2", now), ("secret_6", now - 94), ("secret_5", now - 95), ("secret_4", now - 96)]
+    assert await tokens.pending() == [
+        PendingToken(token=t, received_at=at) for t, at in [*newest, ("secret_3", now - 97)]
+    ]
+    assert 0 < await breaker.redis.ttl(f"{breaker.prefix}:notion:verification_tokens") <= 7 * 86400
+    await tokens.offer("secret_new", now + 8 * 86400)  # a week later: the others have expired
+    assert [t.token for t in await tokens.pending()] == ["secret_new"]
+
+
+async def test_handshake_tokens_without_redis_are_not_kept_and_cannot_be_read() -> None:
+    async with open_redis(url=REDIS_DOWN) as client:
+        tokens = RedisVerificationTokens(RedisCircuitBreaker(client, prefix="down"))
+        with capture_logs() as logs:
+            assert await tokens.offer("secret_unkept", 1.0) is False
+        with pytest.raises(StoreUnavailable):
+            await tokens.pending()
+
+    assert [entry["event"] for entry in logs] == ["redis_unavailable"]
+    assert "secret_unkept" not in repr(logs)

@@ -32,6 +32,7 @@ def app_for(container: Container, body_budget: BodyBudget | None = None) -> web.
     return create_app(
         functools.partial(open_use_cases, container),
         client_secrets=container.settings().client_secrets,
+        notion_secrets=container.settings().notion_webhook_secrets,
         body_budget=body_budget,
     )
 

@@ -38,6 +38,14 @@ def test_database_link_secrets_list_and_redis_host() -> None:
     assert settings.redis_url == "redis://redis:6379/0"
 
 
+def test_notion_webhook_tokens_are_optional_and_comma_separated_to_rotate() -> None:
+    assert Settings.from_env(ENV).notion_webhook_secrets == ()
+    rotating = Settings.from_env(ENV | {"NOTION_WEBHOOK_SECRET": " secret_new, secret_old ,"})
+
+    assert rotating.notion_webhook_secrets == ("secret_new", "secret_old")
+    assert "secret_new" not in repr(rotating)
+
+
 @pytest.mark.parametrize(
     ("change", "variable"),
     [
