@@ -126,7 +126,7 @@ async def test_the_sandbox_prints_a_working_signed_command_for_every_route() -> 
     try:
         assert process.stdout is not None
         banner: list[str] = []
-        while len([line for line in banner if line.startswith("curl ")]) < 8:
+        while len([line for line in banner if line.startswith("curl ")]) < 9:
             banner.append((await asyncio.wait_for(process.stdout.readline(), 10)).decode().rstrip("\n"))
         commands = [line for line in banner if line.startswith("curl ")]
         answers = []
