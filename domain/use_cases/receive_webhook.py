@@ -4,16 +4,23 @@ from collections.abc import Callable
 from typing import Literal
 
 from domain.errors import QueueUnavailable
-from domain.models import Job
+from domain.models import Frozen, Job, JobOutcome
 from domain.ports import JobQueue
 from domain.sentry_events import delivery, is_self_caused
 from domain.use_cases.run_job import RunJob
 
-Outcome = Literal["queued", "duplicate", "ignored", "applied", "lost"]
+Outcome = Literal["queued", "duplicate", "ignored", "applied", "skipped", "unchanged", "lost"]
+
+
+class Receipt(Frozen):
+    outcome: Outcome
+    job: Job
+    result: JobOutcome | None = None  # what running the job at once did, when it ran
 
 
 class ReceiveWebhook:
-    """Takes a Sentry webhook for the workers, within Sentry's one-second budget. Raises InvalidWebhook.
+    """Takes a Sentry webhook for the workers, within Sentry's one-second budget, and answers what became of
+    it. Raises InvalidWebhook.
 
     Sentry never redelivers an internal integration's webhook, so when the queue cannot take the job
     it is applied at once if that fits the budget; otherwise it is reported lost, for the log and for
@@ -32,26 +39,27 @@ class ReceiveWebhook:
         # `triggers`: Sentry's API is there to read, so an issue event only says "look at this issue again".
         self._queue, self._run, self._triggers, self._budget_s, self._clock = queue, run, triggers, budget_s, clock
 
-    async def __call__(self, resource: str, timestamp: str | None, raw: bytes) -> tuple[Outcome, Job]:
+    async def __call__(self, resource: str, timestamp: str | None, raw: bytes) -> Receipt:
         job = delivery(resource, timestamp, raw, received_at=self._clock(), triggers=self._triggers)
-        return await self._take(job), job
+        return await self._take(job)
 
-    async def _take(self, job: Job) -> Outcome:
+    async def _take(self, job: Job) -> Receipt:
         if (
             job.kind not in self._run.kinds
             or (job.action == "created" and job.kind == "sentry.issue")
             or is_self_caused(job.body)
         ):
-            return "ignored"  # a new issue has no entry yet; installation, alert and error events change none
+            # A new issue has no entry yet; installation, alert and error events change none.
+            return Receipt(outcome="ignored", job=job)
         deadline = asyncio.get_running_loop().time() + self._budget_s  # one budget for queueing and applying
         try:
             async with asyncio.timeout_at(deadline):
-                return "queued" if await self._queue.enqueue(job) else "duplicate"
+                return Receipt(outcome="queued" if await self._queue.enqueue(job) else "duplicate", job=job)
         except (QueueUnavailable, TimeoutError):
             pass
         try:
             async with asyncio.timeout_at(deadline):
-                await self._run(job)
+                done = await self._run(job)
         except Exception:  # whatever went wrong, the webhook is answered and the job logged for replay
-            return "lost"
-        return "applied"
+            return Receipt(outcome="lost", job=job)
+        return Receipt(outcome=done.outcome, job=job, result=done)

@@ -25,7 +25,13 @@ def parse_args(argv: list[str] | None = None, *, version: str = "") -> argparse.
         help="only queue webhooks, for web replicas beside `sentry-notion worker` processes (default: apply them too)",
     )
     commands.add_parser("check", help="check the configuration, Notion and Redis, and say what to fix")
-    commands.add_parser("worker", help="apply queued Sentry webhooks to Notion")
+    work = commands.add_parser("worker", help="apply queued Sentry webhooks to Notion")
+    work.add_argument(
+        "--metrics-port",
+        type=int,
+        default=9101,
+        help="serve Prometheus /metrics (and /healthz) on this port; 0 serves nothing (default: %(default)s)",
+    )
     commands.add_parser("reconcile", help="bring every linked entry to its Sentry issue's current state")
     dead = commands.add_parser("dead-letters", help="list the webhooks that failed every attempt, or replay them")
     dead.add_argument("action", choices=["list", "replay"])
@@ -39,7 +45,7 @@ async def run(args: argparse.Namespace, open_use_cases: Callable[[], AbstractAsy
     async with open_use_cases() as use_cases:
         match args.command:
             case "worker":
-                return await worker(use_cases)
+                return await worker(use_cases, metrics_port=args.metrics_port)
             case "reconcile":
                 return await reconcile(use_cases)
             case "dead-letters":

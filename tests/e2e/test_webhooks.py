@@ -21,6 +21,7 @@ from structlog.testing import capture_logs
 from adapters.redis_queue import RedisJobQueue
 from container import Container, open_cli_use_cases, resolve
 from domain.models import Job
+from entrypoints.cli.jobs import observed
 from entrypoints.cli.queue import replay_lost
 from entrypoints.cli.reconcile import reconcile
 from entrypoints.cli.serve import serve_app
@@ -113,7 +114,7 @@ async def start_worker(env: dict[str, str], redis_prefix: str) -> AsyncIterator[
 
     async def start(with_env: dict[str, str] | None = None, **queue_options: Any) -> Worker:
         container = Container(settings=settings(**env | (with_env or {})))
-        apply = await resolve(container.run_job())
+        apply = observed(await resolve(container.run_job()))
         queue = await resolve(container.queue())
         if queue_options:  # another process: its own consumer name and queue settings
             redis = await resolve(container.redis())
