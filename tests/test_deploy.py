@@ -103,9 +103,11 @@ def check_compose_worker(services: dict[str, Any]) -> None:
     assert worker.get("restart") == "unless-stopped"
     # SIGTERM lets it finish the job in hand (compose waits 10 s by default, then kills).
     assert _duration_s(worker.get("stop_grace_period", "10s")) >= 60
-    # The image's HEALTHCHECK asks :8000/healthz, which only serve answers; the worker's is on its metrics port.
-    test = worker.get("healthcheck", {}).get("test", [])
-    assert f"http://127.0.0.1:{metrics_port}/healthz" in " ".join(test), "the worker must ask its own /healthz"
+    # The image's HEALTHCHECK asks :8000/healthz, which only serve answers.
+    healthcheck = worker.get("healthcheck", {})
+    assert healthcheck.get("disable") is True or healthcheck.get("test") in (["NONE"], "NONE"), (
+        "the image's HTTP healthcheck would mark the worker unhealthy"
+    )
 
 
 def test_worker_runs_beside_the_app(services: dict[str, Any]) -> None:
