@@ -56,6 +56,7 @@ from domain.use_cases.receive_webhook import ReceiveWebhook
 from domain.use_cases.reconcile import Reconcile
 from domain.use_cases.run_job import RunJob
 from domain.use_cases.search_entries import SearchEntries
+from entrypoints.cli.jobs import observed
 from entrypoints.cli.use_cases import CliUseCases, StoreTools
 from entrypoints.http.app import UseCases
 from entrypoints.http.metrics import BUILD
@@ -300,7 +301,7 @@ async def open_cli_use_cases(container: Container) -> AsyncIterator[CliUseCases]
         yield CliUseCases(
             http=http,
             queue=await resolve(container.queue()),
-            handle_job=await resolve(container.run_job()),
+            handle_job=observed(await resolve(container.run_job())),
             reconcile=await resolve(container.reconcile()),
             diagnose_setup=await resolve(container.diagnose_setup()),
         )

@@ -6,6 +6,8 @@ from domain.models import Actor, Block, Database, Entry, LinkedEntry, SentryIssu
 from domain.ports import Entries, JobQueue, LinkRegistry
 from domain.sentry_events import trigger
 
+NOT_LINKED = "no Notion entry is linked to this issue"
+
 
 def registry_key(database: Database, sentry: SentryIssue) -> str:
     return issue_key(database, sentry.installation_id, sentry.issue_id)

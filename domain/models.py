@@ -161,6 +161,30 @@ class EntryUpdate(Frozen):
     def __bool__(self) -> bool:
         return self.status is not None or self.assignee_ids is not None or bool(self.details)
 
+    def changes(self) -> tuple[str, ...]:
+        """Each column written, as "status → Done"."""
+        changes = [f"status → {self.status}"] if self.status is not None else []
+        if self.assignee_ids is not None:
+            changes.append(f"assignee → {', '.join(self.assignee_ids) or 'nobody'}")
+        return (*changes, *(f"{key} → {value}" for key, value in self.details.items()))
+
+
+class JobOutcome(Frozen):
+    """What a job did: "applied" wrote `changes` to the entry, "unchanged" found nothing to write, "skipped"
+    had nothing to act on; `reason` says why for the last two."""
+
+    outcome: Literal["applied", "skipped", "unchanged"]
+    entry: str = ""  # the Notion page id, once the job found it
+    changes: tuple[str, ...] = ()
+    reason: str = ""
+
+    @classmethod
+    def of(cls, entry: str, changes: tuple[str, ...], *, reason: str = "") -> JobOutcome:
+        """Applied when something changed, unchanged (for `reason`) otherwise."""
+        if changes:
+            return cls(outcome="applied", entry=entry, changes=changes)
+        return cls(outcome="unchanged", entry=entry, reason=reason)
+
 
 class SyncPolicy(Frozen):
     """What follows Sentry into Notion. A status mapping names an option, or None to leave the status alone."""

@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
+from entrypoints.cli import parse_args
+
 ROOT = Path(__file__).resolve().parents[1]
 
 SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|API_KEY|PRIVATE_KEY|CREDENTIAL", re.IGNORECASE)
@@ -90,8 +92,10 @@ def check_compose_worker(services: dict[str, Any]) -> None:
     assert "entrypoint" not in worker
     assert _env_files(worker) == _env_files(app)
     assert _environment(worker) == _environment(app)
-    # It serves nothing, and `--scale worker=N` needs no fixed name.
+    # It publishes nothing (its metrics are for the compose network), and `--scale worker=N` needs no fixed name.
     assert not worker.get("ports"), "the worker publishes no port"
+    metrics_port = parse_args(_command(worker)[1:]).metrics_port
+    assert [str(port) for port in worker.get("expose", [])] == [str(metrics_port)]
     assert "container_name" not in worker
     depends_on = worker.get("depends_on")
     assert isinstance(depends_on, dict), "the worker must wait for a healthy Redis (depends_on with a condition)"
@@ -152,6 +156,10 @@ def _worker_http_healthcheck(services: dict[str, Any]) -> None:
     del services["worker"]["healthcheck"]
 
 
+def _worker_metrics_on_another_port(services: dict[str, Any]) -> None:
+    services["worker"]["expose"] = ["9102"]
+
+
 def _worker_starts_before_redis(services: dict[str, Any]) -> None:
     services["worker"]["depends_on"] = ["redis"]
 
@@ -175,6 +183,7 @@ def _app_runs_a_worker(services: dict[str, Any]) -> None:
         _worker_short_grace,
         _worker_default_grace,
         _worker_http_healthcheck,
+        _worker_metrics_on_another_port,
         _worker_starts_before_redis,
         _worker_other_image,
         _app_runs_a_worker,
@@ -665,9 +674,11 @@ def check_alert(rule: dict[str, Any], series: dict[str, set[str]], strings: set[
     for name, selector in used:
         assert name in series, f"{rule['alert']}: the code exposes no {name}"
         declared |= series[name]
-        for label, value in re.findall(r'(\w+)\s*(?:=~|!~|!=|=)\s*"([^"]*)"', selector):
+        for label, operator, value in re.findall(r'(\w+)\s*(=~|!~|!=|=)\s*"([^"]*)"', selector):
             assert label in series[name], f"{rule['alert']}: {name} has no label {label}"
-            assert value in strings, f"{rule['alert']}: no {label}={value!r} in the code"
+            # A regular expression here is an alternation of values, each one the code must have.
+            for one in value.split("|") if operator in ("=~", "!~") else [value]:
+                assert one in strings, f"{rule['alert']}: no {label}={one!r} in the code"
     for grouping in re.findall(r"\b(?:by|without)\s*\(([^)]*)\)", expr):
         for label in filter(None, (part.strip() for part in grouping.split(","))):
             assert label in declared, f"{rule['alert']}: groups by {label}, which its metrics lack"
@@ -680,7 +691,13 @@ def test_alert_rules_name_only_metrics_and_labels_the_code_exposes() -> None:
     for rule in rules:
         check_alert(rule, series, strings)
     covered = " ".join(rule["expr"] for rule in rules)
-    for needed in ("queue_oldest_job_age_seconds", "queue_dead_letters", "notion_throttled_total", 'outcome="lost"'):
+    for needed in (
+        "queue_oldest_job_age_seconds",
+        "queue_dead_letters",
+        "notion_throttled_total",
+        'outcome="lost"',
+        'jobs_total{outcome="failed"}',
+    ):
         assert needed in covered, f"no alert on {needed}"
     assert len({rule["alert"] for rule in rules}) == len(rules)
 
@@ -691,6 +708,7 @@ def test_alert_rules_name_only_metrics_and_labels_the_code_exposes() -> None:
         "sentry_notion_queue_oldest_job_age_secs > 300",
         'sum(increase(sentry_notion_webhooks_total{result="lost"}[15m])) > 0',
         'sum(increase(sentry_notion_webhooks_total{outcome="vanished"}[15m])) > 0',
+        'sum(rate(sentry_notion_jobs_total{outcome=~"applied|crashed"}[15m])) > 0',
         "max by (route) (sentry_notion_dependency_up) == 0",
         "up == 0",
     ],

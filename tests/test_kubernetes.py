@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
+from entrypoints.cli import parse_args
+
 ROOT = Path(__file__).resolve().parents[1]
 K8S = ROOT / "deploy" / "kubernetes"
 SECRET_TEMPLATE = "secret.template.yaml"
@@ -261,8 +263,13 @@ def check_security(workload: Manifest) -> None:
 def check_worker(worker: Manifest) -> None:
     assert _command(worker) == ["sentry-notion", "worker"]
     container = _container(worker)
-    # It serves nothing: no port, and no probe that would ask HTTP (or TCP) of it.
-    assert not container.get("ports"), "the worker exposes no port"
+    # It serves only its metrics, on the CLI's default --metrics-port, scraped from each pod; no probe asks
+    # HTTP (or TCP) of it.
+    port = parse_args(_command(worker)[1:]).metrics_port
+    assert container.get("ports") == [{"name": "metrics", "containerPort": port, "protocol": "TCP"}]
+    annotations = worker["spec"]["template"]["metadata"].get("annotations", {})
+    assert annotations.get("prometheus.io/scrape") == "true"
+    assert (annotations.get("prometheus.io/port"), annotations.get("prometheus.io/path")) == (str(port), "/metrics")
     for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
         if probe in container:
             assert set(container[probe]) & {"httpGet", "tcpSocket", "grpc"} == set(), f"{probe} must be exec"
@@ -315,7 +322,7 @@ def test_every_yaml_parses_and_the_kinds_are_there(manifests: list[tuple[Path, M
     kinds = [doc.get("kind") for _, doc in manifests]
     expected = {
         "Deployment": 2,  # the app and the worker
-        "Service": 1,  # the app only: the worker serves nothing
+        "Service": 1,  # the app only: the worker serves only metrics, scraped from each pod
         "HorizontalPodAutoscaler": 1,
         "PodDisruptionBudget": 2,
         "CronJob": 1,
@@ -620,7 +627,11 @@ def _drop_command(workload: Manifest) -> None:
 
 
 def _add_port(worker: Manifest) -> None:
-    _container(worker)["ports"] = [{"name": "http", "containerPort": 8000}]
+    _container(worker)["ports"].append({"name": "http", "containerPort": 8000})
+
+
+def _scrape_the_app_port(worker: Manifest) -> None:
+    worker["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"] = "8000"
 
 
 def _http_liveness(worker: Manifest) -> None:
@@ -689,6 +700,7 @@ def test_checks_catch_drift(edit: Callable[[Manifest], None], check: Callable[[M
         (_serve_instead, check_worker),
         (_drop_command, check_worker),
         (_add_port, check_worker),
+        (_scrape_the_app_port, check_worker),
         (_http_liveness, check_worker),
         (_short_grace, check_worker),
         (_writable_root, check_security),

@@ -1,6 +1,6 @@
 from domain.errors import TrackerMisconfigured
-from domain.linking import linked_page
-from domain.models import Job, SyncPolicy
+from domain.linking import NOT_LINKED, linked_page
+from domain.models import Job, JobOutcome, SyncPolicy
 from domain.ports import Comments, Entries, LinkRegistry, Locks, SyncState
 from domain.sentry_events import IssueEvent, parse
 
@@ -25,13 +25,15 @@ class ApplyComment:
         self._entries, self._registry, self._comments = entries, registry, comments
         self._locks, self._state, self._policy = locks, state, policy
 
-    async def __call__(self, job: Job) -> None:
+    async def __call__(self, job: Job) -> JobOutcome:
         event = parse(job)
-        if event is None or not (self._policy.comments and event.comment_action and event.comment_id):
-            return
+        if not self._policy.comments:
+            return JobOutcome(outcome="skipped", reason="comment sync is off")
+        if event is None or not (event.comment_action and event.comment_id):
+            return JobOutcome(outcome="skipped", reason="the webhook names no Sentry comment")
         page_id = await linked_page(self._entries, self._registry, event.installation_id, event.issue_id)
         if page_id is None:
-            return  # not linked to Notion
+            return JobOutcome(outcome="skipped", reason=NOT_LINKED)
         key = f"comment:{event.installation_id}:{event.comment_id}"
         # Held while the comment is written: a redelivery running beside this one fails, and its retry
         # finds the comment; a worker that dies holding it frees it when the lock expires.
@@ -39,21 +41,26 @@ class ApplyComment:
             known = await self._state.get(key)
             if event.comment_action == "created" and known is None:
                 if await self._state.get(f"{key}:deleted"):
-                    return  # its deletion came first: the comment never shows up
+                    return JobOutcome.of(page_id, (), reason="the comment was deleted before it arrived")
                 # An edit that came first holds the text the comment has now.
                 text = await self._state.get(f"{key}:text") or event.comment_text
-                await self._create(page_id, key, event.model_copy(update={"comment_text": text}))
-            elif event.comment_action == "updated":
+                added = await self._create(page_id, key, event.model_copy(update={"comment_text": text}))
+                return JobOutcome.of(page_id, ("comment added",) if added else (), reason="the comment was there")
+            if event.comment_action == "updated":
                 if known:
                     await self._comments.edit_comment(known, event.comment_text)
-                else:
-                    await self._state.put(f"{key}:text", event.comment_text)
-            elif event.comment_action == "deleted":
+                    return JobOutcome.of(page_id, ("comment edited",))
+                await self._state.put(f"{key}:text", event.comment_text)
+                return JobOutcome.of(page_id, (), reason="the edit waits for the comment to arrive")
+            if event.comment_action == "deleted":
                 if known:
                     await self._comments.delete_comment(known)
                 await self._state.put(f"{key}:deleted", "1")
+                return JobOutcome.of(page_id, ("comment deleted",) if known else (), reason="the comment never arrived")
+        return JobOutcome.of(page_id, (), reason="the comment was there")
 
-    async def _create(self, page_id: str, key: str, event: IssueEvent) -> None:
+    async def _create(self, page_id: str, key: str, event: IssueEvent) -> bool:
+        """Answers whether it added the comment, rather than finding the one an earlier run added."""
         # Noted before the write: a worker that dies after Notion saved the comment leaves the note, and the
         # rerun looks for that comment instead of posting it twice. Two Sentry comments can read alike ("+1"),
         # so a Notion comment already taken by another is not this one; one page's comments are claimed one at
@@ -64,11 +71,12 @@ class ApplyComment:
                     for found in await self._comments.find_comments(page_id, event.comment_text, event.author):
                         if not await self._state.get(f"claimed:{found}"):
                             await self._claim(key, found)
-                            return
+                            return False
                 except TrackerMisconfigured:
                     pass  # without the read-comments capability the rerun cannot look: post it
             await self._state.put(f"{key}:sent", "1")
             await self._claim(key, await self._comments.add_comment(page_id, event.comment_text, event.author))
+            return True
 
     async def _claim(self, key: str, notion_id: str) -> None:
         await self._state.put(f"claimed:{notion_id}", key)

@@ -1,11 +1,11 @@
-import contextlib
-
 from domain.entry_sync import EntrySync
 from domain.errors import IssueNotFound
-from domain.linking import linked_page
-from domain.models import Job
+from domain.linking import NOT_LINKED, linked_page
+from domain.models import Job, JobOutcome
 from domain.ports import Entries, LinkRegistry
 from domain.sentry_events import parse
+
+NOT_AN_ISSUE = "the webhook names no Sentry issue"
 
 
 class ApplyIssueEvent:
@@ -18,15 +18,16 @@ class ApplyIssueEvent:
     def __init__(self, *, entries: Entries, registry: LinkRegistry, sync: EntrySync) -> None:
         self._entries, self._registry, self._sync = entries, registry, sync
 
-    async def __call__(self, job: Job) -> None:
+    async def __call__(self, job: Job) -> JobOutcome:
         event = parse(job)
         if event is None:
-            return
+            return JobOutcome(outcome="skipped", reason=NOT_AN_ISSUE)
         page_id = await linked_page(self._entries, self._registry, event.installation_id, event.issue_id)
         if page_id is None:
-            return  # not linked to Notion
-        if self._sync.reads_sentry:
-            with contextlib.suppress(IssueNotFound):  # the issue was deleted: nothing left to follow
-                await self._sync.sync(page_id, event.issue_id)
-        else:
-            await self._sync.apply(page_id, event)
+            return JobOutcome(outcome="skipped", reason=NOT_LINKED)
+        if not self._sync.reads_sentry:
+            return JobOutcome.of(page_id, (await self._sync.apply(page_id, event)).changes())
+        try:
+            return JobOutcome.of(page_id, (await self._sync.sync(page_id, event.issue_id)).changes())
+        except IssueNotFound:  # the issue was deleted: nothing left to follow
+            return JobOutcome(outcome="skipped", entry=page_id, reason="Sentry no longer has this issue")

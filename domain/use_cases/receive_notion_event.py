@@ -38,7 +38,7 @@ class ReceiveNotionEvent:
             self._data_source and event.data_source_id and _bare(event.data_source_id) != self._data_source
         ):
             return "ignored", event  # a type the sync does not act on, or a page of another database
-        return await self._take_job(job), event
+        return (await self._take_job(job)).outcome, event
 
 
 def _bare(notion_id: str) -> str:

@@ -1,14 +1,14 @@
 from collections.abc import Awaitable, Callable, Mapping
 
 from domain.errors import DomainError
-from domain.models import Job
+from domain.models import Job, JobOutcome
 
-JobHandler = Callable[[Job], Awaitable[None]]
+JobHandler = Callable[[Job], Awaitable[JobOutcome]]
 
 
 class RunJob:
-    """Runs a job with the use case its kind names. Raises DomainError for a kind nobody handles (a job
-    queued by a newer version), so it ends among the dead letters instead of vanishing."""
+    """Runs a job with the use case its kind names and answers what it did. Raises DomainError for a kind nobody
+    handles (a job queued by a newer version), so it ends among the dead letters instead of vanishing."""
 
     def __init__(self, *, handlers: Mapping[str, JobHandler]) -> None:
         self._handlers = handlers
@@ -17,8 +17,8 @@ class RunJob:
     def kinds(self) -> frozenset[str]:
         return frozenset(self._handlers)
 
-    async def __call__(self, job: Job) -> None:
+    async def __call__(self, job: Job) -> JobOutcome:
         handler = self._handlers.get(job.kind)
         if handler is None:
             raise DomainError(f"No handler for jobs of kind {job.kind!r}; replay it with a version that has one.")
-        await handler(job)
+        return await handler(job)

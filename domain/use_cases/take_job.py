@@ -2,11 +2,17 @@ import asyncio
 from typing import Literal
 
 from domain.errors import QueueUnavailable
-from domain.models import Job
+from domain.models import Frozen, Job, JobOutcome
 from domain.ports import JobQueue
 from domain.use_cases.run_job import RunJob
 
-Outcome = Literal["queued", "duplicate", "ignored", "applied", "lost"]
+Outcome = Literal["queued", "duplicate", "ignored", "applied", "skipped", "unchanged", "lost"]
+
+
+class Receipt(Frozen):
+    outcome: Outcome
+    job: Job
+    result: JobOutcome | None = None  # what running the job at once did, when it ran
 
 
 class TakeJob:
@@ -17,18 +23,18 @@ class TakeJob:
     def __init__(self, *, queue: JobQueue, run: RunJob, budget_s: float) -> None:
         self._queue, self._run, self._budget_s = queue, run, budget_s
 
-    async def __call__(self, job: Job) -> Outcome:
+    async def __call__(self, job: Job) -> Receipt:
         deadline = asyncio.get_running_loop().time() + self._budget_s  # one budget for queueing and applying
         try:
             async with asyncio.timeout_at(deadline):
-                return "queued" if await self._queue.enqueue(job) else "duplicate"
+                return Receipt(outcome="queued" if await self._queue.enqueue(job) else "duplicate", job=job)
         except (QueueUnavailable, TimeoutError):
             pass
         if job.kind not in self._run.kinds:
-            return "ignored"
+            return Receipt(outcome="ignored", job=job)
         try:
             async with asyncio.timeout_at(deadline):
-                await self._run(job)
+                done = await self._run(job)
         except Exception:  # whatever went wrong, the webhook is answered and the job logged for replay
-            return "lost"
-        return "applied"
+            return Receipt(outcome="lost", job=job)
+        return Receipt(outcome=done.outcome, job=job, result=done)

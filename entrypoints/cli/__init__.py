@@ -64,11 +64,14 @@ def parse_args(argv: list[str] | None = None, *, version: str = "") -> argparse.
         "Check every setting, the Notion token, database and columns, Redis and the job queue; "
         "print one line per check and what to fix. Exit code 1 if anything is wrong.",
     )
-    command(
+    work = command(
         "worker",
-        "apply queued Sentry webhooks to Notion",
-        "Apply the Sentry webhooks that serve queued in Redis to Notion, one job at a time, until SIGTERM. "
+        "apply queued webhooks",
+        "Apply the webhooks that serve queued in Redis, one job at a time, until SIGTERM. "
         "Needs Redis and the Notion settings.",
+    )
+    work.add_argument(
+        "--metrics-port", type=int, default=9101, help="serve Prometheus /metrics (and /healthz) here; 0 serves nothing"
     )
     command(
         "reconcile",
@@ -135,4 +138,4 @@ async def run(
         if args.command == "reconcile":
             return await reconcile(use_cases)
         await use_cases.queue.stats()  # a worker that cannot reach Redis says so at once, not every 5 s
-        return await worker(use_cases)
+        return await worker(use_cases, metrics_port=args.metrics_port)

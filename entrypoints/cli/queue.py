@@ -2,25 +2,43 @@ import asyncio
 import contextlib
 import json
 import signal
+import sys
 from collections.abc import Sequence
 from typing import TextIO
 
 import structlog
+from aiohttp import web
 
 from domain.models import Job
 from domain.ports import JobQueue
 from entrypoints.cli.use_cases import CliUseCases
+from entrypoints.http.app import create_metrics_app
 
 log = structlog.get_logger(__name__)
 
 
-async def worker(use_cases: CliUseCases) -> int:
+async def worker(use_cases: CliUseCases, *, metrics_port: int) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)  # finish the job in hand, then stop
-    log.info("worker_started")
-    await use_cases.queue.work(use_cases.handle_job, stop=stop)
+    metrics = web.AppRunner(create_metrics_app(use_cases.http.observe_queue), access_log=None)
+    await metrics.setup()
+    try:
+        if metrics_port:
+            try:
+                await web.TCPSite(metrics, port=metrics_port).start()
+            except OSError as exc:
+                print(
+                    f"sentry-notion: cannot serve metrics on port {metrics_port} ({exc.strerror}): "
+                    "pick another with --metrics-port, or 0 for none.",
+                    file=sys.stderr,
+                )
+                return 1
+        log.info("worker_started", metrics_port=metrics_port or None)
+        await use_cases.queue.work(use_cases.handle_job, stop=stop)
+    finally:
+        await metrics.cleanup()
     return 0
 
 

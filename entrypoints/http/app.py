@@ -3,6 +3,8 @@ from contextlib import AbstractAsyncContextManager
 
 from aiohttp import web
 
+from domain.use_cases.observe_queue import ObserveQueue
+from entrypoints.http.metrics import exposition, observe
 from entrypoints.http.middlewares import (
     BODY_BUDGET,
     MAX_BODY_BYTES,
@@ -13,9 +15,9 @@ from entrypoints.http.middlewares import (
     request_context,
     verify_signature,
 )
-from entrypoints.http.routes import USE_CASES, UseCases, routes
+from entrypoints.http.routes import USE_CASES, UseCases, healthz, routes
 
-__all__ = ["MAX_BODY_BYTES", "BodyBudget", "UseCases", "create_app"]
+__all__ = ["MAX_BODY_BYTES", "BodyBudget", "UseCases", "create_app", "create_metrics_app"]
 
 
 def create_app(
@@ -43,4 +45,17 @@ def create_app(
     app[BODY_BUDGET] = budget
     app.cleanup_ctx.append(lifespan)
     app.add_routes(routes)
+    return app
+
+
+def create_metrics_app(observe_queue: ObserveQueue) -> web.Application:
+    """What a worker serves: the job and queue metrics (its dependencies are probed by the app), and liveness."""
+
+    async def metrics(request: web.Request) -> web.Response:
+        observe([], await observe_queue())
+        return exposition()
+
+    app = web.Application()
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/healthz", healthz)
     return app

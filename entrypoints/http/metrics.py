@@ -1,6 +1,15 @@
 import math
 
-from prometheus_client import Counter, Gauge, Histogram, Info, disable_created_metrics
+from aiohttp import web
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    disable_created_metrics,
+    generate_latest,
+)
 
 from domain.models import DependencyHealth, QueueStats
 
@@ -17,7 +26,9 @@ REQUEST_SECONDS = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25),
 )
 WEBHOOKS = Counter(
-    "sentry_notion_webhooks_total", "Sentry webhooks: queued, duplicate, ignored, applied or lost", ["outcome"]
+    "sentry_notion_webhooks_total",
+    "Sentry webhooks: queued, duplicate, ignored, lost, or run at once: applied, skipped or unchanged",
+    ["outcome"],
 )
 NOTION_EVENTS = Counter(
     "sentry_notion_notion_events_total",
@@ -27,6 +38,19 @@ NOTION_EVENTS = Counter(
 )
 DUPLICATES_PREVENTED = Counter(
     "sentry_notion_duplicates_prevented_total", "Creates answered with the entry the Sentry issue already had"
+)
+# Counted by the workers, which serve them on their own /metrics, or on the app's when they run inside `serve`.
+JOB_OUTCOMES = ("applied", "skipped", "unchanged", "failed", "unavailable")
+JOBS = Counter(
+    "sentry_notion_jobs_total",
+    "Queued jobs run by workers: applied, skipped, unchanged, failed, or unavailable (an outage; run again)",
+    ["kind", "outcome"],
+)
+JOB_SECONDS = Histogram(
+    "sentry_notion_job_duration_seconds",
+    "Time a worker took to run a job",
+    ["kind", "outcome"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
 
 # Set from the domain's answers whenever /metrics is scraped.
@@ -52,3 +76,7 @@ def observe(health: list[DependencyHealth], queue: QueueStats | None) -> None:
     QUEUE_OLDEST_AGE.set(math.nan if queue is None else queue.oldest_age_s)
     QUEUE_DEAD_LETTERS.set(math.nan if queue is None else queue.dead_letters)
     QUEUE_WORKERS.set(math.nan if queue is None else queue.workers)
+
+
+def exposition() -> web.Response:
+    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -6,7 +6,6 @@ from typing import Any
 
 import structlog
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from domain import deadline, notion_events
 from domain.errors import DomainError, TrackerUnavailable
@@ -21,7 +20,7 @@ from domain.use_cases.receive_notion_event import ReceiveNotionEvent
 from domain.use_cases.receive_webhook import ReceiveWebhook
 from domain.use_cases.search_entries import SearchEntries
 from entrypoints.http import schemas
-from entrypoints.http.metrics import DUPLICATES_PREVENTED, NOTION_EVENTS, WEBHOOKS, observe
+from entrypoints.http.metrics import DUPLICATES_PREVENTED, NOTION_EVENTS, WEBHOOKS, exposition, observe
 from entrypoints.http.middlewares import problem
 
 log = structlog.get_logger(__name__)
@@ -84,7 +83,7 @@ async def readyz(request: web.Request) -> web.Response:
 async def metrics(request: web.Request) -> web.Response:
     use_cases = request.app[USE_CASES]
     observe(await use_cases.check_readiness(), await use_cases.observe_queue())
-    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+    return exposition()
 
 
 @routes.post("/sentry/issue-link/create")
@@ -108,21 +107,27 @@ async def link_entry(request: web.Request) -> web.Response:
 @routes.post("/sentry/webhook")
 async def webhook(request: web.Request) -> web.Response:
     # Sentry allows one second and never sends an internal integration's webhook again.
-    outcome, job = await request.app[USE_CASES].receive_webhook(
+    receipt = await request.app[USE_CASES].receive_webhook(
         request.headers.get("Sentry-Hook-Resource", ""),
         request.headers.get("Sentry-Hook-Timestamp"),
         await request.read(),
     )
+    job, outcome = receipt.job, receipt.outcome
     installation = job.body.get("installation")
     structlog.contextvars.bind_contextvars(
         installation_id=installation.get("uuid", "") if isinstance(installation, dict) else "", kind=job.kind
     )
     WEBHOOKS.labels(outcome=outcome).inc()
+    # Applied at once (no Redis): the answer says what became of the entry, as a worker's log line would.
+    done = receipt.result
+    result = done.model_dump(mode="json", exclude={"outcome"}, exclude_defaults=True) if done else {}
     if outcome == "lost":
         log.error("webhook_lost", action=job.action, job=job.model_dump(mode="json"))
     else:
-        log.info("webhook_received", action=job.action, outcome=outcome)
-    return web.json_response({"received": True, "outcome": outcome}, status=202 if outcome == "queued" else 200)
+        log.info("webhook_received", action=job.action, outcome=outcome, **result)
+    return web.json_response(
+        {"received": True, "outcome": outcome} | result, status=202 if outcome == "queued" else 200
+    )
 
 
 @routes.post("/notion/webhook")

@@ -15,7 +15,7 @@ from structlog.testing import capture_logs
 from adapters.memory import MemoryVerificationTokens
 from container import Container
 from domain.errors import TrackerUnavailable
-from domain.models import Job
+from domain.models import Job, JobOutcome
 from domain.use_cases.run_job import RunJob
 from tests.support.fakes import FakeJobQueue, FakeWorkspace
 from tests.support.notion_payloads import DATA_SOURCE_ID
@@ -44,10 +44,11 @@ class Handlers:
         self.ran: list[Job] = []
         self.fail: Exception | None = None
 
-    async def __call__(self, job: Job) -> None:
+    async def __call__(self, job: Job) -> JobOutcome:
         if self.fail:
             raise self.fail
         self.ran.append(job)
+        return JobOutcome(outcome="applied", changes=("ran",))
 
 
 class Service:

@@ -6,12 +6,17 @@ import contextlib
 import functools
 import io
 import json
+import os
+import socket
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import ClientResponse
 from prometheus_client.parser import text_string_to_metric_families
@@ -21,6 +26,7 @@ from structlog.testing import capture_logs
 from adapters.redis_queue import RedisJobQueue
 from container import Container, open_cli_use_cases, resolve
 from domain.models import Job
+from entrypoints.cli.jobs import observed
 from entrypoints.cli.queue import replay_lost
 from entrypoints.cli.reconcile import reconcile
 from entrypoints.cli.serve import serve_app
@@ -43,6 +49,7 @@ COLUMNS = {
     "last_seen": "Last seen",
 }
 WAIT_S = 5.0
+APPLIED = ("sentry_notion_jobs_total", (("kind", "sentry.issue"), ("outcome", "applied")))
 
 
 @pytest.fixture
@@ -113,7 +120,7 @@ async def start_worker(env: dict[str, str], redis_prefix: str) -> AsyncIterator[
 
     async def start(with_env: dict[str, str] | None = None, **queue_options: Any) -> Worker:
         container = Container(settings=settings(**env | (with_env or {})))
-        apply = await resolve(container.run_job())
+        apply = observed(await resolve(container.run_job()))
         queue = await resolve(container.queue())
         if queue_options:  # another process: its own consumer name and queue settings
             redis = await resolve(container.redis())
@@ -732,12 +739,17 @@ async def test_without_sentrys_api_a_captured_resolve_sent_again_later_changes_n
 
 
 async def queue_gauges(client: Client) -> dict[str, float]:
-    text = await (await client.get("/metrics")).text()
+    found = samples(await (await client.get("/metrics")).text())
+    return {name: value for (name, _), value in found.items() if name.startswith("sentry_notion_queue_")}
+
+
+def samples(exposition: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """The queue and job samples, by name and labels."""
     return {
-        sample.name: sample.value
-        for family in text_string_to_metric_families(text)
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(exposition)
         for sample in family.samples
-        if sample.name.startswith("sentry_notion_queue_")
+        if sample.name.startswith(("sentry_notion_queue_", "sentry_notion_job"))
     }
 
 
@@ -750,13 +762,16 @@ async def test_serve_applies_queued_webhooks_without_a_separate_worker(
         serve_app(functools.partial(open_cli_use_cases, container), client_secrets=secrets, worker=True)
     )
     page_id = await create(client, notion)
+    # The counters belong to the process, which other tests share: compare with what they held before.
+    applied = samples(await (await client.get("/metrics")).text()).get(APPLIED, 0)
 
     assert await issue_event(client, "resolved", clock.tick(), status="resolved", resolution_type="now") == "queued"
 
     deadline = time.monotonic() + WAIT_S
-    while status_of(notion.fake, page_id) != "Done":
+    while samples(await (await client.get("/metrics")).text()).get(APPLIED, 0) == applied:
         assert time.monotonic() < deadline, "serve's own worker did not apply the queued webhook"
         await asyncio.sleep(0.02)
+    assert status_of(notion.fake, page_id) == "Done"
     gauges = await queue_gauges(client)
     assert gauges["sentry_notion_queue_workers"] == 1  # this process's worker, seen through Redis
     assert gauges["sentry_notion_queue_dead_letters"] == 0
@@ -774,3 +789,108 @@ async def test_metrics_show_a_job_waiting_while_no_worker_runs(client: Client, c
     assert gauges["sentry_notion_queue_oldest_job_age_seconds"] >= 0
     assert gauges["sentry_notion_queue_workers"] == 0
     assert gauges["sentry_notion_queue_dead_letters"] == 0
+
+
+def job_calls(fake: FakeNotion, since: int) -> list[tuple[str, str]]:
+    # Everything Notion received since `since` but the readiness probe the app starts with.
+    return [(r.method, r.path) for r in fake.requests[since:] if r.path != "/v1/users/me"]
+
+
+async def test_the_worker_logs_each_job_with_what_it_did_and_what_it_cost(
+    client: Client, notion: Notion, page_id: str, worker: Worker, clock: Clock
+) -> None:
+    before = len(notion.fake.requests)
+    with capture_logs() as logs:
+        assert await issue_event(client, "resolved", clock.tick(), status="resolved") == "queued"
+        await worker.wait(1)
+        applied_calls = job_calls(notion.fake, before)
+        # A plain reopen leaves a Done entry alone; then an issue nobody linked.
+        await issue_event(client, "unresolved", clock.tick(), status="unresolved", substatus="ongoing")
+        await barrier(client, worker, clock, 3)
+
+    jobs = [entry for entry in logs if entry["event"].startswith("job_")]
+    assert [(j["event"], j["log_level"], j["kind"], j["action"]) for j in jobs] == [
+        ("job_applied", "info", "sentry.issue", "resolved"),
+        ("job_unchanged", "info", "sentry.issue", "unresolved"),
+        ("job_skipped", "info", "sentry.issue", "unresolved"),
+    ]
+    applied, unchanged, skipped = jobs
+    assert applied["entry"] == unchanged["entry"] == page_id
+    assert applied["changes"][0] == "status → Done"
+    # Each request the job sent, as the fake Notion recorded it: read the entry, write the status.
+    assert applied_calls == [("GET", f"/v1/pages/{page_id}"), ("PATCH", f"/v1/pages/{page_id}")]
+    assert applied["notion_requests"] == len(applied_calls)
+    assert "changes" not in unchanged
+    assert unchanged["notion_requests"] == 1
+    assert skipped["reason"] == "no Notion entry is linked to this issue"
+    assert "entry" not in skipped
+    assert all(isinstance(j["duration_ms"], float) for j in jobs)
+
+
+@pytest.mark.parametrize("redis", ["", REDIS_DOWN], ids=["no-redis", "redis-down"])
+async def test_a_webhook_applied_at_once_is_answered_with_what_it_did(
+    start_app: StartApp, env: dict[str, str], notion: Notion, clock: Clock, redis: str
+) -> None:
+    client = await start_app(**env | {"REDIS_URL": redis})
+    page_id = await create(client, notion)
+    resolved = {"issue": group(ISSUE, status="resolved")}
+    reopened = {"issue": group(ISSUE, status="unresolved", substatus="ongoing")}
+
+    answers = [
+        await (await deliver(client, "issue", "resolved", resolved, clock.tick())).json(),
+        await (await deliver(client, "issue", "unresolved", reopened, clock.tick())).json(),
+        await (await deliver(client, "issue", "resolved", {"issue": group(OTHER_ISSUE)}, clock.tick())).json(),
+    ]
+
+    changes = [answer.pop("changes", []) for answer in answers]
+    assert (changes[0][0], changes[1:]) == ("status → Done", [[], []])
+    assert answers == [
+        {"received": True, "outcome": "applied", "entry": page_id},
+        {"received": True, "outcome": "unchanged", "entry": page_id},
+        {"received": True, "outcome": "skipped", "reason": "no Notion entry is linked to this issue"},
+    ]
+
+
+async def test_the_worker_command_serves_its_job_and_queue_metrics(
+    client: Client, notion: Notion, page_id: str, env: dict[str, str], clock: Clock
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [str(Path(sys.executable).with_name("sentry-notion")), "worker", "--metrics-port", str(port)]
+    process = await asyncio.create_subprocess_exec(
+        *command,
+        env={"PATH": os.environ["PATH"], "SENTRY_NOTION_INTEGRATION_CLIENT_SECRET": SECRET} | env,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert await issue_event(client, "resolved", clock.tick(), status="resolved") == "queued"
+        found: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+        async with aiohttp.ClientSession() as http:
+            deadline = time.monotonic() + 3 * WAIT_S  # the process starts first
+            while found.get(APPLIED) != 1:
+                assert time.monotonic() < deadline, f"the worker did not report the job: {found}"
+                with contextlib.suppress(aiohttp.ClientConnectionError):
+                    async with http.get(f"http://127.0.0.1:{port}/metrics") as resp:
+                        exposition = await resp.text()
+                        found = samples(exposition)
+                await asyncio.sleep(0.05)
+            async with http.get(f"http://127.0.0.1:{port}/healthz") as resp:
+                assert resp.status == 200
+    finally:
+        process.terminate()
+        stdout, _ = await asyncio.wait_for(process.communicate(), 15)
+
+    assert process.returncode == 0
+    assert status_of(notion.fake, page_id) == "Done"
+    sentry_issue = (("kind", "sentry.issue"), ("outcome", "applied"))
+    assert found[("sentry_notion_job_duration_seconds_count", sentry_issue)] == 1
+    assert found[APPLIED[0], (("kind", "sentry.comment"), ("outcome", "failed"))] == 0  # there before any failure
+    assert found["sentry_notion_queue_depth", ()] == 0
+    assert found["sentry_notion_queue_workers", ()] == 1
+    assert "_created" not in exposition
+    lines = [json.loads(line) for line in stdout.decode().splitlines()]
+    started = next(line for line in lines if line["event"] == "worker_started")
+    assert started["metrics_port"] == port
+    (job,) = [line for line in lines if line["event"] == "job_applied"]
+    assert (job["entry"], job["notion_requests"]) == (page_id, 2)

@@ -2,7 +2,7 @@ import pytest
 
 from adapters.memory import MemoryVerificationTokens
 from domain.errors import InvalidWebhook, TrackerUnavailable
-from domain.models import Job, PendingToken
+from domain.models import Job, JobOutcome, PendingToken
 from domain.use_cases.keep_verification_token import KeepVerificationToken
 from domain.use_cases.receive_notion_event import ReceiveNotionEvent
 from domain.use_cases.run_job import RunJob
@@ -18,10 +18,11 @@ class Handler:
         self.ran: list[Job] = []
         self.fail = fail
 
-    async def __call__(self, job: Job) -> None:
+    async def __call__(self, job: Job) -> JobOutcome:
         if self.fail:
             raise self.fail
         self.ran.append(job)
+        return JobOutcome(outcome="applied", changes=("ran",))
 
 
 def receive(

@@ -3,7 +3,7 @@ import asyncio
 import pytest
 
 from domain.errors import DomainError, InvalidWebhook, TrackerUnavailable
-from domain.models import Job
+from domain.models import Job, JobOutcome
 from domain.use_cases.receive_webhook import ReceiveWebhook
 from domain.use_cases.run_job import RunJob
 from tests.support.fakes import FakeJobQueue
@@ -14,16 +14,20 @@ RESOLVED = webhook("resolved", {"issue": group(status="resolved")})
 APP = {"type": "application", "id": "2ebf071f-2c1a-4a4c-9d3e-7f1b2d3c4e5f", "name": "Notion Sync"}
 
 
-class Handler:
-    def __init__(self, fail: Exception | None = None, delay_s: float = 0.0) -> None:
-        self.ran: list[Job] = []
-        self.fail, self.delay_s = fail, delay_s
+DONE = JobOutcome(outcome="applied", entry="page-1", changes=("status → Done",))
 
-    async def __call__(self, job: Job) -> None:
+
+class Handler:
+    def __init__(self, fail: Exception | None = None, delay_s: float = 0.0, outcome: JobOutcome = DONE) -> None:
+        self.ran: list[Job] = []
+        self.fail, self.delay_s, self.outcome = fail, delay_s, outcome
+
+    async def __call__(self, job: Job) -> JobOutcome:
         await asyncio.sleep(self.delay_s)
         if self.fail:
             raise self.fail
         self.ran.append(job)
+        return self.outcome
 
 
 def receive(queue: FakeJobQueue, handler: Handler, *, triggers: bool = False) -> ReceiveWebhook:
@@ -35,10 +39,11 @@ async def test_a_webhook_is_queued_once_whatever_its_timestamp() -> None:
     queue, handler = FakeJobQueue(), Handler()
     take = receive(queue, handler)
 
-    first, job = await take("issue", T0, RESOLVED)
-    again, _ = await take("issue", "1764800300", RESOLVED)  # the same signed body, sent again later
+    first = await take("issue", T0, RESOLVED)
+    again = await take("issue", "1764800300", RESOLVED)  # the same signed body, sent again later
 
-    assert (first, again) == ("queued", "duplicate")
+    assert (first.outcome, again.outcome) == ("queued", "duplicate")
+    job = first.job
     assert (job.kind, job.action, job.sent_at, job.received_at) == ("sentry.issue", "resolved", 1764800000, 1e9)
     assert queue.jobs == [job]
     assert handler.ran == []
@@ -57,9 +62,9 @@ async def test_a_webhook_is_queued_once_whatever_its_timestamp() -> None:
 async def test_what_changes_no_entry_is_ignored(resource: str, body: bytes) -> None:
     queue, handler = FakeJobQueue(), Handler()
 
-    outcome, _ = await receive(queue, handler)(resource, T0, body)
+    receipt = await receive(queue, handler)(resource, T0, body)
 
-    assert outcome == "ignored"
+    assert receipt.outcome == "ignored"
     assert (queue.jobs, handler.ran) == ([], [])
 
 
@@ -68,10 +73,28 @@ async def test_without_the_queue_a_webhook_is_applied_at_once_or_reported_lost()
     queue.down = True
     handler = Handler()
 
-    assert (await receive(queue, handler)("issue", T0, RESOLVED))[0] == "applied"
+    receipt = await receive(queue, handler)("issue", T0, RESOLVED)
+
+    assert (receipt.outcome, receipt.result) == ("applied", DONE)
     assert len(handler.ran) == 1
     for failing in (Handler(fail=TrackerUnavailable("Notion answered 503")), Handler(delay_s=1.0)):
-        assert (await receive(queue, failing)("issue", T0, RESOLVED))[0] == "lost"
+        assert (await receive(queue, failing)("issue", T0, RESOLVED)).outcome == "lost"
+
+
+@pytest.mark.parametrize(
+    "done",
+    [
+        JobOutcome(outcome="skipped", reason="no Notion entry is linked to this issue"),
+        JobOutcome(outcome="unchanged", entry="page-1"),
+    ],
+)
+async def test_a_webhook_applied_at_once_is_answered_with_what_the_job_did(done: JobOutcome) -> None:
+    queue = FakeJobQueue()
+    queue.down = True
+
+    receipt = await receive(queue, Handler(outcome=done))("issue", T0, RESOLVED)
+
+    assert (receipt.outcome, receipt.result) == (done.outcome, done)
 
 
 async def test_with_sentrys_api_the_events_of_one_issue_merge_while_they_wait() -> None:
@@ -79,7 +102,7 @@ async def test_with_sentrys_api_the_events_of_one_issue_merge_while_they_wait() 
     take = receive(queue, Handler(), triggers=True)
 
     outcomes = [
-        (await take("issue", T0, webhook(action, {"issue": group()})))[0] for action in ("resolved", "assigned")
+        (await take("issue", T0, webhook(action, {"issue": group()}))).outcome for action in ("resolved", "assigned")
     ]
 
     assert outcomes == ["queued", "duplicate"]

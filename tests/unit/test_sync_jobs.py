@@ -3,7 +3,7 @@ import pytest
 from adapters.memory import MemoryCache, MemoryLinkRegistry, MemoryLocks, MemorySyncState
 from domain.entry_sync import EntrySync
 from domain.errors import TrackerUnavailable
-from domain.models import Assignee, Job, SentryIssueState, StatusColumn, SyncPolicy
+from domain.models import Assignee, Job, JobOutcome, SentryIssueState, StatusColumn, SyncPolicy
 from domain.sentry_events import delivery
 from domain.stale_while_revalidate import StaleWhileRevalidate
 from domain.use_cases.apply_comment import ApplyComment
@@ -100,12 +100,15 @@ async def test_mappings_are_configurable_and_can_be_switched_off(tracker: FakeWo
 
 async def test_writes_that_change_nothing_are_skipped(apply: RunJob, tracker: FakeWorkspace, page_id: str) -> None:
     resolved = job("issue", "resolved", {"issue": group(status="resolved")}, 100)
-    await apply(resolved)
+    first = await apply(resolved)
     writes = tracker.calls.count("update_entry")
 
-    await apply(resolved)  # a redelivery
+    again = await apply(resolved)  # a redelivery
 
     assert tracker.calls.count("update_entry") == writes
+    assert (first.outcome, first.entry) == ("applied", page_id)
+    assert "status → Done" in first.changes
+    assert again == JobOutcome(outcome="unchanged", entry=page_id)
 
 
 async def test_assignee_is_the_notion_person_with_the_same_email(
@@ -142,24 +145,31 @@ async def test_comments_follow_once_with_edits_and_deletions(
 ) -> None:
     comment = {"comment_id": 77, "issue_id": 4242, "project_slug": "backend", "timestamp": "2026-11-27T01:00:00Z"}
 
-    await apply(job("comment", "created", comment | {"comment": "Looking into it"}, 100))
-    await apply(job("comment", "created", comment | {"comment": "Looking into it"}, 100))  # redelivered
+    outcomes = [await apply(job("comment", "created", comment | {"comment": "Looking into it"}, 100))]
+    outcomes.append(await apply(job("comment", "created", comment | {"comment": "Looking into it"}, 100)))
     assert list(tracker.pages[page_id].comments.values()) == ["Jane Doe: Looking into it"]
 
-    await apply(job("comment", "updated", comment | {"comment": "Fixed in 1.2"}, 200))
+    outcomes.append(await apply(job("comment", "updated", comment | {"comment": "Fixed in 1.2"}, 200)))
     assert list(tracker.pages[page_id].comments.values()) == ["Jane Doe: Fixed in 1.2"]
 
-    await apply(job("comment", "deleted", comment, 300))
+    outcomes.append(await apply(job("comment", "deleted", comment, 300)))
     assert tracker.pages[page_id].comments == {}
+    assert [(o.outcome, o.changes) for o in outcomes] == [
+        ("applied", ("comment added",)),
+        ("unchanged", ()),  # the redelivery
+        ("applied", ("comment edited",)),
+        ("applied", ("comment deleted",)),
+    ]
 
 
 async def test_events_about_unlinked_issues_change_nothing(apply: RunJob, tracker: FakeWorkspace) -> None:
     other = tracker.add("Unrelated", sentry_url="https://acme.sentry.io/issues/42420/")
 
-    await apply(job("issue", "resolved", {"issue": group(status="resolved")}, 100))
+    done = await apply(job("issue", "resolved", {"issue": group(status="resolved")}, 100))
 
     assert tracker.pages[other.page_id].status == "Not started"
     assert "update_entry" not in tracker.calls
+    assert done == JobOutcome(outcome="skipped", reason="no Notion entry is linked to this issue")
 
 
 async def test_an_entry_already_in_the_right_group_stays_where_the_team_put_it(
