@@ -4,7 +4,7 @@ from typing import Literal
 from aiohttp_retry import RetryClient
 
 from adapters.notion import wire
-from adapters.notion.client import SEND_ONCE, NotionApi
+from adapters.notion.client import IDEMPOTENT, SEND_ONCE, NotionApi
 from adapters.notion.columns import Columns
 from adapters.notion.comments import Comments
 from adapters.notion.pages import Pages
@@ -17,6 +17,7 @@ from domain.models import (
     Entry,
     EntryDraft,
     EntryQuery,
+    EntrySnapshot,
     EntryState,
     EntryUpdate,
     Finding,
@@ -46,6 +47,7 @@ class NotionWorkspace(Workspace):
         self._pages = Pages(self._api, columns, recovery_delays_s=recovery_delays_s)
         self._comments = Comments(self._api)
         self._columns = columns
+        self._bot_id: str | None = None
 
     name = "Notion"
     required = True
@@ -117,7 +119,9 @@ class NotionWorkspace(Workspace):
         if column is None or column.type not in ("status", "select"):
             return None
         kind: Literal["status", "select"] = "status" if column.type == "status" else "select"
-        return StatusColumn(name=self._columns.status, kind=kind, options=column.options, groups=column.groups)
+        return StatusColumn(
+            name=self._columns.status, id=column.id, kind=kind, options=column.options, groups=column.groups
+        )
 
     async def detail_columns(self) -> frozenset[str]:
         schema = await self._schemas.describe()
@@ -126,6 +130,20 @@ class NotionWorkspace(Workspace):
     async def entry_state(self, page_id: str) -> EntryState:
         schema = await self._schemas.describe()
         return wire.entry_state(await self._pages.get(page_id), schema.columns, self._columns)
+
+    async def snapshot(self, page_id: str) -> EntrySnapshot:
+        schema = await self._schemas.describe()
+        page = await self._pages.get(page_id)
+        return wire.snapshot(
+            self._pages.entry(schema, page), page, schema.columns, self._columns, schema.data_source_id
+        )
+
+    async def bot_id(self) -> str:
+        # The token's bot never changes while the process runs: one read (GET /v1/users/me) is enough.
+        if self._bot_id is None:
+            me = await self._api.send("GET", "v1/users/me", IDEMPOTENT)
+            self._bot_id = str(me.get("id") or "")
+        return self._bot_id
 
     async def update_entry(self, page_id: str, update: EntryUpdate) -> None:
         schema = await self._schemas.describe()
