@@ -168,6 +168,9 @@ class MemoryWorkspace(Workspace, Dependency):
         page = self.pages[page_id]
         return EntryState(status=page.status, assignee_ids=page.assignee_ids, details=dict(page.details))
 
+    async def forget_schema(self) -> None:
+        pass  # held in memory: always current
+
     async def snapshot(self, page_id: str) -> EntrySnapshot:
         await self._touch("snapshot")
         if page_id not in self.pages:

@@ -78,6 +78,10 @@ class EntryColumns(Protocol):
 
     async def entry_state(self, page_id: str) -> EntryState: ...
 
+    async def forget_schema(self) -> None:
+        """Reads the database's columns, options and status groups again on next use."""
+        ...
+
     async def snapshot(self, page_id: str) -> EntrySnapshot:
         """The page as Notion has it now, in one read, even when it is in the trash or in another database."""
         ...

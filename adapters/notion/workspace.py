@@ -131,6 +131,9 @@ class NotionWorkspace(Workspace):
         schema = await self._schemas.describe()
         return wire.entry_state(await self._pages.get(page_id), schema.columns, self._columns)
 
+    async def forget_schema(self) -> None:
+        await self._schemas.expire()
+
     async def snapshot(self, page_id: str) -> EntrySnapshot:
         schema = await self._schemas.describe()
         page = await self._pages.get(page_id)

@@ -3,7 +3,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from domain.errors import DomainError
 from domain.models import Job
 
-JobHandler = Callable[[Job], Awaitable[None]]
+# A handler may answer what it changed, for the record.
+JobHandler = Callable[[Job], Awaitable[object]]
 
 
 class RunJob:
