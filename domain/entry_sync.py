@@ -16,7 +16,8 @@ DEFAULT_GROUPS = {"resolved": "Complete", "regressed": "To-do"}
 
 
 class EntrySync:
-    """Brings an entry's columns (status, assignee, details) to a Sentry issue's state.
+    """Brings an entry's columns (status, assignee, details) to a Sentry issue's state; with Sentry's API, the
+    status goes both ways (domain/status_merge.py).
 
     `sync` takes the state Sentry's API reports now; `apply` takes what one webhook said, in the order of
     Sentry's own timestamps (an event of the same second as the last applied one still applies, in arrival
@@ -118,6 +119,7 @@ class EntrySync:
             await self._columns.update_entry(page_id, update)
         if issue is not None:
             await self.agree(page_id, move)
+            update = update.model_copy(update={"sentry_status": move.sentry})
         if event.at is not None:
             carried = {"status": event.transition is not None, "assignee": event.assigned, "details": True}
             for field in (f for f, present in carried.items() if present):

@@ -173,9 +173,15 @@ class EntryUpdate(Frozen):
     status: str | None = None  # None leaves it as it is
     assignee_ids: tuple[str, ...] | None = None
     details: dict[str, str | int | None] = {}
+    sentry_status: SentryStatus | None = None  # written to Sentry instead, when the entry's status won
 
     def __bool__(self) -> bool:
-        return self.status is not None or self.assignee_ids is not None or bool(self.details)
+        return (
+            self.status is not None
+            or self.assignee_ids is not None
+            or bool(self.details)
+            or self.sentry_status is not None
+        )
 
 
 StatusWinner = Literal["latest", "notion", "sentry"]

@@ -21,4 +21,6 @@ def describe(update: EntryUpdate) -> str:
     if update.assignee_ids is not None:
         changes.append(f"assignee → {', '.join(update.assignee_ids) or 'nobody'}")
     changes += [f"{key} → {value}" for key, value in update.details.items()]
+    if update.sentry_status is not None:
+        changes.append(f"Sentry status → {update.sentry_status}")
     return ", ".join(changes)
