@@ -2,7 +2,7 @@ import logging
 from urllib.parse import unquote
 
 from domain.entry_sync import EntrySync
-from domain.errors import InvalidWebhook, IssueNotFound
+from domain.errors import InvalidWebhook, IssueNotFound, SentryRefused
 from domain.models import Assignee, EntrySnapshot, EntryUpdate, Frozen, Job, SentryIssueState, SentryMember, SyncPolicy
 from domain.notion_events import NotionEvent, parse
 from domain.ports import EntryColumns, Locks, People, SentryApi, SyncState
@@ -47,7 +47,7 @@ class ApplyNotionPage:
     ) -> None:
         self._columns, self._people, self._assignees, self._members = columns, people, assignees, members
         self._sync, self._locks, self._state, self._policy, self._sentry = sync, locks, state, policy, sentry
-        self._told_no_api = False
+        self._told_no_api = self._told_no_members = False
 
     async def __call__(self, job: Job) -> PageApplied:
         if self._sentry is None:
@@ -131,7 +131,14 @@ class ApplyNotionPage:
         scope = (await self._people.database()).scope
         people = (await self._assignees.get(f"assignees:{scope}", self._people.list_assignees)).value
         email = next((p.email for p in people if p.id == person and p.email), None)
-        members = (await self._members.get(f"sentry_members:{scope}", sentry.members)).value
+        try:
+            members = (await self._members.get(f"sentry_members:{scope}", sentry.members)).value
+        except SentryRefused as exc:
+            # Assignees need the scope member:read; status and notes go on without it.
+            if not self._told_no_members:
+                log.warning("Notion assignees are not carried to Sentry: %s", exc.message)
+                self._told_no_members = True
+            return None
         member = next((m for m in members if email and m.email.casefold() == email.casefold()), None)
         if member is None:
             told = f"{page_id}:assignee:unmatched:{person}"
