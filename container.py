@@ -40,10 +40,12 @@ from adapters.sandbox import demo_workspace
 from adapters.sentry.api import HttpSentryApi, open_sentry_client
 from domain.back_links import BackLinks
 from domain.entry_sync import EntrySync
-from domain.models import Assignee, Cached, Entry
+from domain.models import Assignee, Cached, Entry, SentryMember
 from domain.stale_while_revalidate import StaleWhileRevalidate
 from domain.use_cases.apply_comment import ApplyComment
 from domain.use_cases.apply_issue_event import ApplyIssueEvent
+from domain.use_cases.apply_notion_page import ApplyNotionPage
+from domain.use_cases.apply_notion_schema import ApplyNotionSchema
 from domain.use_cases.check_readiness import CheckReadiness
 from domain.use_cases.create_entry import CreateEntry
 from domain.use_cases.diagnose_setup import DiagnoseSetup
@@ -135,6 +137,7 @@ class Container(containers.DeclarativeContainer):
     locks = _kept(settings, redis_breaker, RedisLocks, MemoryLocks)
     schemas = _refresher("schema", NotionSchema, settings, redis_breaker, locks)
     people = _refresher("assignees", list[Assignee], settings, redis_breaker, locks)
+    sentry_members = _refresher("sentry_members", list[SentryMember], settings, redis_breaker, locks)
     searches = _refresher(
         "search", list[Entry], settings, redis_breaker, locks, fresh_s=SEARCH_FRESH_S, keep_s=SEARCH_KEEP_S
     )
@@ -210,6 +213,19 @@ class Container(containers.DeclarativeContainer):
                     state=sync_state,
                     policy=settings.provided.notion.sync,
                 ),
+                "notion.page": providers.Singleton(
+                    ApplyNotionPage,
+                    columns=workspace,
+                    people=workspace,
+                    assignees=people,
+                    members=sentry_members,
+                    sync=entry_sync,
+                    locks=locks,
+                    state=sync_state,
+                    policy=settings.provided.notion.sync,
+                    sentry=sentry,
+                ),
+                "notion.schema": providers.Singleton(ApplyNotionSchema, columns=workspace),
             }
         ),
     )

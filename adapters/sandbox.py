@@ -12,6 +12,7 @@ from domain.models import (
     Entry,
     EntryDraft,
     EntryQuery,
+    EntrySnapshot,
     EntryState,
     EntryUpdate,
     Finding,
@@ -22,6 +23,7 @@ from domain.sentry_events import DETAILS, sentry_issue_id
 
 STATUS = StatusColumn(
     name="Status",
+    id="%5EOE%40",
     kind="status",
     options=("Not started", "In progress", "Done"),
     groups={"To-do": ("Not started",), "In progress": ("In progress",), "Complete": ("Done",)},
@@ -37,6 +39,7 @@ class Page:
     details: dict[str, str | int | None] = field(default_factory=dict)
     comments: dict[str, str] = field(default_factory=dict)  # id -> "author: text"
     edited: int = 0
+    in_trash: bool = False
 
     @property
     def assignee_id(self) -> str | None:
@@ -61,6 +64,7 @@ class MemoryWorkspace(Workspace, Dependency):
         self.people = list(people)
         self.details = frozenset(DETAILS)
         self.status: StatusColumn | None = STATUS
+        self.bot = str(uuid.UUID(int=100))  # the integration's own bot user
         self._numbers = itertools.count(1)
         self._clock = itertools.count(1)
 
@@ -166,6 +170,28 @@ class MemoryWorkspace(Workspace, Dependency):
         await self._touch("entry_state")
         page = self.pages[page_id]
         return EntryState(status=page.status, assignee_ids=page.assignee_ids, details=dict(page.details))
+
+    async def forget_schema(self) -> None:
+        pass  # held in memory: always current
+
+    async def snapshot(self, page_id: str) -> EntrySnapshot:
+        await self._touch("snapshot")
+        if page_id not in self.pages:
+            raise IssueNotFound("No entry with that ID is shared with the Notion integration.")
+        page = self.pages[page_id]
+        state = EntryState(status=page.status, assignee_ids=page.assignee_ids, details=dict(page.details))
+        entry = page.issue.model_copy(update={"in_database": page.issue.in_database and not page.in_trash})
+        # `edited` counts edits; as seconds it orders them as Notion's last_edited_time would.
+        return EntrySnapshot(
+            entry=entry,
+            state=state,
+            in_data_source=page.issue.in_database,
+            in_trash=page.in_trash,
+            edited_at=page.edited,
+        )
+
+    async def bot_id(self) -> str:
+        return self.bot
 
     async def update_entry(self, page_id: str, update: EntryUpdate) -> None:
         await self._touch("update_entry")

@@ -1,10 +1,11 @@
 import logging
 
 from domain.errors import IssueNotFound
-from domain.models import Assignee, EntryState, EntryUpdate, SentryIssueState, StatusColumn, SyncPolicy
+from domain.models import Assignee, EntrySnapshot, EntryState, EntryUpdate, SentryIssueState, SyncPolicy
 from domain.ports import EntryColumns, Locks, People, SentryApi, SyncState
 from domain.sentry_events import DETAILS, IssueEvent, transition_of
 from domain.stale_while_revalidate import StaleWhileRevalidate
+from domain.status_merge import Side, StatusBase, StatusMove, group, to_notion, to_sentry, winner
 
 log = logging.getLogger(__name__)
 
@@ -15,7 +16,8 @@ DEFAULT_GROUPS = {"resolved": "Complete", "regressed": "To-do"}
 
 
 class EntrySync:
-    """Brings an entry's columns (status, assignee, details) to a Sentry issue's state.
+    """Brings an entry's columns (status, assignee, details) to a Sentry issue's state; with Sentry's API, the
+    status goes both ways (domain/status_merge.py).
 
     `sync` takes the state Sentry's API reports now; `apply` takes what one webhook said, in the order of
     Sentry's own timestamps (an event of the same second as the last applied one still applies, in arrival
@@ -49,25 +51,75 @@ class EntrySync:
             return EntryUpdate()
         # The read is inside the lock, so of two reads the newer one is also written last.
         async with self._locks.hold(f"entry:{page_id}"):
-            return await self._write(page_id, _current(await self._sentry.issue(issue_id)))
+            issue = await self._sentry.issue(issue_id)
+            return await self._write(page_id, _current(issue), issue)
 
     async def apply(self, page_id: str, event: IssueEvent) -> EntryUpdate:
         """Applies what one webhook said, unless a later one of Sentry's was applied already."""
         async with self._locks.hold(f"entry:{page_id}"):
             return await self._write(page_id, event)
 
-    async def _write(self, page_id: str, event: IssueEvent) -> EntryUpdate:
+    async def settle_status(
+        self, page_id: str, issue: SentryIssueState, entry: EntrySnapshot, *, without_base: Side | None
+    ) -> StatusMove:
+        """Two-way status, under the entry's lock: decides which side's status both take (see status_merge) and
+        writes Sentry's side. The caller writes the option to Notion, then keeps the new base with
+        `agree`. Without a base yet, `without_base` names the side that wins (None: neither)."""
+        column = await self._columns.status_column()
+        if self._sentry is None or column is None or not self._policy.status:
+            return StatusMove()
+        option, stored = entry.state.status, _base(await self._state.get(f"{page_id}:status:base"))
+        side = without_base
+        if stored is not None:
+            side = winner(
+                stored,
+                notion=option,
+                notion_at=entry.edited_at,
+                sentry=issue.status,
+                sentry_at=issue.status_changed_at,
+                policy=self._policy.status_winner,
+            )
+        notion_target = sentry_target = None
+        if side == "notion" and (wanted := to_sentry(option, column, self._policy)) not in (None, issue.status):
+            sentry_target = wanted
+            await self._sentry.set_status(issue.issue_id, wanted)
+        elif side == "sentry" and stored is None:
+            notion_target = await self._status(page_id, _current(issue), entry.state)
+        elif side == "sentry":
+            notion_target = to_notion(issue.status, option, column, self._policy)
+        if side is None and stored is not None:
+            return StatusMove()
+        agreed = StatusBase(notion=notion_target or option, sentry=sentry_target or issue.status)
+        return StatusMove(notion=notion_target, sentry=sentry_target, base=agreed)
+
+    async def agree(self, page_id: str, move: StatusMove) -> None:
+        """Keeps the statuses both sides now have as the base the next change is told from."""
+        if move.base is not None:
+            await self._state.put(f"{page_id}:status:base", move.base.model_dump_json())
+
+    async def _write(self, page_id: str, event: IssueEvent, issue: SentryIssueState | None = None) -> EntryUpdate:
         try:
-            current = await self._columns.entry_state(page_id)
+            entry = await self._columns.snapshot(page_id)
         except IssueNotFound:
             return EntryUpdate()  # the entry was deleted or unshared: nothing left to keep in step
+        if entry.in_trash:
+            return EntryUpdate()  # Notion refuses edits to a page in the trash; it comes back with page.undeleted
+        current = entry.state
+        if issue is None:
+            status = await self._status(page_id, event, current)
+        else:
+            move = await self.settle_status(page_id, issue, entry, without_base="sentry")
+            status = move.notion
         update = EntryUpdate(
-            status=await self._status(page_id, event, current),
+            status=status,
             assignee_ids=await self._assignee(page_id, event, current),
             details=await self._details(page_id, event, current),
         )
         if update:
             await self._columns.update_entry(page_id, update)
+        if issue is not None:
+            await self.agree(page_id, move)
+            update = update.model_copy(update={"sentry_status": move.sentry})
         if event.at is not None:
             carried = {"status": event.transition is not None, "assignee": event.assigned, "details": True}
             for field in (f for f, present in carried.items() if present):
@@ -93,7 +145,7 @@ class EntrySync:
             return target if target and target != current.status else None
         # By default an entry already in the right group stays where the team put it ("Won't fix" is
         # as complete as "Done"); otherwise it goes to the group's first option.
-        options = _group(column, DEFAULT_GROUPS.get(event.transition, ""))
+        options = group(column, DEFAULT_GROUPS.get(event.transition, ""))
         return options[0] if options and current.status not in options else None
 
     async def _assignee(self, page_id: str, event: IssueEvent, current: EntryState) -> tuple[str, ...] | None:
@@ -122,6 +174,13 @@ class EntrySync:
         }
 
 
+def _base(stored: str | None) -> StatusBase | None:
+    try:
+        return StatusBase.model_validate_json(stored) if stored else None
+    except ValueError:
+        return None  # written by another version: start again from the states now
+
+
 def _current(issue: SentryIssueState) -> IssueEvent:
     return IssueEvent(
         issue_id=issue.issue_id,
@@ -132,14 +191,3 @@ def _current(issue: SentryIssueState) -> IssueEvent:
         assignee_team=issue.assignee_is_team,
         details={key: getattr(issue, key) for key in DETAILS},
     )
-
-
-def _group(column: StatusColumn, name: str) -> tuple[str, ...]:
-    # Groups are named To-do and Complete by default (https://developers.notion.com/reference/property-object),
-    # but can be renamed: then the first group is the to-do one and the last the complete one.
-    if not name or not column.groups:
-        return ()
-    if name in column.groups:
-        return column.groups[name]
-    groups = list(column.groups.values())
-    return groups[-1] if name == "Complete" else groups[0]

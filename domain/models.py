@@ -122,6 +122,9 @@ class DeadLetter(Frozen):
     failed_at: float
 
 
+SentryStatus = Literal["resolved", "unresolved", "ignored"]
+
+
 class SentryIssueState(Frozen):
     """A Sentry issue as its REST API describes it now."""
 
@@ -129,6 +132,8 @@ class SentryIssueState(Frozen):
     short_id: str
     status: str  # resolved, unresolved, ignored
     substatus: str | None = None  # regressed, escalating, ongoing, new, archived_until_escalating, ...
+    status_changed_at: float | None = None  # Sentry's record of its last status change, Unix seconds
+    assignee_id: str | None = None  # a user's id; None for nobody or a team
     assignee_email: str | None = None
     assignee_is_team: bool = False
     level: str | None = None
@@ -140,8 +145,16 @@ class SentryIssueState(Frozen):
     environment: str | None = None
 
 
+class SentryMember(Frozen):
+    """A member of the Sentry organization who has joined (an invitation has no user yet)."""
+
+    user_id: str
+    email: str
+
+
 class StatusColumn(Frozen):
     name: str
+    id: str = ""  # the property's id, as Notion's events name changed properties
     kind: Literal["status", "select"]
     options: tuple[str, ...]
     groups: dict[str, tuple[str, ...]] = {}  # a status column's groups (To-do, In progress, Complete) and their options
@@ -153,20 +166,41 @@ class EntryState(Frozen):
     details: dict[str, str | int | None] = {}
 
 
+class EntrySnapshot(Frozen):
+    """An entry as one read of its Notion page shows it, trashed or not."""
+
+    entry: Entry
+    state: EntryState
+    in_data_source: bool  # a page of the configured database, whether or not it is in the trash
+    in_trash: bool = False
+    edited_at: float | None = None  # Notion's last_edited_time, Unix seconds on Notion's clock
+
+
 class EntryUpdate(Frozen):
     status: str | None = None  # None leaves it as it is
     assignee_ids: tuple[str, ...] | None = None
     details: dict[str, str | int | None] = {}
+    sentry_status: SentryStatus | None = None  # written to Sentry instead, when the entry's status won
 
     def __bool__(self) -> bool:
-        return self.status is not None or self.assignee_ids is not None or bool(self.details)
+        return (
+            self.status is not None
+            or self.assignee_ids is not None
+            or bool(self.details)
+            or self.sentry_status is not None
+        )
 
     def changes(self) -> tuple[str, ...]:
         """Each column written, as "status → Done"."""
         changes = [f"status → {self.status}"] if self.status is not None else []
         if self.assignee_ids is not None:
             changes.append(f"assignee → {', '.join(self.assignee_ids) or 'nobody'}")
+        if self.sentry_status is not None:
+            changes.append(f"Sentry status → {self.sentry_status}")
         return (*changes, *(f"{key} → {value}" for key, value in self.details.items()))
+
+
+StatusWinner = Literal["latest", "notion", "sentry"]
 
 
 class JobOutcome(Frozen):
@@ -187,10 +221,13 @@ class JobOutcome(Frozen):
 
 
 class SyncPolicy(Frozen):
-    """What follows Sentry into Notion. A status mapping names an option, or None to leave the status alone."""
+    """What follows Sentry into Notion, and Notion into Sentry. A status mapping names an option (or a Sentry
+    status), or None to leave the status alone."""
 
     status: bool = True
     status_options: dict[str, str | None] = {}  # by transition; unnamed ones take the defaults
+    status_to_sentry: dict[str, SentryStatus | None] = {}  # by Notion option; unnamed ones follow their group
+    status_winner: StatusWinner = "latest"  # which side wins when both changed since they last agreed
     assignee: bool = True
     comments: bool = True
 

@@ -12,6 +12,7 @@ from domain.models import (
     Entry,
     EntryDraft,
     EntryQuery,
+    EntrySnapshot,
     EntryState,
     EntryUpdate,
     Finding,
@@ -19,6 +20,8 @@ from domain.models import (
     PendingToken,
     QueueStats,
     SentryIssueState,
+    SentryMember,
+    SentryStatus,
     StatusColumn,
 )
 
@@ -76,6 +79,14 @@ class EntryColumns(Protocol):
 
     async def entry_state(self, page_id: str) -> EntryState: ...
 
+    async def forget_schema(self) -> None:
+        """Reads the database's columns, options and status groups again on next use."""
+        ...
+
+    async def snapshot(self, page_id: str) -> EntrySnapshot:
+        """The page as Notion has it now, in one read, even when it is in the trash or in another database."""
+        ...
+
     async def update_entry(self, page_id: str, update: EntryUpdate) -> None: ...
 
 
@@ -102,6 +113,10 @@ class People(Protocol):
 
     async def list_assignees(self) -> list[Assignee]:
         """People of the workspace, without bots."""
+        ...
+
+    async def bot_id(self) -> str:
+        """The integration's own bot user, whose changes come back as events authored by it."""
         ...
 
 
@@ -145,6 +160,19 @@ class SentryApi(Protocol):
     async def issue(self, issue_id: str) -> SentryIssueState: ...
 
     async def add_note(self, issue_id: str, text: str) -> None: ...
+
+    async def set_status(self, issue_id: str, status: SentryStatus) -> None:
+        """Resolves, reopens or archives (ignored, for good) the issue. Idempotent."""
+        ...
+
+    async def assign(self, issue_id: str, user_id: str | None) -> None:
+        """Assigns the issue to a user of the organization, or to nobody. Idempotent."""
+        ...
+
+    async def members(self) -> list[SentryMember]:
+        """The organization's members who joined, with their emails (scope member:read); raises SentryRefused
+        without it."""
+        ...
 
 
 class SyncState(Protocol):

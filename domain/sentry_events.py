@@ -207,3 +207,9 @@ def iso_utc(value: Any) -> str | None:
         return None
     moment = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def epoch_s(value: Any) -> float | None:
+    """An ISO 8601 instant, as Sentry or Notion write it, in Unix seconds."""
+    stamp = iso_utc(value)
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() if stamp else None

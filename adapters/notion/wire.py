@@ -5,8 +5,8 @@ from typing import Any
 
 from adapters.notion.columns import Column, Columns
 from adapters.notion.languages import language
-from domain.models import Assignee, Block, Entry, EntryState, EntryUpdate, Span
-from domain.sentry_events import iso_utc
+from domain.models import Assignee, Block, Entry, EntrySnapshot, EntryState, EntryUpdate, Span
+from domain.sentry_events import epoch_s, iso_utc
 
 JSON = dict[str, Any]
 
@@ -180,6 +180,18 @@ def entry_state(page: JSON, columns: dict[str, Column], names: Columns) -> Entry
         status=(status or {}).get("name") if isinstance(status, dict) else None,
         assignee_ids=tuple(str(p.get("id")) for p in people if isinstance(p, dict)),
         details=details,
+    )
+
+
+def snapshot(
+    entry: Entry, page: JSON, columns: dict[str, Column], names: Columns, data_source_id: str
+) -> EntrySnapshot:
+    return EntrySnapshot(
+        entry=entry,
+        state=entry_state(page, columns, names),
+        in_data_source=(page.get("parent") or {}).get("data_source_id") == data_source_id,
+        in_trash=bool(page.get("in_trash", page.get("archived", False))),
+        edited_at=epoch_s(page.get("last_edited_time")),
     )
 
 

@@ -19,6 +19,7 @@ from domain.models import (
     Entry,
     EntryDraft,
     EntryQuery,
+    EntrySnapshot,
     EntryState,
     EntryUpdate,
     Finding,
@@ -55,6 +56,7 @@ class NotionWorkspace(Workspace):
         self._pages = Pages(self._api, columns, recovery_delays_s=recovery_delays_s)
         self._comments = Comments(self._api)
         self._columns = columns
+        self._bot_id: str | None = None
 
     name = "Notion"
     required = True
@@ -166,7 +168,9 @@ class NotionWorkspace(Workspace):
         if column is None or column.type not in ("status", "select"):
             return None
         kind: Literal["status", "select"] = "status" if column.type == "status" else "select"
-        return StatusColumn(name=self._columns.status, kind=kind, options=column.options, groups=column.groups)
+        return StatusColumn(
+            name=self._columns.status, id=column.id, kind=kind, options=column.options, groups=column.groups
+        )
 
     async def detail_columns(self) -> frozenset[str]:
         schema = await self._schemas.describe()
@@ -175,6 +179,23 @@ class NotionWorkspace(Workspace):
     async def entry_state(self, page_id: str) -> EntryState:
         schema = await self._schemas.describe()
         return wire.entry_state(await self._pages.get(page_id), schema.columns, self._columns)
+
+    async def forget_schema(self) -> None:
+        await self._schemas.expire()
+
+    async def snapshot(self, page_id: str) -> EntrySnapshot:
+        schema = await self._schemas.describe()
+        page = await self._pages.get(page_id)
+        return wire.snapshot(
+            self._pages.entry(schema, page), page, schema.columns, self._columns, schema.data_source_id
+        )
+
+    async def bot_id(self) -> str:
+        # The token's bot never changes while the process runs: one read (GET /v1/users/me) is enough.
+        if self._bot_id is None:
+            me = await self._api.send("GET", "v1/users/me", IDEMPOTENT)
+            self._bot_id = str(me.get("id") or "")
+        return self._bot_id
 
     async def update_entry(self, page_id: str, update: EntryUpdate) -> None:
         schema = await self._schemas.describe()

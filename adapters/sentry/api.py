@@ -15,9 +15,9 @@ from aiohttp_retry import RetryClient
 from adapters.http_retry import BudgetedRetry, retry_after_s
 from adapters.urls import without_credentials
 from domain.errors import DomainError, IssueNotFound, SentryRefused, SentryUnavailable
-from domain.models import Finding, SentryIssueState
+from domain.models import Finding, SentryIssueState, SentryMember, SentryStatus
 from domain.ports import Dependency, SentryApi
-from domain.sentry_events import iso_utc
+from domain.sentry_events import epoch_s, iso_utc
 
 log = structlog.get_logger(__name__)
 JSON = dict[str, Any]
@@ -33,6 +33,28 @@ SCOPES = "event:read and event:write"
 READS = frozenset({"event:read", "event:write", "event:admin"})
 WRITES = frozenset({"event:write", "event:admin"})
 TOKENS = "Sentry → Settings → Developer Settings → Custom Integrations → your internal integration → Tokens (New Token)"
+# S:src/sentry/types/activity.py::STATUS_CHANGE_ACTIVITY_TYPES, as the activity serializer names them.
+STATUS_ACTIVITY = frozenset(
+    {
+        "set_resolved",
+        "set_unresolved",
+        "set_ignored",
+        "set_regression",
+        "set_resolved_in_release",
+        "set_resolved_by_age",
+        "set_resolved_in_commit",
+        "set_resolved_in_pull_request",
+        "set_escalating",
+    }
+)
+# Archiving with no condition; without a substatus Sentry infers it from statusDetails
+# (S:src/sentry/issues/status_change.py::infer_substatus).
+STATUS_BODIES: dict[str, JSON] = {
+    "resolved": {"status": "resolved"},
+    "unresolved": {"status": "unresolved"},
+    "ignored": {"status": "ignored", "substatus": "archived_forever", "statusDetails": {}},
+}
+MEMBER_PAGES = 20  # 100 members a page (S:src/sentry/api/paginator.py): 2,000 members
 
 
 def rate_limit_reset_s(response: aiohttp.ClientResponse) -> float | None:
@@ -89,6 +111,7 @@ class _Answer:
     status: int
     body: Any
     wait_s: float | None = None
+    next_path: str | None = None  # the next page, when the Link header says it has results
 
 
 class HttpSentryApi(SentryApi, Dependency):
@@ -186,6 +209,37 @@ class HttpSentryApi(SentryApi, Dependency):
             return
         raise self._error(answer, issue_id)
 
+    async def set_status(self, issue_id: str, status: SentryStatus) -> None:
+        # Setting a status is idempotent (update an issue, S:src/sentry/issues/endpoints/group_details.py::put),
+        # so the PUT may be sent again after a lost answer.
+        await self._update(issue_id, STATUS_BODIES[status])
+
+    async def assign(self, issue_id: str, user_id: str | None) -> None:
+        # "user:<id>" names the actor exactly; an empty value unassigns
+        # (https://docs.sentry.io/api/events/update-an-issue/).
+        await self._update(issue_id, {"assignedTo": f"user:{user_id}" if user_id else ""})
+
+    async def members(self) -> list[SentryMember]:
+        # S:src/sentry/core/endpoints/organization_member_index.py, paged by cursor in Link headers
+        # (S:src/sentry/api/base.py::Endpoint.build_cursor_link); pending invitations have no user yet.
+        org = quote(self._organization, safe="")
+        path: str | None = f"api/0/organizations/{org}/members/?per_page=100"
+        found: list[SentryMember] = []
+        for _ in range(MEMBER_PAGES):
+            if path is None:
+                break
+            answer = await self._send("GET", path, IDEMPOTENT)
+            if answer.status != 200 or not isinstance(answer.body, list):
+                raise self._error(answer, "", scopes="member:read")
+            found += [m for item in answer.body if (m := _member(item)) is not None]
+            path = answer.next_path
+        return found
+
+    async def _update(self, issue_id: str, body: JSON) -> None:
+        answer = await self._send("PUT", self._path(issue_id), IDEMPOTENT, json=body)
+        if answer.status != 200:
+            raise self._error(answer, issue_id)
+
     async def _environment(self, issue_id: str) -> str | None:
         # Sentry keeps an event's environment as its `environment` tag. "Retrieve Tag Details"
         # (S:src/sentry/issues/endpoints/group_tagkey_details.py, public) answers that tag's top values over the
@@ -214,7 +268,9 @@ class HttpSentryApi(SentryApi, Dependency):
                     body = await resp.json(content_type=None)
                 except ValueError:
                     body = None
-                return _Answer(resp.status, body, _asked_s(resp) if resp.status == 429 else None)
+                return _Answer(
+                    resp.status, body, _asked_s(resp) if resp.status == 429 else None, _next_path(resp, method, path)
+                )
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise SentryUnavailable(
                 f"Sentry did not answer in time at {self._where}; try again."
@@ -222,18 +278,21 @@ class HttpSentryApi(SentryApi, Dependency):
                 else f"Could not reach Sentry at {self._where}; check it and that this host reaches it."
             ) from exc
 
-    def _error(self, answer: _Answer, issue_id: str) -> DomainError:
+    def _error(self, answer: _Answer, issue_id: str, *, scopes: str = SCOPES) -> DomainError:
         detail = _detail(answer.body)
         said = f" (Sentry says: {detail})" if detail else ""
         if answer.status == 401:
             return SentryRefused(
                 f"Sentry does not accept SENTRY_API_TOKEN{said}. Set it to a token of the internal integration "
-                f"(Settings → Developer Settings), whose permissions give the scopes {SCOPES}."
+                f"(Settings → Developer Settings), whose permissions give the scopes {scopes}."
             )
         if answer.status == 403:
+            permission = (
+                "'Member' permission Read" if scopes == "member:read" else "'Issue & Event' permission Read & Write"
+            )
             return SentryRefused(
-                f"SENTRY_API_TOKEN may not do this{said}. Give the internal integration the 'Issue & Event' "
-                f"permission Read & Write (scopes {SCOPES}), in organization {self._organization!r}."
+                f"SENTRY_API_TOKEN may not do this{said}. Give the internal integration the {permission} "
+                f"(scopes {scopes}), in organization {self._organization!r}."
             )
         if answer.status == 404:
             return IssueNotFound(
@@ -274,6 +333,8 @@ def issue_state(group: JSON, *, issue_id: str, environment: str | None) -> Sentr
     # `count` is a string, `userCount` a number, `assignedTo` the ActorSerializer's {type, id, name, email?}
     # (S:src/sentry/api/serializers/models/actor.py; teams have no email). firstRelease and lastRelease are added
     # by the details endpoint (get_first_last_release): a release serialized with its `version`, or null.
+    # `activity` (GroupDetailsEndpoint.get) lists the issue's latest activities with their dateCreated: the
+    # newest status change among them is Sentry's own record of when the status last changed.
     assignee = group.get("assignedTo")
     assignee = assignee if isinstance(assignee, dict) else {}
     is_team = assignee.get("type") == "team"
@@ -282,6 +343,8 @@ def issue_state(group: JSON, *, issue_id: str, environment: str | None) -> Sentr
         short_id=str(group.get("shortId") or ""),
         status=str(group.get("status") or "unresolved"),
         substatus=_text(group.get("substatus")),
+        status_changed_at=_status_changed_at(group.get("activity")),
+        assignee_id=None if is_team else _text(str(assignee.get("id") or "")),
         assignee_email=None if is_team else _text(assignee.get("email")),
         assignee_is_team=is_team,
         level=_text(group.get("level")),
@@ -292,6 +355,45 @@ def issue_state(group: JSON, *, issue_id: str, environment: str | None) -> Sentr
         release=_version(group.get("lastRelease")) or _version(group.get("firstRelease")),
         environment=environment,
     )
+
+
+def _status_changed_at(activity: Any) -> float | None:
+    times = [
+        moment
+        for item in activity or ()
+        if isinstance(item, dict) and item.get("type") in STATUS_ACTIVITY
+        if (moment := epoch_s(item.get("dateCreated"))) is not None
+    ]
+    return max(times, default=None)
+
+
+def _member(item: Any) -> SentryMember | None:
+    # OrganizationMemberSerializer: `user` is null for an invitation not yet accepted.
+    user = item.get("user") if isinstance(item, dict) else None
+    if not isinstance(user, dict) or not user.get("id"):
+        return None
+    email = _text(user.get("email")) or _text(item.get("email"))
+    return SentryMember(user_id=str(user["id"]), email=email) if email else None
+
+
+def _next_path(response: aiohttp.ClientResponse, method: str, path: str) -> str | None:
+    # Link: <https://sentry.io/api/0/...?cursor=0:100:0>; rel="next"; results="true"; cursor="0:100:0"
+    if method != "GET":
+        return None
+    for link in response.headers.getall("Link", []):
+        for part in link.split(","):
+            if 'rel="next"' in part and 'results="true"' in part and (cursor := _cursor(part)):
+                base = path.split("?", 1)[0]
+                return f"{base}?per_page=100&cursor={quote(cursor, safe=':')}"
+    return None
+
+
+def _cursor(part: str) -> str | None:
+    for field in part.split(";"):
+        name, _, value = field.strip().partition("=")
+        if name == "cursor":
+            return value.strip('"') or None
+    return None
 
 
 def top_value(tag: JSON) -> str | None:

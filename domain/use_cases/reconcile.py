@@ -6,9 +6,11 @@ from domain.sentry_events import sentry_issue_id
 
 
 class Reconcile:
-    """Repairs drift: every linked entry is brought to its Sentry issue's current state.
+    """Repairs drift: every linked entry and its Sentry issue are brought in step.
 
-    Webhooks can be lost (Redis down, downtime, Sentry never redelivers); this asks Sentry instead.
+    Webhooks can be lost (Redis down, downtime, Sentry or Notion never redelivers); this asks both instead. The
+    entry takes the issue's state, except its status, which goes the way of the side that changed since they
+    last agreed (Sentry's issue when nothing is known yet), under the same policy as the events.
     """
 
     def __init__(self, *, entries: Entries, sync: EntrySync) -> None:

@@ -51,7 +51,7 @@ async def sentry(connect: Connect) -> HttpSentryApi:
 
 
 async def test_issue_maps_every_field(sentry: HttpSentryApi, fake: FakeSentry) -> None:
-    fake.add_issue(
+    issue = fake.add_issue(
         4242,
         short_id="BACKEND-12",
         status="unresolved",
@@ -73,6 +73,7 @@ async def test_issue_maps_every_field(sentry: HttpSentryApi, fake: FakeSentry) -
         short_id="BACKEND-12",
         status="unresolved",
         substatus="regressed",
+        assignee_id=issue["assignedTo"]["id"],
         assignee_email="jane@example.com",
         assignee_is_team=False,
         level="fatal",
@@ -401,3 +402,52 @@ async def test_fake_external_issues(aiohttp_server: AiohttpServer, fake: FakeSen
             assert [i["displayName"] for i in await resp.json()] == ["Bugs#BUG-13"]
         async with http.get(server.make_url(ISSUE), headers={"Authorization": ""}) as resp:
             assert resp.status == 401
+
+
+# ----- writing status and assignee, reading members -----
+
+
+async def test_status_writes_are_the_bodies_sentry_takes_and_change_its_activity(
+    sentry: HttpSentryApi, fake: FakeSentry
+) -> None:
+    fake.add_issue(4242, status="unresolved", substatus="ongoing")
+
+    await sentry.set_status("4242", "ignored")
+    archived = await sentry.issue("4242")
+    await sentry.set_status("4242", "resolved")
+
+    assert [r.json for r in fake.calls("PUT", ISSUE)] == [
+        {"status": "ignored", "substatus": "archived_forever", "statusDetails": {}},
+        {"status": "resolved"},
+    ]
+    assert (archived.status, archived.substatus) == ("ignored", "archived_forever")
+    assert archived.status_changed_at is not None
+
+
+async def test_assign_and_unassign_name_the_user_by_id(sentry: HttpSentryApi, fake: FakeSentry) -> None:
+    fake.add_issue(4242)
+    user_id = fake.add_member("ada@example.com", "Ada")
+
+    await sentry.assign("4242", user_id)
+    assigned = await sentry.issue("4242")
+    await sentry.assign("4242", None)
+
+    assert (assigned.assignee_id, assigned.assignee_email) == (user_id, "ada@example.com")
+    assert (await sentry.issue("4242")).assignee_id is None
+
+
+async def test_members_are_read_page_by_page_without_invitations(connect: Connect, fake: FakeSentry) -> None:
+    fake.scopes.add("member:read")
+    sentry = await connect()
+    ids = [fake.add_member(f"dev{n}@example.com") for n in range(150)]
+    fake.add_member("invited@example.com", pending=True)
+
+    members = await sentry.members()
+
+    assert [m.user_id for m in members] == ids
+    assert len(fake.calls("GET", r"/api/0/organizations/acme/members/")) == 2
+
+
+async def test_members_without_member_read_say_which_permission_to_give(sentry: HttpSentryApi) -> None:
+    with pytest.raises(SentryRefused, match="member:read"):
+        await sentry.members()

@@ -39,6 +39,9 @@ SCOPES_FOR = {
     "PUT": {"event:write", "event:admin"},
     "DELETE": {"event:admin"},
 }
+# S:src/sentry/core/endpoints/organization_member_index.py::MemberPermission (OrganizationPermission subclass)
+MEMBER_SCOPES = {"member:read", "member:write", "member:admin"}
+MEMBERS_PER_PAGE = 100  # the paginator's default per_page
 STATUSES = ("resolved", "resolvedInNextRelease", "unresolved", "ignored")
 SUBSTATUSES = (
     "archived_until_escalating",
@@ -78,6 +81,12 @@ class _Call:
     params: dict[str, str]
     body: Any
     query: Mapping[str, str]
+
+
+@dataclass
+class _Paged:
+    items: list[JsonObj]
+    link: str
 
 
 class SentryError(Exception):
@@ -123,6 +132,7 @@ class FakeSentry:
         self._external: dict[str, JsonObj] = {}  # by issue id: one per (issue, app), as ExternalIssueCreator upserts
         self._users: dict[str, JsonObj] = {}
         self._teams: dict[str, JsonObj] = {}
+        self._members: list[JsonObj] = []
         self._next_id = 1000
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = [
             (method, re.compile(pattern + "/"), handler)
@@ -133,6 +143,7 @@ class FakeSentry:
                 ("GET", _ISSUES + r"/comments", self._list_notes),
                 ("POST", _ISSUES + r"/comments", self._create_note),
                 ("GET", _ISSUES + r"/external-issues", self._list_external_issues),
+                ("GET", r"/api/0/organizations/(?P<org>[^/]+)/members", self._list_members),
                 (
                     "POST",
                     r"/api/0/sentry-app-installations/(?P<uuid>[^/]+)/external-issues",
@@ -234,6 +245,25 @@ class FakeSentry:
             self._users[email] = {"type": "user", "id": self._new_id(), "name": name or email, "email": email}
         return self._users[email]
 
+    def add_member(self, email: str, name: str | None = None, *, pending: bool = False) -> str:
+        """A member of the organization (OrganizationMemberSerializer); a pending invitation has no user.
+        Answers the user's id, or "" for an invitation."""
+        user = None if pending else self.add_user(email, name)
+        self._members.append(
+            {
+                "id": self._new_id(),
+                "email": email,
+                "name": name or email,
+                "user": None if user is None else {"id": user["id"], "email": email, "name": user["name"]},
+                "orgRole": "member",
+                "pending": pending,
+                "expired": False,
+                "dateCreated": ts(self.clock()),
+                "inviteStatus": "requested_to_be_invited" if pending else "approved",
+            }
+        )
+        return "" if user is None else str(user["id"])
+
     def add_team(self, slug: str) -> JsonObj:
         if slug not in self._teams:
             self._teams[slug] = {"type": "team", "id": self._new_id(), "name": slug}
@@ -309,6 +339,8 @@ class FakeSentry:
                 return self._fault_response(fault)
         if status == 204:
             return web.Response(status=204)
+        if isinstance(payload, _Paged):
+            return web.json_response(payload.items, status=status, headers={"Link": payload.link})
         return web.json_response(payload, status=status)
 
     def _handle(self, request: web.Request, path: str, raw: bytes) -> tuple[int, Any]:
@@ -317,7 +349,8 @@ class FakeSentry:
         if (listed := re.fullmatch(r"/api/0/organizations/([^/]+)/issues/", path)) and request.method == "GET":
             self._authenticate(request)
             return self._list_issues(request, listed.group(1))
-        self._authorize(request)
+        members = path.rstrip("/").endswith("/members")
+        self._authorize(request, MEMBER_SCOPES if members else SCOPES_FOR.get(request.method, set()))
         for method, pattern, handler in self._routes:
             match = pattern.fullmatch(path)
             if match is not None and method == request.method:
@@ -331,9 +364,9 @@ class FakeSentry:
         # Django answers 404 to unknown paths, and every API path ends with a slash.
         raise _detail(404, NOT_FOUND)
 
-    def _authorize(self, request: web.Request) -> None:
+    def _authorize(self, request: web.Request, scopes: set[str]) -> None:
         self._authenticate(request)
-        if not SCOPES_FOR.get(request.method, set()) & self.scopes:
+        if not scopes & self.scopes:
             raise _detail(403, NO_PERMISSION)
 
     def _authenticate(self, request: web.Request) -> None:
@@ -416,6 +449,10 @@ class FakeSentry:
                 substatus = "archived_until_escalating" if details.get("untilEscalating") else "archived_forever"
             elif substatus is None:
                 substatus = "ongoing"
+            if (issue["status"], issue["substatus"]) != (status, substatus):
+                # Each change adds an activity, newest first (S:src/sentry/types/activity.py).
+                kind = {"resolved": "set_resolved", "unresolved": "set_unresolved", "ignored": "set_ignored"}
+                self._activity(issue, kind.get(status, "set_resolved_in_release"))
             issue["status"] = "resolved" if status == "resolvedInNextRelease" else status
             issue["substatus"] = substatus
             issue["statusDetails"] = {"inNextRelease": True} if status == "resolvedInNextRelease" else {}
@@ -423,8 +460,36 @@ class FakeSentry:
         if "assignedTo" in body:
             target = body["assignedTo"]
             issue["assignedTo"] = self._resolve_actor(target) if target else None
+            self._activity(issue, "assigned" if target else "unassigned")
             result["assignedTo"] = issue["assignedTo"]
         return 200, result
+
+    def set_status(self, issue_id: str | int, status: str, substatus: str | None = None) -> None:
+        """A change made in Sentry's UI: the status and the activity that records when."""
+        issue = self._issues[str(issue_id)]
+        issue.update(status=status, substatus=substatus)
+        self._activity(issue, {"resolved": "set_resolved", "ignored": "set_ignored"}.get(status, "set_unresolved"))
+
+    def _activity(self, issue: JsonObj, kind: str) -> None:
+        user = {"id": self.proxy_user_id, "name": self.app_slug}
+        entry = {"id": self._new_id(), "user": user, "type": kind, "data": {}, "dateCreated": ts(self.clock())}
+        issue["activity"].insert(0, entry)
+
+    def _list_members(self, call: _Call) -> tuple[int, Any]:
+        if call.params["org"] != self.organization:
+            raise _detail(404, NOT_FOUND)
+        # Cursor "<value>:<offset>:<is_prev>" as S:src/sentry/utils/cursors.py writes it; the Link header says
+        # whether a next page has results.
+        cursor = str(call.query.get("cursor", "0:0:0")).split(":")
+        offset = int(cursor[1]) if len(cursor) == 3 and cursor[1].isdigit() else 0
+        size = min(int(call.query.get("per_page", MEMBERS_PER_PAGE)), MEMBERS_PER_PAGE)
+        page = self._members[offset : offset + size]
+        more = offset + size < len(self._members)
+        link = (
+            f"<{self.web_url}/api/0/organizations/{self.organization}/members/?cursor=0:{offset + size}:0>; "
+            f'rel="next"; results="{str(more).lower()}"; cursor="0:{offset + size}:0"'
+        )
+        return 200, _Paged(copy.deepcopy(page), link)
 
     def _get_tag(self, call: _Call) -> tuple[int, Any]:
         issue = self._find(call)

@@ -12,6 +12,8 @@ from domain.models import (
     LinkRequest,
     SentryIssue,
     SentryIssueState,
+    SentryMember,
+    SentryStatus,
 )
 from domain.ports import SentryApi
 from domain.stale_while_revalidate import StaleWhileRevalidate
@@ -70,9 +72,11 @@ class FakeWorkspace(MemoryWorkspace):
 class FakeSentryApi(SentryApi):
     """Sentry's API as a dict of issue states, with the notes left on them."""
 
-    def __init__(self, *issues: SentryIssueState) -> None:
+    def __init__(self, *issues: SentryIssueState, members: Sequence[SentryMember] = ()) -> None:
         self.issues = {i.issue_id: i for i in issues}
         self.notes: list[tuple[str, str]] = []
+        self.people = list(members)
+        self.writes: list[tuple[str, str, str | None]] = []  # (issue id, "status" or "assignee", value)
 
     async def issue(self, issue_id: str) -> SentryIssueState:
         if issue_id not in self.issues:
@@ -81,6 +85,20 @@ class FakeSentryApi(SentryApi):
 
     async def add_note(self, issue_id: str, text: str) -> None:
         self.notes.append((issue_id, text))
+
+    async def set_status(self, issue_id: str, status: SentryStatus) -> None:
+        issue = await self.issue(issue_id)
+        self.writes.append((issue_id, "status", status))
+        self.issues[issue_id] = issue.model_copy(update={"status": status, "substatus": None})
+
+    async def assign(self, issue_id: str, user_id: str | None) -> None:
+        issue = await self.issue(issue_id)
+        self.writes.append((issue_id, "assignee", user_id))
+        email = next((m.email for m in self.people if m.user_id == user_id), None)
+        self.issues[issue_id] = issue.model_copy(update={"assignee_id": user_id, "assignee_email": email})
+
+    async def members(self) -> list[SentryMember]:
+        return list(self.people)
 
 
 class FakeJobQueue(InlineOnlyQueue):

@@ -53,3 +53,19 @@ async def test_issues_gone_from_sentry_are_reported_not_fatal() -> None:
 
     assert report[gone.page_id] == "Sentry issue 404 no longer exists"
     assert tracker.pages[kept.page_id].status == "Not started"
+
+
+async def test_a_status_changed_in_notion_since_the_last_sync_is_carried_to_sentry() -> None:
+    tracker = FakeWorkspace()
+    entry = tracker.add("Login fails", sentry_url="https://acme.sentry.io/issues/1/")
+    sentry = FakeSentryApi(SentryIssueState(issue_id="1", short_id="B-1", status="unresolved"))
+    repair = reconcile(tracker, sentry)
+    await repair()  # in step: the base is Not started with unresolved
+    tracker.pages[entry.page_id].status = "Done"  # its event was lost
+
+    (_, outcome), *_ = await repair()
+
+    assert not isinstance(outcome, str)
+    assert outcome.sentry_status == "resolved"
+    assert sentry.writes == [("1", "status", "resolved")]
+    assert tracker.pages[entry.page_id].status == "Done"
