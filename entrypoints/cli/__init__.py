@@ -13,11 +13,11 @@ DEAD_LETTER_ACTIONS = {
 }
 
 
-# Every option shows its default; one whose default depends on others (serve's --host) says so in its own help,
-# and a flag's default (off) goes without saying.
+# Every option shows its default; one whose default is better said in words (serve's --host, replay's ids) says so
+# in its own help, and a flag's default (off) goes without saying.
 class _Help(argparse.ArgumentDefaultsHelpFormatter):
     def _get_help_string(self, action: argparse.Action) -> str | None:
-        if action.default is None or action.nargs == 0:
+        if action.default is None or action.nargs == 0 or "(default:" in (action.help or ""):
             return action.help
         return super()._get_help_string(action)
 
@@ -60,9 +60,10 @@ def parse_args(argv: list[str] | None = None, *, version: str = "") -> argparse.
     )
     command(
         "check",
-        "check the configuration, Notion and Redis, and say what to fix",
-        "Check every setting, the Notion token, database and columns, Redis and the job queue; "
-        "print one line per check and what to fix. Exit code 1 if anything is wrong.",
+        "check the configuration, Notion, Sentry and Redis, and say what to fix",
+        "Check every setting; the Notion token, database, columns and comment capability; Sentry's URL, token, "
+        "organization and scopes when SENTRY_API_TOKEN is set; Redis and the job queue; and say which sync "
+        "features are on. Print one line per check and what to fix; write nothing. Exit code 1 if anything is wrong.",
     )
     work = command(
         "worker",

@@ -43,14 +43,22 @@ async def worker(use_cases: CliUseCases, *, metrics_port: int) -> int:
 
 
 async def replay_lost(queue: JobQueue, log_lines: TextIO) -> int:
-    jobs = []
+    jobs, unreadable = [], 0
     for line in log_lines:
         with contextlib.suppress(ValueError):
             entry = json.loads(line)
             if isinstance(entry, dict) and entry.get("event") == "webhook_lost":
-                jobs.append(Job.model_validate(entry["job"]))
+                try:
+                    jobs.append(Job.model_validate(entry.get("job")))
+                except ValueError:  # a line cut short or edited: say so rather than end in a traceback
+                    unreadable += 1
     queued = [await queue.enqueue(job) for job in jobs]
     print(f"{sum(queued)} lost webhook(s) queued again, {len(jobs) - sum(queued)} already queued.")
+    if unreadable:
+        print(
+            f"sentry-notion: {unreadable} webhook_lost line(s) hold no readable job and were skipped.", file=sys.stderr
+        )
+        return 1
     return 0
 
 

@@ -148,6 +148,19 @@ def test_the_queue_commands_need_only_redis(
     }
 
 
+def test_a_cut_webhook_lost_line_is_said_and_the_others_queued(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], redis_prefix: str
+) -> None:
+    log = tmp_path / "service.log"
+    log.write_text(json.dumps({"event": "webhook_lost"}) + "\n" + json.dumps(LOST) + "\n")
+
+    assert main(["replay-lost", str(log)], {"REDIS_URL": REDIS_URL, "REDIS_PREFIX": redis_prefix}, monkeypatch) == 1
+
+    out, err = capsys.readouterr()
+    assert out == "1 lost webhook(s) queued again, 0 already queued.\n"
+    assert err == "sentry-notion: 1 webhook_lost line(s) hold no readable job and were skipped.\n"
+
+
 def test_each_command_asks_for_what_it_uses(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -223,6 +236,15 @@ def test_every_command_describes_itself_and_its_defaults(capsys: pytest.CaptureF
     assert "(default: 0.0.0.0, or 127.0.0.1 with --sandbox)" in helps["serve"]
     assert "(default: None)" not in helps["serve"]
     assert "Needs only Redis." in helps["dead-letters"]
+    assert "Sentry's URL, token, organization and scopes when SENTRY_API_TOKEN is set" in helps["check"]
+
+
+def test_replay_says_its_default_once(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["dead-letters", "replay", "--help"])
+
+    text = " ".join(capsys.readouterr().out.split())
+    assert "ids dead letter ids, as `list` shows them (default: all) options:" in text
 
 
 def test_dead_letters_without_an_action_names_the_actions(capsys: pytest.CaptureFixture[str]) -> None:
