@@ -90,11 +90,13 @@ def test_version_names_the_installed_release(capsys: pytest.CaptureFixture[str])
 
 def test_every_schema_uri_is_served_without_redirects() -> None:
     schema = json.loads((Path(__file__).parents[2] / "sentry_ui_schema.json").read_text())
-    (element,) = schema["elements"]
-    uris = {("POST", element[form]["uri"]) for form in ("create", "link")}
-    for form in ("create", "link"):
-        fields = element[form].get("required_fields", []) + element[form].get("optional_fields", [])
-        uris |= {("GET", f["uri"]) for f in fields if f["type"] == "select"}
+    (element,) = [e for e in schema["elements"] if e["type"] == "issue-link"]
+    (action,) = [e for e in schema["elements"] if e["type"] == "alert-rule-action"]
+    forms = [element["create"], element["link"], action["settings"]]
+    uris = {("POST", form["uri"]) for form in forms}
+    for form in forms:
+        fields = form.get("required_fields", []) + form.get("optional_fields", [])
+        uris |= {("GET", f["uri"]) for f in fields if f["type"] == "select" and "uri" in f}
 
     app = app_for(Container(settings=settings()))
     served = {(r.method, r.resource.canonical) for r in app.router.routes() if r.resource}

@@ -73,6 +73,7 @@ class FakeSentryApi(SentryApi):
     def __init__(self, *issues: SentryIssueState) -> None:
         self.issues = {i.issue_id: i for i in issues}
         self.notes: list[tuple[str, str]] = []
+        self.external_issues: dict[str, tuple[str, str, str]] = {}  # by issue id: web URL, project, identifier
 
     async def issue(self, issue_id: str) -> SentryIssueState:
         if issue_id not in self.issues:
@@ -81,6 +82,11 @@ class FakeSentryApi(SentryApi):
 
     async def add_note(self, issue_id: str, text: str) -> None:
         self.notes.append((issue_id, text))
+
+    async def link_external_issue(
+        self, installation_id: str, issue_id: str, *, web_url: str, project: str, identifier: str
+    ) -> None:
+        self.external_issues[issue_id] = (web_url, project, identifier)
 
 
 class FakeJobQueue(InlineOnlyQueue):
