@@ -26,6 +26,7 @@ NEEDS = {
     "dead-letters": frozenset({Need.REDIS}),
     "replay-lost": frozenset({Need.REDIS}),
     "notion-webhook": frozenset({Need.REDIS}),
+    "alerts": frozenset({Need.REDIS}),
 }
 
 

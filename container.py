@@ -11,6 +11,7 @@ from pydantic import TypeAdapter
 
 from adapters.memory import (
     InlineOnlyQueue,
+    MemoryAlertBudget,
     MemoryCache,
     MemoryLinkRegistry,
     MemoryLocks,
@@ -18,7 +19,7 @@ from adapters.memory import (
     MemoryVerificationTokens,
     RedisNotConfigured,
 )
-from adapters.metrics import count_lookups
+from adapters.metrics import count_alert_entries, count_lookups
 from adapters.notion.client import NOTION_VERSION, open_notion_client
 from adapters.notion.columns import Columns
 from adapters.notion.schema import NotionSchema
@@ -27,6 +28,7 @@ from adapters.rate_limit import NotionRateLimiter
 from adapters.redis_queue import RedisJobQueue
 from adapters.redis_queue_health import RedisQueueHealth
 from adapters.redis_store import (
+    RedisAlertBudget,
     RedisCache,
     RedisCircuitBreaker,
     RedisHealth,
@@ -44,14 +46,18 @@ from domain.models import Assignee, Cached, Entry, SentryMember
 from domain.stale_while_revalidate import StaleWhileRevalidate
 from domain.use_cases.apply_comment import ApplyComment
 from domain.use_cases.apply_issue_event import ApplyIssueEvent
+from domain.use_cases.apply_metric_alert import ApplyMetricAlert
 from domain.use_cases.apply_notion_page import ApplyNotionPage
 from domain.use_cases.apply_notion_schema import ApplyNotionSchema
+from domain.use_cases.check_alert_settings import CheckAlertSettings
 from domain.use_cases.check_readiness import CheckReadiness
+from domain.use_cases.create_alert_entry import CreateAlertEntry
 from domain.use_cases.create_entry import CreateEntry
 from domain.use_cases.diagnose_setup import DiagnoseSetup
 from domain.use_cases.keep_verification_token import KeepVerificationToken
 from domain.use_cases.link_entry import LinkEntry
 from domain.use_cases.list_assignees import ListAssignees
+from domain.use_cases.list_databases import ListDatabases
 from domain.use_cases.observe_queue import ObserveQueue
 from domain.use_cases.receive_notion_event import ReceiveNotionEvent
 from domain.use_cases.receive_webhook import ReceiveWebhook
@@ -196,6 +202,20 @@ class Container(containers.DeclarativeContainer):
         policy=settings.provided.notion.sync,
         sentry=sentry,
     )
+    back_links = providers.Singleton(BackLinks, sentry=sentry, state=sync_state, locks=locks)
+    # A refresh reads Sentry's API: without it, nothing is queued.
+    refresh = providers.Selector(settings.provided.sentry_backend, api=queue, none=providers.Object(None))
+    create_entry = providers.Factory(
+        CreateEntry,
+        entries=workspace,
+        registry=registry,
+        locks=locks,
+        back_links=back_links,
+        sentry=sentry,
+        refresh=refresh,
+    )
+    alert_budget = _kept(settings, redis_breaker, RedisAlertBudget, MemoryAlertBudget)
+    count_alerts = providers.Callable(count_alert_entries)
     # The worker's table: each kind of job and the use case that runs it.
     run_job = providers.Singleton(
         RunJob,
@@ -226,6 +246,32 @@ class Container(containers.DeclarativeContainer):
                     sentry=sentry,
                 ),
                 "notion.schema": providers.Singleton(ApplyNotionSchema, columns=workspace),
+                "sentry.event_alert": providers.Singleton(
+                    CreateAlertEntry,
+                    create=create_entry,
+                    entries=workspace,
+                    registry=registry,
+                    budget=alert_budget,
+                    limit=settings.provided.alert_create_limit,
+                    database_ids=settings.provided.database_ids,
+                    sync=entry_sync,
+                    comments=workspace,
+                    state=sync_state,
+                    sentry=sentry,
+                    on_outcome=count_alerts,
+                ),
+                # An incident is no Sentry issue: no note, details or refresh to go with its entry.
+                "sentry.metric_alert": providers.Singleton(
+                    ApplyMetricAlert,
+                    create=providers.Factory(CreateEntry, entries=workspace, registry=registry, locks=locks),
+                    entries=workspace,
+                    registry=registry,
+                    sync=entry_sync,
+                    budget=alert_budget,
+                    limit=settings.provided.alert_create_limit,
+                    database_ids=settings.provided.database_ids,
+                    on_outcome=count_alerts,
+                ),
             }
         ),
     )
@@ -268,23 +314,19 @@ class Container(containers.DeclarativeContainer):
         sentry=sentry,
     )
     observe_queue = providers.Factory(ObserveQueue, queue=queue)
-    back_links = providers.Singleton(BackLinks, sentry=sentry, state=sync_state, locks=locks)
-    # A refresh reads Sentry's API: without it, nothing is queued.
-    refresh = providers.Selector(settings.provided.sentry_backend, api=queue, none=providers.Object(None))
-    create_entry = providers.Factory(
-        CreateEntry,
-        entries=workspace,
-        registry=registry,
-        locks=locks,
-        back_links=back_links,
-        sentry=sentry,
-        refresh=refresh,
-    )
     link_entry = providers.Factory(
         LinkEntry, entries=workspace, registry=registry, locks=locks, back_links=back_links, refresh=refresh
     )
     search_entries = providers.Factory(SearchEntries, entries=workspace, results=searches)
     list_assignees = providers.Factory(ListAssignees, people=workspace, assignees=people)
+    list_databases = providers.Factory(ListDatabases, entries=workspace, database_ids=settings.provided.database_ids)
+    check_alert_settings = providers.Factory(
+        CheckAlertSettings,
+        entries=workspace,
+        people=workspace,
+        assignees=people,
+        database_ids=settings.provided.database_ids,
+    )
 
 
 @contextlib.asynccontextmanager
@@ -303,6 +345,8 @@ async def open_use_cases(container: Container) -> AsyncIterator[UseCases]:
             observe_queue=await resolve(container.observe_queue()),
             keep_verification_token=await resolve(container.keep_verification_token()),
             receive_notion_event=await resolve(container.receive_notion_event()),
+            list_databases=await resolve(container.list_databases()),
+            check_alert_settings=await resolve(container.check_alert_settings()),
         )
     finally:
         if readiness is not None:
@@ -330,6 +374,7 @@ async def open_store(container: Container) -> AsyncIterator[StoreTools]:
         yield StoreTools(
             queue=await resolve(container.queue()),
             verification_tokens=await resolve(container.verification_tokens()),
+            alerts=await resolve(container.alert_budget()),
         )
     finally:
         await resolve(container.shutdown_resources())

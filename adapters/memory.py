@@ -5,8 +5,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TypeVar
 
 from domain.errors import STILL_RUNNING, Conflict, QueueUnavailable
-from domain.models import Cached, DeadLetter, Finding, Job, PendingToken, QueueStats
-from domain.ports import Cache, Dependency, JobQueue, LinkRegistry, Locks, SyncState, VerificationTokens
+from domain.models import Cached, DeadLetter, Finding, HeldAlert, Job, PendingToken, QueueStats
+from domain.ports import AlertBudget, Cache, Dependency, JobQueue, LinkRegistry, Locks, SyncState, VerificationTokens
 
 T = TypeVar("T")
 
@@ -143,3 +143,37 @@ class MemoryLocks(Locks):
                 del self._locks[key]
             else:
                 self._locks[key] = (lock, users - 1)
+
+
+# An alert rule's entries are counted by the hour of the clock, as Sentry's own rate limits count their windows.
+HOUR_S = 3600
+HELD_KEEP_S = 7 * 86400  # a week: time enough for someone to read them after a weekend's flood
+
+
+class MemoryAlertBudget(AlertBudget):
+    def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._counts: dict[tuple[str, int], int] = {}
+        self._held: list[HeldAlert] = []
+
+    async def admit(self, rule: str, limit: int) -> bool:
+        hour = int(self._clock() // HOUR_S)
+        self._counts = {k: n for k, n in self._counts.items() if k[1] == hour}  # earlier hours count no more
+        count = self._counts.get((rule, hour), 0) + 1
+        self._counts[(rule, hour)] = count
+        return count <= limit
+
+    async def refund(self, rule: str) -> None:
+        key = (rule, int(self._clock() // HOUR_S))
+        if self._counts.get(key, 0) > 0:
+            self._counts[key] -= 1
+
+    async def hold(self, alert: HeldAlert) -> bool:
+        self._held = [h for h in self._held if h.at > alert.at - HELD_KEEP_S]
+        hour = int(alert.at // HOUR_S)
+        first = not any(h.rule == alert.rule and int(h.at // HOUR_S) == hour for h in self._held)
+        self._held.append(alert)
+        return first
+
+    async def held(self) -> list[HeldAlert]:
+        return sorted(self._held, key=lambda h: h.at)

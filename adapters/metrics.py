@@ -18,3 +18,15 @@ CACHE_LOOKUPS = Counter("sentry_notion_cache_lookups_total", "Cache lookups: hit
 
 def count_lookups(cache: str) -> Callable[[str], None]:
     return lambda result: CACHE_LOOKUPS.labels(cache=cache, result=result).inc()
+
+
+ALERT_ENTRIES = Counter(
+    "sentry_notion_alert_entries_total",
+    "Alerts that fired the Create a Notion entry action: created, existing (the issue or incident had its entry) or "
+    "capped (over the rule's hourly ALERT_CREATE_LIMIT, held)",
+    ["outcome"],
+)
+
+
+def count_alert_entries() -> Callable[[str], None]:
+    return lambda outcome: ALERT_ENTRIES.labels(outcome=outcome).inc()

@@ -2,7 +2,7 @@ import asyncio
 import contextlib
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar, cast
 
 import structlog
@@ -12,11 +12,11 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from adapters.memory import KEPT_TOKENS, MemoryLinkRegistry, MemoryLocks
+from adapters.memory import HELD_KEEP_S, HOUR_S, KEPT_TOKENS, MemoryAlertBudget, MemoryLinkRegistry, MemoryLocks
 from adapters.urls import without_credentials
 from domain.errors import STILL_RUNNING, Conflict, StoreUnavailable
-from domain.models import Cached, Finding, PendingToken
-from domain.ports import Cache, Dependency, LinkRegistry, Locks, SyncState, VerificationTokens
+from domain.models import Cached, Finding, HeldAlert, PendingToken
+from domain.ports import AlertBudget, Cache, Dependency, LinkRegistry, Locks, SyncState, VerificationTokens
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -262,3 +262,48 @@ class RedisVerificationTokens(VerificationTokens):
         except (TimeoutError, RedisError, OSError) as exc:
             raise StoreUnavailable(f"Redis does not answer: {exc or type(exc).__name__}") from exc
         return [PendingToken(token=token.decode(), received_at=at) for token, at in found]
+
+
+class RedisAlertBudget(AlertBudget):
+    def __init__(self, breaker: RedisCircuitBreaker, *, clock: Callable[[], float] = time.time) -> None:
+        self._breaker, self._clock = breaker, clock
+        self._held_key = f"{breaker.prefix}:alerts:held"  # a sorted set: each held alert's JSON by time
+        self._local = MemoryAlertBudget(clock=clock)  # counts while Redis cannot
+
+    def _count_key(self, rule: str) -> str:
+        return f"{self._breaker.prefix}:alerts:count:{rule}:{int(self._clock() // HOUR_S)}"
+
+    async def admit(self, rule: str, limit: int) -> bool:
+        async with self._breaker.redis.pipeline(transaction=True) as count:
+            count.incr(self._count_key(rule))
+            count.expire(self._count_key(rule), 2 * HOUR_S)
+            done = await self._breaker.run("alerts.admit", count.execute())
+        if done is None:
+            return await self._local.admit(rule, limit)
+        return int(done[0]) <= limit
+
+    async def refund(self, rule: str) -> None:
+        await self._breaker.run("alerts.refund", self._breaker.redis.decr(self._count_key(rule)))
+
+    async def hold(self, alert: HeldAlert) -> bool:
+        warned = f"{self._breaker.prefix}:alerts:warned:{alert.rule}:{int(alert.at // HOUR_S)}"
+        async with self._breaker.redis.pipeline(transaction=True) as kept:
+            kept.zadd(self._held_key, {alert.model_dump_json(): alert.at})
+            kept.zremrangebyscore(self._held_key, "-inf", alert.at - HELD_KEEP_S)
+            kept.expire(self._held_key, HELD_KEEP_S)
+            kept.set(warned, 1, nx=True, ex=HOUR_S)
+            done = await self._breaker.run("alerts.hold", kept.execute())
+        if done is None:
+            return await self._local.hold(alert)
+        return bool(done[-1])
+
+    async def held(self) -> list[HeldAlert]:
+        try:
+            found = cast(list[bytes], await self._breaker.redis.zrange(self._held_key, 0, -1))
+        except (TimeoutError, RedisError, OSError) as exc:
+            raise StoreUnavailable(f"Redis does not answer: {exc or type(exc).__name__}") from exc
+        kept = []
+        for raw in found:
+            with contextlib.suppress(ValidationError):  # written by another version
+                kept.append(HeldAlert.model_validate_json(raw))
+        return kept

@@ -73,3 +73,8 @@ class Conflict(DomainError):
 
 
 STILL_RUNNING = "Another request for this issue is still running; try again in a moment."
+
+
+# An alert rule's settings that cannot work: Sentry shows the message and does not save the rule.
+class InvalidSettings(DomainError):
+    pass

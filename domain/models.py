@@ -278,6 +278,7 @@ class CreateRequest(Frozen):
     title: str
     description: str = ""
     assignee_id: str | None = None
+    link_label: str = "Sentry issue: "  # what the body's first line calls the Sentry link
 
 
 class LinkRequest(Frozen):
@@ -301,3 +302,21 @@ class DependencyHealth(Frozen):
     @property
     def up(self) -> bool:
         return self.checked_at is not None and all(f.ok for f in self.findings)
+
+
+class AlertSettings(Frozen):
+    """What the author of an alert rule chose in the "Create a Notion entry" action's settings."""
+
+    database: str = ""  # the configured database's id; empty in rules saved before the field existed
+    assignee: str | None = None
+    comment_on_repeat: bool = False  # a comment on the entry each time the rule fires again for its issue
+
+
+class HeldAlert(Frozen):
+    """An alert that would have created an entry, held back by the hourly cap of its rule."""
+
+    rule: str  # the rule's id, as Sentry names it in the webhook
+    rule_title: str
+    subject: str  # the Sentry issue's id, or "incident <id>" for a metric alert
+    web_url: str
+    at: float  # seconds since the epoch

@@ -16,6 +16,7 @@ from domain.models import (
     EntryState,
     EntryUpdate,
     Finding,
+    HeldAlert,
     Job,
     PendingToken,
     QueueStats,
@@ -172,6 +173,11 @@ class SentryApi(Protocol):
     async def members(self) -> list[SentryMember]:
         """The organization's members who joined, with their emails (scope member:read); raises SentryRefused
         without it."""
+
+    async def link_external_issue(
+        self, installation_id: str, issue_id: str, *, web_url: str, project: str, identifier: str
+    ) -> None:
+        """Shows the entry in the issue's sidebar, as a link made from the issue page would; replaces an earlier one."""
         ...
 
 
@@ -238,4 +244,25 @@ class Locks(Protocol):
 
     def hold(self, key: str, *, wait_s: float | None = None) -> AbstractAsyncContextManager[None]:
         """Waits up to `wait_s` (the store's default when None) for the lock."""
+        ...
+
+
+class AlertBudget(Protocol):
+    """How many entries each alert rule created this hour, across replicas, and the alerts held back over the cap.
+    `admit`, `refund` and `hold` never raise (a broken store counts in this process); `held` raises StoreUnavailable."""
+
+    async def admit(self, rule: str, limit: int) -> bool:
+        """Counts one entry for the rule's current hour; False when that would make more than `limit`."""
+        ...
+
+    async def refund(self, rule: str) -> None:
+        """Gives back what `admit` counted for an entry that was not created after all."""
+        ...
+
+    async def hold(self, alert: HeldAlert) -> bool:
+        """Keeps the alert for a week; True when it is the rule's first held alert this hour."""
+        ...
+
+    async def held(self) -> list[HeldAlert]:
+        """The alerts held in the last week, oldest first."""
         ...

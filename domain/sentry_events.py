@@ -75,6 +75,8 @@ def delivery(resource: str, timestamp: str | None, raw: bytes, *, received_at: f
     ):
         installation = str(_dict(body.get("installation")).get("uuid", ""))
         return trigger(installation, str(issue_id), body["action"], received_at=received_at, body=body)
+    if (alert := _alert(resource, body, received_at=received_at, sent_at=at)) is not None:
+        return alert
     return Job(
         kind=f"sentry.{resource}",
         key=f"{resource}:{hashlib.sha256(raw).hexdigest()[:32]}",
@@ -96,6 +98,30 @@ def trigger(
         action=action,
         body=body,
         received_at=received_at,
+        coalesce=True,
+    )
+
+
+def _alert(resource: str, body: dict[str, Any], *, received_at: float, sent_at: int) -> Job | None:
+    # A rule fires on every matching event: firings for one issue (or one incident and status) waiting in the
+    # queue merge into one job, which creates the entry once.
+    data = _dict(body.get("data"))
+    if resource == "event_alert":
+        subject, tail = _dict(data.get("event")).get("issue_id"), ""
+    elif resource == "metric_alert" and body["action"] in ("critical", "warning", "resolved"):
+        subject, tail = _dict(data.get("metric_alert")).get("id"), f":{body['action']}"
+    else:
+        return None
+    if not (isinstance(subject, str | int) and str(subject).isascii() and str(subject).isdigit()):
+        return None
+    installation = str(_dict(body.get("installation")).get("uuid", ""))
+    return Job(
+        kind=f"sentry.{resource}",
+        key=f"{resource}:{installation}:{subject}{tail}",
+        action=body["action"],
+        body=body,
+        received_at=received_at,
+        sent_at=sent_at,
         coalesce=True,
     )
 

@@ -88,6 +88,7 @@ class Settings(BaseModel):
     sentry_api_token: str = Field(default="", repr=False)
     sentry_url: str = "https://sentry.io"
     sentry_org: str = ""
+    alert_create_limit: int = 20  # entries an alert rule may create an hour
     sandbox: bool = False
 
     @classmethod
@@ -152,6 +153,7 @@ class Settings(BaseModel):
             values["cache_timeout_s"] = whole("CACHE_TIMEOUT", 21600, 1, 30 * 86400)
             values["notion_rate_limit"] = whole("NOTION_RATE_LIMIT", 150, 1, 1_000_000)
             values["notion_search_share"] = share("NOTION_SEARCH_SHARE", 0.5)
+            values["alert_create_limit"] = whole("ALERT_CREATE_LIMIT", 20, 0, 1_000_000)
         if Need.CLIENT_SECRET in needs:
             name = "SENTRY_NOTION_INTEGRATION_CLIENT_SECRET"
             values["client_secrets"] = tuple(s.strip() for s in env.get(name, "").split(",") if s.strip())
@@ -197,6 +199,11 @@ class Settings(BaseModel):
             problems.append(f"REDIS_PORT must be a whole number from 1 to 65535, got {port!r}.")
         named = "REDIS_HOST and REDIS_PORT" if env.get("REDIS_PORT", "").strip() else "REDIS_HOST"
         return {"redis_url": f"redis://{host}:{port}/0", "redis_variables": named}
+
+    @property
+    def database_ids(self) -> tuple[str, ...]:
+        # The databases alert rules may name: the one configured, for now.
+        return (self.notion.database_id,) if self.notion else ()
 
     @property
     def tracker_backend(self) -> str:

@@ -22,6 +22,8 @@ SERVED_URIS = {
     "/sentry/issue-link/link",
     "/sentry/options/issues",
     "/sentry/options/assignees",
+    "/sentry/alert-rule-action",
+    "/sentry/options/databases",
 }
 
 
@@ -34,6 +36,12 @@ def ui_schema() -> dict[str, Any]:
 
 def _issue_link(schema: dict[str, Any]) -> dict[str, Any]:
     [element] = [e for e in schema["elements"] if e["type"] == "issue-link"]
+    assert isinstance(element, dict)
+    return element
+
+
+def _alert_rule_action(schema: dict[str, Any]) -> dict[str, Any]:
+    [element] = [e for e in schema["elements"] if e["type"] == "alert-rule-action"]
     assert isinstance(element, dict)
     return element
 
@@ -71,9 +79,10 @@ def test_every_uri_is_valid_at_request_time(ui_schema: dict[str, Any]) -> None:
 
 
 def test_uris_are_exactly_the_routes_the_app_serves(ui_schema: dict[str, Any]) -> None:
-    uris = list(_uris(ui_schema))
-    assert len(uris) == len(set(uris))
-    assert set(uris) == SERVED_URIS
+    for element in ui_schema["elements"]:  # the assignee list serves the create form and the alert rule alike
+        uris = list(_uris(element))
+        assert len(uris) == len(set(uris))
+    assert set(_uris(ui_schema)) == SERVED_URIS
 
 
 def test_create_form(ui_schema: dict[str, Any]) -> None:
@@ -108,6 +117,27 @@ def test_link_form(ui_schema: dict[str, Any]) -> None:
     assert "options" not in select
     assert select["async"] is True
     assert select["skip_load_on_open"] is True
+
+
+def test_alert_rule_action(ui_schema: dict[str, Any]) -> None:
+    action = _alert_rule_action(ui_schema)
+    assert action["title"] == "Create a Notion entry"
+    settings = action["settings"]
+    assert (settings["type"], settings["uri"]) == ("alert-rule-settings", "/sentry/alert-rule-action")
+    assert [f["name"] for f in settings["required_fields"]] == ["database"]
+    fields = _fields(settings)
+    assert fields["database"]["uri"] == "/sentry/options/databases"
+    assert fields["assignee"]["uri"] == "/sentry/options/assignees"
+    assert fields["assignee"]["skip_load_on_open"] is True
+    assert {value for _, value in fields["comment_on_repeat"]["options"]} == {"yes", "no"}
+
+
+def test_the_alert_rule_action_alone_is_checked_as_sentry_checks_it(ui_schema: dict[str, Any]) -> None:
+    validate_ui_schema({"elements": [_alert_rule_action(ui_schema)]})
+    broken = copy.deepcopy(_alert_rule_action(ui_schema))
+    broken["settings"]["description"] = "x" * 141
+    with pytest.raises(ValidationError):
+        validate_ui_schema({"elements": [broken]})
 
 
 # --- the validator itself can fail --------------------------------------------------

@@ -240,6 +240,17 @@ class HttpSentryApi(SentryApi, Dependency):
         if answer.status != 200:
             raise self._error(answer, issue_id)
 
+    async def link_external_issue(
+        self, installation_id: str, issue_id: str, *, web_url: str, project: str, identifier: str
+    ) -> None:
+        # The external-issues endpoint (S:…/endpoints/installation_external_issues.py), which upserts on (issue, app)
+        # in current Sentry: sending it again changes nothing, so it may be retried.
+        path = f"api/0/sentry-app-installations/{quote(installation_id, safe='')}/external-issues/"
+        body = {"issueId": int(issue_id), "webUrl": web_url, "project": project, "identifier": identifier}
+        answer = await self._send("POST", path, IDEMPOTENT, json=body)
+        if answer.status not in (200, 201):
+            raise self._error(answer, issue_id)
+
     async def _environment(self, issue_id: str) -> str | None:
         # Sentry keeps an event's environment as its `environment` tag. "Retrieve Tag Details"
         # (S:src/sentry/issues/endpoints/group_tagkey_details.py, public) answers that tag's top values over the

@@ -84,7 +84,7 @@ class CreateEntry:
 
 def _draft(request: CreateRequest, details: SentryIssueState | None) -> EntryDraft:
     header: tuple[Block, ...] = (
-        sentry_link("Sentry issue: ", request.sentry, request.actor),
+        sentry_link(request.link_label, request.sentry, request.actor),
         *([_facts(details)] if details else []),
         Block(kind="divider"),
     )

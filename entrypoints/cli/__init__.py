@@ -2,6 +2,7 @@ import argparse
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 
+from entrypoints.cli.alerts import held_alerts
 from entrypoints.cli.notion import notion_token
 from entrypoints.cli.queue import dead_letters, replay_lost, worker
 from entrypoints.cli.reconcile import reconcile
@@ -101,6 +102,13 @@ def parse_args(argv: list[str] | None = None, *, version: str = "") -> argparse.
         "read from its JSON log. Needs only Redis.",
     )
     lost.add_argument("log", type=argparse.FileType("r"), help="the service's JSON log ('-' for standard input)")
+    alerts = command(
+        "alerts",
+        "list the alerts held back by the hourly cap",
+        "List the alerts whose entry was not created because their rule had created ALERT_CREATE_LIMIT entries "
+        "that hour, over the last 7 days. Needs only Redis.",
+    )
+    alerts.add_argument("action", choices=["held"], help="held: list the held alerts, oldest first")
     notion = command(
         "notion-webhook",
         "set up Notion's webhook subscription",
@@ -135,6 +143,9 @@ async def run(
         case "notion-webhook":
             async with open_store() as store:
                 return await notion_token(store.verification_tokens)
+        case "alerts":
+            async with open_store() as store:
+                return await held_alerts(store.alerts)
     async with open_use_cases() as use_cases:
         if args.command == "reconcile":
             return await reconcile(use_cases)

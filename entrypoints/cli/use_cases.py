@@ -2,7 +2,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from domain.models import Job
-from domain.ports import JobQueue, VerificationTokens
+from domain.ports import AlertBudget, JobQueue, VerificationTokens
 from domain.use_cases.diagnose_setup import DiagnoseSetup
 from domain.use_cases.reconcile import Reconcile
 from entrypoints.http.app import UseCases
@@ -23,3 +23,4 @@ class StoreTools:
 
     queue: JobQueue
     verification_tokens: VerificationTokens
+    alerts: AlertBudget

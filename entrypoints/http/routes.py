@@ -10,11 +10,13 @@ from aiohttp import web
 from domain import deadline, notion_events
 from domain.errors import DomainError, TrackerUnavailable
 from domain.models import LinkedEntry, Option
+from domain.use_cases.check_alert_settings import CheckAlertSettings
 from domain.use_cases.check_readiness import CheckReadiness
 from domain.use_cases.create_entry import CreateEntry
 from domain.use_cases.keep_verification_token import KeepVerificationToken
 from domain.use_cases.link_entry import LinkEntry
 from domain.use_cases.list_assignees import ListAssignees
+from domain.use_cases.list_databases import ListDatabases
 from domain.use_cases.observe_queue import ObserveQueue
 from domain.use_cases.receive_notion_event import ReceiveNotionEvent
 from domain.use_cases.receive_webhook import ReceiveWebhook
@@ -56,6 +58,8 @@ class UseCases:
     observe_queue: ObserveQueue
     keep_verification_token: KeepVerificationToken
     receive_notion_event: ReceiveNotionEvent
+    list_databases: ListDatabases
+    check_alert_settings: CheckAlertSettings
 
 
 USE_CASES = web.AppKey("use_cases", UseCases)
@@ -102,6 +106,19 @@ async def link_entry(request: web.Request) -> web.Response:
     structlog.contextvars.bind_contextvars(installation_id=body.installationId, sentry_issue=body.issueId)
     issue = await _within_budget(request.app[USE_CASES].link_entry(body.to_request()))
     return web.json_response(schemas.linked(issue))
+
+
+@routes.post("/sentry/alert-rule-action")
+async def alert_rule_action(request: web.Request) -> web.Response:
+    # Sentry saves the rule only on an answer below 400, and shows "<app name>: <message>" either way.
+    body = schemas.AlertRuleBody.model_validate_json(await request.read())
+    structlog.contextvars.bind_contextvars(installation_id=body.installationId)
+    try:
+        async with asyncio.timeout(ISSUE_LINK_BUDGET_S):
+            message = await request.app[USE_CASES].check_alert_settings(body.settings())
+    except TimeoutError:
+        raise TrackerUnavailable("Notion is answering too slowly; try saving the rule again in a minute.") from None
+    return web.json_response({"message": message})
 
 
 @routes.post("/sentry/webhook")
@@ -160,6 +177,11 @@ async def issue_options(request: web.Request) -> web.Response:
 @routes.get("/sentry/options/assignees")
 async def assignee_options(request: web.Request) -> web.Response:
     return await _options(request, request.app[USE_CASES].list_assignees)
+
+
+@routes.get("/sentry/options/databases")
+async def database_options(request: web.Request) -> web.Response:
+    return await _options(request, request.app[USE_CASES].list_databases)
 
 
 async def _within_budget(work: Coroutine[Any, Any, LinkedEntry]) -> LinkedEntry:

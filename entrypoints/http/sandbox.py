@@ -14,6 +14,8 @@ from entrypoints.http.middlewares import signature
 
 INSTALLATION = "00000000-0000-4000-8000-000000000001"
 RESOLVED_ISSUE = "1"  # the Sentry issue the printed webhook resolves; the demo workspace links an entry to it
+DATABASE = "00000000000000000000000000000000"  # the sandbox's database (Settings.for_sandbox)
+SENTRY = {"type": "application", "id": "sentry", "name": "Sentry"}  # the actor of alerts, which nobody clicks
 
 
 @dataclass(frozen=True)
@@ -60,19 +62,42 @@ def curl_commands(base_url: str, secret: str, sandbox: Sandbox, notion_secret: s
         return _curl("GET", url, [f"Sentry-App-Signature: {signature(secret, b'')}"])
 
     resolved = {"id": RESOLVED_ISSUE, "shortId": "BACKEND-1", "status": "resolved", "substatus": None, "level": "error"}
-    webhook = _sentry_json(
-        {
-            "action": "resolved",
-            "installation": {"uuid": INSTALLATION},
-            "data": {"issue": resolved},
-            "actor": {"type": "user", "id": 1, "name": "Sandbox User"},
-        }
+
+    def hook(resource: str, action: str, data: dict[str, Any], actor: dict[str, Any]) -> str:
+        body = _sentry_json({"action": action, "installation": {"uuid": INSTALLATION}, "data": data, "actor": actor})
+        headers = [
+            f"Sentry-Hook-Signature: {signature(secret, body.encode())}",
+            f"Sentry-Hook-Resource: {resource}",
+            f"Sentry-Hook-Timestamp: {int(time.time())}",
+        ]
+        return _curl("POST", f"{base_url}/sentry/webhook", headers, body)
+
+    rule = _sentry_json(
+        {"fields": [{"name": "database", "value": DATABASE, "label": "Bugs"}], "installationId": INSTALLATION}
     )
-    hook = [
-        f"Sentry-Hook-Signature: {signature(secret, webhook.encode())}",
-        "Sentry-Hook-Resource: issue",
-        f"Sentry-Hook-Timestamp: {int(time.time())}",
-    ]
+    settings = [{"name": "database", "value": DATABASE}]
+    event_url = "https://example.sentry.io/organizations/example/issues/4250/events/4d6c2ab1/"
+    event_alert = {
+        "event": {"event_id": "4d6c2ab1", "title": "KeyError: 'cart'", "issue_id": "4250", "web_url": event_url},
+        "triggered_rule": "Notify Notion",
+        "issue_alert": {"id": 1, "title": "Notify Notion", "sentry_app_id": 1, "settings": settings},
+    }
+    action = {"type": "sentry_app", "sentry_app_installation_uuid": INSTALLATION, "settings": settings}
+    metric_alert = {
+        "metric_alert": {
+            "id": "7",
+            "identifier": "7",
+            "title": "Checkout errors",
+            "alert_rule": {
+                "id": "2",
+                "name": "Checkout errors",
+                "triggers": [{"label": "critical", "actions": [action]}],
+            },
+        },
+        "description_text": "1000 events in the last 10 minutes",
+        "description_title": "Critical: Checkout errors",
+        "web_url": "https://example.sentry.io/organizations/example/alerts/rules/details/2/?alert=7",
+    }
     event = _notion_event(sandbox.page_id)
     description = "Sentry Issue: [BACKEND-1](https://example.sentry.io/issues/4242/)\n\n```\nTypeError: x\n```"
     return [
@@ -85,7 +110,7 @@ def curl_commands(base_url: str, secret: str, sandbox: Sandbox, notion_secret: s
         ("List assignees (create form)", get("/sentry/options/assignees", "a")),
         (
             "Resolve Sentry issue 1 (a webhook): its entry moves to Done",
-            _curl("POST", f"{base_url}/sentry/webhook", hook, webhook),
+            hook("issue", "resolved", {"issue": resolved}, {"type": "user", "id": 1, "name": "Sandbox User"}),
         ),
         (
             "Change entry BUG-1's properties in Notion (a Notion webhook event)",
@@ -95,6 +120,23 @@ def curl_commands(base_url: str, secret: str, sandbox: Sandbox, notion_secret: s
                 [f"X-Notion-Signature: sha256={signature(notion_secret, event.encode())}"],
                 event,
             ),
+        ),
+        (
+            "Save an alert rule with the action Create a Notion entry (Sentry checks its settings)",
+            _curl(
+                "POST",
+                f"{base_url}/sentry/alert-rule-action",
+                [f"Sentry-App-Signature: {signature(secret, rule.encode())}"],
+                rule,
+            ),
+        ),
+        (
+            "The issue alert fires (an event_alert webhook): one entry per issue",
+            hook("event_alert", "triggered", event_alert, SENTRY),
+        ),
+        (
+            "A metric alert turns critical (a metric_alert webhook): one entry per incident",
+            hook("metric_alert", "critical", metric_alert, SENTRY),
         ),
         ("See that entry (sandbox only)", get(f"/sandbox/entries/{sandbox.resolved_page_id}")),
         ("Readiness (unsigned)", f"curl -sS {shlex.quote(base_url + '/readyz')}"),

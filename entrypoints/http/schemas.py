@@ -2,7 +2,8 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from domain.models import Actor, CreateRequest, LinkedEntry, LinkRequest, Option, SentryIssue
+from domain.alerts import alert_settings
+from domain.models import Actor, AlertSettings, CreateRequest, LinkedEntry, LinkRequest, Option, SentryIssue
 from domain.queries import notion_id
 
 
@@ -79,6 +80,19 @@ class CreateBody(IssueLinkBody[CreateFields]):
 class LinkBody(IssueLinkBody[LinkFields]):
     def to_request(self) -> LinkRequest:
         return LinkRequest(sentry=self.sentry(), actor=self.who(), page_id=self.fields.issue)
+
+
+class RuleField(_Body):
+    name: str
+    value: str | int | float | bool | None = None
+
+
+class AlertRuleBody(_Body):  # what getsentry/sentry's SentryAppAlertRuleActionRequester.body POSTs
+    fields: list[RuleField]
+    installationId: Annotated[str, Field(min_length=1)]
+
+    def settings(self) -> AlertSettings:
+        return alert_settings(f.model_dump() for f in self.fields)
 
 
 def linked(issue: LinkedEntry) -> dict[str, str]:

@@ -90,11 +90,13 @@ def test_version_names_the_installed_release(capsys: pytest.CaptureFixture[str])
 
 def test_every_schema_uri_is_served_without_redirects() -> None:
     schema = json.loads((Path(__file__).parents[2] / "sentry_ui_schema.json").read_text())
-    (element,) = schema["elements"]
-    uris = {("POST", element[form]["uri"]) for form in ("create", "link")}
-    for form in ("create", "link"):
-        fields = element[form].get("required_fields", []) + element[form].get("optional_fields", [])
-        uris |= {("GET", f["uri"]) for f in fields if f["type"] == "select"}
+    (element,) = [e for e in schema["elements"] if e["type"] == "issue-link"]
+    (action,) = [e for e in schema["elements"] if e["type"] == "alert-rule-action"]
+    forms = [element["create"], element["link"], action["settings"]]
+    uris = {("POST", form["uri"]) for form in forms}
+    for form in forms:
+        fields = form.get("required_fields", []) + form.get("optional_fields", [])
+        uris |= {("GET", f["uri"]) for f in fields if f["type"] == "select" and "uri" in f}
 
     app = app_for(Container(settings=settings()))
     served = {(r.method, r.resource.canonical) for r in app.router.routes() if r.resource}
@@ -126,7 +128,7 @@ async def test_the_sandbox_prints_a_working_signed_command_for_every_route() -> 
     try:
         assert process.stdout is not None
         banner: list[str] = []
-        while len([line for line in banner if line.startswith("curl ")]) < 9:
+        while len([line for line in banner if line.startswith("curl ")]) < 12:
             banner.append((await asyncio.wait_for(process.stdout.readline(), 10)).decode().rstrip("\n"))
         commands = [line for line in banner if line.startswith("curl ")]
         answers = []
@@ -141,7 +143,7 @@ async def test_the_sandbox_prints_a_working_signed_command_for_every_route() -> 
     assert any(line.startswith("Client secret: ") for line in banner)
     assert any(line.startswith("Notion webhook token: secret_") for line in banner)
     assert all(f"http://127.0.0.1:{port}/" in command for command in commands)
-    created, linked, issues, people, webhook, notion_event, entry, ready, metrics = answers
+    created, linked, issues, people, webhook, notion_event, rule, alert, incident, entry, ready, metrics = answers
     assert json.loads(created) == {"webUrl": json.loads(created)["webUrl"], "project": "Bugs", "identifier": "BUG-4"}
     assert json.loads(linked)["identifier"] == "BUG-1"
     assert json.loads(issues) == [{"label": "BUG-1 · Login fails on Safari", "value": json.loads(issues)[0]["value"]}]
@@ -151,6 +153,9 @@ async def test_the_sandbox_prints_a_working_signed_command_for_every_route() -> 
     assert (applied["outcome"], applied["changes"][:1]) == ("applied", ["status → Done"])
     assert applied["entry"]  # the Notion page the demo linked to Sentry issue 1
     assert json.loads(notion_event)["received"] is True  # signed with the sandbox's Notion webhook token
+    assert json.loads(rule) == {"message": "Notion entries will be created in Bugs."}
+    assert (json.loads(alert)["outcome"], json.loads(alert)["changes"]) == ("applied", ["entry BUG-5 created"])
+    assert (json.loads(incident)["outcome"], json.loads(incident)["changes"]) == ("applied", ["entry BUG-6 created"])
     shown = json.loads(entry)
     assert (shown["identifier"], shown["status"]) == ("BUG-3", "Done")  # the entry the webhook moved
     assert shown["sentry_url"] == "https://example.sentry.io/issues/1/"

@@ -828,3 +828,64 @@ async def test_a_webhook_is_taken_only_with_a_timestamp_as_sentry_writes_it(
         assert resp.status == 400
         assert "Sentry-Hook-Timestamp" in await problem_message(resp)
         assert tracker.pages[linked.page_id].status == "Not started"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The alert rule's settings check, and the alert webhooks
+
+
+ALERT_RULE = "/sentry/alert-rule-action"
+DATABASE_ID = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"  # configured by tests.support.stack.settings()
+rule_fields = st.lists(
+    st.fixed_dictionaries(
+        {
+            "name": st.sampled_from(("database", "assignee", "comment_on_repeat")) | st.text(max_size=8),
+            "value": st.sampled_from((DATABASE_ID, DATABASE_ID.replace("-", ""), "u-ada", "yes")) | json_leaves,
+        },
+        optional={"label": json_leaves},
+    ),
+    max_size=4,
+)
+
+
+@FUZZ
+@given(fields=rule_fields | json_values, installation=st.just(INSTALLATION) | json_leaves, style=encodings)
+@example(
+    fields=[{"name": "database", "value": DATABASE_ID}, {"name": "assignee", "value": "u-ada"}],
+    installation=INSTALLATION,
+    style="sentry",
+)
+async def test_signed_alert_rule_saves_never_get_a_5xx_and_always_answer_a_message(
+    client: Client, tracker: FakeWorkspace, fields: Any, installation: Any, style: str
+) -> None:
+    body = encode({"fields": fields, "installationId": installation}, style)
+    before = len(tracker.calls)
+
+    resp = await client.post(ALERT_RULE, data=body, headers=ui_headers(body))
+
+    note(f"{ALERT_RULE} answered {resp.status}")
+    assert resp.status in (200, 400), (resp.status, await resp.text())
+    message = await problem_message(resp)
+    if resp.status == 200:
+        assert message.startswith("Notion entries will be created in ")
+    assert not WRITES & set(tracker.calls[before:])
+
+
+@FUZZ
+@given(resource=st.sampled_from(("event_alert", "metric_alert")), action=json_leaves, data=json_values)
+@example(
+    resource="event_alert", action="triggered", data={"event": {"issue_id": "12", "web_url": "https://x/issues/12/"}}
+)
+@example(resource="metric_alert", action="resolved", data={"metric_alert": {"id": 3}, "web_url": "https://x"})
+async def test_signed_alert_webhooks_never_get_a_5xx(
+    client: Client, tracker: FakeWorkspace, resource: str, action: Any, data: Any
+) -> None:
+    body = dumps({"action": action, "installation": {"uuid": INSTALLATION}, "data": data, "actor": {}})
+    headers = {"Sentry-Hook-Resource": resource, "Sentry-Hook-Signature": sign(body)}
+
+    with capture_logs():
+        resp = await client.post(WEBHOOK, data=body, headers=headers | {"Sentry-Hook-Timestamp": "1764000000"})
+
+    assert resp.status in (200, 202, 400), (resp.status, await resp.text())
+    if resp.status == 400:
+        await problem_message(resp)

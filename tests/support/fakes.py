@@ -77,6 +77,7 @@ class FakeSentryApi(SentryApi):
         self.notes: list[tuple[str, str]] = []
         self.people = list(members)
         self.writes: list[tuple[str, str, str | None]] = []  # (issue id, "status" or "assignee", value)
+        self.external_issues: dict[str, tuple[str, str, str]] = {}  # by issue id: web URL, project, identifier
 
     async def issue(self, issue_id: str) -> SentryIssueState:
         if issue_id not in self.issues:
@@ -99,6 +100,11 @@ class FakeSentryApi(SentryApi):
 
     async def members(self) -> list[SentryMember]:
         return list(self.people)
+
+    async def link_external_issue(
+        self, installation_id: str, issue_id: str, *, web_url: str, project: str, identifier: str
+    ) -> None:
+        self.external_issues[issue_id] = (web_url, project, identifier)
 
 
 class FakeJobQueue(InlineOnlyQueue):

@@ -1,0 +1,101 @@
+import logging
+import time
+from collections.abc import Callable
+
+from domain.alerts import MetricAlert, chosen_database, metric_alert
+from domain.entry_sync import EntrySync
+from domain.errors import DomainError
+from domain.linking import registry_key
+from domain.models import Actor, CreateRequest, HeldAlert, Job, JobOutcome, SentryIssue
+from domain.ports import AlertBudget, Entries, LinkRegistry
+from domain.sentry_events import IssueEvent
+from domain.use_cases.create_alert_entry import CAPPED
+from domain.use_cases.create_entry import CreateEntry
+
+log = logging.getLogger(__name__)
+
+
+class ApplyMetricAlert:
+    """Keeps one Notion entry per metric alert incident, for a "sentry.metric_alert" job: created when the incident
+    turns critical or warning, moved to the status column's Complete group when it is resolved. Raises
+    InvalidSettings, TrackerMisconfigured, Unavailable.
+
+    `create` is the create form's path without what only a Sentry issue has (notes, details, refresh), so an
+    incident has one entry however often it is reported; creations count against the rule's hourly cap.
+    """
+
+    def __init__(
+        self,
+        *,
+        create: CreateEntry,
+        entries: Entries,
+        registry: LinkRegistry,
+        sync: EntrySync,
+        budget: AlertBudget,
+        limit: int,
+        database_ids: tuple[str, ...],
+        on_outcome: Callable[[str], None] = lambda outcome: None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._create, self._entries, self._registry, self._sync = create, entries, registry, sync
+        self._budget, self._limit, self._database_ids = budget, limit, database_ids
+        self._on_outcome, self._clock = on_outcome, clock
+
+    async def __call__(self, job: Job) -> JobOutcome:
+        alert = metric_alert(job)
+        if alert is None:
+            return JobOutcome(outcome="skipped", reason="the webhook names no metric alert incident")
+        chosen_database(alert.settings, self._database_ids)
+        incident = _incident(alert)
+        page_id = await self._registry.recall(registry_key(await self._entries.database(), incident))
+        if page_id is None and (found := await self._entries.find_by_sentry_url(alert.web_url)):
+            page_id = found.page_id
+        if alert.action == "resolved":
+            if page_id is None:
+                return JobOutcome(outcome="skipped", reason="no entry was created for this incident")
+            # As a resolved Sentry issue moves its entry: to the configured option, or the Complete group.
+            event = IssueEvent(issue_id=str(alert.incident_id), installation_id=alert.installation_id)
+            update = await self._sync.apply(page_id, event.model_copy(update={"transition": "resolved"}))
+            return JobOutcome.of(page_id, update.changes(), reason="the entry is complete already")
+        if page_id is not None:
+            self._on_outcome("existing")
+            return JobOutcome.of(page_id, (), reason="the incident already has its entry")
+        if not await self._budget.admit(alert.rule, self._limit):
+            self._on_outcome("capped")
+            held = HeldAlert(
+                rule=alert.rule,
+                rule_title=alert.rule_title,
+                subject=f"incident {alert.incident_id}",
+                web_url=alert.web_url,
+                at=self._clock(),
+            )
+            if await self._budget.hold(held):
+                log.warning("metric alert %r reached its %d entries this hour", alert.rule_title, self._limit)
+            return JobOutcome(outcome="skipped", reason=CAPPED)
+        try:
+            linked = await self._create(_request(alert, incident))
+        except DomainError:
+            await self._budget.refund(alert.rule)
+            raise
+        if not linked.created:
+            await self._budget.refund(alert.rule)
+        self._on_outcome("created" if linked.created else "existing")
+        return JobOutcome.of(linked.page_id, (f"entry {linked.identifier} created",) if linked.created else ())
+
+
+def _incident(alert: MetricAlert) -> SentryIssue:
+    # Keyed apart from Sentry issues, whose ids may equal an incident's.
+    return SentryIssue(
+        issue_id=alert.incident_id, web_url=alert.web_url, installation_id=f"{alert.installation_id}:incident"
+    )
+
+
+def _request(alert: MetricAlert, incident: SentryIssue) -> CreateRequest:
+    return CreateRequest(
+        sentry=incident,
+        actor=Actor(name=f"the metric alert “{alert.rule_title}”"),
+        title=alert.title,
+        description=alert.description,
+        assignee_id=alert.settings.assignee,
+        link_label="Sentry metric alert: ",
+    )
