@@ -42,6 +42,7 @@ from domain.models import Assignee, Cached, Entry
 from domain.stale_while_revalidate import StaleWhileRevalidate
 from domain.use_cases.apply_comment import ApplyComment
 from domain.use_cases.apply_issue_event import ApplyIssueEvent
+from domain.use_cases.apply_notion_comment import ApplyNotionComment
 from domain.use_cases.check_readiness import CheckReadiness
 from domain.use_cases.create_entry import CreateEntry
 from domain.use_cases.diagnose_setup import DiagnoseSetup
@@ -196,6 +197,16 @@ class Container(containers.DeclarativeContainer):
                     entries=workspace,
                     registry=registry,
                     comments=workspace,
+                    locks=locks,
+                    state=sync_state,
+                    policy=settings.provided.notion.sync,
+                ),
+                "notion.comment": providers.Singleton(
+                    ApplyNotionComment,
+                    entries=workspace,
+                    comments=workspace,
+                    bot=workspace,
+                    sentry=sentry,
                     locks=locks,
                     state=sync_state,
                     policy=settings.provided.notion.sync,

@@ -15,6 +15,7 @@ from domain.models import (
     EntryState,
     EntryUpdate,
     Finding,
+    NotionComment,
     StatusColumn,
 )
 from domain.ports import Dependency, Workspace
@@ -61,6 +62,8 @@ class MemoryWorkspace(Workspace, Dependency):
         self.people = list(people)
         self.details = frozenset(DETAILS)
         self.status: StatusColumn | None = STATUS
+        self.bot_id = next((p.assignee.id for p in self.people if p.bot), str(uuid.UUID(int=0xB07)))
+        self.comment_authors: dict[str, str] = {}  # by comment id, for comments people wrote; others are the bot's
         self._numbers = itertools.count(1)
         self._clock = itertools.count(1)
 
@@ -86,6 +89,13 @@ class MemoryWorkspace(Workspace, Dependency):
         )
         self.pages[page_id] = Page(issue=issue, status=status, edited=next(self._clock))
         return issue
+
+    def comment_as(self, page_id: str, author: Assignee, text: str) -> str:
+        """Someone writes a comment on the page in Notion."""
+        comment_id = str(uuid.uuid4())
+        self.pages[page_id].comments[comment_id] = f"{author.name}: {text}"
+        self.comment_authors[comment_id] = author.id
+        return comment_id
 
     def first_entry(self) -> Entry:
         return next(iter(self.pages.values())).issue
@@ -193,6 +203,18 @@ class MemoryWorkspace(Workspace, Dependency):
         await self._touch("delete_comment")
         for page in self.pages.values():
             page.comments.pop(comment_id, None)
+
+    async def read_comment(self, comment_id: str) -> NotionComment | None:
+        await self._touch("read_comment")
+        for page_id, page in self.pages.items():
+            if comment_id in page.comments:
+                author, text = page.comments[comment_id].split(": ", 1)
+                author_id = self.comment_authors.get(comment_id, self.bot_id)
+                return NotionComment(id=comment_id, page_id=page_id, author_id=author_id, author_name=author, text=text)
+        return None
+
+    async def bot_user_id(self) -> str:
+        return self.bot_id
 
 
 def demo_workspace() -> MemoryWorkspace:

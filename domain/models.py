@@ -133,6 +133,16 @@ class SentryIssueState(Frozen):
     environment: str | None = None
 
 
+class NotionComment(Frozen):
+    """A comment as Notion shows it now."""
+
+    id: str
+    page_id: str | None  # the page it is on; None for a comment on one of the page's blocks
+    author_id: str
+    author_name: str
+    text: str
+
+
 class StatusColumn(Frozen):
     name: str
     kind: Literal["status", "select"]
@@ -156,12 +166,14 @@ class EntryUpdate(Frozen):
 
 
 class SyncPolicy(Frozen):
-    """What follows Sentry into Notion. A status mapping names an option, or None to leave the status alone."""
+    """What follows Sentry into Notion, and Notion into Sentry. A status mapping names an option, or None to leave
+    the status alone."""
 
     status: bool = True
     status_options: dict[str, str | None] = {}  # by transition; unnamed ones take the defaults
     assignee: bool = True
-    comments: bool = True
+    comments: bool = True  # Sentry comments become Notion comments
+    comments_to_sentry: bool = True  # Notion comments become Sentry notes
 
     def named_options(self) -> tuple[str, ...]:
         return tuple(name for name in self.status_options.values() if name)

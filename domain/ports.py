@@ -16,6 +16,7 @@ from domain.models import (
     EntryUpdate,
     Finding,
     Job,
+    NotionComment,
     QueueStats,
     SentryIssueState,
     StatusColumn,
@@ -93,6 +94,18 @@ class Comments(Protocol):
 
     async def delete_comment(self, comment_id: str) -> None: ...
 
+    async def read_comment(self, comment_id: str) -> NotionComment | None:
+        """The comment as it reads now, with its author's name; None when it is gone or no longer shared."""
+        ...
+
+
+class BotIdentity(Protocol):
+    """Who the integration is in Notion. Raises TrackerMisconfigured, TrackerUnavailable (RateLimited)."""
+
+    async def bot_user_id(self) -> str:
+        """The id of the bot user the token acts as: the author of everything the service writes."""
+        ...
+
 
 class People(Protocol):
     """The people of the database's workspace. Raises TrackerMisconfigured, TrackerUnavailable (RateLimited)."""
@@ -104,7 +117,7 @@ class People(Protocol):
         ...
 
 
-class Workspace(Entries, EntryColumns, Comments, People, Protocol):
+class Workspace(Entries, EntryColumns, Comments, People, BotIdentity, Protocol):
     """All of the Notion database, as its adapters implement it; use cases ask for only the part they need."""
 
 
@@ -143,7 +156,19 @@ class SentryApi(Protocol):
 
     async def issue(self, issue_id: str) -> SentryIssueState: ...
 
-    async def add_note(self, issue_id: str, text: str) -> None: ...
+    async def add_note(self, issue_id: str, text: str) -> str:
+        """Answers the note's id. Sentry refuses a note identical to one the integration left within the hour:
+        that note's id is answered instead, so a write repeated after a lost answer leaves one note."""
+        ...
+
+    async def edit_note(self, issue_id: str, note_id: str, text: str) -> None:
+        """Only the integration's own notes. Raises IssueNotFound when the note or the issue is gone."""
+        ...
+
+    async def delete_note(self, issue_id: str, note_id: str) -> None:
+        """Only the integration's own notes; a note already gone is done. Raises SentryRefused without the
+        event:admin scope."""
+        ...
 
 
 class SyncState(Protocol):

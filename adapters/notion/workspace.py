@@ -4,7 +4,7 @@ from typing import Literal
 from aiohttp_retry import RetryClient
 
 from adapters.notion import wire
-from adapters.notion.client import SEND_ONCE, NotionApi
+from adapters.notion.client import IDEMPOTENT, SEND_ONCE, NotionApi
 from adapters.notion.columns import Columns
 from adapters.notion.comments import Comments
 from adapters.notion.pages import Pages
@@ -20,6 +20,7 @@ from domain.models import (
     EntryState,
     EntryUpdate,
     Finding,
+    NotionComment,
     StatusColumn,
 )
 from domain.ports import Workspace
@@ -143,3 +144,12 @@ class NotionWorkspace(Workspace):
 
     async def delete_comment(self, comment_id: str) -> None:
         await self._comments.delete(comment_id)
+
+    async def read_comment(self, comment_id: str) -> NotionComment | None:
+        return await self._comments.read(comment_id)
+
+    async def bot_user_id(self) -> str:
+        # Read with the schema, so knowing it costs no call of its own.
+        if bot_id := (await self._schemas.describe()).bot_id:
+            return bot_id
+        return str((await self._api.send("GET", "v1/users/me", IDEMPOTENT))["id"])
