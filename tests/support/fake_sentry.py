@@ -248,6 +248,9 @@ class FakeSentry:
     def notes(self, issue_id: str | int | None = None) -> list[str]:
         return [n.data["text"] for n in self._notes if issue_id is None or n.issue_id == str(issue_id)]
 
+    def note_ids(self, issue_id: str | int) -> list[str]:
+        return [n.id for n in self._notes if n.issue_id == str(issue_id)]
+
     def external_issue(self, issue_id: str | int) -> JsonObj | None:
         found = self._external.get(str(issue_id))
         return copy.deepcopy(found) if found else None
