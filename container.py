@@ -47,6 +47,7 @@ from domain.stale_while_revalidate import StaleWhileRevalidate
 from domain.use_cases.apply_comment import ApplyComment
 from domain.use_cases.apply_issue_event import ApplyIssueEvent
 from domain.use_cases.apply_metric_alert import ApplyMetricAlert
+from domain.use_cases.apply_notion_comment import ApplyNotionComment
 from domain.use_cases.apply_notion_page import ApplyNotionPage
 from domain.use_cases.apply_notion_schema import ApplyNotionSchema
 from domain.use_cases.check_alert_settings import CheckAlertSettings
@@ -271,6 +272,16 @@ class Container(containers.DeclarativeContainer):
                     limit=settings.provided.alert_create_limit,
                     database_ids=settings.provided.database_ids,
                     on_outcome=count_alerts,
+                ),
+                "notion.comment": providers.Singleton(
+                    ApplyNotionComment,
+                    entries=workspace,
+                    comments=workspace,
+                    bot=workspace,
+                    sentry=sentry,
+                    locks=locks,
+                    state=sync_state,
+                    policy=settings.provided.notion.sync,
                 ),
             }
         ),

@@ -16,6 +16,7 @@ from domain.models import (
     EntryState,
     EntryUpdate,
     Finding,
+    NotionComment,
     StatusColumn,
 )
 from domain.ports import Dependency, Workspace
@@ -64,7 +65,8 @@ class MemoryWorkspace(Workspace, Dependency):
         self.people = list(people)
         self.details = frozenset(DETAILS)
         self.status: StatusColumn | None = STATUS
-        self.bot = str(uuid.UUID(int=100))  # the integration's own bot user
+        self.bot = next((p.assignee.id for p in self.people if p.bot), str(uuid.UUID(int=0xB07)))  # our own bot
+        self.comment_authors: dict[str, str] = {}  # by comment id, for comments people wrote; others are the bot's
         self._numbers = itertools.count(1)
         self._clock = itertools.count(1)
 
@@ -90,6 +92,13 @@ class MemoryWorkspace(Workspace, Dependency):
         )
         self.pages[page_id] = Page(issue=issue, status=status, edited=next(self._clock))
         return issue
+
+    def comment_as(self, page_id: str, author: Assignee, text: str) -> str:
+        """Someone writes a comment on the page in Notion."""
+        comment_id = str(uuid.uuid4())
+        self.pages[page_id].comments[comment_id] = f"{author.name}: {text}"
+        self.comment_authors[comment_id] = author.id
+        return comment_id
 
     def first_entry(self) -> Entry:
         return next(iter(self.pages.values())).issue
@@ -222,6 +231,15 @@ class MemoryWorkspace(Workspace, Dependency):
         await self._touch("delete_comment")
         for page in self.pages.values():
             page.comments.pop(comment_id, None)
+
+    async def read_comment(self, comment_id: str) -> NotionComment | None:
+        await self._touch("read_comment")
+        for page_id, page in self.pages.items():
+            if comment_id in page.comments:
+                author, text = page.comments[comment_id].split(": ", 1)
+                author_id = self.comment_authors.get(comment_id, self.bot)
+                return NotionComment(id=comment_id, page_id=page_id, author_id=author_id, author_name=author, text=text)
+        return None
 
 
 def demo_workspace() -> MemoryWorkspace:

@@ -152,6 +152,16 @@ class SentryMember(Frozen):
     email: str
 
 
+class NotionComment(Frozen):
+    """A comment as Notion shows it now."""
+
+    id: str
+    page_id: str | None  # the page it is on; None for a comment on one of the page's blocks
+    author_id: str
+    author_name: str
+    text: str
+
+
 class StatusColumn(Frozen):
     name: str
     id: str = ""  # the property's id, as Notion's events name changed properties
@@ -229,7 +239,8 @@ class SyncPolicy(Frozen):
     status_to_sentry: dict[str, SentryStatus | None] = {}  # by Notion option; unnamed ones follow their group
     status_winner: StatusWinner = "latest"  # which side wins when both changed since they last agreed
     assignee: bool = True
-    comments: bool = True
+    comments: bool = True  # Sentry comments become Notion comments
+    comments_to_sentry: bool = True  # Notion comments become Sentry notes
 
     def named_options(self) -> tuple[str, ...]:
         return tuple(name for name in self.status_options.values() if name)

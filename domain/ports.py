@@ -18,6 +18,7 @@ from domain.models import (
     Finding,
     HeldAlert,
     Job,
+    NotionComment,
     PendingToken,
     QueueStats,
     SentryIssueState,
@@ -106,6 +107,10 @@ class Comments(Protocol):
 
     async def delete_comment(self, comment_id: str) -> None: ...
 
+    async def read_comment(self, comment_id: str) -> NotionComment | None:
+        """The comment as it reads now, with its author's name; None when it is gone or no longer shared."""
+        ...
+
 
 class People(Protocol):
     """The people of the database's workspace. Raises TrackerMisconfigured, TrackerUnavailable (RateLimited)."""
@@ -117,7 +122,8 @@ class People(Protocol):
         ...
 
     async def bot_id(self) -> str:
-        """The integration's own bot user, whose changes come back as events authored by it."""
+        """The bot user the token acts as: the author of everything the service writes, whose changes come back
+        as events authored by it."""
         ...
 
 
@@ -160,7 +166,19 @@ class SentryApi(Protocol):
 
     async def issue(self, issue_id: str) -> SentryIssueState: ...
 
-    async def add_note(self, issue_id: str, text: str) -> None: ...
+    async def add_note(self, issue_id: str, text: str) -> str:
+        """Answers the note's id. Sentry refuses a note identical to one the integration left within the hour:
+        that note's id is answered instead, so a write repeated after a lost answer leaves one note."""
+        ...
+
+    async def edit_note(self, issue_id: str, note_id: str, text: str) -> None:
+        """Only the integration's own notes. Raises IssueNotFound when the note or the issue is gone."""
+        ...
+
+    async def delete_note(self, issue_id: str, note_id: str) -> None:
+        """Only the integration's own notes; a note already gone is done. Raises SentryRefused without the
+        event:admin scope."""
+        ...
 
     async def set_status(self, issue_id: str, status: SentryStatus) -> None:
         """Resolves, reopens or archives (ignored, for good) the issue. Idempotent."""

@@ -32,6 +32,7 @@ _ID = re.compile(r"/[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{
 _ENDPOINTS = {
     "GET /v1/users/me": "users.me",
     "GET /v1/users": "users.list",
+    "GET /v1/users/{id}": "users.get",
     "GET /v1/databases/{id}": "databases.get",
     "GET /v1/data_sources/{id}": "data_sources.get",
     "POST /v1/data_sources/{id}/query": "data_sources.query",
@@ -42,6 +43,7 @@ _ENDPOINTS = {
     "GET /v1/blocks/{id}/children": "blocks.list",
     "POST /v1/comments": "comments.create",
     "GET /v1/comments": "comments.list",
+    "GET /v1/comments/{id}": "comments.get",
     "PATCH /v1/comments/{id}": "comments.update",
     "DELETE /v1/comments/{id}": "comments.delete",
 }

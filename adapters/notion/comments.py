@@ -2,13 +2,17 @@ import contextlib
 
 from adapters.notion import wire
 from adapters.notion.client import IDEMPOTENT, JSON, SEND_ONCE, NotionApi
-from domain.errors import IssueNotFound
-from domain.models import Span
+from domain.errors import IssueNotFound, TrackerMisconfigured
+from domain.models import NotionComment, Span
+
+# Names of the people who comment, kept for the life of the process: a workspace has a bounded number of them.
+MAX_NAMES = 10_000
 
 
 class Comments:
     def __init__(self, api: NotionApi) -> None:
         self._api = api
+        self._names: dict[str, str] = {}
 
     async def add(self, page_id: str, text: str, author: str) -> str:
         body = {"parent": {"page_id": page_id}} | _comment(text, author)
@@ -34,6 +38,35 @@ class Comments:
     async def delete(self, comment_id: str) -> None:
         with contextlib.suppress(IssueNotFound):  # already gone
             await self._api.send("DELETE", f"v1/comments/{comment_id}", IDEMPOTENT, missing="page")
+
+    async def read(self, comment_id: str) -> NotionComment | None:
+        # https://developers.notion.com/reference/retrieve-comment; a deleted, resolved or unshared comment is a 404.
+        try:
+            comment = await self._api.send("GET", f"v1/comments/{comment_id}", IDEMPOTENT, missing="page")
+        except IssueNotFound:
+            return None
+        author = str((comment.get("created_by") or {}).get("id") or "")
+        parent = comment.get("parent") or {}
+        shown = (comment.get("display_name") or {}).get("resolved_name")
+        return NotionComment(
+            id=str(comment.get("id") or comment_id),
+            page_id=str(parent["page_id"]) if parent.get("type") == "page_id" and parent.get("page_id") else None,
+            author_id=author,
+            author_name=str(shown) if shown else await self._name(author),
+            text=wire.plain(comment.get("rich_text") or []),
+        )
+
+    async def _name(self, user_id: str) -> str:
+        # The name the comment shows is in display_name; an answer without it names only the author's id.
+        if user_id not in self._names:
+            try:
+                user = await self._api.send("GET", f"v1/users/{user_id}", IDEMPOTENT, missing="page")
+            except (IssueNotFound, TrackerMisconfigured):  # a former member, or no "user information" capability
+                return "Someone"
+            if len(self._names) >= MAX_NAMES:
+                self._names.clear()
+            self._names[user_id] = str(user.get("name") or "Someone")
+        return self._names[user_id]
 
 
 def _comment(text: str, author: str) -> JSON:

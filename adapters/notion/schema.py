@@ -25,6 +25,7 @@ class NotionSchema(BaseModel):
     data_source_id: str
     title: str
     columns: dict[str, Column]
+    bot_id: str = ""  # the bot user the token acts as; empty in schemas cached by older versions
 
     def has(self, column: str, kind: str) -> bool:
         return column in self.columns and self.columns[column].type == kind
@@ -84,6 +85,7 @@ class Schemas:
                 title=title, scope=f"{bot.get('workspace_id') or 'workspace'}:{self._database_id.replace('-', '')}"
             ),
             workspace=str(bot.get("workspace_name") or ""),
+            bot_id=str(me.get("id") or ""),
             data_source_id=wanted,
             title=next((name for name, p in props.items() if p.get("type") == "title"), "title"),
             columns={

@@ -23,6 +23,7 @@ from domain.models import (
     EntryState,
     EntryUpdate,
     Finding,
+    NotionComment,
     StatusColumn,
 )
 from domain.ports import Workspace
@@ -56,7 +57,6 @@ class NotionWorkspace(Workspace):
         self._pages = Pages(self._api, columns, recovery_delays_s=recovery_delays_s)
         self._comments = Comments(self._api)
         self._columns = columns
-        self._bot_id: str | None = None
 
     name = "Notion"
     required = True
@@ -190,13 +190,6 @@ class NotionWorkspace(Workspace):
             self._pages.entry(schema, page), page, schema.columns, self._columns, schema.data_source_id
         )
 
-    async def bot_id(self) -> str:
-        # The token's bot never changes while the process runs: one read (GET /v1/users/me) is enough.
-        if self._bot_id is None:
-            me = await self._api.send("GET", "v1/users/me", IDEMPOTENT)
-            self._bot_id = str(me.get("id") or "")
-        return self._bot_id
-
     async def update_entry(self, page_id: str, update: EntryUpdate) -> None:
         schema = await self._schemas.describe()
         if properties := wire.entry_properties(update, schema.columns, self._columns):
@@ -213,3 +206,12 @@ class NotionWorkspace(Workspace):
 
     async def delete_comment(self, comment_id: str) -> None:
         await self._comments.delete(comment_id)
+
+    async def read_comment(self, comment_id: str) -> NotionComment | None:
+        return await self._comments.read(comment_id)
+
+    async def bot_id(self) -> str:
+        # Read with the schema, so knowing it costs no call of its own.
+        if bot_id := (await self._schemas.describe()).bot_id:
+            return bot_id
+        return str((await self._api.send("GET", "v1/users/me", IDEMPOTENT))["id"])

@@ -198,15 +198,16 @@ class HttpSentryApi(SentryApi, Dependency):
         current = str(group.get("id") or issue_id)
         return issue_state(group, issue_id=current, environment=await self._environment(current))
 
-    async def add_note(self, issue_id: str, text: str) -> None:
-        # The notes endpoint (GroupNotesEndpoint) is private but is what the issue page's comment box uses.
+    async def add_note(self, issue_id: str, text: str) -> str:
+        # The notes endpoint (GroupNotesEndpoint) is private but is what the issue page's comment box uses; it
+        # answers the new note as ActivitySerializer renders it, with its id.
         answer = await self._send("POST", self._path(issue_id, "comments/"), SEND_ONCE, json={"text": text})
-        if answer.status in (200, 201):
-            return
+        if answer.status in (200, 201) and isinstance(answer.body, dict) and answer.body.get("id"):
+            return str(answer.body["id"])
         if answer.status == 400 and DUPLICATE_NOTE in _detail(answer.body):
-            # The same note is already there (a retried job, or a write whose answer was lost): done.
+            # The same note is already there (a retried job, or a write whose answer was lost): that one is ours.
             log.info("sentry_note_already_posted", issue_id=issue_id)
-            return
+            return await self._posted(issue_id, text)
         raise self._error(answer, issue_id)
 
     async def set_status(self, issue_id: str, status: SentryStatus) -> None:
@@ -251,6 +252,37 @@ class HttpSentryApi(SentryApi, Dependency):
         if answer.status not in (200, 201):
             raise self._error(answer, issue_id)
 
+    async def edit_note(self, issue_id: str, note_id: str, text: str) -> None:
+        # GroupNotesDetailsEndpoint.put finds the note among the token's proxy user's own: another's is a 404 too.
+        path = self._path(issue_id, f"comments/{quote(note_id, safe='')}/")
+        answer = await self._send("PUT", path, IDEMPOTENT, json={"text": text})
+        if answer.status != 200:
+            raise self._error(answer, issue_id, what=f"note {note_id} of the integration on issue {issue_id}")
+
+    async def delete_note(self, issue_id: str, note_id: str) -> None:
+        # GroupPermission gives DELETE only to event:admin, the Admin level of "Issue & Event".
+        path = self._path(issue_id, f"comments/{quote(note_id, safe='')}/")
+        answer = await self._send("DELETE", path, IDEMPOTENT)
+        if answer.status in (204, 404):
+            return  # 404: already gone (or never the integration's, which it may not delete anyway)
+        if answer.status == 403:
+            raise SentryRefused(
+                "SENTRY_API_TOKEN may not delete notes. Give the internal integration the 'Issue & Event' "
+                "permission Admin (scope event:admin) for deletions in Notion to delete their Sentry notes."
+            )
+        raise self._error(answer, issue_id)
+
+    async def _posted(self, issue_id: str, text: str) -> str:
+        # Newest first (GroupNotesEndpoint.get orders by -datetime); a duplicate is at most an hour old, so well
+        # within the first page.
+        answer = await self._send("GET", self._path(issue_id, "comments/"), IDEMPOTENT)
+        if answer.status != 200 or not isinstance(answer.body, list):
+            raise self._error(answer, issue_id)
+        for note in answer.body:
+            if isinstance(note, dict) and (note.get("data") or {}).get("text") == text and note.get("id"):
+                return str(note["id"])
+        raise SentryUnavailable(f"Sentry refused a note as posted already but does not list it on {issue_id}.")
+
     async def _environment(self, issue_id: str) -> str | None:
         # Sentry keeps an event's environment as its `environment` tag. "Retrieve Tag Details"
         # (S:src/sentry/issues/endpoints/group_tagkey_details.py, public) answers that tag's top values over the
@@ -289,7 +321,7 @@ class HttpSentryApi(SentryApi, Dependency):
                 else f"Could not reach Sentry at {self._where}; check it and that this host reaches it."
             ) from exc
 
-    def _error(self, answer: _Answer, issue_id: str, *, scopes: str = SCOPES) -> DomainError:
+    def _error(self, answer: _Answer, issue_id: str, *, scopes: str = SCOPES, what: str = "") -> DomainError:
         detail = _detail(answer.body)
         said = f" (Sentry says: {detail})" if detail else ""
         if answer.status == 401:
@@ -307,7 +339,8 @@ class HttpSentryApi(SentryApi, Dependency):
             )
         if answer.status == 404:
             return IssueNotFound(
-                f"Sentry has no issue {issue_id} in organization {self._organization!r}, or the token cannot see it."
+                f"Sentry has no {what or f'issue {issue_id}'} in organization {self._organization!r}, "
+                "or the token cannot see it."
             )
         if answer.status == 429:
             after = f" in {answer.wait_s:.0f} s" if answer.wait_s is not None else ""

@@ -17,7 +17,7 @@ from adapters.notion.workspace import NotionWorkspace
 from domain import markdown
 from domain.errors import IssueNotFound, RateLimited, TrackerMisconfigured, TrackerUnavailable, WriteUnconfirmed
 from domain.linking import sentry_link
-from domain.models import Actor, Block, EntryDraft, SentryIssue, Span
+from domain.models import Actor, Block, EntryDraft, NotionComment, SentryIssue, Span
 from domain.queries import parse_entry_query
 from tests.support.fake_notion import FakeNotion
 from tests.support.fakes import fresh_schemas
@@ -518,3 +518,47 @@ async def test_a_long_legacy_url_is_shortened_to_its_id(connect: Connect) -> Non
     assert len(issue.url) <= 200
     assert hex_id in issue.url
     assert issue.url == f"https://www.notion.so/{hex_id}"
+
+
+# ----- comments people write, as the Notion → Sentry direction reads them -----
+
+
+async def test_a_comment_is_read_with_its_author_and_text(notion: Notion) -> None:
+    page_id = notion.add("Checkout crashes", sentry_url=SENTRY_URL)
+    ada = notion.fake.add_user("Ada Lovelace", "ada@example.org")
+    written = notion.fake.comment_as(ada, page_id, "Reproduced on staging")
+
+    comment = await notion.tracker.read_comment(written["id"])
+
+    assert comment == NotionComment(
+        id=written["id"], page_id=page_id, author_id=ada, author_name="Ada Lovelace", text="Reproduced on staging"
+    )
+
+
+async def test_an_author_without_a_shown_name_is_looked_up_once(notion: Notion) -> None:
+    page_id = notion.add("Checkout crashes", sentry_url=SENTRY_URL)
+    ada = notion.fake.add_user("Ada Lovelace", "ada@example.org")
+    first, second = (notion.fake.comment_as(ada, page_id, text) for text in ("One", "Two"))
+    for comment in (first, second):
+        del comment["display_name"]  # as an answer that names only the author's id
+
+    read = [await notion.tracker.read_comment(c["id"]) for c in (first, second)]
+
+    assert [c.author_name if c else None for c in read] == ["Ada Lovelace", "Ada Lovelace"]
+    assert notion.sent("GET", f"/v1/users/{ada}") == 1
+
+
+async def test_a_deleted_comment_reads_as_gone(notion: Notion) -> None:
+    page_id = notion.add("Checkout crashes", sentry_url=SENTRY_URL)
+    written = await notion.tracker.add_comment(page_id, "Seen again", "Jane Doe")
+    await notion.tracker.delete_comment(written)
+
+    assert await notion.tracker.read_comment(written) is None
+
+
+async def test_the_bot_user_id_comes_with_the_schema(notion: Notion) -> None:
+    await notion.tracker.database()
+    before = notion.sent("GET", "/v1/users/me")
+
+    assert await notion.tracker.bot_id() == notion.fake.bot_id
+    assert notion.sent("GET", "/v1/users/me") == before

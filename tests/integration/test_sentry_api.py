@@ -163,13 +163,17 @@ async def test_note_is_posted(sentry: HttpSentryApi, fake: FakeSentry) -> None:
     assert fake.issue(4242)["numComments"] == 1
 
 
-async def test_duplicate_note_is_already_done(sentry: HttpSentryApi, fake: FakeSentry) -> None:
+async def test_duplicate_note_is_already_done_and_answers_the_saved_note(
+    sentry: HttpSentryApi, fake: FakeSentry
+) -> None:
     fake.add_issue(4242)
 
-    await sentry.add_note("4242", NOTE)
-    await sentry.add_note("4242", NOTE)  # Sentry answers 400 "You have already posted that comment."
+    first = await sentry.add_note("4242", NOTE)
+    fake.add_note(4242, "Later note", user_id="7")
+    again = await sentry.add_note("4242", NOTE)  # Sentry answers 400 "You have already posted that comment."
 
-    assert fake.notes(4242) == [NOTE]
+    assert again == first
+    assert fake.notes(4242) == [NOTE, "Later note"]
     assert len(fake.calls("POST", NOTES)) == 2
 
 
@@ -198,9 +202,11 @@ async def test_note_saved_before_a_5xx_is_done_when_the_caller_tries_again(
 
     with pytest.raises(SentryUnavailable):
         await sentry.add_note("4242", NOTE)
-    await sentry.add_note("4242", NOTE)  # a retried job: Sentry's duplicate check makes it harmless
+    note_id = await sentry.add_note("4242", NOTE)  # a retried job: Sentry's duplicate check makes it harmless
 
     assert fake.notes(4242) == [NOTE]
+    await sentry.edit_note("4242", note_id, "Edited")  # the id is that of the saved note
+    assert fake.notes(4242) == ["Edited"]
 
 
 async def test_note_timing_out_is_not_sent_again(connect: Connect, fake: FakeSentry) -> None:
@@ -222,6 +228,46 @@ async def test_rate_limited_note_is_sent_again(sentry: HttpSentryApi, fake: Fake
     await sentry.add_note("4242", NOTE)
 
     assert len(fake.calls("POST", NOTES)) == 2
+    assert fake.notes(4242) == [NOTE]
+
+
+async def test_a_note_is_edited_and_deleted_by_its_id(connect: Connect, fake: FakeSentry) -> None:
+    fake.scopes.add("event:admin")  # the Admin level of "Issue & Event", which deleting takes
+    sentry = await connect()
+    fake.add_issue(4242)
+    note_id = await sentry.add_note("4242", NOTE)
+    other = await sentry.add_note("4242", "Stays")
+
+    await sentry.edit_note("4242", note_id, "Edited")
+    assert fake.notes(4242) == ["Edited", "Stays"]
+    assert [r.json for r in fake.calls("PUT", NOTES + note_id + "/")] == [{"text": "Edited"}]
+
+    await sentry.delete_note("4242", note_id)
+    await sentry.delete_note("4242", note_id)  # already gone: done
+    assert fake.notes(4242) == ["Stays"]
+    assert len(fake.calls("DELETE", NOTES + ".*")) == 2
+    assert other != note_id
+
+
+async def test_a_gone_note_or_anothers_cannot_be_edited(sentry: HttpSentryApi, fake: FakeSentry) -> None:
+    fake.add_issue(4242)
+    theirs = fake.add_note(4242, "A person's note", user_id="7")
+
+    with pytest.raises(IssueNotFound, match="no note 999"):
+        await sentry.edit_note("4242", "999", "Edited")
+    with pytest.raises(IssueNotFound):
+        await sentry.edit_note("4242", theirs, "Edited")
+    assert fake.notes(4242) == ["A person's note"]
+
+
+async def test_deleting_a_note_without_the_admin_scope_says_which_permission(
+    sentry: HttpSentryApi, fake: FakeSentry
+) -> None:
+    fake.add_issue(4242)
+    note_id = await sentry.add_note("4242", NOTE)
+
+    with pytest.raises(SentryRefused, match="'Issue & Event' permission Admin"):
+        await sentry.delete_note("4242", note_id)
     assert fake.notes(4242) == [NOTE]
 
 

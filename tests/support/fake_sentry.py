@@ -2,7 +2,8 @@
 
 Shapes follow getsentry/sentry: the issue is GroupSerializerSnuba's output plus what GroupDetailsEndpoint adds
 (firstRelease, lastRelease, activity, ...), `assignedTo` is ActorSerializer's, tag details are TagKeySerializer's,
-notes follow GroupNotesEndpoint (400 on the same note within an hour), external issues follow
+notes follow GroupNotesEndpoint (400 on the same note within an hour) and GroupNotesDetailsEndpoint (only
+the token's own notes may be edited or deleted; deleting takes event:admin), external issues follow
 PlatformExternalIssueSerializer. Auth is `Authorization: Bearer <token>` with GroupPermission's scopes.
 Serve it with ``aiohttp_server(FakeSentry().app())``; build one per test.
 """
@@ -142,6 +143,8 @@ class FakeSentry:
                 ("GET", _ISSUES + r"/tags/(?P<key>[^/]+)", self._get_tag),
                 ("GET", _ISSUES + r"/comments", self._list_notes),
                 ("POST", _ISSUES + r"/comments", self._create_note),
+                ("PUT", _ISSUES + r"/comments/(?P<note_id>[^/]+)", self._edit_note),
+                ("DELETE", _ISSUES + r"/comments/(?P<note_id>[^/]+)", self._delete_note),
                 ("GET", _ISSUES + r"/external-issues", self._list_external_issues),
                 ("GET", r"/api/0/organizations/(?P<org>[^/]+)/members", self._list_members),
                 (
@@ -274,6 +277,9 @@ class FakeSentry:
 
     def notes(self, issue_id: str | int | None = None) -> list[str]:
         return [n.data["text"] for n in self._notes if issue_id is None or n.issue_id == str(issue_id)]
+
+    def note_ids(self, issue_id: str | int) -> list[str]:
+        return [n.id for n in self._notes if n.issue_id == str(issue_id)]
 
     def external_issue(self, issue_id: str | int) -> JsonObj | None:
         found = self._external.get(str(issue_id))
@@ -543,6 +549,41 @@ class FakeSentry:
         issue["numComments"] += 1
         return 201, self._render_note(note)
 
+    def add_note(self, issue_id: str | int, text: str, *, user_id: str) -> str:
+        """A note someone else (`user_id`) left on the issue."""
+        note = _Note(self._new_id(), str(issue_id), user_id, {"text": text}, self.clock())
+        self._notes.append(note)
+        return note.id
+
+    def _own_note(self, call: _Call) -> _Note:
+        # GroupNotesDetailsEndpoint looks only among the requesting user's notes: another's is a 404 too.
+        issue = self._find(call)
+        note = next(
+            (
+                n
+                for n in self._notes
+                if n.id == call.params["note_id"] and n.issue_id == issue["id"] and n.user_id == self.proxy_user_id
+            ),
+            None,
+        )
+        if note is None:
+            raise _detail(404, NOT_FOUND)
+        return note
+
+    def _edit_note(self, call: _Call) -> tuple[int, Any]:
+        note = self._own_note(call)
+        text = (call.body if isinstance(call.body, dict) else {}).get("text")
+        if not isinstance(text, str) or not text.strip():
+            raise SentryError(400, {"text": ["This field may not be blank."]})
+        note.data["text"] = text
+        return 200, self._render_note(note)
+
+    def _delete_note(self, call: _Call) -> tuple[int, Any]:
+        note = self._own_note(call)
+        self._notes.remove(note)
+        self._find(call)["numComments"] -= 1
+        return 204, None
+
     def _list_external_issues(self, call: _Call) -> tuple[int, Any]:
         issue = self._find(call)
         found = self._external.get(issue["id"])
@@ -620,9 +661,12 @@ class FakeSentry:
         }
 
     def _render_note(self, note: _Note) -> JsonObj:
+        mine = note.user_id == self.proxy_user_id
         return {
             "id": note.id,
-            "user": {"id": self.proxy_user_id, "name": self.app_slug, "email": f"{self.app_slug}@proxy-user.sentry.io"},
+            "user": {"id": self.proxy_user_id, "name": self.app_slug, "email": f"{self.app_slug}@proxy-user.sentry.io"}
+            if mine
+            else {"id": note.user_id, "name": f"user {note.user_id}", "email": f"user{note.user_id}@example.com"},
             "type": "note",
             "data": dict(note.data),
             "dateCreated": ts(note.created),

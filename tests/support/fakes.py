@@ -1,9 +1,10 @@
+import itertools
 from collections.abc import Sequence
 
 from adapters.memory import InlineOnlyQueue, MemoryCache, MemoryLocks
 from adapters.notion.schema import NotionSchema
 from adapters.sandbox import MemoryWorkspace, Person
-from domain.errors import DomainError, IssueNotFound, TrackerUnavailable
+from domain.errors import DomainError, IssueNotFound, SentryRefused, TrackerUnavailable
 from domain.models import (
     Actor,
     Assignee,
@@ -70,22 +71,44 @@ class FakeWorkspace(MemoryWorkspace):
 
 
 class FakeSentryApi(SentryApi):
-    """Sentry's API as a dict of issue states, with the notes left on them."""
+    """Sentry's API as a dict of issue states, with the integration's notes on them by id."""
 
-    def __init__(self, *issues: SentryIssueState, members: Sequence[SentryMember] = ()) -> None:
+    def __init__(self, *issues: SentryIssueState, members: Sequence[SentryMember] = (), admin: bool = True) -> None:
         self.issues = {i.issue_id: i for i in issues}
-        self.notes: list[tuple[str, str]] = []
         self.people = list(members)
+        self.admin = admin  # whether the token has event:admin, which deleting a note takes
+        self.by_id: dict[str, tuple[str, str]] = {}
+        self._ids = itertools.count(1001)
         self.writes: list[tuple[str, str, str | None]] = []  # (issue id, "status" or "assignee", value)
         self.external_issues: dict[str, tuple[str, str, str]] = {}  # by issue id: web URL, project, identifier
+
+    @property
+    def notes(self) -> list[tuple[str, str]]:
+        return list(self.by_id.values())
 
     async def issue(self, issue_id: str) -> SentryIssueState:
         if issue_id not in self.issues:
             raise IssueNotFound(f"Sentry has no issue {issue_id}.")
         return self.issues[issue_id]
 
-    async def add_note(self, issue_id: str, text: str) -> None:
-        self.notes.append((issue_id, text))
+    async def add_note(self, issue_id: str, text: str) -> str:
+        # Sentry refuses the same note twice; the adapter answers the one already there.
+        if found := next((i for i, note in self.by_id.items() if note == (issue_id, text)), None):
+            return found
+        note_id = str(next(self._ids))
+        self.by_id[note_id] = (issue_id, text)
+        return note_id
+
+    async def edit_note(self, issue_id: str, note_id: str, text: str) -> None:
+        if self.by_id.get(note_id, ("", ""))[0] != issue_id:
+            raise IssueNotFound(f"Sentry has no note {note_id} on issue {issue_id}.")
+        self.by_id[note_id] = (issue_id, text)
+
+    async def delete_note(self, issue_id: str, note_id: str) -> None:
+        if not self.admin:
+            raise SentryRefused("SENTRY_API_TOKEN may not delete notes.")
+        if self.by_id.get(note_id, ("", ""))[0] == issue_id:
+            del self.by_id[note_id]
 
     async def set_status(self, issue_id: str, status: SentryStatus) -> None:
         issue = await self.issue(issue_id)

@@ -22,7 +22,7 @@ async def test_the_note_is_left_once_per_entry() -> None:
 
 
 class Refusing(FakeSentryApi):
-    async def add_note(self, issue_id: str, text: str) -> None:
+    async def add_note(self, issue_id: str, text: str) -> str:
         raise SentryUnavailable("Sentry failed (502); try again.")
 
 

@@ -159,7 +159,7 @@ async def test_the_sentry_issue_gets_one_note_linking_back(tracker: FakeWorkspac
 
 async def test_a_note_sentry_refuses_does_not_fail_the_create(tracker: FakeWorkspace) -> None:
     class Down(FakeSentryApi):
-        async def add_note(self, issue_id: str, text: str) -> None:
+        async def add_note(self, issue_id: str, text: str) -> str:
             raise SentryUnavailable("Sentry is unavailable.")
 
     back_links = BackLinks(sentry=Down(), state=MemorySyncState(), locks=MemoryLocks())

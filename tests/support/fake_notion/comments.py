@@ -48,20 +48,36 @@ class Comments(Validation, Rendering):
             resolved = check_obj(display.get("custom", UNDEFINED), "body.display_name.custom").get("name")
         else:
             resolved = self._users[self.bot_id].name
+        display_out = {"type": display.get("type", "integration"), "resolved_name": resolved}
+        return self._new_comment(parent_out, discussion_id, rich_text, self.bot_id, display_out)
+
+    def comment_as(self, user_id: str, page_id: str, text: str) -> JsonObj:
+        """Someone writes a comment on the page in Notion's app; answers the comment as Notion keeps it."""
+        display = {"type": "user", "resolved_name": self._users[user_id].name}
+        parent = {"type": "page_id", "page_id": page_id}
+        return self._new_comment(parent, self._new_id(), [text_item(text)], user_id, display)
+
+    def _new_comment(
+        self, parent: JsonObj, discussion_id: str, rich_text: list[JsonObj], author_id: str, display: JsonObj
+    ) -> JsonObj:
         now = ts(self.clock())
         comment = {
             "object": "comment",
             "id": self._new_id(),
-            "parent": parent_out,
+            "parent": parent,
             "discussion_id": discussion_id,
             "created_time": now,
             "last_edited_time": now,
-            "created_by": self._user_ref(),
+            "created_by": {"object": "user", "id": author_id},
             "rich_text": rich_text,
-            "display_name": {"type": display.get("type", "integration"), "resolved_name": resolved},
+            "display_name": display,
         }
         self.comments.append(comment)
         return comment
+
+    def _get_comment(self, call: Call) -> JsonObj:
+        # https://developers.notion.com/reference/retrieve-comment
+        return self._shared_comment(parse_id(call.params["comment_id"], "path.comment_id", "path"))
 
     def _list_comments(self, call: Call) -> JsonObj:
         # Open comments of a page or block, oldest first (https://developers.notion.com/docs/working-with-comments).

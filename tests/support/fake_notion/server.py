@@ -286,6 +286,7 @@ ROUTES: list[tuple[str, re.Pattern[str], Handler]] = [
     ("POST", re.compile(r"/v1/search"), FakeNotion._search),
     ("POST", re.compile(r"/v1/comments"), FakeNotion._create_comment),
     ("GET", re.compile(r"/v1/comments"), FakeNotion._list_comments),
+    ("GET", re.compile(r"/v1/comments/(?P<comment_id>[^/]+)"), FakeNotion._get_comment),
     ("PATCH", re.compile(r"/v1/comments/(?P<comment_id>[^/]+)"), FakeNotion._update_comment),
     ("DELETE", re.compile(r"/v1/comments/(?P<comment_id>[^/]+)"), FakeNotion._delete_comment),
 ]
