@@ -48,19 +48,26 @@ class Comments(Validation, Rendering):
             resolved = check_obj(display.get("custom", UNDEFINED), "body.display_name.custom").get("name")
         else:
             resolved = self._users[self.bot_id].name
+        display_name = {"type": display.get("type", "integration"), "resolved_name": resolved}
+        return self._post_comment(parent_out, discussion_id, rich_text, display_name, self.bot_id)
+
+    def _post_comment(
+        self, parent: JsonObj, discussion_id: str, rich_text: list[JsonObj], display_name: JsonObj, by: str
+    ) -> JsonObj:
         now = ts(self.clock())
         comment = {
             "object": "comment",
             "id": self._new_id(),
-            "parent": parent_out,
+            "parent": parent,
             "discussion_id": discussion_id,
             "created_time": now,
             "last_edited_time": now,
-            "created_by": self._user_ref(),
+            "created_by": self._user_ref(by),
             "rich_text": rich_text,
-            "display_name": {"type": display.get("type", "integration"), "resolved_name": resolved},
+            "display_name": display_name,
         }
         self.comments.append(comment)
+        self._comment_changed("comment.created", comment, by)
         return comment
 
     def _list_comments(self, call: Call) -> JsonObj:
@@ -69,7 +76,11 @@ class Comments(Validation, Rendering):
             raise NotionError(403, "restricted_resource", "Insufficient permissions for this endpoint.")
         block_id = parse_id(call.query.get("block_id", UNDEFINED), "query.block_id", "query")
         self._shared_parent(block_id)
-        found = [c for c in self.comments if c["parent"].get(c["parent"]["type"]) == block_id]
+        found = [
+            c
+            for c in self.comments
+            if c["parent"].get(c["parent"]["type"]) == block_id and c["discussion_id"] not in self.resolved_discussions
+        ]
         chunk, out = self._paginate_query(found, [c["id"] for c in found], call, "comment")
         out["results"] = chunk
         return out
@@ -85,16 +96,28 @@ class Comments(Validation, Rendering):
         else:
             rich_text = self._rich_text(body.get("rich_text", UNDEFINED), "body.rich_text")
         comment = self._shared_comment(comment_id)
+        self._edit_comment(comment, rich_text, self.bot_id)
+        return comment
+
+    def _edit_comment(self, comment: JsonObj, rich_text: list[JsonObj], by: str) -> None:
         comment["rich_text"] = rich_text
         comment["last_edited_time"] = ts(self.clock())
-        return comment
+        self._comment_changed("comment.updated", comment, by)
 
     def _delete_comment(self, call: Call) -> JsonObj:
         # The SDK types the answer as the comment object itself, with no trash flag
         # (makenotion/notion-sdk-js src/api-endpoints/comments.ts).
         comment = self._shared_comment(parse_id(call.params["comment_id"], "path.comment_id", "path"))
-        self.comments.remove(comment)
+        self._remove_comment(comment, self.bot_id)
         return comment
+
+    def _remove_comment(self, comment: JsonObj, by: str) -> None:
+        self.comments.remove(comment)
+        self._comment_changed("comment.deleted", comment, by)
+
+    def _get_comment(self, call: Call) -> JsonObj:
+        # A deleted comment is gone: 404 like any unknown id (https://developers.notion.com/reference/retrieve-comment).
+        return self._shared_comment(parse_id(call.params["comment_id"], "path.comment_id", "path"))
 
     def _shared_comment(self, comment_id: str) -> JsonObj:
         if not self.comments_capability:
