@@ -103,7 +103,7 @@ def edit(notion: FakeNotion, comment_id: str, text: str) -> None:
 
 
 async def test_a_notion_comment_becomes_a_sentry_note_and_follows_edits_and_deletion(world: World) -> None:
-    comment = world.notion.comment_as(world.ada, world.page_id, "Reproduced on staging")
+    comment = world.notion.person_comments(world.page_id, "Reproduced on staging", by=world.ada)
     await world.event("comment.created", comment["id"])
     await until(lambda: world.sentry.notes(ISSUE), "no note")
     assert world.sentry.notes(ISSUE) == ["Ada Lovelace in Notion: Reproduced on staging"]
@@ -119,9 +119,9 @@ async def test_a_notion_comment_becomes_a_sentry_note_and_follows_edits_and_dele
 
 
 async def test_events_out_of_order_and_the_bots_own_comments(world: World) -> None:
-    comment = world.notion.comment_as(world.ada, world.page_id, "First words")
+    comment = world.notion.person_comments(world.page_id, "First words", by=world.ada)
     edit(world.notion, comment["id"], "Second thoughts")
-    own = world.notion.comment_as(world.notion.bot_id, world.page_id, "Jane Doe (Sentry): seen again")
+    own = world.notion.person_comments(world.page_id, "Jane Doe (Sentry): seen again", by=world.notion.bot_id)
 
     await world.event("comment.updated", comment["id"])  # the edit's event comes before the create's
     await world.event("comment.created", comment["id"])
@@ -135,7 +135,7 @@ async def test_events_out_of_order_and_the_bots_own_comments(world: World) -> No
 
 async def test_a_note_sentry_saved_before_failing_is_posted_once(world: World) -> None:
     world.sentry.fail_next("POST", NOTES, 503, commit=True)
-    comment = world.notion.comment_as(world.ada, world.page_id, "Reproduced")
+    comment = world.notion.person_comments(world.page_id, "Reproduced", by=world.ada)
 
     await world.event("comment.created", comment["id"])
     await until(lambda: len(world.sentry.calls("POST", NOTES)) == 2, "the job did not run again")
@@ -150,7 +150,7 @@ async def test_a_note_sentry_saved_before_failing_is_posted_once(world: World) -
 async def test_the_note_coming_back_as_a_sentry_webhook_is_not_sent_to_notion(
     world: World, start_app: StartApp
 ) -> None:
-    comment = world.notion.comment_as(world.ada, world.page_id, "Reproduced")
+    comment = world.notion.person_comments(world.page_id, "Reproduced", by=world.ada)
     await world.event("comment.created", comment["id"])
     await until(lambda: world.sentry.notes(ISSUE), "no note")
     (note_id,) = world.sentry.note_ids(ISSUE)

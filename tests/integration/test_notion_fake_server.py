@@ -526,7 +526,7 @@ async def test_a_long_legacy_url_is_shortened_to_its_id(connect: Connect) -> Non
 async def test_a_comment_is_read_with_its_author_and_text(notion: Notion) -> None:
     page_id = notion.add("Checkout crashes", sentry_url=SENTRY_URL)
     ada = notion.fake.add_user("Ada Lovelace", "ada@example.org")
-    written = notion.fake.comment_as(ada, page_id, "Reproduced on staging")
+    written = notion.fake.person_comments(page_id, "Reproduced on staging", by=ada)
 
     comment = await notion.tracker.read_comment(written["id"])
 
@@ -538,7 +538,7 @@ async def test_a_comment_is_read_with_its_author_and_text(notion: Notion) -> Non
 async def test_an_author_without_a_shown_name_is_looked_up_once(notion: Notion) -> None:
     page_id = notion.add("Checkout crashes", sentry_url=SENTRY_URL)
     ada = notion.fake.add_user("Ada Lovelace", "ada@example.org")
-    first, second = (notion.fake.comment_as(ada, page_id, text) for text in ("One", "Two"))
+    first, second = (notion.fake.person_comments(page_id, text, by=ada) for text in ("One", "Two"))
     for comment in (first, second):
         del comment["display_name"]  # as an answer that names only the author's id
 

@@ -48,17 +48,11 @@ class Comments(Validation, Rendering):
             resolved = check_obj(display.get("custom", UNDEFINED), "body.display_name.custom").get("name")
         else:
             resolved = self._users[self.bot_id].name
-        display_out = {"type": display.get("type", "integration"), "resolved_name": resolved}
-        return self._new_comment(parent_out, discussion_id, rich_text, self.bot_id, display_out)
+        display_name = {"type": display.get("type", "integration"), "resolved_name": resolved}
+        return self._post_comment(parent_out, discussion_id, rich_text, display_name, self.bot_id)
 
-    def comment_as(self, user_id: str, page_id: str, text: str) -> JsonObj:
-        """Someone writes a comment on the page in Notion's app; answers the comment as Notion keeps it."""
-        display = {"type": "user", "resolved_name": self._users[user_id].name}
-        parent = {"type": "page_id", "page_id": page_id}
-        return self._new_comment(parent, self._new_id(), [text_item(text)], user_id, display)
-
-    def _new_comment(
-        self, parent: JsonObj, discussion_id: str, rich_text: list[JsonObj], author_id: str, display: JsonObj
+    def _post_comment(
+        self, parent: JsonObj, discussion_id: str, rich_text: list[JsonObj], display_name: JsonObj, by: str
     ) -> JsonObj:
         now = ts(self.clock())
         comment = {
@@ -68,16 +62,17 @@ class Comments(Validation, Rendering):
             "discussion_id": discussion_id,
             "created_time": now,
             "last_edited_time": now,
-            "created_by": {"object": "user", "id": author_id},
+            "created_by": self._user_ref(by),
             "rich_text": rich_text,
-            "display_name": display,
+            "display_name": display_name,
         }
         self.comments.append(comment)
+        self._comment_changed("comment.created", comment, by)
         return comment
 
     def _get_comment(self, call: Call) -> JsonObj:
-        # https://developers.notion.com/reference/retrieve-comment
-        return self._shared_comment(parse_id(call.params["comment_id"], "path.comment_id", "path"))
+        # https://developers.notion.com/reference/retrieve-comment: reading takes the Read comments capability.
+        return self._shared_comment(parse_id(call.params["comment_id"], "path.comment_id", "path"), self.read_comments)
 
     def _list_comments(self, call: Call) -> JsonObj:
         # Open comments of a page or block, oldest first (https://developers.notion.com/docs/working-with-comments).
@@ -85,7 +80,11 @@ class Comments(Validation, Rendering):
             raise NotionError(403, "restricted_resource", "Insufficient permissions for this endpoint.")
         block_id = parse_id(call.query.get("block_id", UNDEFINED), "query.block_id", "query")
         self._shared_parent(block_id)
-        found = [c for c in self.comments if c["parent"].get(c["parent"]["type"]) == block_id]
+        found = [
+            c
+            for c in self.comments
+            if c["parent"].get(c["parent"]["type"]) == block_id and c["discussion_id"] not in self.resolved_discussions
+        ]
         chunk, out = self._paginate_query(found, [c["id"] for c in found], call, "comment")
         out["results"] = chunk
         return out
@@ -101,19 +100,27 @@ class Comments(Validation, Rendering):
         else:
             rich_text = self._rich_text(body.get("rich_text", UNDEFINED), "body.rich_text")
         comment = self._shared_comment(comment_id)
+        self._edit_comment(comment, rich_text, self.bot_id)
+        return comment
+
+    def _edit_comment(self, comment: JsonObj, rich_text: list[JsonObj], by: str) -> None:
         comment["rich_text"] = rich_text
         comment["last_edited_time"] = ts(self.clock())
-        return comment
+        self._comment_changed("comment.updated", comment, by)
 
     def _delete_comment(self, call: Call) -> JsonObj:
         # The SDK types the answer as the comment object itself, with no trash flag
         # (makenotion/notion-sdk-js src/api-endpoints/comments.ts).
         comment = self._shared_comment(parse_id(call.params["comment_id"], "path.comment_id", "path"))
-        self.comments.remove(comment)
+        self._remove_comment(comment, self.bot_id)
         return comment
 
-    def _shared_comment(self, comment_id: str) -> JsonObj:
-        if not self.insert_comments:
+    def _remove_comment(self, comment: JsonObj, by: str) -> None:
+        self.comments.remove(comment)
+        self._comment_changed("comment.deleted", comment, by)
+
+    def _shared_comment(self, comment_id: str, allowed: bool | None = None) -> JsonObj:
+        if not (self.insert_comments if allowed is None else allowed):
             raise NotionError(403, "restricted_resource", "Insufficient permissions for this endpoint.")
         comment = next((c for c in self.comments if c["id"] == comment_id), None)
         if comment is not None:

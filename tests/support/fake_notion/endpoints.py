@@ -94,6 +94,7 @@ class Endpoints(Queries, Validation, Rendering):
         page = self._new_page(ds, values, options)
         page.icon, page.cover = body.get("icon"), body.get("cover")
         self._materialize(page.id, page.id, specs, None)
+        self._page_changed("page.created", page, self.bot_id)
         call.committed = {"committed_resource_id": page.id}
         return self._render_page(page, call.version)
 
@@ -140,12 +141,9 @@ class Endpoints(Queries, Validation, Rendering):
         values, options = self._validate_properties(ds, body.get("properties", {}), "body.properties")
         for prop, option in options:
             prop[prop["type"]]["options"].append(option)
-        page.values.update(values)
         page.icon = body.get("icon", page.icon)
         page.cover = body.get("cover", page.cover)
-        if trash is not None:
-            page.in_trash = trash
-        page.edited = self.clock()
+        self._edit_page(page, values, trash=trash, by=self.bot_id)
         return self._render_page(page, call.version)
 
     def _list_children(self, call: Call) -> JsonObj:
@@ -173,7 +171,10 @@ class Endpoints(Queries, Validation, Rendering):
         specs = self._validate_children(body["children"])
         index = self._insert_index(block_id, body, placement)
         created = self._materialize(block_id, page.id, specs, index)
-        page.edited = self.clock()
+        page.edited, page.edited_by = self.clock(), self.bot_id
+        self._page_changed(
+            "page.content_updated", page, self.bot_id, updated_blocks=[{"id": b.id, "type": "block"} for b in created]
+        )
         call.committed = {"committed_resource_id": block_id, "committed_child_ids": [b.id for b in created]}
         return self._list([self._render_block(b, call.version) for b in created], None, "block")
 

@@ -50,8 +50,8 @@ class Rendering(Store):
         slug = re.sub(r"[^A-Za-z0-9]+", "-", title).strip("-")
         return f"https://www.notion.so/{slug}-{hex_id}" if slug else f"https://www.notion.so/{hex_id}"
 
-    def _user_ref(self) -> JsonObj:
-        return {"object": "user", "id": self.bot_id}
+    def _user_ref(self, user_id: str | None = None) -> JsonObj:
+        return {"object": "user", "id": user_id or self.bot_id}
 
     def _render_user(self, user: User) -> JsonObj:
         out: JsonObj = {"object": "user", "id": user.id, "name": user.name, "avatar_url": None, "type": user.kind}
@@ -117,8 +117,8 @@ class Rendering(Store):
             "id": page.id,
             "created_time": ts(page.created),
             "last_edited_time": ts(page.edited),
-            "created_by": self._user_ref(),
-            "last_edited_by": self._user_ref(),
+            "created_by": self._user_ref(page.created_by),
+            "last_edited_by": self._user_ref(page.edited_by),
             "cover": page.cover,
             "icon": page.icon,
             "parent": {"type": "data_source_id", "data_source_id": ds.id, "database_id": ds.database_id},
@@ -146,7 +146,7 @@ class Rendering(Store):
         if kind in ("created_time", "last_edited_time"):
             return ts(page.created if kind == "created_time" else page.edited)
         if kind in ("created_by", "last_edited_by"):
-            return self._render_user(self._users[self.bot_id])
+            return self._person_ref(page.created_by if kind == "created_by" else page.edited_by)
         if kind == "checkbox":
             return bool(value)
         if kind == "formula":

@@ -22,10 +22,10 @@ from tests.support.fake_notion.checks import (
     invalid,
     parse_moment,
 )
-from tests.support.fake_notion.comments import Comments
 from tests.support.fake_notion.endpoints import Endpoints
 from tests.support.fake_notion.rendering import plain_text
 from tests.support.fake_notion.store import Call, NotionFault
+from tests.support.fake_notion.ui import NotionUI
 
 MAX_BODY_BYTES = 500 * 1000
 FAULTS: dict[int, tuple[str, str]] = {
@@ -49,7 +49,7 @@ EDGE_HTML = "<html><head><title>{0}</title></head><body><center><h1>{0}</h1></ce
 Handler = Callable[["FakeNotion", Call], JsonObj]
 
 
-class FakeNotion(Endpoints, Comments):
+class FakeNotion(Endpoints, NotionUI):
     """One fake workspace; all state lives in memory, so build one per test."""
 
     def app(self) -> web.Application:
@@ -70,11 +70,7 @@ class FakeNotion(Endpoints, Comments):
         last_edited_time: datetime | str | None = None,
         in_trash: bool = False,
     ) -> JsonObj:
-        ds = self._data_sources[str(uuid.UUID(data_source_id))]
-        title_name = next(name for name, prop in ds.schema.items() if prop["type"] == "title")
-        written = {title_name: {"title": [{"text": {"content": title}}]}, **(properties or {})}
-        values, options = self._validate_properties(ds, written, "properties")
-        page = self._new_page(ds, values, options)
+        page = self._page_from_ui(data_source_id, title, properties, None)
         page.in_trash = in_trash
         if last_edited_time is not None:
             moment = last_edited_time
@@ -83,7 +79,7 @@ class FakeNotion(Endpoints, Comments):
                 assert parsed is not None, f"bad timestamp {moment!r}"
                 moment = parsed[0]
             page.edited = moment
-        return copy.deepcopy(self._render_page(page, self.version))
+        return self.page(page.id)
 
     def edit(self, page_id: str, properties: Mapping[str, Any] | None = None, *, in_trash: bool | None = None) -> None:
         """A change someone makes in Notion's app: no API request, and the page's last edit moves."""
@@ -139,9 +135,6 @@ class FakeNotion(Endpoints, Comments):
 
     def calls(self, method: str = "*", path_regex: str = ".*") -> list[RecordedRequest]:
         return calls(self.requests, method, path_regex)
-
-    def page(self, page_id: str) -> JsonObj:
-        return copy.deepcopy(self._render_page(self._pages[str(uuid.UUID(page_id))], self.version))
 
     def pages(self, data_source_id: str, *, in_trash: bool = False) -> list[JsonObj]:
         pages = self._ds_pages[str(uuid.UUID(data_source_id))]

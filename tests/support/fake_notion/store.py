@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote, unquote
 
 from multidict import MultiMapping
@@ -59,6 +59,8 @@ class Page:
     values: dict[str, Any]
     created: datetime
     edited: datetime
+    created_by: str
+    edited_by: str
     in_trash: bool = False
     icon: Any = None
     cover: Any = None
@@ -81,6 +83,21 @@ class Call:
     body: JsonObj
     query: MultiMapping[str]
     committed: JsonObj = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Change:
+    """One change to the workspace, as a webhook subscription hears of it: ids only, never content."""
+
+    type: str
+    entity: JsonObj
+    data: JsonObj
+    author: JsonObj
+    at: datetime
+
+
+class ChangeListener(Protocol):
+    def record(self, change: Change) -> None: ...
 
 
 BlockSpec = tuple[str, JsonObj, list[Any]]
@@ -119,6 +136,8 @@ class Store:
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
         self.requests: list[RecordedRequest] = []
         self.comments: list[JsonObj] = []
+        self.resolved_discussions: set[str] = set()
+        self.webhooks: list[ChangeListener] = []
         self._rng = random.Random(seed)
         self._faults: list[NotionFault] = []
         self._users: dict[str, User] = {}
@@ -203,8 +222,10 @@ class Store:
             return ds.schema[key]
         return next((p for p in ds.schema.values() if key in (p["id"], unquote(p["id"]))), None)
 
-    def _new_page(self, ds: DataSource, values: dict[str, Any], options: list[tuple[JsonObj, JsonObj]]) -> Page:
-        now = self.clock()
+    def _new_page(
+        self, ds: DataSource, values: dict[str, Any], options: list[tuple[JsonObj, JsonObj]], by: str | None = None
+    ) -> Page:
+        now, by = self.clock(), by or self.bot_id
         for prop, option in options:
             prop[prop["type"]]["options"].append(option)
         for prop in ds.schema.values():
@@ -217,10 +238,46 @@ class Store:
                     (g["option_ids"][0] for g in groups if g["option_ids"]), prop["status"]["options"][0]["id"]
                 )
         ds.next_number += 1
-        page = Page(self._new_id(), ds.id, values, now, now)
+        page = Page(self._new_id(), ds.id, values, now, now, by, by)
         self._pages[page.id] = page
         self._ds_pages[ds.id].append(page)
         return page
+
+    def _edit_page(self, page: Page, values: dict[str, Any], *, trash: bool | None, by: str) -> None:
+        # Only properties whose value really changed are reported, and a write that changes nothing is no event
+        # (inferred: https://developers.notion.com/reference/webhooks-events-delivery describes changes, not writes).
+        changed = [prop_id for prop_id, value in values.items() if page.values.get(prop_id) != value]
+        page.values.update(values)
+        trashed = trash is not None and trash != page.in_trash
+        if trash is not None:
+            page.in_trash = trash
+        page.edited, page.edited_by = self.clock(), by
+        if changed:
+            self._page_changed("page.properties_updated", page, by, updated_properties=changed)
+        if trashed:
+            self._page_changed("page.deleted" if trash else "page.undeleted", page, by)
+
+    def _page_changed(self, kind: str, page: Page, by: str, **data: Any) -> None:
+        ds = self._data_sources[page.data_source_id]
+        # Events fire only for what is shared with the integration (https://developers.notion.com/reference/webhooks).
+        if self._databases[ds.database_id].shared:
+            parent = {"id": ds.database_id, "type": "database", "data_source_id": ds.id}
+            self._changed(kind, {"id": page.id, "type": "page"}, {"parent": parent, **data}, by)
+
+    def _comment_changed(self, kind: str, comment: JsonObj, by: str) -> None:
+        target = comment["parent"][comment["parent"]["type"]]
+        page = self._pages[self._blocks[target].page_id if target in self._blocks else target]
+        ds = self._data_sources[page.data_source_id]
+        # Comment events also need the comment-read capability (https://developers.notion.com/reference/webhooks).
+        if self.read_comments and self._databases[ds.database_id].shared:
+            parent = {"id": target, "type": "block" if target in self._blocks else "page"}
+            self._changed(kind, {"id": comment["id"], "type": "comment"}, {"page_id": page.id, "parent": parent}, by)
+
+    def _changed(self, kind: str, entity: JsonObj, data: JsonObj, by: str) -> None:
+        user = self._users[by]
+        change = Change(kind, entity, data, {"id": user.id, "type": user.kind}, self.clock())
+        for listener in self.webhooks:
+            listener.record(change)
 
     def _materialize(self, parent_id: str, page_id: str, specs: list[BlockSpec], index: int | None) -> list[Block]:
         siblings = self._children.setdefault(parent_id, [])
