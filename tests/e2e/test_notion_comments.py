@@ -97,22 +97,17 @@ async def drained(queue: RedisJobQueue) -> None:
     assert stats.dead_letters == 0
 
 
-def edit(notion: FakeNotion, comment_id: str, text: str) -> None:
-    comment = next(c for c in notion.comments if c["id"] == comment_id)
-    comment["rich_text"] = [{**comment["rich_text"][0], "plain_text": text, "text": {"content": text, "link": None}}]
-
-
 async def test_a_notion_comment_becomes_a_sentry_note_and_follows_edits_and_deletion(world: World) -> None:
     comment = world.notion.person_comments(world.page_id, "Reproduced on staging", by=world.ada)
     await world.event("comment.created", comment["id"])
     await until(lambda: world.sentry.notes(ISSUE), "no note")
     assert world.sentry.notes(ISSUE) == ["Ada Lovelace in Notion: Reproduced on staging"]
 
-    edit(world.notion, comment["id"], "Reproduced on production too")
+    world.notion.person_edits_comment(comment["id"], "Reproduced on production too", by=world.ada)
     await world.event("comment.updated", comment["id"])
     await until(lambda: "too" in world.sentry.notes(ISSUE)[0], "the note was not edited")
 
-    world.notion.comments.remove(comment)
+    world.notion.person_deletes_comment(comment["id"], by=world.ada)
     await world.event("comment.deleted", comment["id"])
     await until(lambda: not world.sentry.notes(ISSUE), "the note was not deleted")
     assert len(world.sentry.calls("POST", NOTES)) == 1
@@ -120,7 +115,7 @@ async def test_a_notion_comment_becomes_a_sentry_note_and_follows_edits_and_dele
 
 async def test_events_out_of_order_and_the_bots_own_comments(world: World) -> None:
     comment = world.notion.person_comments(world.page_id, "First words", by=world.ada)
-    edit(world.notion, comment["id"], "Second thoughts")
+    world.notion.person_edits_comment(comment["id"], "Second thoughts", by=world.ada)
     own = world.notion.person_comments(world.page_id, "Jane Doe (Sentry): seen again", by=world.notion.bot_id)
 
     await world.event("comment.updated", comment["id"])  # the edit's event comes before the create's
@@ -142,7 +137,7 @@ async def test_a_note_sentry_saved_before_failing_is_posted_once(world: World) -
     await drained(world.queue)
 
     assert world.sentry.notes(ISSUE) == ["Ada Lovelace in Notion: Reproduced"]
-    world.notion.comments.remove(comment)
+    world.notion.person_deletes_comment(comment["id"], by=world.ada)
     await world.event("comment.deleted", comment["id"])  # the rerun learnt the note's id
     await until(lambda: not world.sentry.notes(ISSUE), "the note was not deleted")
 

@@ -539,7 +539,7 @@ async def test_an_author_without_a_shown_name_is_looked_up_once(notion: Notion) 
     page_id = notion.add("Checkout crashes", sentry_url=SENTRY_URL)
     ada = notion.fake.add_user("Ada Lovelace", "ada@example.org")
     first, second = (notion.fake.person_comments(page_id, text, by=ada) for text in ("One", "Two"))
-    for comment in (first, second):
+    for comment in notion.fake.comments:
         del comment["display_name"]  # as an answer that names only the author's id
 
     read = [await notion.tracker.read_comment(c["id"]) for c in (first, second)]
