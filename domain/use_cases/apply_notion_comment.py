@@ -1,7 +1,7 @@
 import logging
 from typing import Literal
 
-from domain.errors import IssueNotFound, SentryRefused
+from domain.errors import InvalidWebhook, IssueNotFound, SentryRefused
 from domain.models import Frozen, Job, JobOutcome, NotionComment, SyncPolicy
 from domain.notion_events import parse
 from domain.ports import Comments, Entries, Locks, People, SentryApi, SyncState
@@ -9,10 +9,13 @@ from domain.sentry_events import sentry_issue_id
 
 log = logging.getLogger(__name__)
 
-Outcome = Literal["off", "own", "from_sentry", "gone", "unlinked", "unchanged", "created", "edited", "deleted"]
+Outcome = Literal[
+    "off", "invalid", "own", "from_sentry", "gone", "unlinked", "unchanged", "created", "edited", "deleted"
+]
 # Why a job that wrote nothing was skipped, as the worker's log line says it.
 SKIPPED: dict[Outcome, str] = {
     "off": "Notion comments are not carried to Sentry",
+    "invalid": "not an event Notion sends",
     "own": "made by this service",
     "from_sentry": "the comment came from Sentry",
     "gone": "the comment or its note is gone",
@@ -69,7 +72,10 @@ class ApplyNotionComment:
                 self._told_why = True
                 log.warning("Notion comments are not carried to Sentry: set SENTRY_API_TOKEN to write notes.")
             return "off"
-        event = parse(job.body)
+        try:
+            event = parse(job.body)
+        except InvalidWebhook:
+            return "invalid"  # queued by a version that took it
         bot = await self._bot.bot_id()
         if event.only_by(frozenset({bot, event.integration_id})):
             return "own"

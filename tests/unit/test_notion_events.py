@@ -23,6 +23,12 @@ def test_a_page_event_names_the_page_its_data_source_and_the_changed_property_id
     assert parsed.updated_properties == ("biOx", "XGe%40")
 
 
+def test_ids_are_taken_with_or_without_dashes() -> None:
+    bare = PAGE_ID.replace("-", "").upper()
+
+    assert notion_events.parse(event() | {"entity": {"id": bare, "type": "page"}}).page_id == bare
+
+
 def test_a_comment_event_names_the_page_the_comment_is_on() -> None:
     parsed = notion_events.parse(event("comment.created"))
 
@@ -79,6 +85,10 @@ def test_only_by_our_bot_when_every_author_is_it(authors: list[dict[str, str]], 
         event() | {"type": ""},
         event() | {"authors": [{"type": "person"}]},
         event() | {"id": "x" * 65},
+        # Ids the worker would put in Notion's API paths: only Notion's own (UUIDs) are taken.
+        event() | {"entity": {"id": "../../v1/users/me", "type": "page"}},
+        event("comment.created") | {"data": {"page_id": "x?filter_properties=title"}},
+        event() | {"data": {"parent": {"id": "d", "type": "database", "data_source_id": "a/b"}}},
     ],
 )
 def test_a_body_notion_would_not_send_is_invalid(body: Any) -> None:
