@@ -24,31 +24,24 @@ from tests.support.fake_sentry import FakeSentry
 from tests.support.notion_webhooks import TOKEN
 from tests.support.real_redis import REDIS_URL
 from tests.support.sentry import description, group, hook_headers, issue_link_body, ui_headers, webhook
-from tests.support.stack import Client, Notion, StartApp, settings
+from tests.support.stack import Client, Notion, StartApp, serve_notion, serve_sentry, settings
 
 ISSUE = 4242
 ISSUE_PATH = rf"/api/0/organizations/acme/issues/{ISSUE}/"
 NOTES = ISSUE_PATH + "comments/.*"
 T0 = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)
 WAIT_S = 10.0
+SCOPES = ("event:read", "event:write", "event:admin", "member:read")
 
 
 @pytest.fixture
 async def notion(aiohttp_server: AiohttpServer) -> Notion:
-    fake = FakeNotion(seed=23)
-    database_id, data_source_id = fake.add_database("Bugs")
-    fake.clock = lambda: T0
-    server = await aiohttp_server(fake.app())
-    return Notion(fake, str(server.make_url("")).rstrip("/"), database_id, data_source_id)
+    return await serve_notion(aiohttp_server, seed=23, at=T0)
 
 
 @pytest.fixture
 async def sentry(aiohttp_server: AiohttpServer) -> tuple[FakeSentry, str]:
-    fake = FakeSentry(scopes=("event:read", "event:write", "event:admin", "member:read"))
-    fake.clock = lambda: T0
-    fake.add_issue(ISSUE, status="unresolved", substatus="ongoing")
-    server = await aiohttp_server(fake.app())
-    return fake, str(server.make_url("")).rstrip("/")
+    return await serve_sentry(aiohttp_server, issue=ISSUE, at=T0, scopes=SCOPES)
 
 
 @dataclass

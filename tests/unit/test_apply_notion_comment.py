@@ -10,7 +10,7 @@ from domain.sentry_events import delivery
 from domain.use_cases.apply_comment import ApplyComment
 from domain.use_cases.apply_notion_comment import ApplyNotionComment, Outcome
 from tests.support.fakes import FakeSentryApi, FakeWorkspace
-from tests.support.notion_events import INTEGRATION, comment_job
+from tests.support.notion_webhooks import INTEGRATION, comment_job
 from tests.support.sentry import webhook
 
 Apply = Callable[[Job], Awaitable[Outcome]]
@@ -55,18 +55,9 @@ def use_case(
     )
 
 
-def applying(
-    tracker: FakeWorkspace,
-    sentry: FakeSentryApi | None,
-    state: MemorySyncState | None = None,
-    policy: SyncPolicy | None = None,
-) -> Apply:
-    return use_case(tracker, sentry, state, policy).apply
-
-
 @pytest.fixture
 def apply(tracker: FakeWorkspace, sentry: FakeSentryApi, state: MemorySyncState) -> Apply:
-    return applying(tracker, sentry, state)
+    return use_case(tracker, sentry, state).apply
 
 
 def edit(tracker: FakeWorkspace, page_id: str, comment_id: str, text: str) -> None:
@@ -167,7 +158,7 @@ async def test_a_comment_that_came_from_sentry_is_not_sent_back(
     (notion_id,) = tracker.pages[page_id].comments
     tracker.calls.clear()
 
-    apply = applying(tracker, sentry, state)
+    apply = use_case(tracker, sentry, state).apply
     assert await apply(comment_job("comment.created", notion_id, page_id, author_id=ADA.id)) == "from_sentry"
 
     assert "read_comment" not in tracker.calls
@@ -203,7 +194,7 @@ async def test_a_worker_killed_after_sentry_saved_the_note_leaves_one_note(
     tracker: FakeWorkspace, state: MemorySyncState, page_id: str
 ) -> None:
     sentry = LosesAnswer()
-    apply = applying(tracker, sentry, state)
+    apply = use_case(tracker, sentry, state).apply
     comment_id = tracker.comment_as(page_id, ADA, "Reproduced")
     job = comment_job("comment.created", comment_id, page_id, author_id=ADA.id)
 
@@ -235,7 +226,7 @@ async def test_without_the_admin_scope_a_deleted_comment_leaves_a_note_saying_so
     tracker: FakeWorkspace, page_id: str
 ) -> None:
     sentry = FakeSentryApi(admin=False)
-    apply = applying(tracker, sentry)
+    apply = use_case(tracker, sentry).apply
     comment_id = tracker.comment_as(page_id, ADA, "Wrong page")
     await apply(comment_job("comment.created", comment_id, page_id, author_id=ADA.id))
 
@@ -248,7 +239,7 @@ async def test_without_the_admin_scope_a_deleted_comment_leaves_a_note_saying_so
 async def test_without_sentrys_api_nothing_happens_and_the_log_says_why_once(
     tracker: FakeWorkspace, page_id: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    apply = applying(tracker, None)
+    apply = use_case(tracker, None).apply
     comment_id = tracker.comment_as(page_id, ADA, "Hello")
     tracker.calls.clear()
 
@@ -265,7 +256,7 @@ async def test_without_sentrys_api_nothing_happens_and_the_log_says_why_once(
 async def test_the_notion_to_sentry_direction_can_be_switched_off(
     tracker: FakeWorkspace, sentry: FakeSentryApi, page_id: str
 ) -> None:
-    apply = applying(tracker, sentry, policy=SyncPolicy(comments_to_sentry=False))
+    apply = use_case(tracker, sentry, policy=SyncPolicy(comments_to_sentry=False)).apply
     comment_id = tracker.comment_as(page_id, ADA, "Hello")
 
     assert await apply(comment_job("comment.created", comment_id, page_id, author_id=ADA.id)) == "off"

@@ -5,8 +5,9 @@ import pytest
 
 from domain import notion_events
 from domain.errors import InvalidWebhook
+from tests.support.fake_notion.webhooks import encode
 from tests.support.notion_payloads import DATA_SOURCE_ID, PAGE_ID
-from tests.support.notion_webhooks import COMMENT_ID, DOC_HANDSHAKE, DOC_TOKEN, dumps, event
+from tests.support.notion_webhooks import COMMENT_ID, DOC_HANDSHAKE, DOC_TOKEN, event
 
 BOT = {"id": "b0b0b0b0-0000-4000-8000-000000000001", "type": "bot"}
 PERSON = {"id": "c7c11cca-1d73-471d-9b6e-bdef51470190", "type": "person"}
@@ -114,4 +115,4 @@ def test_bytes_that_are_not_json_are_invalid(raw: bytes) -> None:
 
 
 def test_decoding_reads_compact_utf8_as_notion_sends_it() -> None:
-    assert notion_events.decode(dumps({"name": "Zoë"})) == {"name": "Zoë"}
+    assert notion_events.decode(encode({"name": "Zoë"})) == {"name": "Zoë"}
