@@ -7,9 +7,9 @@ late, merged, repeated and out of order, so nothing here depends on their order 
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, StringConstraints, ValidationError, field_validator
 
 from domain.errors import InvalidWebhook
 from domain.models import Frozen, Job
@@ -30,6 +30,11 @@ KINDS: dict[str, str] = {
 }
 
 
+# Notion's ids are UUIDs, written with or without dashes (https://developers.notion.com/reference/intro). The
+# worker puts them in API paths, so anything else is refused here rather than sent to Notion.
+NotionId = Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{8}(-?[0-9a-fA-F]{4}){3}-?[0-9a-fA-F]{12}$")]
+
+
 class Author(Frozen):
     id: str = Field(min_length=1, max_length=64)
     type: str = Field(max_length=20)  # person, bot or agent
@@ -45,10 +50,10 @@ class NotionEvent(Frozen):
     subscription_id: str = Field(default="", max_length=64)
     integration_id: str = Field(default="", max_length=64)
     authors: tuple[Author, ...] = Field(default=(), max_length=100)
-    entity_id: str = Field(min_length=1, max_length=64)
+    entity_id: NotionId
     entity_type: str = Field(max_length=40)
-    page_id: str | None = None  # the page the event is about: the entity, or the page a comment is on
-    data_source_id: str | None = None  # the page's data source, when Notion names it
+    page_id: NotionId | None = None  # the page the event is about: the entity, or the page a comment is on
+    data_source_id: NotionId | None = None  # the page's data source, when Notion names it
     updated_properties: tuple[str, ...] = Field(default=(), max_length=500)  # property ids, URL-encoded
 
     @field_validator("timestamp")

@@ -1,15 +1,26 @@
 import logging
 from typing import Literal
 
-from domain.errors import IssueNotFound, SentryRefused
-from domain.models import Frozen, Job, NotionComment, SyncPolicy
+from domain.errors import InvalidWebhook, IssueNotFound, SentryRefused
+from domain.models import Frozen, Job, JobOutcome, NotionComment, SyncPolicy
 from domain.notion_events import parse
 from domain.ports import Comments, Entries, Locks, People, SentryApi, SyncState
 from domain.sentry_events import sentry_issue_id
 
 log = logging.getLogger(__name__)
 
-Outcome = Literal["off", "own", "from_sentry", "gone", "unlinked", "unchanged", "created", "edited", "deleted"]
+Outcome = Literal[
+    "off", "invalid", "own", "from_sentry", "gone", "unlinked", "unchanged", "created", "edited", "deleted"
+]
+# Why a job that wrote nothing was skipped, as the worker's log line says it.
+SKIPPED: dict[Outcome, str] = {
+    "off": "Notion comments are not carried to Sentry",
+    "invalid": "not an event Notion sends",
+    "own": "made by this service",
+    "from_sentry": "the comment came from Sentry",
+    "gone": "the comment or its note is gone",
+    "unlinked": "the page is no linked entry",
+}
 
 
 class NoteLink(Frozen):
@@ -45,7 +56,15 @@ class ApplyNotionComment:
         self._locks, self._state, self._policy = locks, state, policy
         self._told_why = False
 
-    async def __call__(self, job: Job) -> Outcome:
+    async def __call__(self, job: Job) -> JobOutcome:
+        done = await self.apply(job)
+        if done in SKIPPED:
+            return JobOutcome(outcome="skipped", reason=SKIPPED[done])
+        if done == "unchanged":
+            return JobOutcome(outcome="unchanged", reason="the note says it already")
+        return JobOutcome(outcome="applied", changes=(f"Sentry note {done}",))
+
+    async def apply(self, job: Job) -> Outcome:
         if not self._policy.comments_to_sentry:
             return "off"
         if self._sentry is None:
@@ -53,7 +72,10 @@ class ApplyNotionComment:
                 self._told_why = True
                 log.warning("Notion comments are not carried to Sentry: set SENTRY_API_TOKEN to write notes.")
             return "off"
-        event = parse(job.body)
+        try:
+            event = parse(job.body)
+        except InvalidWebhook:
+            return "invalid"  # queued by a version that took it
         bot = await self._bot.bot_id()
         if event.only_by(frozenset({bot, event.integration_id})):
             return "own"

@@ -14,9 +14,9 @@ from domain.models import Job
 from domain.notion_events import job, parse
 from tests.support.fake_notion import FakeNotion
 from tests.support.fake_sentry import FakeSentry
-from tests.support.notion_events import page_event
+from tests.support.notion_webhooks import page_event
 from tests.support.real_redis import REDIS_URL
-from tests.support.stack import Notion, settings
+from tests.support.stack import Notion, serve_notion, serve_sentry, settings
 
 ISSUE = 4242
 SENTRY_LINK = f"https://acme.sentry.io/issues/{ISSUE}/"
@@ -25,20 +25,12 @@ T0 = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)
 
 @pytest.fixture
 async def notion(aiohttp_server: AiohttpServer) -> Notion:
-    fake = FakeNotion(seed=13)
-    database_id, data_source_id = fake.add_database("Bugs")
-    fake.clock = lambda: T0
-    server = await aiohttp_server(fake.app())
-    return Notion(fake, str(server.make_url("")).rstrip("/"), database_id, data_source_id)
+    return await serve_notion(aiohttp_server, seed=13, at=T0)
 
 
 @pytest.fixture
 async def sentry(aiohttp_server: AiohttpServer) -> tuple[FakeSentry, str]:
-    fake = FakeSentry(scopes=("event:read", "event:write", "member:read"))
-    fake.clock = lambda: T0
-    fake.add_issue(ISSUE, status="unresolved", substatus="ongoing")
-    server = await aiohttp_server(fake.app())
-    return fake, str(server.make_url("")).rstrip("/")
+    return await serve_sentry(aiohttp_server, issue=ISSUE, at=T0, scopes=("event:read", "event:write", "member:read"))
 
 
 @dataclass

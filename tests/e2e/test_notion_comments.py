@@ -16,7 +16,7 @@ from adapters.redis_queue import RedisJobQueue
 from container import Container, resolve
 from tests.support.fake_notion import FakeNotion
 from tests.support.fake_sentry import FakeSentry
-from tests.support.notion_events import comment_job
+from tests.support.notion_webhooks import comment_job
 from tests.support.real_redis import REDIS_URL
 from tests.support.sentry import hook_headers, webhook
 from tests.support.stack import StartApp, settings

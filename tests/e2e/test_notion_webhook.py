@@ -17,6 +17,7 @@ from container import Container
 from domain.errors import TrackerUnavailable
 from domain.models import Job, JobOutcome
 from domain.use_cases.run_job import RunJob
+from tests.support.fake_notion.webhooks import encode
 from tests.support.fakes import FakeJobQueue, FakeWorkspace
 from tests.support.notion_payloads import DATA_SOURCE_ID
 from tests.support.notion_webhooks import (
@@ -25,7 +26,6 @@ from tests.support.notion_webhooks import (
     DOC_TOKEN,
     OLD_TOKEN,
     TOKEN,
-    dumps,
     event,
     handshake,
     headers,
@@ -93,7 +93,7 @@ def test_signatures_are_notions_documented_sample() -> None:
 
 async def test_the_documented_signature_is_accepted(aiohttp_client: AiohttpClient) -> None:
     service = await start(aiohttp_client, secrets=DOC_TOKEN)
-    body = dumps(event()).replace(b"}", b" }", 1)  # bytes as sent, not as Python would write them
+    body = encode(event()).replace(b"}", b" }", 1)  # bytes as sent, not as Python would write them
 
     status, answer = await service.post(
         body, **{"X-Notion-Signature": sign(body, DOC_TOKEN).upper().replace("SHA256=", "sha256=")}
@@ -105,7 +105,7 @@ async def test_the_documented_signature_is_accepted(aiohttp_client: AiohttpClien
 
 @pytest.mark.parametrize("token", [TOKEN, OLD_TOKEN], ids=["new", "old"])
 async def test_either_configured_token_verifies_while_rotating(service: Service, token: str) -> None:
-    body = dumps(event())
+    body = encode(event())
     before = notion_events("page.properties_updated", "queued")
 
     status, answer = await service.post(body, **headers(body, token))
@@ -119,12 +119,12 @@ async def test_either_configured_token_verifies_while_rotating(service: Service,
     [
         None,
         "",
-        sign(dumps(event()), "secret_someone_else"),
-        sign(dumps(event()))[len("sha256=") :],  # no prefix
-        "sha1=" + sign(dumps(event()))[len("sha256=") :],
-        sign(dumps(event())) + "00",
-        sign(dumps(event()))[:-1],
-        sign(dumps(event())) + ", " + sign(dumps(event())),
+        sign(encode(event()), "secret_someone_else"),
+        sign(encode(event()))[len("sha256=") :],  # no prefix
+        "sha1=" + sign(encode(event()))[len("sha256=") :],
+        sign(encode(event())) + "00",
+        sign(encode(event()))[:-1],
+        sign(encode(event())) + ", " + sign(encode(event())),
         "sha256=" + "g" * 64,
         "sha256=ｆ" + "0" * 63,  # a fullwidth letter
     ],
@@ -133,7 +133,7 @@ async def test_either_configured_token_verifies_while_rotating(service: Service,
 async def test_a_forged_missing_or_malformed_signature_is_refused_and_nothing_queued(
     service: Service, signature: str | None
 ) -> None:
-    body = dumps(event(id="1782edd6-a853-4d4a-b02c-9c8c16f28e53"))
+    body = encode(event(id="1782edd6-a853-4d4a-b02c-9c8c16f28e53"))
     signed = {} if signature is None else {"X-Notion-Signature": signature}
 
     status, answer = await service.post(body, **signed)
@@ -144,7 +144,7 @@ async def test_a_forged_missing_or_malformed_signature_is_refused_and_nothing_qu
 
 
 async def test_the_signature_covers_the_body_as_sent(service: Service) -> None:
-    body = dumps(event())
+    body = encode(event())
     tampered = body.replace(b'"person"', b'"bot"')
 
     status, _ = await service.post(tampered, **headers(body))
@@ -155,7 +155,7 @@ async def test_the_signature_covers_the_body_as_sent(service: Service) -> None:
 
 async def test_without_a_configured_token_events_are_refused_naming_the_variable(aiohttp_client: AiohttpClient) -> None:
     service = await start(aiohttp_client, secrets=None)
-    body = dumps(event())
+    body = encode(event())
 
     status, answer = await service.post(body, **headers(body))
 
@@ -180,7 +180,7 @@ async def test_the_handshake_is_taken_unsigned_and_kept_pending_never_logged(aio
     assert DOC_TOKEN not in repr(logs)
     assert notion_events("verification", "local") == before + 1
     # Still refused: a handshake activates nothing.
-    body = dumps(event())
+    body = encode(event())
     assert (await service.post(body, **headers(body, DOC_TOKEN)))[0] == 401
 
 
@@ -196,16 +196,16 @@ async def test_a_later_handshake_never_replaces_the_active_token(service: Servic
         "active",
         "local",
     ]
-    forged = dumps(event())
+    forged = encode(event())
     assert (await service.post(forged, **headers(forged, "secret_attacker")))[0] == 401
     assert "secret_attacker" not in repr(logs)
 
 
 async def test_notions_retry_of_an_event_is_a_duplicate(service: Service) -> None:
     first = event(id="1782edd6-a853-4d4a-b02c-9c8c16f28e53")
-    retry = dumps(first | {"attempt_number": 2})
+    retry = encode(first | {"attempt_number": 2})
 
-    assert (await service.post(dumps(first), **headers(dumps(first))))[1]["outcome"] == "queued"
+    assert (await service.post(encode(first), **headers(encode(first))))[1]["outcome"] == "queued"
     assert (await service.post(retry, **headers(retry)))[1]["outcome"] == "duplicate"
     assert [job.key for job in service.queue.jobs] == [f"notion:{first['id']}"]
 
@@ -225,7 +225,7 @@ async def test_notions_retry_of_an_event_is_a_duplicate(service: Service) -> Non
 async def test_events_the_sync_does_not_act_on_are_acknowledged_and_dropped(
     service: Service, body: dict[str, Any], label: str
 ) -> None:
-    raw = dumps(body)
+    raw = encode(body)
     before = notion_events(label, "ignored")
 
     assert await service.post(raw, **headers(raw)) == (200, {"received": True, "outcome": "ignored"})
@@ -238,9 +238,9 @@ async def test_events_the_sync_does_not_act_on_are_acknowledged_and_dropped(
     [
         b"{",
         b"[]",
-        dumps({"type": "page.created"}),
-        dumps(event() | {"timestamp": "2026-03-20"}),
-        dumps({"verification_token": 7}),
+        encode({"type": "page.created"}),
+        encode(event() | {"timestamp": "2026-03-20"}),
+        encode({"verification_token": 7}),
     ],
 )
 async def test_a_signed_body_notion_would_not_send_is_a_400_and_nothing_queued(service: Service, body: bytes) -> None:
@@ -253,7 +253,7 @@ async def test_a_signed_body_notion_would_not_send_is_a_400_and_nothing_queued(s
 
 async def test_without_the_queue_an_event_is_applied_at_once_or_refused_for_notion_to_resend(service: Service) -> None:
     service.queue.down = True
-    body = dumps(event())
+    body = encode(event())
 
     assert (await service.post(body, **headers(body)))[1]["outcome"] == "applied"
     assert [job.action for job in service.ran] == ["page.properties_updated"]

@@ -9,17 +9,18 @@ The promises under test:
 
 import json
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
-from pytest_aiohttp import AiohttpClient
+from pytest_aiohttp import AiohttpClient, AiohttpServer
 from structlog.testing import capture_logs
 
 from adapters.memory import MemoryVerificationTokens
-from container import Container
+from container import Container, resolve
 from domain import notion_events
 from domain.errors import InvalidWebhook
 from domain.use_cases.run_job import RunJob
@@ -36,8 +37,11 @@ from tests.fuzz.test_fuzz import (
     json_values,
     problem_message,
 )
+from tests.support.fake_notion import FakeNotion
+from tests.support.fake_notion.webhooks import encode as compact
+from tests.support.fake_sentry import FakeSentry
 from tests.support.fakes import FakeJobQueue, FakeWorkspace
-from tests.support.notion_webhooks import OLD_TOKEN, TOKEN, dumps, event, handshake, sign
+from tests.support.notion_webhooks import OLD_TOKEN, TOKEN, event, handshake, sign
 from tests.support.stack import Client, app_for, settings
 
 WEBHOOK = "/notion/webhook"
@@ -83,7 +87,7 @@ bad_signatures = st.one_of(
     st.builds(sign, st.binary(max_size=40), st.sampled_from(("secret_other", "", TOKEN))),
 )
 event_bodies = st.builds(
-    lambda type, id: dumps(event(type, id=id)),
+    lambda type, id: compact(event(type, id=id)),
     st.sampled_from(("page.properties_updated", "comment.created", "data_source.schema_updated", "page.moved")),
     st.uuids().map(str),
 )
@@ -96,8 +100,8 @@ hostile_bodies = st.one_of(
 )
 
 
-async def check_queue(notion: Notion, before: int, resp: aiohttp.ClientResponse, body: bytes) -> None:
-    new = notion.queue.jobs[before:]
+async def check_queue(queue: FakeJobQueue, before: int, resp: aiohttp.ClientResponse, body: bytes) -> None:
+    new = queue.jobs[before:]
     assert resp.status < 500, (resp.status, await resp.text())
     if resp.status >= 400:
         await problem_message(resp)
@@ -145,7 +149,7 @@ async def test_signed_arbitrary_bodies_never_get_a_5xx_and_queue_only_events(
             WEBHOOK, data=body, headers={"Content-Type": content_type, "X-Notion-Signature": sign(body, token)}
         )
 
-    await check_queue(notion, before, resp, body)
+    await check_queue(notion.queue, before, resp, body)
 
 
 ENVELOPE_PATHS: list[tuple[str, ...]] = [
@@ -192,4 +196,124 @@ async def test_signed_mutated_events_never_get_a_5xx_and_queue_only_what_parses(
     with capture_logs():
         resp = await notion.client.post(WEBHOOK, data=body, headers={"X-Notion-Signature": sign(body)})
 
-    await check_queue(notion, before, resp, body)
+    await check_queue(notion.queue, before, resp, body)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# What the route queued, run by the worker's real handlers against the fake Notion and fake Sentry servers. The
+# entry and its issue already agree and the page's only comment is the service's own: no event, however hostile,
+# has anything to write.
+
+WRITES = ("POST", "PUT", "PATCH", "DELETE")
+# Ids that lead elsewhere when pasted into a path or query, or that Notion would never send.
+NASTY_IDS = st.sampled_from(
+    (
+        "../../v1/users/me",
+        "..%2F..%2Fv1%2Fcomments",
+        "x?filter_properties=title",
+        "x#y",
+        " ",
+        "00000000-0000-0000-0000-000000000000",
+        "0" * 32,
+        "%00",
+        "a/b",
+        "\u202e",
+    )
+)
+
+
+@dataclass
+class Worker:
+    client: Client
+    queue: FakeJobQueue
+    run: RunJob
+    notion: FakeNotion
+    sentry: FakeSentry
+    page_id: str
+    other_page_id: str
+    data_source_id: str
+    comment_id: str
+
+    def writes(self) -> list[str]:
+        to_notion = [f"Notion {r.method} {r.path}" for r in self.notion.requests if r.method in WRITES]
+        to_sentry = [f"Sentry {r.method} {r.path}" for r in self.sentry.requests if r.method in WRITES]
+        # Querying a data source is a POST that reads.
+        return [w for w in to_notion + to_sentry if not w.endswith("/query")]
+
+
+@pytest.fixture
+async def worker(aiohttp_client: AiohttpClient, aiohttp_server: AiohttpServer) -> AsyncIterator[Worker]:
+    fake_notion, fake_sentry = FakeNotion(seed=31), FakeSentry(scopes=("event:read", "event:write", "member:read"))
+    database_id, data_source_id = fake_notion.add_database("Bugs")
+    _, elsewhere = fake_notion.add_database("Elsewhere")
+    link = {"Sentry Link": {"url": "https://acme.sentry.io/issues/4242/"}}
+    page = fake_notion.add_page(data_source_id, "Checkout is broken", properties=link)
+    other = fake_notion.add_page(elsewhere, "Not an entry", properties=link)
+    comment = fake_notion.person_comments(str(page["id"]), "Jane Doe (Sentry): seen", by=fake_notion.bot_id)
+    fake_sentry.add_issue(4242)
+    notion_url = str((await aiohttp_server(fake_notion.app())).make_url("")).rstrip("/")
+    sentry_url = str((await aiohttp_server(fake_sentry.app())).make_url("")).rstrip("/")
+    container = Container(
+        settings=settings(
+            NOTION_API_BASE_URL=notion_url,
+            NOTION_TOKEN=fake_notion.token,
+            NOTION_CONFIG=json.dumps({"database_id": database_id, "column_names": {"status": "Status"}}),
+            NOTION_RATE_LIMIT="100000",
+            NOTION_WEBHOOK_SECRET=TOKEN,
+            SENTRY_API_TOKEN=fake_sentry.token,
+            SENTRY_ORG=fake_sentry.organization,
+            SENTRY_URL=sentry_url,
+        )
+    )
+    queue = FakeJobQueue()
+    container.queue.override(queue)
+    client = await aiohttp_client(app_for(container))
+    yield Worker(
+        client,
+        queue,
+        await resolve(container.run_job()),
+        fake_notion,
+        fake_sentry,
+        str(page["id"]),
+        str(other["id"]),
+        data_source_id,
+        str(comment["id"]),
+    )
+    await assert_still_up(client)
+    await resolve(container.shutdown_resources())
+
+
+def about(worker: Worker, body: dict[str, Any], page_id: str) -> dict[str, Any]:
+    """The event as the fake workspace would send it about `page_id` (or its comment)."""
+    if body["entity"]["type"] == "comment":
+        body["entity"]["id"] = worker.comment_id
+        body["data"] = {"page_id": page_id, "parent": {"id": page_id, "type": "page"}}
+    elif body["entity"]["type"] == "page":
+        body["entity"]["id"] = page_id
+        body["data"]["parent"]["data_source_id"] = worker.data_source_id
+    return body
+
+
+@FUZZ
+@given(
+    type=st.sampled_from(tuple(notion_events.KINDS)),
+    which=st.sampled_from(("entry", "other")),
+    path=st.sampled_from(ENVELOPE_PATHS),
+    value=json_values | NASTY_IDS,
+)
+async def test_signed_hostile_events_reaching_the_worker_are_skipped_and_write_nothing(
+    worker: Worker, type: str, which: str, path: tuple[str, ...], value: Any
+) -> None:
+    page_id = worker.page_id if which == "entry" else worker.other_page_id
+    body = encode(mutate(about(worker, event(type), page_id), path, value), "utf8")
+    before = len(worker.queue.jobs)
+
+    with capture_logs():
+        resp = await worker.client.post(WEBHOOK, data=body, headers={"X-Notion-Signature": sign(body)})
+        await check_queue(worker.queue, before, resp, body)
+        outcomes = [await worker.run(job) for job in worker.queue.jobs[before:]]
+
+    # A schema event only has the columns read again before the next entry is synced.
+    harmless = {"skipped", "unchanged"} | ({"applied"} if type.endswith("schema_updated") else set())
+    assert all(done.outcome in harmless for done in outcomes), outcomes
+    assert worker.writes() == []

@@ -1,17 +1,19 @@
 import logging
+from collections.abc import Awaitable, Callable
 
 import pytest
 
 from adapters.memory import MemoryLinkRegistry, MemoryLocks, MemorySyncState
 from domain.errors import SentryUnavailable
-from domain.models import Assignee, SyncPolicy
+from domain.models import Assignee, Job, JobOutcome, SyncPolicy
 from domain.sentry_events import delivery
 from domain.use_cases.apply_comment import ApplyComment
-from domain.use_cases.apply_notion_comment import ApplyNotionComment
+from domain.use_cases.apply_notion_comment import ApplyNotionComment, Outcome
 from tests.support.fakes import FakeSentryApi, FakeWorkspace
-from tests.support.notion_events import INTEGRATION, comment_job
+from tests.support.notion_webhooks import INTEGRATION, comment_job
 from tests.support.sentry import webhook
 
+Apply = Callable[[Job], Awaitable[Outcome]]
 ADA = Assignee(id="5a1e4c3b-0d9f-4e8a-b7c6-1f2e3d4c5b6a", name="Ada Lovelace", email="ada@example.org")
 SENTRY_URL = "https://acme.sentry.io/issues/4242/"
 
@@ -36,7 +38,7 @@ def state() -> MemorySyncState:
     return MemorySyncState()
 
 
-def applying(
+def use_case(
     tracker: FakeWorkspace,
     sentry: FakeSentryApi | None,
     state: MemorySyncState | None = None,
@@ -54,16 +56,27 @@ def applying(
 
 
 @pytest.fixture
-def apply(tracker: FakeWorkspace, sentry: FakeSentryApi, state: MemorySyncState) -> ApplyNotionComment:
-    return applying(tracker, sentry, state)
+def apply(tracker: FakeWorkspace, sentry: FakeSentryApi, state: MemorySyncState) -> Apply:
+    return use_case(tracker, sentry, state).apply
 
 
 def edit(tracker: FakeWorkspace, page_id: str, comment_id: str, text: str) -> None:
     tracker.pages[page_id].comments[comment_id] = f"{ADA.name}: {text}"
 
 
+async def test_the_worker_is_told_what_the_job_did(tracker: FakeWorkspace, sentry: FakeSentryApi, page_id: str) -> None:
+    run = use_case(tracker, sentry)
+    comment_id = tracker.comment_as(page_id, ADA, "Reproduced")
+    job = comment_job("comment.created", comment_id, page_id, author_id=ADA.id)
+
+    assert await run(job) == JobOutcome(outcome="applied", changes=("Sentry note created",))
+    assert await run(job) == JobOutcome(outcome="unchanged", reason="the note says it already")
+    own = comment_job("comment.created", comment_id, page_id, author_id=INTEGRATION, author_type="bot")
+    assert await run(own) == JobOutcome(outcome="skipped", reason="made by this service")
+
+
 async def test_a_comment_becomes_a_note_naming_its_author_once(
-    apply: ApplyNotionComment, tracker: FakeWorkspace, sentry: FakeSentryApi, page_id: str
+    apply: Apply, tracker: FakeWorkspace, sentry: FakeSentryApi, page_id: str
 ) -> None:
     comment_id = tracker.comment_as(page_id, ADA, "Reproduced on staging")
 
@@ -74,7 +87,7 @@ async def test_a_comment_becomes_a_note_naming_its_author_once(
 
 
 async def test_edits_and_deletions_follow(
-    apply: ApplyNotionComment, tracker: FakeWorkspace, sentry: FakeSentryApi, page_id: str
+    apply: Apply, tracker: FakeWorkspace, sentry: FakeSentryApi, page_id: str
 ) -> None:
     comment_id = tracker.comment_as(page_id, ADA, "Reproduced on staging")
     other = tracker.comment_as(page_id, ADA, "Stays")
@@ -94,7 +107,7 @@ async def test_edits_and_deletions_follow(
 
 
 async def test_events_out_of_order_end_as_the_comment_is_now(
-    apply: ApplyNotionComment, tracker: FakeWorkspace, sentry: FakeSentryApi, page_id: str
+    apply: Apply, tracker: FakeWorkspace, sentry: FakeSentryApi, page_id: str
 ) -> None:
     edited = tracker.comment_as(page_id, ADA, "Typo fixed")
     deleted = tracker.comment_as(page_id, ADA, "Wrong page")
@@ -111,7 +124,7 @@ async def test_events_out_of_order_end_as_the_comment_is_now(
 
 
 async def test_comments_the_integration_wrote_are_never_sent(
-    apply: ApplyNotionComment, tracker: FakeWorkspace, sentry: FakeSentryApi, page_id: str
+    apply: Apply, tracker: FakeWorkspace, sentry: FakeSentryApi, page_id: str
 ) -> None:
     own = await tracker.add_comment(page_id, "Seen again", "Jane Doe")
     tracker.calls.clear()
@@ -145,7 +158,7 @@ async def test_a_comment_that_came_from_sentry_is_not_sent_back(
     (notion_id,) = tracker.pages[page_id].comments
     tracker.calls.clear()
 
-    apply = applying(tracker, sentry, state)
+    apply = use_case(tracker, sentry, state).apply
     assert await apply(comment_job("comment.created", notion_id, page_id, author_id=ADA.id)) == "from_sentry"
 
     assert "read_comment" not in tracker.calls
@@ -153,7 +166,7 @@ async def test_a_comment_that_came_from_sentry_is_not_sent_back(
 
 
 async def test_comments_on_pages_not_linked_or_not_ours_are_left_alone(
-    apply: ApplyNotionComment, tracker: FakeWorkspace, sentry: FakeSentryApi
+    apply: Apply, tracker: FakeWorkspace, sentry: FakeSentryApi
 ) -> None:
     unlinked = tracker.add("Not linked").page_id
     elsewhere = tracker.add("Another database", sentry_url=SENTRY_URL, in_database=False).page_id
@@ -181,7 +194,7 @@ async def test_a_worker_killed_after_sentry_saved_the_note_leaves_one_note(
     tracker: FakeWorkspace, state: MemorySyncState, page_id: str
 ) -> None:
     sentry = LosesAnswer()
-    apply = applying(tracker, sentry, state)
+    apply = use_case(tracker, sentry, state).apply
     comment_id = tracker.comment_as(page_id, ADA, "Reproduced")
     job = comment_job("comment.created", comment_id, page_id, author_id=ADA.id)
 
@@ -197,7 +210,7 @@ async def test_a_worker_killed_after_sentry_saved_the_note_leaves_one_note(
 
 
 async def test_two_comments_alike_are_one_note_kept_by_the_first(
-    apply: ApplyNotionComment, tracker: FakeWorkspace, sentry: FakeSentryApi, page_id: str
+    apply: Apply, tracker: FakeWorkspace, sentry: FakeSentryApi, page_id: str
 ) -> None:
     first, second = tracker.comment_as(page_id, ADA, "+1"), tracker.comment_as(page_id, ADA, "+1")
     await apply(comment_job("comment.created", first, page_id, author_id=ADA.id))
@@ -213,7 +226,7 @@ async def test_without_the_admin_scope_a_deleted_comment_leaves_a_note_saying_so
     tracker: FakeWorkspace, page_id: str
 ) -> None:
     sentry = FakeSentryApi(admin=False)
-    apply = applying(tracker, sentry)
+    apply = use_case(tracker, sentry).apply
     comment_id = tracker.comment_as(page_id, ADA, "Wrong page")
     await apply(comment_job("comment.created", comment_id, page_id, author_id=ADA.id))
 
@@ -226,7 +239,7 @@ async def test_without_the_admin_scope_a_deleted_comment_leaves_a_note_saying_so
 async def test_without_sentrys_api_nothing_happens_and_the_log_says_why_once(
     tracker: FakeWorkspace, page_id: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    apply = applying(tracker, None)
+    apply = use_case(tracker, None).apply
     comment_id = tracker.comment_as(page_id, ADA, "Hello")
     tracker.calls.clear()
 
@@ -243,7 +256,7 @@ async def test_without_sentrys_api_nothing_happens_and_the_log_says_why_once(
 async def test_the_notion_to_sentry_direction_can_be_switched_off(
     tracker: FakeWorkspace, sentry: FakeSentryApi, page_id: str
 ) -> None:
-    apply = applying(tracker, sentry, policy=SyncPolicy(comments_to_sentry=False))
+    apply = use_case(tracker, sentry, policy=SyncPolicy(comments_to_sentry=False)).apply
     comment_id = tracker.comment_as(page_id, ADA, "Hello")
 
     assert await apply(comment_job("comment.created", comment_id, page_id, author_id=ADA.id)) == "off"

@@ -12,7 +12,7 @@ from domain.stale_while_revalidate import StaleWhileRevalidate
 from domain.use_cases.apply_notion_page import ApplyNotionPage, PageApplied
 from domain.use_cases.apply_notion_schema import ApplyNotionSchema
 from tests.support.fakes import FakeSentryApi, FakeWorkspace
-from tests.support.notion_events import INTEGRATION, page_event
+from tests.support.notion_webhooks import INTEGRATION, page_event
 
 ADA = Assignee(id="u-ada", name="Ada Lovelace", email="ada@example.org")
 GRACE = Assignee(id="u-grace", name="Grace Hopper", email="grace@example.org")

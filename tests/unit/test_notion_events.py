@@ -5,8 +5,9 @@ import pytest
 
 from domain import notion_events
 from domain.errors import InvalidWebhook
+from tests.support.fake_notion.webhooks import encode
 from tests.support.notion_payloads import DATA_SOURCE_ID, PAGE_ID
-from tests.support.notion_webhooks import COMMENT_ID, DOC_HANDSHAKE, DOC_TOKEN, dumps, event
+from tests.support.notion_webhooks import COMMENT_ID, DOC_HANDSHAKE, DOC_TOKEN, event
 
 BOT = {"id": "b0b0b0b0-0000-4000-8000-000000000001", "type": "bot"}
 PERSON = {"id": "c7c11cca-1d73-471d-9b6e-bdef51470190", "type": "person"}
@@ -21,6 +22,12 @@ def test_a_page_event_names_the_page_its_data_source_and_the_changed_property_id
     assert parsed.timestamp == datetime(2026, 3, 20, 9, 15, 2, 118000, tzinfo=UTC)
     assert (parsed.page_id, parsed.entity_type, parsed.data_source_id) == (PAGE_ID, "page", DATA_SOURCE_ID)
     assert parsed.updated_properties == ("biOx", "XGe%40")
+
+
+def test_ids_are_taken_with_or_without_dashes() -> None:
+    bare = PAGE_ID.replace("-", "").upper()
+
+    assert notion_events.parse(event() | {"entity": {"id": bare, "type": "page"}}).page_id == bare
 
 
 def test_a_comment_event_names_the_page_the_comment_is_on() -> None:
@@ -79,6 +86,10 @@ def test_only_by_our_bot_when_every_author_is_it(authors: list[dict[str, str]], 
         event() | {"type": ""},
         event() | {"authors": [{"type": "person"}]},
         event() | {"id": "x" * 65},
+        # Ids the worker would put in Notion's API paths: only Notion's own (UUIDs) are taken.
+        event() | {"entity": {"id": "../../v1/users/me", "type": "page"}},
+        event("comment.created") | {"data": {"page_id": "x?filter_properties=title"}},
+        event() | {"data": {"parent": {"id": "d", "type": "database", "data_source_id": "a/b"}}},
     ],
 )
 def test_a_body_notion_would_not_send_is_invalid(body: Any) -> None:
@@ -104,4 +115,4 @@ def test_bytes_that_are_not_json_are_invalid(raw: bytes) -> None:
 
 
 def test_decoding_reads_compact_utf8_as_notion_sends_it() -> None:
-    assert notion_events.decode(dumps({"name": "Zoë"})) == {"name": "Zoë"}
+    assert notion_events.decode(encode({"name": "Zoë"})) == {"name": "Zoë"}

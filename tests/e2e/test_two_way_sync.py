@@ -1,0 +1,423 @@
+# Two-way sync from end to end: a person changes an entry in the fake Notion, the fake Notion sends its signed
+# webhook to the service's route, a worker runs the queued job on the real Redis queue, and the fake Sentry API
+# takes the write; and the other way, a signed Sentry webhook whose write to Notion comes back as Notion's event.
+import asyncio
+import contextlib
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from pytest_aiohttp import AiohttpServer
+
+from adapters.redis_queue import RedisJobQueue
+from container import Container, resolve
+from domain.models import Job
+from entrypoints.cli.jobs import observed
+from tests.support.fake_notion import FakeNotion, NotionWebhooks
+from tests.support.fake_notion.webhooks import Delivery, encode, signature
+from tests.support.fake_sentry import FakeSentry
+from tests.support.notion_webhooks import TOKEN
+from tests.support.real_redis import REDIS_URL
+from tests.support.sentry import description, group, hook_headers, issue_link_body, ui_headers, webhook
+from tests.support.stack import Client, Notion, StartApp, serve_notion, serve_sentry, settings
+
+ISSUE = 4242
+ISSUE_PATH = rf"/api/0/organizations/acme/issues/{ISSUE}/"
+NOTES = ISSUE_PATH + "comments/.*"
+T0 = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)
+WAIT_S = 10.0
+SCOPES = ("event:read", "event:write", "event:admin", "member:read")
+
+
+@pytest.fixture
+async def notion(aiohttp_server: AiohttpServer) -> Notion:
+    return await serve_notion(aiohttp_server, seed=23, at=T0)
+
+
+@pytest.fixture
+async def sentry(aiohttp_server: AiohttpServer) -> tuple[FakeSentry, str]:
+    return await serve_sentry(aiohttp_server, issue=ISSUE, at=T0, scopes=SCOPES)
+
+
+@dataclass
+class Worker:
+    """A `sentry-notion worker` process: its own container, a consumer of its own on the shared queue."""
+
+    container: Container
+    task: asyncio.Task[None]
+    stop: asyncio.Event
+    ran: list[Job] = field(default_factory=list)
+
+
+@dataclass
+class Sync:
+    notion: FakeNotion
+    sentry: FakeSentry
+    hooks: NotionWebhooks
+    client: Client
+    queue: RedisJobQueue
+    start_worker: Callable[..., Awaitable[Worker]]
+    worker: Worker
+    page_id: str
+    ada: str  # a person in Notion, and a member of the Sentry organization with the same email
+    ada_in_sentry: str
+    sentry_at: int = field(default_factory=lambda: int(time.time()) - 3600)
+
+    async def settle(self, **deliver: Any) -> list[Delivery]:
+        """Notion sends what is pending and the workers run what was queued, until neither side has more to say:
+        the service's own writes to Notion come back as events too, and must die out."""
+        sent: list[Delivery] = []
+        for _ in range(4):
+            sent += await self.hooks.deliver(**deliver)
+            deliver = {}
+            await self.drained()
+            if not self.hooks.pending():
+                return sent
+        raise AssertionError(f"the two sides keep answering each other: {self.hooks.pending()}")
+
+    async def drained(self) -> None:
+        deadline = time.monotonic() + WAIT_S
+        while (stats := await self.queue.stats()).depth:
+            assert time.monotonic() < deadline, "the queue did not drain"
+            await asyncio.sleep(0.02)
+        assert stats.dead_letters == 0, await self.queue.dead_letters()
+
+    async def sentry_webhook(self, resource: str, action: str, data: dict[str, Any]) -> None:
+        """Sentry tells the service of a change made by someone in Sentry."""
+        self.sentry_at += 1
+        body = webhook(action, data)
+        headers = hook_headers(body, resource, self.sentry_at)
+        resp = await self.client.post("/sentry/webhook", data=body, headers=headers)
+        assert resp.status in (200, 202), await resp.text()
+
+    def person_sets(self, by: str | None = None, **properties: Any) -> None:
+        self.notion.person_updates_properties(self.page_id, properties, by=by or self.ada)
+
+    async def post(self, body: bytes, headers: dict[str, str]) -> int:
+        resp = await self.client.post("/notion/webhook", data=body, headers=headers)
+        return resp.status
+
+    def status(self) -> tuple[str, str]:
+        option = self.notion.page(self.page_id)["properties"]["Status"]["status"]
+        return (option["name"] if option else "", str(self.sentry.issue(ISSUE)["status"]))
+
+    def notes(self) -> list[str]:
+        return self.sentry.notes(ISSUE)[1:]  # after the note that links the entry
+
+    def sentry_writes(self) -> list[Any]:
+        return [r.json for r in self.sentry.calls("PUT", ISSUE_PATH)]
+
+
+@pytest.fixture
+async def sync(
+    notion: Notion, sentry: tuple[FakeSentry, str], start_app: StartApp, redis_prefix: str
+) -> AsyncIterator[Sync]:
+    fake_sentry, sentry_url = sentry
+    env = {
+        "NOTION_CONFIG": json.dumps({"database_id": notion.database_id, "column_names": {"status": "Status"}}),
+        "NOTION_RATE_LIMIT": "100000",
+        "NOTION_WEBHOOK_SECRET": TOKEN,
+        "SENTRY_API_TOKEN": fake_sentry.token,
+        "SENTRY_ORG": fake_sentry.organization,
+        "SENTRY_URL": sentry_url,
+    }
+    client = await start_app(**env)
+    workers: list[Worker] = []
+
+    async def start_worker(claim_idle_s: float = 30) -> Worker:
+        container = Container(
+            settings=settings(
+                **env,
+                NOTION_API_BASE_URL=notion.url,
+                NOTION_TOKEN=notion.fake.token,
+                REDIS_URL=REDIS_URL,
+                REDIS_PREFIX=redis_prefix,
+            )
+        )
+        run = observed(await resolve(container.run_job()))
+        # Retries at once, so that a failure shows in a test without waiting for the usual backoff.
+        queue = RedisJobQueue(
+            await resolve(container.redis()),
+            prefix=redis_prefix,
+            consumer=f"worker-{uuid.uuid4().hex}",
+            backoff_s=(0.05,),
+            max_pause_s=0.05,
+            claim_idle_s=claim_idle_s,
+        )
+        stop = asyncio.Event()
+
+        async def handle(job: Job) -> None:
+            await run(job)
+            worker.ran.append(job)
+
+        worker = Worker(container, asyncio.create_task(queue.work(handle, stop=stop)), stop)
+        workers.append(worker)
+        return worker
+
+    first = await start_worker()
+    ada = notion.fake.add_user("Ada Lovelace", "ada@example.com")
+    ada_in_sentry = fake_sentry.add_member("ada@example.com", "Ada")
+    hooks = NotionWebhooks(notion.fake, str(client.make_url("/notion/webhook")), verification_token=TOKEN, seed=3)
+    assert await hooks.handshake() == 200
+    # The entry is linked from Sentry's issue page, as a team does it; the refresh linking queues sets the base.
+    body = issue_link_body({"title": "Checkout is broken", "description": description("BACKEND-1A", ISSUE, "x")})
+    resp = await client.post("/sentry/issue-link/create", data=body, headers=ui_headers(body))
+    assert resp.status == 201, await resp.text()
+    (page,) = notion.fake.pages(notion.data_source_id)
+    s = Sync(
+        notion.fake,
+        fake_sentry,
+        hooks,
+        client,
+        RedisJobQueue(await resolve(first.container.redis()), prefix=redis_prefix, consumer="test"),
+        start_worker,
+        first,
+        str(page["id"]),
+        ada,
+        ada_in_sentry,
+    )
+    await s.settle()
+    assert s.status() == ("Not started", "unresolved")
+    assert s.sentry_writes() == []
+    (link_note,) = fake_sentry.notes(ISSUE)
+    assert link_note.startswith("Linked to Notion BUG-1")
+    fake_sentry.requests.clear()
+    first.ran.clear()
+    try:
+        yield s
+    finally:
+        for worker in workers:
+            worker.stop.set()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(worker.task, WAIT_S)
+            await resolve(worker.container.shutdown_resources())
+
+
+async def test_done_resolves_the_issue_and_in_progress_reopens_it(sync: Sync) -> None:
+    sync.person_sets(Status={"status": {"name": "Done"}})
+    (delivery,) = await sync.settle()
+    assert delivery.status == 200
+    assert sync.status() == ("Done", "resolved")
+
+    sync.person_sets(Status={"status": {"name": "In progress"}})
+    await sync.settle()
+
+    assert sync.status() == ("In progress", "unresolved")
+    assert sync.sentry_writes() == [{"status": "resolved"}, {"status": "unresolved"}]
+
+
+async def test_the_assignee_follows_by_email_and_clearing_unassigns(sync: Sync) -> None:
+    grace = sync.notion.add_user("Grace Hopper", "grace@example.com")  # no Sentry member has her email
+
+    sync.person_sets(Assignee={"people": [{"id": grace}]})
+    await sync.settle()
+    assert sync.sentry.issue(ISSUE)["assignedTo"] is None
+    sync.person_sets(Assignee={"people": [{"id": sync.ada}]})
+    await sync.settle()
+    assert sync.sentry.issue(ISSUE)["assignedTo"]["id"] == sync.ada_in_sentry
+    sync.person_sets(Assignee={"people": []})
+    await sync.settle()
+
+    assert sync.sentry.issue(ISSUE)["assignedTo"] is None
+    assert sync.sentry_writes() == [{"assignedTo": f"user:{sync.ada_in_sentry}"}, {"assignedTo": ""}]
+
+
+async def test_a_comment_becomes_a_note_and_follows_its_edit_and_deletion(sync: Sync) -> None:
+    comment = sync.notion.person_comments(sync.page_id, "Reproduced on staging", by=sync.ada)
+    await sync.settle()
+    assert sync.notes() == ["Ada Lovelace in Notion: Reproduced on staging"]
+
+    sync.notion.person_edits_comment(comment["id"], "Reproduced on production too", by=sync.ada)
+    await sync.settle()
+    assert sync.notes() == ["Ada Lovelace in Notion: Reproduced on production too"]
+
+    sync.notion.person_deletes_comment(comment["id"], by=sync.ada)
+    await sync.settle()
+
+    assert sync.notes() == []
+    assert [r.method for r in sync.sentry.calls("*", NOTES)] == ["POST", "PUT", "DELETE"]
+
+
+async def test_the_services_own_writes_to_notion_come_back_and_go_no_further(sync: Sync) -> None:
+    sync.sentry.set_status(ISSUE, "resolved")
+    await sync.sentry_webhook("issue", "resolved", {"issue": group(ISSUE, status="resolved")})
+    await sync.drained()
+    assert sync.status() == ("Done", "resolved")
+    comment = {"comment_id": 77, "issue_id": ISSUE, "project_slug": "backend", "comment": "Seen after deploy"}
+    comment |= {"timestamp": "2026-05-04T12:00:01.000000Z"}
+    await sync.sentry_webhook("comment", "created", comment)
+    await sync.drained()
+    assert len(sync.notion.comments) == 1
+
+    echoes = await sync.settle()
+
+    # Notion told of the status and the comment the service wrote, as changes of its bot; Sentry hears nothing.
+    assert sorted(d.payload["type"] for d in echoes) == ["comment.created", "page.properties_updated"]
+    assert all(d.payload["authors"] == [{"id": sync.notion.bot_id, "type": "bot"}] for d in echoes)
+    assert all(d.status == 200 for d in echoes)
+    assert sync.sentry_writes() == []
+    assert sync.sentry.calls("*", NOTES) == []
+
+
+@pytest.mark.parametrize("notion_later", [True, False], ids=["notion-later", "sentry-later"])
+@pytest.mark.parametrize("notion_first", [True, False], ids=["notion-event-first", "sentry-event-first"])
+async def test_both_sides_changed_at_once_the_latest_change_wins(
+    sync: Sync, notion_later: bool, notion_first: bool
+) -> None:
+    # The default policy (README, "Both sides at once"): the later change by each system's own clock wins,
+    # whichever event the service hears first.
+    notion_at, sentry_at = T0 + timedelta(seconds=5), T0 + timedelta(seconds=9)
+    if notion_later:
+        notion_at, sentry_at = sentry_at, notion_at
+    sync.notion.clock, sync.sentry.clock = (lambda: notion_at), (lambda: sentry_at)
+    sync.person_sets(Status={"status": {"name": "In progress"}})  # the team picks it up in Notion…
+    sync.sentry.set_status(ISSUE, "resolved")  # …while someone resolves it in Sentry
+    hooks = sync.hooks.pending()
+    assert len(hooks) == 1
+
+    for step in ("notion", "sentry") if notion_first else ("sentry", "notion"):
+        if step == "notion":
+            await sync.hooks.deliver()
+        else:
+            await sync.sentry_webhook("issue", "resolved", {"issue": group(ISSUE, status="resolved")})
+        await sync.drained()
+    await sync.settle()
+
+    assert sync.status() == (("In progress", "unresolved") if notion_later else ("Done", "resolved"))
+
+
+async def test_one_aggregated_event_carries_two_peoples_changes(sync: Sync) -> None:
+    grace = sync.notion.add_user("Grace Hopper", "grace@example.com")
+    sync.person_sets(Status={"status": {"name": "Done"}})
+    sync.person_sets(by=grace, Assignee={"people": [{"id": sync.ada}]})
+
+    (delivery,) = await sync.settle()
+
+    assert delivery.payload["type"] == "page.properties_updated"
+    assert [a["id"] for a in delivery.payload["authors"]] == [sync.ada, grace]
+    assert len(delivery.payload["data"]["updated_properties"]) == 2
+    assert sync.status() == ("Done", "resolved")
+    assert sync.sentry.issue(ISSUE)["assignedTo"]["id"] == sync.ada_in_sentry
+
+
+def everything(body: dict[str, Any]) -> bool:
+    return True
+
+
+@pytest.mark.parametrize("delivery", ["in-order", "shuffled-and-twice", "first-held-late"])
+async def test_out_of_order_repeated_and_late_events_end_the_same_each_change_applied_once(
+    sync: Sync, delivery: str
+) -> None:
+    # Four changes, each its own event: Notion closes an entity's event when it sends it, so each is held back
+    # (closed, unsent) before the next change.
+    sync.person_sets(Status={"status": {"name": "Done"}})
+    await sync.hooks.deliver(hold=everything)
+    comment = sync.notion.person_comments(sync.page_id, "Reproduced", by=sync.ada)
+    sync.person_sets(Assignee={"people": [{"id": sync.ada}]})
+    await sync.hooks.deliver(hold=everything)
+    sync.notion.person_edits_comment(comment["id"], "Reproduced twice", by=sync.ada)
+    events = sync.hooks.pending()
+    assert len(events) == 4
+
+    if delivery == "shuffled-and-twice":
+        sent = await sync.settle(shuffle=True, duplicate=everything)
+        assert len(sent) == 8
+        assert [d.payload["type"] for d in sent] != [e["type"] for e in events]  # seed 3 does reorder them
+    elif delivery == "first-held-late":
+        await sync.hooks.deliver(hold=lambda body: body["id"] == events[0]["id"])
+        await sync.drained()
+        (late,) = await sync.settle()
+        assert late.payload["id"] == events[0]["id"]
+    else:
+        await sync.settle()
+
+    assert sync.status() == ("Done", "resolved")
+    assert sync.sentry.issue(ISSUE)["assignedTo"]["id"] == sync.ada_in_sentry
+    assert sync.notes() == ["Ada Lovelace in Notion: Reproduced twice"]
+    assert sync.sentry_writes() == [{"status": "resolved"}, {"assignedTo": f"user:{sync.ada_in_sentry}"}]
+    assert [r.method for r in sync.sentry.calls("*", NOTES)] == ["POST"]
+    assert len(sync.worker.ran) == 4
+
+
+@pytest.mark.parametrize("forgery", ["unsigned", "other-key", "tampered"])
+async def test_a_forged_event_is_refused_and_nothing_is_queued(sync: Sync, forgery: str) -> None:
+    sync.person_sets(Status={"status": {"name": "Done"}})
+    (body,) = sync.hooks.pending()
+    raw = encode(body)
+    headers = {"Content-Type": "application/json"}
+    if forgery == "other-key":
+        headers["X-Notion-Signature"] = signature(raw, "secret_forger")
+    elif forgery == "tampered":
+        headers["X-Notion-Signature"] = signature(raw, TOKEN)
+        raw = encode(body | {"id": str(uuid.uuid4())})
+
+    assert await sync.post(raw, headers) == 401
+    await sync.drained()
+
+    assert sync.worker.ran == []
+    assert sync.sentry.requests == []
+    assert sync.status() == ("Done", "unresolved")
+
+
+async def test_events_of_another_subscription_are_refused(sync: Sync) -> None:
+    # Another integration's subscription pointed at this URL signs with its own token.
+    other = NotionWebhooks(sync.notion, sync.hooks.url, verification_token="secret_another_subscription", seed=9)
+    sync.person_sets(Status={"status": {"name": "Done"}})
+
+    refused = await other.deliver()
+    await sync.drained()
+
+    assert [d.status for d in refused] == [401]
+    assert sync.worker.ran == []
+    assert sync.sentry.requests == []
+    await sync.settle()  # the configured subscription's copy of the same change is applied
+    assert sync.status() == ("Done", "resolved")
+
+
+async def test_a_second_handshake_leaves_the_active_token_in_force(sync: Sync) -> None:
+    attacker = NotionWebhooks(sync.notion, sync.hooks.url, verification_token="secret_attacker", seed=5)
+
+    assert await attacker.handshake() == 200
+
+    tokens = await resolve(sync.worker.container.verification_tokens())
+    assert [t.token for t in await tokens.pending()] == ["secret_attacker"]  # for an operator to judge, no more
+    sync.person_sets(Status={"status": {"name": "Done"}})
+    assert [d.status for d in await attacker.deliver()] == [401]
+    assert [d.status for d in await sync.settle()] == [200]
+    assert sync.status() == ("Done", "resolved")
+    assert len(sync.worker.ran) == 1
+
+
+@pytest.mark.parametrize("write", ["status", "note"])
+async def test_a_job_whose_worker_died_mid_write_is_taken_over_and_applied_once(sync: Sync, write: str) -> None:
+    # Sentry takes the write but answers late; the worker is killed waiting for the answer.
+    method, path = ("PUT", ISSUE_PATH) if write == "status" else ("POST", NOTES)
+    sync.sentry.fail_next(method, path, 0, delay=3)
+    if write == "status":
+        sync.person_sets(Status={"status": {"name": "Done"}})
+    else:
+        sync.notion.person_comments(sync.page_id, "Reproduced", by=sync.ada)
+    await sync.hooks.deliver()
+    deadline = time.monotonic() + WAIT_S
+    while not sync.sentry.calls(method, path):
+        assert time.monotonic() < deadline, "the worker never wrote to Sentry"
+        await asyncio.sleep(0.02)
+    sync.worker.task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await sync.worker.task
+
+    second = await sync.start_worker(claim_idle_s=0.5)
+    await sync.settle()
+
+    assert len(second.ran) == 1
+    assert sync.worker.ran == []
+    if write == "status":
+        assert sync.status() == ("Done", "resolved")
+        assert sync.sentry_writes() == [{"status": "resolved"}]
+    else:
+        assert sync.notes() == ["Ada Lovelace in Notion: Reproduced"]
