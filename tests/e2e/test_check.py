@@ -44,6 +44,7 @@ async def test_a_good_setup_passes_every_check(
     notion: FakeNotion, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     database_id, data_source_id = notion.add_database("Bugs")
+    notion.add_user("Ada Lovelace", "ada@example.org")
     use(monkeypatch, database_id)
 
     assert await check() == 0
@@ -59,11 +60,19 @@ async def test_a_good_setup_passes_every_check(
         "✓ Notion comments: not checked: the database has no entry to read comments of",
         f"    → Enable Read comments and Insert comments in the integration's Capabilities (Notion: {CAPABILITIES});"
         " run check again once an entry exists.",
+        "✓ Notion user emails: the integration reads people's emails, to match assignees",
         f"✓ Redis: answers at {without_credentials(REDIS_URL)}",
         "✓ Job queue: 0 job(s) waiting, 0 worker(s) seen, 0 dead letter(s)",
-        "– Status sync: off (no status column named in NOTION_CONFIG column_names.status)",
-        "✓ Assignee sync: on (column 'Assignee', matched by email)",
-        "✓ Comment sync: on (Sentry comments become Notion comments)",
+        "! Notion webhook secret: NOTION_WEBHOOK_SECRET is not set: Notion → Sentry sync is off: Notion's events "
+        "are refused",
+        "    → Set up the subscription (README, Notion webhooks) and set NOTION_WEBHOOK_SECRET.",
+        "– Status sync Sentry → Notion: off (no status column named in NOTION_CONFIG column_names.status)",
+        "– Status sync Notion → Sentry: off (no status column named in NOTION_CONFIG column_names.status; "
+        "SENTRY_API_TOKEN not set; NOTION_WEBHOOK_SECRET not set)",
+        "✓ Assignee sync Sentry → Notion: on (column 'Assignee', matched by email)",
+        "– Assignee sync Notion → Sentry: off (SENTRY_API_TOKEN not set; NOTION_WEBHOOK_SECRET not set)",
+        "✓ Comment sync Sentry → Notion: on (Sentry comments become Notion comments)",
+        "– Comment sync Notion → Sentry: off (SENTRY_API_TOKEN not set; NOTION_WEBHOOK_SECRET not set)",
         "– Issue details: off (no column named in NOTION_CONFIG column_names for any of level, events, users, "
         "first_seen, last_seen, release, environment)",
         "– Live details, back-links and reconcile: off (SENTRY_API_TOKEN not set)",
@@ -205,7 +214,8 @@ async def test_a_good_sentry_token_shows_its_scopes_and_turns_on_live_details(
         f"✓ Sentry token: accepted by {url} (SENTRY_URL); scopes event:read, event:write",
         "✓ Sentry organization: 'acme': the token reads its issues",
         "✓ Sentry scope event:read: the token may read issues: live details, status and assignee, reconcile",
-        "✓ Sentry scope event:write: the token may post the notes that link back to Notion",
+        "✓ Sentry scope event:write: the token may post notes and update issues (back-links; status, assignee and "
+        "comments from Notion)",
     ]
     assert "✓ Notion comments: Read comments is on; Insert comments cannot be checked without writing a comment" in out
     assert "✓ Live details, back-links and reconcile: on (SENTRY_API_TOKEN set)" in out
@@ -258,7 +268,8 @@ async def test_a_read_only_sentry_token_says_back_links_need_write(
 
     out = capsys.readouterr().out
     assert (
-        "✗ Sentry scope event:write: missing: the token may not post the notes that link back to Notion\n"
+        "✗ Sentry scope event:write: missing: the token may not post notes and update issues (back-links; status, "
+        "assignee and comments from Notion)\n"
         "    → Give the internal integration the permission Issue & Event: Read & Write and save it; "
         "if the token still lacks the scope, create a new one.\n"
     ) in out
@@ -340,10 +351,14 @@ async def test_features_follow_the_configuration(
     assert await check() == 0
 
     lines = capsys.readouterr().out.splitlines()
-    assert lines[-5:] == [
-        "✓ Status sync: on (column 'Status')",
-        "– Assignee sync: off (NOTION_CONFIG sync.assignee is false)",
-        "– Comment sync: off (NOTION_CONFIG sync.comments is false)",
+    assert lines[-8:] == [
+        "✓ Status sync Sentry → Notion: on (column 'Status')",
+        "– Status sync Notion → Sentry: off (SENTRY_API_TOKEN not set; NOTION_WEBHOOK_SECRET not set)",
+        "– Assignee sync Sentry → Notion: off (NOTION_CONFIG sync.assignee is false)",
+        "– Assignee sync Notion → Sentry: off (NOTION_CONFIG sync.assignee is false; SENTRY_API_TOKEN not set; "
+        "NOTION_WEBHOOK_SECRET not set)",
+        "– Comment sync Sentry → Notion: off (NOTION_CONFIG sync.comments is false)",
+        "– Comment sync Notion → Sentry: off (SENTRY_API_TOKEN not set; NOTION_WEBHOOK_SECRET not set)",
         "✓ Issue details: on (level → 'Level', events → 'Events', from webhooks)",
         "– Live details, back-links and reconcile: off (SENTRY_API_TOKEN not set)",
     ]
