@@ -167,7 +167,8 @@ class Container(containers.DeclarativeContainer):
             ),
             schemas=schemas,
             base_url=settings.provided.notion_api_base_url,
-            comments_synced=settings.provided.notion.sync.comments,
+            sync=settings.provided.notion.sync,
+            from_notion=providers.Callable(bool, settings.provided.notion_webhook_secrets),
         ),
         sandbox=sandbox,
     )
@@ -190,6 +191,15 @@ class Container(containers.DeclarativeContainer):
             sentry_client,
             organization=settings.provided.sentry_org,
             base_url=settings.provided.sentry_url,
+            assignees_from_notion=providers.Callable(
+                all, providers.List(settings.provided.notion_webhook_secrets, settings.provided.notion.sync.assignee)
+            ),
+            comments_from_notion=providers.Callable(
+                all,
+                providers.List(
+                    settings.provided.notion_webhook_secrets, settings.provided.notion.sync.comments_to_sentry
+                ),
+            ),
         ),
         none=providers.Object(None),
     )
@@ -323,6 +333,8 @@ class Container(containers.DeclarativeContainer):
         assignee_column=settings.provided.notion.column_names.assignee,
         details=settings.provided.notion.column_names.details.call(),
         sentry=sentry,
+        webhook_secrets=settings.provided.notion_webhook_secrets,
+        tokens=verification_tokens,
     )
     observe_queue = providers.Factory(ObserveQueue, queue=queue)
     link_entry = providers.Factory(

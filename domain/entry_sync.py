@@ -3,7 +3,7 @@ import logging
 from domain.errors import IssueNotFound
 from domain.models import Assignee, EntrySnapshot, EntryState, EntryUpdate, SentryIssueState, SyncPolicy
 from domain.ports import EntryColumns, Locks, People, SentryApi, SyncState
-from domain.sentry_events import DETAILS, IssueEvent, transition_of
+from domain.sentry_events import DETAILS, IssueEvent, sentry_issue_id, transition_of
 from domain.stale_while_revalidate import StaleWhileRevalidate
 from domain.status_merge import Side, StatusBase, StatusMove, group, to_notion, to_sentry, winner
 
@@ -104,6 +104,12 @@ class EntrySync:
             return EntryUpdate()  # the entry was deleted or unshared: nothing left to keep in step
         if entry.in_trash:
             return EntryUpdate()  # Notion refuses edits to a page in the trash; it comes back with page.undeleted
+        if (linked_to := sentry_issue_id(entry.entry.sentry_url)) is not None and linked_to != event.issue_id:
+            # An entry follows the one issue its Sentry Link names, as its changes in Notion go to that issue
+            # only. Another issue linked to it (named in its body), or the issue it linked before its Sentry
+            # Link was changed, leaves its columns alone, so two issues never fight over one entry. (A metric
+            # alert's entry links the alert, not an issue.)
+            return EntryUpdate()
         current = entry.state
         if issue is None:
             status = await self._status(page_id, event, current)

@@ -251,6 +251,7 @@ class Finding(Frozen):
     ok: bool
     detail: str
     fix: str = ""
+    warning: bool = False  # ok, yet something works less well than it could: shown, without failing the check
 
 
 class Feature(Frozen):

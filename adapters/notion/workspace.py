@@ -25,6 +25,7 @@ from domain.models import (
     Finding,
     NotionComment,
     StatusColumn,
+    SyncPolicy,
 )
 from domain.ports import Workspace
 from domain.sentry_events import sentry_issue_id
@@ -44,13 +45,16 @@ class NotionWorkspace(Workspace):
         data_source_id: str = "",
         recovery_delays_s: tuple[float, ...] = (0.0, 0.5, 1.5),
         base_url: str = NOTION_API,
-        comments_synced: bool = False,
+        sync: SyncPolicy | None = None,
+        from_notion: bool = False,
     ) -> None:
+        # `sync` and `from_notion` (whether Notion's events are accepted) say which capabilities check asks for;
+        # without `sync`, only the database.
         # A refused request may come from a renamed column or data source: the cached schema is read again.
         self._api = NotionApi(
             client, database_id=database_id, on_misconfigured=lambda: self._schemas.expire(), base_url=base_url
         )
-        self._comments_synced = comments_synced
+        self._sync, self._from_notion = sync, from_notion
         self._schemas = Schemas(
             self._api, schemas, database_id=database_id, data_source_id=data_source_id, columns=columns
         )
@@ -66,15 +70,22 @@ class NotionWorkspace(Workspace):
 
     async def diagnose(self, *, thorough: bool) -> list[Finding]:
         found = await self._schemas.diagnose(thorough=thorough)
-        if thorough and self._comments_synced and any(f.check == "Notion database" and f.ok for f in found):
-            found.append(await self._comments_finding())
+        if not (thorough and self._sync and any(f.check == "Notion database" and f.ok for f in found)):
+            return found
+        to_notion, to_sentry = self._sync.comments, self._sync.comments_to_sentry and self._from_notion
+        if to_notion or to_sentry:
+            found.append(await self._comments_finding(to_notion=to_notion, to_sentry=to_sentry))
+        if self._sync.assignee:
+            found.append(await self._emails_finding())
         return found
 
-    async def _comments_finding(self) -> Finding:
+    async def _comments_finding(self, *, to_notion: bool, to_sentry: bool) -> Finding:
         # Reading an entry's comments shows whether *Read comments* is on: Notion answers 403 without it. No
-        # request shows *Insert comments* short of writing a comment, which check must not do.
+        # request shows *Insert comments* short of writing a comment, which check must not do; only Sentry
+        # comments need it (they are written to Notion), Notion comments are only read.
         check = "Notion comments"
-        enable = "Read comments and Insert comments in the integration's Capabilities (Notion: " + CAPABILITIES + ")"
+        wanted = "Read comments and Insert comments" if to_notion else "Read comments"
+        enable = f"{wanted} in the integration's Capabilities (Notion: {CAPABILITIES})"
         try:
             source = (await self._schemas.discover()).data_source_id
             pages = await self._api.send(
@@ -92,19 +103,55 @@ class NotionWorkspace(Workspace):
                 "GET", "v1/comments", IDEMPOTENT, params={"block_id": str(first["id"]), "page_size": "1"}
             )
         except MissingCapability:
+            lost = [("Sentry comments cannot reach Notion", "sync.comments")] if to_notion else []
+            lost += [("Notion comments cannot reach Sentry", "sync.comments_to_sentry")] if to_sentry else []
             return Finding(
                 check=check,
                 ok=False,
-                detail="the integration may not read comments, so Sentry comments cannot reach Notion",
-                fix=f"Enable {enable}, or set NOTION_CONFIG sync.comments to false.",
+                detail="the integration may not read comments, so " + " and ".join(what for what, _ in lost),
+                fix=f"Enable {enable}, or set NOTION_CONFIG {' and '.join(key for _, key in lost)} to false.",
             )
         except DomainError as exc:
             return Finding(check=check, ok=False, detail=f"not checked: {exc.message}")
+        if not to_notion:
+            return Finding(check=check, ok=True, detail="Read comments is on")
         return Finding(
             check=check,
             ok=True,
             detail="Read comments is on; Insert comments cannot be checked without writing a comment",
             fix=f"Make sure Insert comments is on too (Notion: {CAPABILITIES}).",
+        )
+
+    async def _emails_finding(self) -> Finding:
+        # Assignees are matched by email both ways. Listing users takes the *Read user information* capability
+        # (403 without it), and people carry `person.email` only when it includes email addresses
+        # (https://developers.notion.com/reference/get-users).
+        check = "Notion user emails"
+        fix = (
+            "Enable Read user information including email addresses in the integration's Capabilities "
+            f"(Notion: {CAPABILITIES}), or set NOTION_CONFIG sync.assignee to false."
+        )
+        try:
+            users = await self._api.send("GET", "v1/users", IDEMPOTENT, params={"page_size": "100"})
+        except MissingCapability:
+            return Finding(
+                check=check,
+                ok=False,
+                detail="the integration may not read users, so assignees cannot be matched with Sentry's",
+                fix=fix,
+            )
+        except DomainError as exc:
+            return Finding(check=check, ok=False, detail=f"not checked: {exc.message}")
+        people = [u for u in users.get("results") or () if isinstance(u, dict) and u.get("type") == "person"]
+        if not people:
+            return Finding(check=check, ok=True, detail="not checked: Notion lists no person in the workspace")
+        if any((person.get("person") or {}).get("email") for person in people):
+            return Finding(check=check, ok=True, detail="the integration reads people's emails, to match assignees")
+        return Finding(
+            check=check,
+            ok=False,
+            detail="the integration reads users without their emails, so assignees cannot be matched with Sentry's",
+            fix=fix,
         )
 
     async def create_entry(self, draft: EntryDraft) -> Entry:

@@ -115,9 +115,20 @@ class _Answer:
 
 
 class HttpSentryApi(SentryApi, Dependency):
-    def __init__(self, client: RetryClient, *, organization: str, base_url: str) -> None:
+    def __init__(
+        self,
+        client: RetryClient,
+        *,
+        organization: str,
+        base_url: str,
+        assignees_from_notion: bool = False,
+        comments_from_notion: bool = False,
+    ) -> None:
+        # The two flags say what check asks of the token beyond issues and notes: member:read to match Notion's
+        # assignees, event:admin to delete the notes of deleted Notion comments.
         self._client, self._organization = client, organization
         self._where = f"{without_credentials(base_url)} (SENTRY_URL)"
+        self._assignees_from_notion, self._comments_from_notion = assignees_from_notion, comments_from_notion
 
     name = "Sentry"
     required = False  # webhooks are still applied without it, from what they carry
@@ -155,7 +166,34 @@ class HttpSentryApi(SentryApi, Dependency):
         scopes = frozenset(str(scope) for scope in auth.get("scopes") or ())
         shown = ", ".join(sorted(scopes)) or "none"
         token = Finding(check="Sentry token", ok=True, detail=f"accepted by {self._where}; scopes {shown}")
-        return [token, await self._organization_finding(scopes), *_scope_findings(scopes)]
+        organization = await self._organization_finding(scopes)
+        found = [token, organization, *_scope_findings(scopes)]
+        if self._assignees_from_notion and organization.ok:
+            found.append(await self._members_finding())
+        if self._comments_from_notion:
+            found.append(_deletes_finding(scopes))
+        return found
+
+    async def _members_finding(self) -> Finding:
+        # Asked of the members endpoint itself (OrganizationMemberPermission: member:read, member:write or
+        # member:admin), which is what matching Notion's assignees reads.
+        check = "Sentry scope member:read"
+        org = quote(self._organization, safe="")
+        try:
+            answer = await self._send("GET", f"api/0/organizations/{org}/members/?per_page=1", OPTIONAL)
+        except SentryUnavailable as exc:
+            return Finding(check=check, ok=False, detail=f"not checked: {exc.message}")
+        if answer.status == 200:
+            return Finding(check=check, ok=True, detail="the token may list members, to match Notion's assignees")
+        if answer.status == 403:
+            return Finding(
+                check=check,
+                ok=False,
+                detail="missing: the token may not list members, so Notion's assignees cannot reach Sentry",
+                fix="Give the internal integration the permission Member: Read and save it; if the token still lacks "
+                "the scope, create a new one. Or set NOTION_CONFIG sync.assignee to false.",
+            )
+        return Finding(check=check, ok=False, detail=f"not checked: {self._error(answer, '').message}")
 
     async def _organization_finding(self, scopes: frozenset[str]) -> Finding:
         # The organization's issue list (OrganizationGroupIndexEndpoint, OrganizationEventPermission) looks the
@@ -356,7 +394,12 @@ def _scope_findings(scopes: frozenset[str]) -> list[Finding]:
     # (scopes that suffice, the scope named, what it is for, the permission level that grants it)
     needs = (
         (READS, "event:read", "read issues: live details, status and assignee, reconcile", "Read"),
-        (WRITES, "event:write", "post the notes that link back to Notion", "Read & Write"),
+        (
+            WRITES,
+            "event:write",
+            "post notes and update issues (back-links; status, assignee and comments from Notion)",
+            "Read & Write",
+        ),
     )
     return [
         Finding(check=f"Sentry scope {scope}", ok=True, detail=f"the token may {what}")
@@ -370,6 +413,22 @@ def _scope_findings(scopes: frozenset[str]) -> list[Finding]:
         )
         for accepted, scope, what, level in needs
     ]
+
+
+def _deletes_finding(scopes: frozenset[str]) -> Finding:
+    # GroupPermission gives DELETE only to event:admin; without it a note is rewritten instead, which is enough.
+    check = "Sentry scope event:admin"
+    if "event:admin" in scopes:
+        return Finding(check=check, ok=True, detail="the token may delete the notes of comments deleted in Notion")
+    return Finding(
+        check=check,
+        ok=True,
+        warning=True,
+        detail="missing (optional): a comment deleted in Notion leaves its note, marked deleted, instead of "
+        "deleting it",
+        fix="To delete such notes, give the internal integration the permission Issue & Event: Admin and create a "
+        "new token.",
+    )
 
 
 def issue_state(group: JSON, *, issue_id: str, environment: str | None) -> SentryIssueState:

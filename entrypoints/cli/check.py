@@ -6,7 +6,8 @@ async def check(use_cases: CliUseCases, *, client_secrets: int) -> int:
     print(f"✓ Client secret: {client_secrets} set in SENTRY_NOTION_INTEGRATION_CLIENT_SECRET{rotation}")
     diagnosis = await use_cases.diagnose_setup()
     for finding in diagnosis.findings:
-        print(f"{'✓' if finding.ok else '✗'} {finding.check}: {finding.detail}")
+        mark = "✗" if not finding.ok else "!" if finding.warning else "✓"
+        print(f"{mark} {finding.check}: {finding.detail}")
         if finding.fix:
             print(f"    → {finding.fix}")
     # A feature that is off is a choice, not a fault: it is shown, but does not fail the check.

@@ -9,7 +9,7 @@ from pytest_aiohttp import AiohttpServer
 
 from adapters.notion.workspace import CAPABILITIES
 from adapters.redis_queue import RedisJobQueue
-from adapters.redis_store import open_redis
+from adapters.redis_store import RedisCircuitBreaker, RedisVerificationTokens, open_redis
 from adapters.urls import without_credentials
 from cli import check
 from domain.models import Job
@@ -44,6 +44,7 @@ async def test_a_good_setup_passes_every_check(
     notion: FakeNotion, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     database_id, data_source_id = notion.add_database("Bugs")
+    notion.add_user("Ada Lovelace", "ada@example.org")
     use(monkeypatch, database_id)
 
     assert await check() == 0
@@ -59,11 +60,19 @@ async def test_a_good_setup_passes_every_check(
         "✓ Notion comments: not checked: the database has no entry to read comments of",
         f"    → Enable Read comments and Insert comments in the integration's Capabilities (Notion: {CAPABILITIES});"
         " run check again once an entry exists.",
+        "✓ Notion user emails: the integration reads people's emails, to match assignees",
         f"✓ Redis: answers at {without_credentials(REDIS_URL)}",
         "✓ Job queue: 0 job(s) waiting, 0 worker(s) seen, 0 dead letter(s)",
-        "– Status sync: off (no status column named in NOTION_CONFIG column_names.status)",
-        "✓ Assignee sync: on (column 'Assignee', matched by email)",
-        "✓ Comment sync: on (Sentry comments become Notion comments)",
+        "! Notion webhook secret: NOTION_WEBHOOK_SECRET is not set: Notion → Sentry sync is off: Notion's events "
+        "are refused",
+        "    → Set up the subscription (README, Notion webhooks) and set NOTION_WEBHOOK_SECRET.",
+        "– Status sync Sentry → Notion: off (no status column named in NOTION_CONFIG column_names.status)",
+        "– Status sync Notion → Sentry: off (no status column named in NOTION_CONFIG column_names.status; "
+        "SENTRY_API_TOKEN not set; NOTION_WEBHOOK_SECRET not set)",
+        "✓ Assignee sync Sentry → Notion: on (column 'Assignee', matched by email)",
+        "– Assignee sync Notion → Sentry: off (SENTRY_API_TOKEN not set; NOTION_WEBHOOK_SECRET not set)",
+        "✓ Comment sync Sentry → Notion: on (Sentry comments become Notion comments)",
+        "– Comment sync Notion → Sentry: off (SENTRY_API_TOKEN not set; NOTION_WEBHOOK_SECRET not set)",
         "– Issue details: off (no column named in NOTION_CONFIG column_names for any of level, events, users, "
         "first_seen, last_seen, release, environment)",
         "– Live details, back-links and reconcile: off (SENTRY_API_TOKEN not set)",
@@ -205,7 +214,8 @@ async def test_a_good_sentry_token_shows_its_scopes_and_turns_on_live_details(
         f"✓ Sentry token: accepted by {url} (SENTRY_URL); scopes event:read, event:write",
         "✓ Sentry organization: 'acme': the token reads its issues",
         "✓ Sentry scope event:read: the token may read issues: live details, status and assignee, reconcile",
-        "✓ Sentry scope event:write: the token may post the notes that link back to Notion",
+        "✓ Sentry scope event:write: the token may post notes and update issues (back-links; status, assignee and "
+        "comments from Notion)",
     ]
     assert "✓ Notion comments: Read comments is on; Insert comments cannot be checked without writing a comment" in out
     assert "✓ Live details, back-links and reconcile: on (SENTRY_API_TOKEN set)" in out
@@ -258,7 +268,8 @@ async def test_a_read_only_sentry_token_says_back_links_need_write(
 
     out = capsys.readouterr().out
     assert (
-        "✗ Sentry scope event:write: missing: the token may not post the notes that link back to Notion\n"
+        "✗ Sentry scope event:write: missing: the token may not post notes and update issues (back-links; status, "
+        "assignee and comments from Notion)\n"
         "    → Give the internal integration the permission Issue & Event: Read & Write and save it; "
         "if the token still lacks the scope, create a new one.\n"
     ) in out
@@ -340,11 +351,180 @@ async def test_features_follow_the_configuration(
     assert await check() == 0
 
     lines = capsys.readouterr().out.splitlines()
-    assert lines[-5:] == [
-        "✓ Status sync: on (column 'Status')",
-        "– Assignee sync: off (NOTION_CONFIG sync.assignee is false)",
-        "– Comment sync: off (NOTION_CONFIG sync.comments is false)",
+    assert lines[-8:] == [
+        "✓ Status sync Sentry → Notion: on (column 'Status')",
+        "– Status sync Notion → Sentry: off (SENTRY_API_TOKEN not set; NOTION_WEBHOOK_SECRET not set)",
+        "– Assignee sync Sentry → Notion: off (NOTION_CONFIG sync.assignee is false)",
+        "– Assignee sync Notion → Sentry: off (NOTION_CONFIG sync.assignee is false; SENTRY_API_TOKEN not set; "
+        "NOTION_WEBHOOK_SECRET not set)",
+        "– Comment sync Sentry → Notion: off (NOTION_CONFIG sync.comments is false)",
+        "– Comment sync Notion → Sentry: off (SENTRY_API_TOKEN not set; NOTION_WEBHOOK_SECRET not set)",
         "✓ Issue details: on (level → 'Level', events → 'Events', from webhooks)",
         "– Live details, back-links and reconcile: off (SENTRY_API_TOKEN not set)",
     ]
     assert not any("Notion comments" in line for line in lines)
+
+
+def two_way_lines(out: str) -> list[str]:
+    """The lines about what Notion → Sentry needs, each with its fix, and the sync features."""
+    lines, shown = [], False
+    for line in out.splitlines():
+        if not line.startswith("    → "):
+            shown = line.startswith(
+                tuple(
+                    f"{mark} {name}" for mark in "✓✗!–" for name in ("Notion comments", "Notion user", "Notion webhook")
+                )
+                + tuple(f"{mark} Sentry scope {scope}" for mark in "✓✗!" for scope in ("member:read", "event:admin"))
+                + tuple(f"{mark} {feature} sync" for mark in "✓–" for feature in ("Status", "Assignee", "Comment"))
+            )
+        if shown:
+            lines.append(line)
+    return lines
+
+
+def two_way(monkeypatch: pytest.MonkeyPatch, notion: FakeNotion) -> str:
+    columns: dict[str, dict[str, Any]] = {
+        "ID": {"unique_id": {"prefix": "BUG"}},
+        "Sentry Link": {"url": {}},
+        "Assignee": {"people": {}},
+        "Status": {"status": {}},
+    }
+    database_id, data_source_id = notion.add_database("Bugs", columns)
+    notion.add_page(data_source_id, "Crash on login")
+    notion.add_user("Ada Lovelace", "ada@example.org")
+    config = {"database_id": database_id, "column_names": {"status": "Status"}, "sync": {"status_winner": "notion"}}
+    monkeypatch.setenv("NOTION_CONFIG", json.dumps(config))
+    monkeypatch.setenv("NOTION_WEBHOOK_SECRET", "secret_new,secret_old")
+    return data_source_id
+
+
+async def test_a_complete_two_way_setup_turns_on_both_directions(
+    notion: FakeNotion, sentry: FakeSentry, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    two_way(monkeypatch, notion)
+    sentry.scopes = {"event:admin", "member:read"}
+
+    assert await check() == 0
+
+    out = capsys.readouterr().out
+    assert two_way_lines(out) == [
+        "✓ Notion comments: Read comments is on; Insert comments cannot be checked without writing a comment",
+        f"    → Make sure Insert comments is on too (Notion: {CAPABILITIES}).",
+        "✓ Notion user emails: the integration reads people's emails, to match assignees",
+        "✓ Sentry scope member:read: the token may list members, to match Notion's assignees",
+        "✓ Sentry scope event:admin: the token may delete the notes of comments deleted in Notion",
+        "✓ Notion webhook secret: 2 set in NOTION_WEBHOOK_SECRET (during rotation: any of them is accepted)",
+        "✓ Status sync Sentry → Notion: on (column 'Status')",
+        "✓ Status sync Notion → Sentry: on (column 'Status', conflicts settled by sync.status_winner 'notion')",
+        "✓ Assignee sync Sentry → Notion: on (column 'Assignee', matched by email)",
+        "✓ Assignee sync Notion → Sentry: on (column 'Assignee', matched by email with Sentry's members)",
+        "✓ Comment sync Sentry → Notion: on (Sentry comments become Notion comments)",
+        "✓ Comment sync Notion → Sentry: on (Notion comments become Sentry notes)",
+    ]
+    assert [c for c in sentry.requests if c.method != "GET"] == []
+    assert notion.comments == []
+    assert "secret_new" not in out
+
+
+async def test_what_two_way_sync_lacks_is_one_line_each_with_its_fix(
+    notion: FakeNotion, sentry: FakeSentry, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    two_way(monkeypatch, notion)
+    notion.user_emails = False  # Read user information, without email addresses
+    sentry.scopes = {"event:read", "event:write"}
+
+    assert await check() == 1
+
+    out = capsys.readouterr().out
+    assert two_way_lines(out)[2:8] == [
+        "✗ Notion user emails: the integration reads users without their emails, so assignees cannot be matched "
+        "with Sentry's",
+        "    → Enable Read user information including email addresses in the integration's Capabilities "
+        f"(Notion: {CAPABILITIES}), or set NOTION_CONFIG sync.assignee to false.",
+        "✗ Sentry scope member:read: missing: the token may not list members, so Notion's assignees cannot reach "
+        "Sentry",
+        "    → Give the internal integration the permission Member: Read and save it; if the token still lacks the "
+        "scope, create a new one. Or set NOTION_CONFIG sync.assignee to false.",
+        "! Sentry scope event:admin: missing (optional): a comment deleted in Notion leaves its note, marked "
+        "deleted, instead of deleting it",
+        "    → To delete such notes, give the internal integration the permission Issue & Event: Admin and create "
+        "a new token.",
+    ]
+
+
+async def test_no_user_information_and_no_comments_name_both_directions(
+    notion: FakeNotion, sentry: FakeSentry, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    two_way(monkeypatch, notion)
+    notion.user_capability = notion.read_comments = notion.insert_comments = False
+    sentry.scopes = {"event:admin", "member:read"}
+
+    assert await check() == 1
+
+    assert two_way_lines(capsys.readouterr().out)[:4] == [
+        "✗ Notion comments: the integration may not read comments, so Sentry comments cannot reach Notion and "
+        "Notion comments cannot reach Sentry",
+        f"    → Enable Read comments and Insert comments in the integration's Capabilities (Notion: {CAPABILITIES}),"
+        " or set NOTION_CONFIG sync.comments and sync.comments_to_sentry to false.",
+        "✗ Notion user emails: the integration may not read users, so assignees cannot be matched with Sentry's",
+        "    → Enable Read user information including email addresses in the integration's Capabilities "
+        f"(Notion: {CAPABILITIES}), or set NOTION_CONFIG sync.assignee to false.",
+    ]
+
+
+async def test_only_notion_comments_to_sentry_ask_for_read_comments_alone(
+    notion: FakeNotion, sentry: FakeSentry, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    two_way(monkeypatch, notion)
+    config = json.loads(os.environ["NOTION_CONFIG"]) | {"sync": {"comments": False, "assignee": False}}
+    monkeypatch.setenv("NOTION_CONFIG", json.dumps(config))
+    sentry.scopes = {"event:admin"}
+
+    assert await check() == 0
+
+    lines = two_way_lines(capsys.readouterr().out)
+    assert lines[0] == "✓ Notion comments: Read comments is on"
+    assert not any("user emails" in line or "member:read" in line for line in lines)
+
+
+async def test_a_handshake_waiting_without_a_secret_says_to_run_the_token_command(
+    notion: FakeNotion, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], redis_prefix: str
+) -> None:
+    use(monkeypatch, notion.add_database("Bugs")[0])
+    async with open_redis(url=REDIS_URL) as redis:
+        tokens = RedisVerificationTokens(RedisCircuitBreaker(redis, prefix=redis_prefix))
+        assert await tokens.offer("secret_from_the_handshake", 1_780_000_000)
+
+    assert await check() == 1
+
+    out = capsys.readouterr().out
+    assert (
+        "✗ Notion webhook secret: NOTION_WEBHOOK_SECRET is not set but 1 token(s) of Notion's handshake wait, the "
+        "newest received 2026-05-28T20:26:40+00:00; Notion → Sentry sync is off: Notion's events are refused\n"
+        "    → Run `sentry-notion notion-webhook token`, verify the subscription with it in Notion, set "
+        "NOTION_WEBHOOK_SECRET to it and restart.\n"
+    ) in out
+    assert "secret_from_the_handshake" not in out
+
+
+async def test_a_newer_handshake_beside_a_configured_secret_is_a_warning(
+    notion: FakeNotion, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], redis_prefix: str
+) -> None:
+    use(monkeypatch, notion.add_database("Bugs")[0])
+    monkeypatch.setenv("NOTION_WEBHOOK_SECRET", "secret_configured")
+    async with open_redis(url=REDIS_URL) as redis:
+        tokens = RedisVerificationTokens(RedisCircuitBreaker(redis, prefix=redis_prefix))
+        assert await tokens.offer("secret_configured", 1_770_000_000)
+        assert await tokens.offer("secret_newer", 1_780_000_000)
+
+    assert await check() == 0
+
+    lines = two_way_lines(capsys.readouterr().out)
+    webhook = lines.index("✓ Notion webhook secret: 1 set in NOTION_WEBHOOK_SECRET")
+    assert lines[webhook : webhook + 3] == [
+        "✓ Notion webhook secret: 1 set in NOTION_WEBHOOK_SECRET",
+        "! Notion webhook handshake: 1 token(s) of Notion's handshake wait, the newest received "
+        "2026-05-28T20:26:40+00:00, not in NOTION_WEBHOOK_SECRET",
+        "    → If you created a subscription since, run `sentry-notion notion-webhook token` and add its token to "
+        "NOTION_WEBHOOK_SECRET (comma-separated); otherwise this goes away within 7 days.",
+    ]

@@ -1,6 +1,8 @@
 import asyncio
 
-from domain.models import DependencyHealth, Finding, SyncPolicy
+from adapters.memory import MemoryVerificationTokens
+from domain.errors import StoreUnavailable
+from domain.models import DependencyHealth, Finding, PendingToken, SyncPolicy
 from domain.use_cases.check_readiness import CheckReadiness
 from domain.use_cases.diagnose_setup import DiagnoseSetup
 
@@ -97,29 +99,41 @@ async def test_stop_cancels_the_probe_in_flight() -> None:
     assert (await readiness())[0].checked_at is None
 
 
-def diagnose(*dependencies: Probe, sentry: Probe | None = None, policy: SyncPolicy | None = None) -> DiagnoseSetup:
+def diagnose(
+    *dependencies: Probe,
+    sentry: Probe | None = None,
+    policy: SyncPolicy | None = None,
+    secrets: tuple[str, ...] = ("notion-token",),
+    tokens: MemoryVerificationTokens | None = None,
+) -> DiagnoseSetup:
     return DiagnoseSetup(
         dependencies=dependencies,
         policy=policy or SyncPolicy(),
-        status_column="",
+        status_column="Status",
         assignee_column="Assignee",
         details=(),
         sentry=sentry,
+        webhook_secrets=secrets,
+        tokens=tokens or MemoryVerificationTokens(),
     )
 
 
 async def test_diagnosis_is_thorough_and_lists_every_finding() -> None:
     diagnosis = await diagnose(Probe("Notion", required=True), Probe("Redis", required=False))()
 
-    assert [(f.check, f.detail) for f in diagnosis.findings] == [("Notion", "thorough"), ("Redis", "thorough")]
+    assert [(f.check, f.detail) for f in diagnosis.findings] == [
+        ("Notion", "thorough"),
+        ("Redis", "thorough"),
+        ("Notion webhook secret", "1 set in NOTION_WEBHOOK_SECRET"),
+    ]
 
 
 async def test_sentry_is_diagnosed_only_when_its_token_is_set() -> None:
     with_token = await diagnose(Probe("Notion", required=True), sentry=Probe("Sentry", required=False))()
     without = await diagnose(Probe("Notion", required=True))()
 
-    assert [f.check for f in with_token.findings] == ["Notion", "Sentry"]
-    assert [f.check for f in without.findings] == ["Notion"]
+    assert [f.check for f in with_token.findings] == ["Notion", "Sentry", "Notion webhook secret"]
+    assert [f.check for f in without.findings] == ["Notion", "Notion webhook secret"]
     assert [(f.name, f.on) for f in without.features][-1] == ("Live details, back-links and reconcile", False)
 
 
@@ -130,3 +144,53 @@ async def test_a_feature_that_is_off_does_not_fail_the_diagnosis() -> None:
 
     assert diagnosis.ok
     assert not any(f.on for f in diagnosis.features)
+
+
+async def test_each_direction_says_why_it_is_off() -> None:
+    policy = SyncPolicy(comments_to_sentry=False)
+
+    diagnosis = await diagnose(Probe("Notion", required=True), policy=policy, secrets=())()
+
+    assert [(f.name, f.on, f.detail) for f in diagnosis.features][:6] == [
+        ("Status sync Sentry → Notion", True, "column 'Status'"),
+        ("Status sync Notion → Sentry", False, "SENTRY_API_TOKEN not set; NOTION_WEBHOOK_SECRET not set"),
+        ("Assignee sync Sentry → Notion", True, "column 'Assignee', matched by email"),
+        ("Assignee sync Notion → Sentry", False, "SENTRY_API_TOKEN not set; NOTION_WEBHOOK_SECRET not set"),
+        ("Comment sync Sentry → Notion", True, "Sentry comments become Notion comments"),
+        (
+            "Comment sync Notion → Sentry",
+            False,
+            "NOTION_CONFIG sync.comments_to_sentry is false; SENTRY_API_TOKEN not set; NOTION_WEBHOOK_SECRET not set",
+        ),
+    ]
+
+
+async def test_no_webhook_secret_is_a_warning_until_a_handshake_waits() -> None:
+    tokens = MemoryVerificationTokens()
+    unset = await diagnose(Probe("Notion", required=True), secrets=(), tokens=tokens)()
+    await tokens.offer("secret_from_notion", 1_780_000_000)
+    waiting = await diagnose(Probe("Notion", required=True), secrets=(), tokens=tokens)()
+
+    assert unset.ok
+    assert unset.findings[-1].warning
+    assert not waiting.ok
+    assert waiting.findings[-1].detail == (
+        "NOTION_WEBHOOK_SECRET is not set but 1 token(s) of Notion's handshake wait, the newest received "
+        "2026-05-28T20:26:40+00:00; Notion → Sentry sync is off: Notion's events are refused"
+    )
+    assert "secret_from_notion" not in str(waiting)
+
+
+async def test_a_configured_token_does_not_wait_and_an_unreadable_store_is_left_to_the_redis_line() -> None:
+    tokens = MemoryVerificationTokens()
+    await tokens.offer("secret_old", 1_780_000_000)
+
+    class Down(MemoryVerificationTokens):
+        async def pending(self) -> list[PendingToken]:
+            raise StoreUnavailable("Redis does not answer")
+
+    configured = await diagnose(Probe("Notion", required=True), secrets=("secret_old",), tokens=tokens)()
+    down = await diagnose(Probe("Notion", required=True), secrets=(), tokens=Down())()
+
+    assert [f.check for f in configured.findings] == ["Notion", "Notion webhook secret"]
+    assert [(f.ok, f.warning) for f in down.findings] == [(True, False), (True, True)]

@@ -289,3 +289,18 @@ async def test_comments_that_read_alike_each_keep_their_own_notion_comment_acros
     await apply(job("comment", "updated", plus_one | {"comment_id": 81, "comment": "+2"}, 103))
     await apply(job("comment", "deleted", plus_one | {"comment_id": 82}, 104))
     assert list(tracker.pages[page].comments.values()) == ["Jane Doe: +1", "Jane Doe: +2"]
+
+
+async def test_an_entry_follows_only_the_issue_its_sentry_link_names(
+    apply: RunJob, tracker: FakeWorkspace, page_id: str
+) -> None:
+    await apply(job("issue", "resolved", {"issue": group(status="resolved")}, 100))
+    # The team points the entry at another issue: the one it linked before no longer moves it.
+    await tracker.set_sentry_link(page_id, "https://acme.sentry.io/issues/5151/")
+
+    regressed = await apply(job("issue", "unresolved", {"issue": group(substatus="regressed")}, 200))
+    assert tracker.pages[page_id].status == "Done"
+    assert regressed.outcome == "unchanged"
+
+    await apply(job("issue", "unresolved", {"issue": group(5151, substatus="regressed")}, 300))
+    assert tracker.pages[page_id].status == "Not started"
