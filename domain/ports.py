@@ -82,7 +82,7 @@ class EntryColumns(Protocol):
     async def entry_state(self, page_id: str) -> EntryState: ...
 
     async def forget_schema(self) -> None:
-        """Reads the database's columns, options and status groups again on next use."""
+        """Reads the database's columns, options and status groups again now, for the next entry synced."""
         ...
 
     async def snapshot(self, page_id: str) -> EntrySnapshot:

@@ -10,6 +10,9 @@ from domain.ports import Cache, Locks
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
+# How long this process trusts its own copy before reading the shared one again: a value another process renewed
+# (the schema after a Notion event another worker took) reaches this one within that time.
+LOCAL_S = 5.0
 
 
 class StaleWhileRevalidate(Generic[T]):
@@ -32,13 +35,15 @@ class StaleWhileRevalidate(Generic[T]):
         self._cache, self._locks, self._fresh_s, self._clock = cache, locks, fresh_s, clock
         self._on_lookup = on_lookup  # told "hit", "stale" or "miss", for metrics
         self._refreshing: dict[str, asyncio.Task[None]] = {}
-        # This process's copy spares the shared cache a read, and the value a parse, on every request.
-        self._local: dict[str, Cached[T]] = {}
+        # This process's copy, and when it was read: spares the shared cache a read, and the value a parse, on
+        # every request.
+        self._local: dict[str, tuple[Cached[T], float]] = {}
 
     async def get(self, key: str, fetch: Callable[[], Awaitable[T]]) -> Cached[T]:
-        if (local := self._local.get(key)) is not None and self.is_fresh(local):
+        now = self._clock()
+        if (local := self._local.get(key)) is not None and self.is_fresh(local[0]) and now - local[1] < LOCAL_S:
             self._on_lookup("hit")
-            return local
+            return local[0]
         entry = await self._cache.load(key)
         if entry is None:
             self._on_lookup("miss")
@@ -50,15 +55,15 @@ class StaleWhileRevalidate(Generic[T]):
             self._on_lookup("hit")
         if key not in self._local:
             # Keys asked for once (a search typed once) must not pile up in this process.
-            self._local = {k: e for k, e in self._local.items() if self.is_fresh(e)}
-        self._local[key] = entry
+            self._local = {k: e for k, e in self._local.items() if self.is_fresh(e[0])}
+        self._local[key] = (entry, now)
         return entry
 
     async def _fill(self, key: str, fetch: Callable[[], Awaitable[T]]) -> Cached[T]:
         async with self._locks.hold(f"refresh:{key}"):
             # With the shared cache down, whoever held the lock before us left the value only in this process.
             local = self._local.get(key)
-            entry = local if local is not None and self.is_fresh(local) else await self._cache.load(key)
+            entry = local[0] if local is not None and self.is_fresh(local[0]) else await self._cache.load(key)
             if entry is not None and self.is_fresh(entry):
                 return entry  # fetched by whoever held the lock before us
             return await self._fetch(key, fetch)
@@ -95,6 +100,14 @@ class StaleWhileRevalidate(Generic[T]):
         self._local.pop(key, None)
         if (entry := await self._cache.load(key)) is not None:
             await self._cache.store(key, Cached[T](value=entry.value, fetched_at=0.0))
+
+    async def renew(self, key: str, fetch: Callable[[], Awaitable[T]]) -> Cached[T]:
+        """Fetches the value now, for a change known to have made it wrong: marked stale instead, the next use
+        would still be served the old value while the refresh runs."""
+        async with self._locks.hold(f"refresh:{key}"):
+            entry = await self._fetch(key, fetch)
+        self._local[key] = (entry, self._clock())
+        return entry
 
     async def settle(self) -> None:
         """Waits for background refreshes, so shutdown and tests see them finish."""

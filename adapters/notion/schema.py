@@ -57,6 +57,9 @@ class Schemas:
     async def expire(self) -> None:
         await self._schemas.expire(self._key())
 
+    async def reread(self) -> None:
+        await self._schemas.renew(self._key(), self.discover)
+
     def _key(self) -> str:
         # Deployments sharing a Redis may read one database with different settings.
         setup = f"{self._database_id}|{self._wanted_source}|{self._columns}"

@@ -228,7 +228,7 @@ class NotionWorkspace(Workspace):
         return wire.entry_state(await self._pages.get(page_id), schema.columns, self._columns)
 
     async def forget_schema(self) -> None:
-        await self._schemas.expire()
+        await self._schemas.reread()
 
     async def snapshot(self, page_id: str) -> EntrySnapshot:
         schema = await self._schemas.describe()

@@ -21,7 +21,8 @@ from entrypoints.cli.jobs import observed
 from tests.support.fake_notion import FakeNotion, NotionWebhooks
 from tests.support.fake_notion.webhooks import Delivery, encode, signature
 from tests.support.fake_sentry import FakeSentry
-from tests.support.notion_webhooks import TOKEN
+from tests.support.notion_webhooks import TOKEN, delivery
+from tests.support.notion_webhooks import headers as signed
 from tests.support.real_redis import REDIS_URL
 from tests.support.sentry import description, group, hook_headers, issue_link_body, ui_headers, webhook
 from tests.support.stack import Client, Notion, StartApp, serve_notion, serve_sentry, settings
@@ -32,6 +33,8 @@ NOTES = ISSUE_PATH + "comments/.*"
 T0 = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)
 WAIT_S = 10.0
 SCOPES = ("event:read", "event:write", "event:admin", "member:read")
+# The integration itself as the actor of the Sentry webhook its own write causes.
+APP_ACTOR = {"type": "application", "id": "2ebf071f-2c1a-4a4c-9d3e-7f1b2d3c4e5f", "name": "Notion Sync"}
 
 
 @pytest.fixture
@@ -42,6 +45,16 @@ async def notion(aiohttp_server: AiohttpServer) -> Notion:
 @pytest.fixture
 async def sentry(aiohttp_server: AiohttpServer) -> tuple[FakeSentry, str]:
     return await serve_sentry(aiohttp_server, issue=ISSUE, at=T0, scopes=SCOPES)
+
+
+@pytest.fixture
+def sync_config() -> dict[str, Any]:
+    """NOTION_CONFIG's `sync` policy; a test parametrizes it to try another."""
+    return {}
+
+
+def everything(body: dict[str, Any]) -> bool:
+    return True
 
 
 @dataclass
@@ -80,6 +93,12 @@ class Sync:
                 return sent
         raise AssertionError(f"the two sides keep answering each other: {self.hooks.pending()}")
 
+    async def until(self, check: Callable[[], Any], what: str) -> None:
+        deadline = time.monotonic() + WAIT_S
+        while not check():
+            assert time.monotonic() < deadline, what
+            await asyncio.sleep(0.02)
+
     async def drained(self) -> None:
         deadline = time.monotonic() + WAIT_S
         while (stats := await self.queue.stats()).depth:
@@ -87,13 +106,17 @@ class Sync:
             await asyncio.sleep(0.02)
         assert stats.dead_letters == 0, await self.queue.dead_letters()
 
-    async def sentry_webhook(self, resource: str, action: str, data: dict[str, Any]) -> None:
-        """Sentry tells the service of a change made by someone in Sentry."""
+    async def sentry_webhook(
+        self, resource: str, action: str, data: dict[str, Any], actor: dict[str, Any] | None = None
+    ) -> str:
+        """Sentry tells the service of a change made by someone in Sentry (or by `actor`); the outcome."""
         self.sentry_at += 1
-        body = webhook(action, data)
-        headers = hook_headers(body, resource, self.sentry_at)
-        resp = await self.client.post("/sentry/webhook", data=body, headers=headers)
+        body = webhook(action, data, actor)
+        resp = await self.client.post(
+            "/sentry/webhook", data=body, headers=hook_headers(body, resource, self.sentry_at)
+        )
         assert resp.status in (200, 202), await resp.text()
+        return str((await resp.json())["outcome"])
 
     def person_sets(self, by: str | None = None, **properties: Any) -> None:
         self.notion.person_updates_properties(self.page_id, properties, by=by or self.ada)
@@ -115,11 +138,12 @@ class Sync:
 
 @pytest.fixture
 async def sync(
-    notion: Notion, sentry: tuple[FakeSentry, str], start_app: StartApp, redis_prefix: str
+    notion: Notion, sentry: tuple[FakeSentry, str], start_app: StartApp, redis_prefix: str, sync_config: dict[str, Any]
 ) -> AsyncIterator[Sync]:
     fake_sentry, sentry_url = sentry
+    config = {"database_id": notion.database_id, "column_names": {"status": "Status"}, "sync": sync_config}
     env = {
-        "NOTION_CONFIG": json.dumps({"database_id": notion.database_id, "column_names": {"status": "Status"}}),
+        "NOTION_CONFIG": json.dumps(config),
         "NOTION_RATE_LIMIT": "100000",
         "NOTION_WEBHOOK_SECRET": TOKEN,
         "SENTRY_API_TOKEN": fake_sentry.token,
@@ -211,8 +235,55 @@ async def test_done_resolves_the_issue_and_in_progress_reopens_it(sync: Sync) ->
     assert sync.sentry_writes() == [{"status": "resolved"}, {"status": "unresolved"}]
 
 
+@pytest.mark.parametrize("sync_config", [{"status_to_sentry": {"In progress": "ignored"}}])
+async def test_an_option_mapped_in_notion_config_archives_the_issue(sync: Sync) -> None:
+    sync.person_sets(Status={"status": {"name": "In progress"}})
+
+    await sync.settle()
+
+    issue = sync.sentry.issue(ISSUE)
+    assert (issue["status"], issue["substatus"]) == ("ignored", "archived_forever")
+
+
+async def test_an_option_moved_into_the_complete_group_resolves_once_notion_tells_of_the_schema(sync: Sync) -> None:
+    data_source_id = sync.notion.page(sync.page_id)["parent"]["data_source_id"]
+    sources = r"/v1/data_sources/[^/]+"
+    before = len(sync.notion.calls("GET", sources))
+    sync.notion.person_groups_status_option(data_source_id, "Status", "Shipped", "Complete", by=sync.ada)
+    (schema,) = await sync.settle()
+    assert schema.payload["type"] == "data_source.schema_updated"
+    assert len(sync.notion.calls("GET", sources)) == before + 1  # the columns are read again at once
+
+    sync.person_sets(Status={"status": {"name": "Shipped"}})
+    await sync.settle()
+
+    assert sync.status() == ("Shipped", "resolved")
+    assert len(sync.notion.calls("GET", sources)) == before + 1
+
+
+async def test_trash_and_restore_tell_sentry_once_each_and_a_change_waits_for_the_restore(sync: Sync) -> None:
+    sync.person_sets(Status={"status": {"name": "Done"}})
+    await sync.hooks.deliver(hold=everything)  # the status change's event, closed and kept back
+    sync.notion.person_trashes_page(sync.page_id, by=sync.ada)
+    await sync.hooks.deliver(hold=lambda body: body["type"] != "page.deleted")
+    await sync.drained()
+    (late,) = await sync.settle()  # the status change arrives after the trash: the entry is no longer followed
+    assert late.payload["type"] == "page.properties_updated"
+    assert sync.status() == ("Done", "unresolved")
+
+    sync.notion.person_restores_page(sync.page_id, by=sync.ada)
+    (restored,) = await sync.settle()
+
+    assert restored.payload["type"] == "page.undeleted"
+    gone, back = sync.notes()
+    assert gone.startswith("The linked Notion entry BUG-1 was moved to trash in Notion;")
+    assert back == "The linked Notion entry BUG-1 is back from the trash and kept in step again."
+    assert sync.status() == ("Done", "resolved")
+
+
 async def test_the_assignee_follows_by_email_and_clearing_unassigns(sync: Sync) -> None:
     grace = sync.notion.add_user("Grace Hopper", "grace@example.com")  # no Sentry member has her email
+    sync.sentry.add_member("grace@example.com", pending=True)  # an invitation is no member yet
 
     sync.person_sets(Assignee={"people": [{"id": grace}]})
     await sync.settle()
@@ -225,6 +296,7 @@ async def test_the_assignee_follows_by_email_and_clearing_unassigns(sync: Sync) 
 
     assert sync.sentry.issue(ISSUE)["assignedTo"] is None
     assert sync.sentry_writes() == [{"assignedTo": f"user:{sync.ada_in_sentry}"}, {"assignedTo": ""}]
+    assert len(sync.sentry.calls("GET", "/api/0/organizations/acme/members/")) == 1  # the members are kept
 
 
 async def test_a_comment_becomes_a_note_and_follows_its_edit_and_deletion(sync: Sync) -> None:
@@ -241,6 +313,61 @@ async def test_a_comment_becomes_a_note_and_follows_its_edit_and_deletion(sync: 
 
     assert sync.notes() == []
     assert [r.method for r in sync.sentry.calls("*", NOTES)] == ["POST", "PUT", "DELETE"]
+
+
+async def test_comment_events_out_of_order_and_the_services_own_comments(sync: Sync) -> None:
+    comment = sync.notion.person_comments(sync.page_id, "First words", by=sync.ada)
+    await sync.hooks.deliver(hold=everything)
+    sync.notion.person_edits_comment(comment["id"], "Second thoughts", by=sync.ada)
+    own = sync.notion.person_comments(sync.page_id, "Jane Doe (Sentry): seen again", by=sync.notion.bot_id)
+    created = sync.hooks.pending()[0]
+    (edited, own_created) = await sync.hooks.deliver(hold=lambda body: body["id"] == created["id"])
+    assert (edited.payload["type"], own_created.payload["authors"][0]["type"]) == ("comment.updated", "bot")
+    await sync.drained()
+    # An event about the bot's comment that names someone else: the comment's own author decides.
+    forged_author = delivery(
+        "comment.created",
+        {"id": own["id"], "type": "comment"},
+        {"page_id": sync.page_id, "parent": {"id": sync.page_id, "type": "page"}},
+        authors=[{"id": sync.ada, "type": "person"}],
+    )
+    raw = encode(forged_author)
+    assert await sync.post(raw, signed(raw)) == 200
+
+    (late,) = await sync.settle()  # the edit's event came before the create's
+
+    assert late.payload["type"] == "comment.created"
+    assert sync.notes() == ["Ada Lovelace in Notion: Second thoughts"]
+    assert len(sync.sentry.calls("POST", NOTES)) == 1
+
+
+async def test_a_note_sentry_saved_before_failing_is_posted_once(sync: Sync) -> None:
+    sync.sentry.fail_next("POST", NOTES, 503, commit=True)
+    comment = sync.notion.person_comments(sync.page_id, "Reproduced", by=sync.ada)
+
+    await sync.hooks.deliver()
+    await sync.until(lambda: len(sync.sentry.calls("POST", NOTES)) == 2, "the job did not run again")
+    await sync.settle()
+
+    assert sync.notes() == ["Ada Lovelace in Notion: Reproduced"]
+    sync.notion.person_deletes_comment(comment["id"], by=sync.ada)
+    await sync.settle()  # the rerun learnt the note's id
+    assert sync.notes() == []
+
+
+async def test_the_note_coming_back_as_a_sentry_webhook_is_not_sent_to_notion(sync: Sync) -> None:
+    sync.notion.person_comments(sync.page_id, "Reproduced", by=sync.ada)
+    await sync.settle()
+    (note_id,) = sync.sentry.note_ids(ISSUE)[1:]
+
+    # Sentry tells every webhook subscriber of the note, with the integration as the actor.
+    data = {"comment_id": int(note_id), "issue_id": ISSUE, "project_slug": "backend"}
+    data |= {"timestamp": "2026-05-04T12:00:01.000000Z", "comment": "Ada Lovelace in Notion: Reproduced"}
+    assert await sync.sentry_webhook("comment", "created", data, APP_ACTOR) == "ignored"
+    await sync.settle()
+
+    assert len(sync.notion.comments) == 1
+    assert sync.notion.calls("POST", "/v1/comments") == []
 
 
 async def test_the_services_own_writes_to_notion_come_back_and_go_no_further(sync: Sync) -> None:
@@ -264,13 +391,22 @@ async def test_the_services_own_writes_to_notion_come_back_and_go_no_further(syn
     assert sync.sentry.calls("*", NOTES) == []
 
 
-@pytest.mark.parametrize("notion_later", [True, False], ids=["notion-later", "sentry-later"])
+@pytest.mark.parametrize(
+    ("sync_config", "notion_later", "notion_wins"),
+    [
+        # The default policy (README, "Both sides at once"): the later change by each system's own clock wins.
+        ({}, True, True),
+        ({}, False, False),
+        # NOTION_CONFIG's status_winner: that side wins, however late the other's change.
+        ({"status_winner": "notion"}, False, True),
+        ({"status_winner": "sentry"}, True, False),
+    ],
+    ids=["latest-notion-later", "latest-sentry-later", "notion-wins", "sentry-wins"],
+)
 @pytest.mark.parametrize("notion_first", [True, False], ids=["notion-event-first", "sentry-event-first"])
-async def test_both_sides_changed_at_once_the_latest_change_wins(
-    sync: Sync, notion_later: bool, notion_first: bool
+async def test_both_sides_changed_at_once_the_policy_decides_whichever_is_heard_first(
+    sync: Sync, notion_later: bool, notion_wins: bool, notion_first: bool
 ) -> None:
-    # The default policy (README, "Both sides at once"): the later change by each system's own clock wins,
-    # whichever event the service hears first.
     notion_at, sentry_at = T0 + timedelta(seconds=5), T0 + timedelta(seconds=9)
     if notion_later:
         notion_at, sentry_at = sentry_at, notion_at
@@ -288,7 +424,7 @@ async def test_both_sides_changed_at_once_the_latest_change_wins(
         await sync.drained()
     await sync.settle()
 
-    assert sync.status() == (("In progress", "unresolved") if notion_later else ("Done", "resolved"))
+    assert sync.status() == (("In progress", "unresolved") if notion_wins else ("Done", "resolved"))
 
 
 async def test_one_aggregated_event_carries_two_peoples_changes(sync: Sync) -> None:
@@ -303,10 +439,6 @@ async def test_one_aggregated_event_carries_two_peoples_changes(sync: Sync) -> N
     assert len(delivery.payload["data"]["updated_properties"]) == 2
     assert sync.status() == ("Done", "resolved")
     assert sync.sentry.issue(ISSUE)["assignedTo"]["id"] == sync.ada_in_sentry
-
-
-def everything(body: dict[str, Any]) -> bool:
-    return True
 
 
 @pytest.mark.parametrize("delivery", ["in-order", "shuffled-and-twice", "first-held-late"])
@@ -403,10 +535,7 @@ async def test_a_job_whose_worker_died_mid_write_is_taken_over_and_applied_once(
     else:
         sync.notion.person_comments(sync.page_id, "Reproduced", by=sync.ada)
     await sync.hooks.deliver()
-    deadline = time.monotonic() + WAIT_S
-    while not sync.sentry.calls(method, path):
-        assert time.monotonic() < deadline, "the worker never wrote to Sentry"
-        await asyncio.sleep(0.02)
+    await sync.until(lambda: sync.sentry.calls(method, path), "the worker never wrote to Sentry")
     sync.worker.task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await sync.worker.task

@@ -2,7 +2,7 @@ import asyncio
 
 from adapters.memory import MemoryCache, MemoryLocks
 from domain.errors import TrackerUnavailable
-from domain.stale_while_revalidate import StaleWhileRevalidate
+from domain.stale_while_revalidate import LOCAL_S, StaleWhileRevalidate
 
 
 class Source:
@@ -75,3 +75,29 @@ async def test_a_failed_refresh_keeps_the_stale_value_and_the_next_use_tries_aga
 
     assert (await cache.get("k", source)).value == "v2"
     assert source.fetches == 3
+
+
+async def test_a_renewed_value_is_fetched_at_once_and_served_from_then_on() -> None:
+    now, source = [0.0], Source()
+    cache = refresher(now)
+    await cache.get("k", source)
+    source.value = "v2"
+
+    assert (await cache.renew("k", source)).value == "v2"
+
+    assert (await cache.get("k", source)).value == "v2"
+    assert source.fetches == 2
+
+
+async def test_a_value_renewed_in_another_process_is_served_here_within_a_few_seconds() -> None:
+    now, source, shared, locks = [0.0], Source(), MemoryCache[str](), MemoryLocks()
+    here, there = (StaleWhileRevalidate(cache=shared, locks=locks, fresh_s=60, clock=lambda: now[0]) for _ in range(2))
+    await here.get("k", source)
+    source.value = "v2"
+    await there.renew("k", source)
+
+    now[0] = LOCAL_S - 1
+    assert (await here.get("k", source)).value == "v1"  # this process's copy, trusted a little while
+    now[0] = LOCAL_S
+    assert (await here.get("k", source)).value == "v2"
+    assert source.fetches == 2
