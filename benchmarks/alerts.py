@@ -28,7 +28,7 @@ from adapters.notion.client import NOTION_VERSION
 from adapters.redis_queue import RedisJobQueue
 from benchmarks.harness.processes import Processes, wait_ready
 from benchmarks.harness.run import run
-from benchmarks.harness.stack import REDIS_URL, notion_stats, sentry_notion, service_env, start_fake_notion
+from benchmarks.harness.stack import REDIS_URL, drained, notion_stats, sentry_notion, service_env, start_fake_notion
 from benchmarks.harness.stack import start_service as start_http_service
 from benchmarks.webhooks.__main__ import wait_workers
 from tests.support.sentry import INSTALLATION, dumps, hook_headers
@@ -91,11 +91,7 @@ async def bench(processes: Processes, prefix: str, args: argparse.Namespace) -> 
         started = time.perf_counter()
         await asyncio.gather(*(send(b) for b in bodies))
         sent_s = time.perf_counter() - started
-        while True:  # polled, as the queue lives in other processes
-            if not (await queue.stats()).depth or time.perf_counter() - started > args.timeout:
-                break
-            await asyncio.sleep(0.1)
-        drained_s = time.perf_counter() - started
+        drained_s = await drained(queue, started, args.timeout)
         stats = await notion_stats(session, notion, since)
         headers = {"Authorization": f"Bearer {info['token']}", "Notion-Version": NOTION_VERSION}
         query = f"{notion.url}/v1/data_sources/{info['data_source_id']}/query"

@@ -5,9 +5,13 @@ n (Sentry Link = https://acme.sentry.io/issues/<n>/) and starts "Not started". B
 
 - `GET /__info`: the seeded database, data source, entries and people (the benchmark polls it until ready);
 - `GET /__stats?since=N`: how many requests the fake has recorded, and those after the N-th by endpoint;
-- `GET /__statuses`: each entry's Status by the Sentry issue id it links.
+- `GET /__statuses`: each entry's Status by the Sentry issue id it links;
+- `POST /__person`: changes made in Notion's UI by the first seeded person, `{"properties": {page id: properties},
+  "comments": {page id: text}}`; answers the comments' ids;
+- `GET /__events`: the webhook events Notion would send for those changes (tests/support/fake_notion/webhooks.py:
+  aggregated per entity as Notion does), unsigned; the caller signs and sends them.
 
-Neither is recorded as a Notion call.
+None is recorded as a Notion call.
 """
 
 import argparse
@@ -17,7 +21,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.support.fake_notion import FakeNotion
+from tests.support.fake_notion import FakeNotion, NotionWebhooks
 
 TOKEN = "secret_benchmark"
 _ID = re.compile(r"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}", re.IGNORECASE)
@@ -38,13 +42,8 @@ def endpoint(method: str, path: str) -> str:
 def seeded(*, entries: int, people: int, latency_s: float, linked: bool) -> tuple[FakeNotion, dict[str, Any]]:
     fake = FakeNotion(token=TOKEN, seed=3)
     database_id, data_source_id = fake.add_database("Bugs")
-    person_ids = [
-        fake.add_user(
-            f"{_FIRST[n % len(_FIRST)]} {_LAST[n // len(_FIRST) % len(_LAST)]}",
-            f"user{n}@example.org",
-        )
-        for n in range(people)
-    ]
+    person_names = [f"{_FIRST[n % len(_FIRST)]} {_LAST[n // len(_FIRST) % len(_LAST)]}" for n in range(people)]
+    person_ids = [fake.add_user(name, f"user{n}@example.org") for n, name in enumerate(person_names)]
     page_ids = [
         fake.add_page(
             data_source_id,
@@ -61,6 +60,7 @@ def seeded(*, entries: int, people: int, latency_s: float, linked: bool) -> tupl
         "data_source_id": data_source_id,
         "page_ids": page_ids,  # with --linked, page_ids[n - 1] links Sentry issue n
         "person_ids": person_ids,
+        "person_names": person_names,
         "latency_s": latency_s,
     }
     return fake, info
@@ -80,6 +80,19 @@ def statuses(fake: FakeNotion, data_source_id: str) -> dict[str, str | None]:
 
 
 def build_app(fake: FakeNotion, info: dict[str, Any]) -> web.Application:
+    # Subscribed at the first /__person, so other benchmarks' writes pile up no events. It only collects them:
+    # the benchmark posts them itself, so that it times each acknowledgement.
+    subscriptions: list[NotionWebhooks] = []
+
+    async def person(request: web.Request) -> web.Response:
+        changes, by = await request.json(), info["person_ids"][0]
+        if not subscriptions:
+            subscriptions.append(NotionWebhooks(fake, "", verification_token="", seed=3))
+        for page_id, properties in changes.get("properties", {}).items():
+            fake.person_updates_properties(page_id, properties, by=by)
+        made = [fake.person_comments(page_id, text, by=by) for page_id, text in changes.get("comments", {}).items()]
+        return web.json_response({"comment_ids": [c["id"] for c in made]})
+
     @web.middleware
     async def introspection(request: web.Request, handler: Any) -> web.StreamResponse:
         if request.path == "/__info":
@@ -91,6 +104,10 @@ def build_app(fake: FakeNotion, info: dict[str, Any]) -> web.Application:
             return web.json_response({"requests": len(fake.requests), "by_endpoint": dict(by_endpoint)})
         if request.path == "/__statuses":  # read in process: not a Notion call, not recorded
             return web.json_response(statuses(fake, info["data_source_id"]))
+        if request.path == "/__person":
+            return await person(request)
+        if request.path == "/__events":
+            return web.json_response([event for s in subscriptions for event in s.pending()])
         response: web.StreamResponse = await handler(request)
         return response
 

@@ -1,12 +1,15 @@
+import asyncio
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import redis
 
+from adapters.redis_queue import RedisJobQueue
 from benchmarks.harness.processes import Child, Processes, free_port
 
 REDIS_URL = "redis://127.0.0.1:6379/14"
@@ -59,6 +62,14 @@ async def notion_stats(session: aiohttp.ClientSession, notion: Child, since: int
         resp.raise_for_status()
         stats: dict[str, Any] = await resp.json()
         return stats
+
+
+async def drained(queue: RedisJobQueue, started: float, timeout_s: float) -> float:
+    """Seconds from `started` (a perf_counter reading) until the queue has no unfinished job, or the timeout."""
+    while True:  # polled, as the queue lives in other processes
+        if not (await queue.stats()).depth or time.perf_counter() - started > timeout_s:
+            return time.perf_counter() - started
+        await asyncio.sleep(0.1)
 
 
 def forget_keys(prefix: str) -> int:
