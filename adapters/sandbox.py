@@ -185,6 +185,7 @@ class MemoryWorkspace(Workspace, Dependency):
         return self.details
 
     async def choice_columns(self) -> dict[str, ChoiceColumn]:
+        await self._touch("choice_columns")
         if self.status is None:
             return dict(self.choices)
         status = ChoiceColumn(name=self.status.name, kind=self.status.kind, options=self.status.options)
