@@ -153,13 +153,15 @@ class Settings(BaseModel):
             return default
 
         values: dict[str, object] = {}
+        if Need.NOTION in needs:
+            values["notion_token"] = text("NOTION_TOKEN")
+        # After the token, so that problems are listed in the order the variables are documented.
         if (Need.NOTION in needs or Need.NOTION_CONFIG in needs) and (raw := text("NOTION_CONFIG")):
             try:
                 values["notion"] = NotionConfig.model_validate_json(raw)
             except ValidationError as exc:
                 problems.append(f"NOTION_CONFIG is not valid: {_first_error(exc)}; {_EXPECTED['NOTION_CONFIG']}.")
         if Need.NOTION in needs:
-            values["notion_token"] = text("NOTION_TOKEN")
             values["notion_api_base_url"] = web_url("NOTION_API_BASE_URL", "https://api.notion.com")
             values["cache_timeout_s"] = whole("CACHE_TIMEOUT", 21600, 1, 30 * 86400)
             values["notion_rate_limit"] = whole("NOTION_RATE_LIMIT", 150, 1, 1_000_000)
