@@ -14,6 +14,7 @@ from entrypoints.cli.check import check as report
 from entrypoints.cli.failures import Services, one_line
 from entrypoints.cli.serve import CannotListen, listen, serve
 from entrypoints.http.sandbox import RESOLVED_ISSUE, Sandbox
+from entrypoints.http.ui_schema import ui_schema_text
 from entrypoints.logging import configure_logging
 from settings import SERVE, ConfigError, Need, Settings
 
@@ -27,6 +28,7 @@ NEEDS = {
     "replay-lost": frozenset({Need.REDIS}),
     "notion-webhook": frozenset({Need.REDIS}),
     "alerts": frozenset({Need.REDIS}),
+    "ui-schema": frozenset({Need.NOTION_CONFIG}),
 }
 
 
@@ -34,6 +36,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv, version=version())
     if args.command == "check":
         sys.exit(asyncio.run(check()))
+    if args.command == "ui-schema":
+        notion = _settings("ui-schema").notion
+        assert notion is not None  # NOTION_CONFIG is required: _settings exits without it
+        print(ui_schema_text(notion.form_columns, notion.column_names.status), end="")
+        return
     if args.command == "serve":
         sandbox = args.sandbox
         settings = (

@@ -42,6 +42,7 @@ from adapters.sandbox import demo_workspace
 from adapters.sentry.api import HttpSentryApi, open_sentry_client
 from domain.back_links import BackLinks
 from domain.entry_sync import EntrySync
+from domain.form_columns import FormColumns
 from domain.models import Assignee, Cached, Entry, SentryMember
 from domain.stale_while_revalidate import StaleWhileRevalidate
 from domain.use_cases.apply_comment import ApplyComment
@@ -58,6 +59,7 @@ from domain.use_cases.diagnose_setup import DiagnoseSetup
 from domain.use_cases.keep_verification_token import KeepVerificationToken
 from domain.use_cases.link_entry import LinkEntry
 from domain.use_cases.list_assignees import ListAssignees
+from domain.use_cases.list_column_options import ListColumnOptions
 from domain.use_cases.list_databases import ListDatabases
 from domain.use_cases.observe_queue import ObserveQueue
 from domain.use_cases.receive_notion_event import ReceiveNotionEvent
@@ -214,6 +216,12 @@ class Container(containers.DeclarativeContainer):
         sentry=sentry,
     )
     back_links = providers.Singleton(BackLinks, sentry=sentry, state=sync_state, locks=locks)
+    form_columns = providers.Singleton(
+        FormColumns,
+        columns=workspace,
+        offered=settings.provided.notion.form_columns,
+        status=settings.provided.notion.column_names.status,
+    )
     # A refresh reads Sentry's API: without it, nothing is queued.
     refresh = providers.Selector(settings.provided.sentry_backend, api=queue, none=providers.Object(None))
     create_entry = providers.Factory(
@@ -224,6 +232,7 @@ class Container(containers.DeclarativeContainer):
         back_links=back_links,
         sentry=sentry,
         refresh=refresh,
+        form=form_columns,
     )
     alert_budget = _kept(settings, redis_breaker, RedisAlertBudget, MemoryAlertBudget)
     count_alerts = providers.Callable(count_alert_entries)
@@ -274,7 +283,9 @@ class Container(containers.DeclarativeContainer):
                 # An incident is no Sentry issue: no note, details or refresh to go with its entry.
                 "sentry.metric_alert": providers.Singleton(
                     ApplyMetricAlert,
-                    create=providers.Factory(CreateEntry, entries=workspace, registry=registry, locks=locks),
+                    create=providers.Factory(
+                        CreateEntry, entries=workspace, registry=registry, locks=locks, form=form_columns
+                    ),
                     entries=workspace,
                     registry=registry,
                     sync=entry_sync,
@@ -349,6 +360,10 @@ class Container(containers.DeclarativeContainer):
         people=workspace,
         assignees=people,
         database_ids=settings.provided.database_ids,
+        form=form_columns,
+    )
+    list_column_options = providers.Factory(
+        ListColumnOptions, form=form_columns, database_ids=settings.provided.database_ids
     )
 
 
@@ -370,6 +385,7 @@ async def open_use_cases(container: Container) -> AsyncIterator[UseCases]:
             receive_notion_event=await resolve(container.receive_notion_event()),
             list_databases=await resolve(container.list_databases()),
             check_alert_settings=await resolve(container.check_alert_settings()),
+            list_column_options=await resolve(container.list_column_options()),
         )
     finally:
         if readiness is not None:

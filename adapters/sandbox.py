@@ -8,6 +8,7 @@ from domain.errors import IssueNotFound
 from domain.models import (
     Assignee,
     Block,
+    ChoiceColumn,
     Database,
     Entry,
     EntryDraft,
@@ -30,6 +31,11 @@ STATUS = StatusColumn(
     groups={"To-do": ("Not started",), "In progress": ("In progress",), "Complete": ("Done",)},
 )
 
+CHOICES = (
+    ChoiceColumn(name="Priority", kind="select", options=("High", "Medium", "Low")),
+    ChoiceColumn(name="Tags", kind="multi_select", options=("Backend", "Frontend", "Payments")),
+)
+
 
 @dataclass
 class Page:
@@ -41,6 +47,7 @@ class Page:
     comments: dict[str, str] = field(default_factory=dict)  # id -> "author: text"
     edited: int = 0
     in_trash: bool = False
+    choices: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def assignee_id(self) -> str | None:
@@ -65,6 +72,7 @@ class MemoryWorkspace(Workspace, Dependency):
         self.people = list(people)
         self.details = frozenset(DETAILS)
         self.status: StatusColumn | None = STATUS
+        self.choices = {c.name: c for c in CHOICES}
         self.bot = next((p.assignee.id for p in self.people if p.bot), str(uuid.UUID(int=0xB07)))  # our own bot
         self.comment_authors: dict[str, str] = {}  # by comment id, for comments people wrote; others are the bot's
         self._numbers = itertools.count(1)
@@ -114,6 +122,7 @@ class MemoryWorkspace(Workspace, Dependency):
         issue = self.add(draft.title, sentry_url=draft.sentry_url)
         self.pages[issue.page_id].body = list(draft.body)
         self.pages[issue.page_id].assignee_ids = (draft.assignee_id,) if draft.assignee_id else ()
+        self.pages[issue.page_id].choices = dict(draft.choices)
         return issue
 
     async def find_by_sentry_url(self, sentry_url: str) -> Entry | None:
@@ -174,6 +183,13 @@ class MemoryWorkspace(Workspace, Dependency):
 
     async def detail_columns(self) -> frozenset[str]:
         return self.details
+
+    async def choice_columns(self) -> dict[str, ChoiceColumn]:
+        await self._touch("choice_columns")
+        if self.status is None:
+            return dict(self.choices)
+        status = ChoiceColumn(name=self.status.name, kind=self.status.kind, options=self.status.options)
+        return self.choices | {status.name: status}
 
     async def entry_state(self, page_id: str) -> EntryState:
         await self._touch("entry_state")

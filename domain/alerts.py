@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
 from domain.errors import InvalidSettings
+from domain.form_columns import COLUMN_FIELD
 from domain.models import AlertSettings, Frozen, Job
 from domain.queries import notion_id
 
@@ -47,6 +48,10 @@ def alert_settings(fields: Iterable[Mapping[str, Any]]) -> AlertSettings:
         database=text.get("database", ""),
         assignee=text.get("assignee") or None,
         comment_on_repeat=text.get("comment_on_repeat", "").lower() in ("yes", "true", "1"),
+        status=text.get("status") or None,
+        columns={
+            name.removeprefix(COLUMN_FIELD): value for name, value in text.items() if name.startswith(COLUMN_FIELD)
+        },
     )
 
 

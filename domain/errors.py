@@ -78,3 +78,8 @@ STILL_RUNNING = "Another request for this issue is still running; try again in a
 # An alert rule's settings that cannot work: Sentry shows the message and does not save the rule.
 class InvalidSettings(DomainError):
     pass
+
+
+# A value for one of the database's columns that the column does not have: refused, never dropped.
+class InvalidField(DomainError):
+    pass

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 T = TypeVar("T")
 
@@ -48,6 +48,7 @@ class EntryDraft(Frozen):
     body: tuple[Block, ...]
     sentry_url: str
     assignee_id: str | None = None
+    choices: dict[str, tuple[str, ...]] = {}  # status, select or multi-select column -> options, as Notion names them
 
 
 class Entry(Frozen):
@@ -160,6 +161,30 @@ class NotionComment(Frozen):
     author_id: str
     author_name: str
     text: str
+
+
+class FormColumn(Frozen):
+    """A column of the database offered in the create form and the alert rule's settings (NOTION_CONFIG form_columns).
+    A "select" is a status or select column, one option chosen from a list; a "multi_select" is comma-separated text.
+    A plain string names a select."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100)
+    type: Literal["select", "multi_select"] = "select"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _named(cls, data: Any) -> Any:
+        return {"name": data} if isinstance(data, str) else data
+
+
+class ChoiceColumn(Frozen):
+    """A status, select or multi-select column of the database, with its options."""
+
+    name: str
+    kind: Literal["status", "select", "multi_select"]
+    options: tuple[str, ...]
 
 
 class StatusColumn(Frozen):
@@ -291,6 +316,8 @@ class CreateRequest(Frozen):
     description: str = ""
     assignee_id: str | None = None
     link_label: str = "Sentry issue: "  # what the body's first line calls the Sentry link
+    columns: dict[str, str] = {}  # the form's text for each column it offers, by the column's name
+    status: str | None = None  # an alert rule's fixed option of the status column
 
 
 class LinkRequest(Frozen):
@@ -322,6 +349,8 @@ class AlertSettings(Frozen):
     database: str = ""  # the configured database's id; empty in rules saved before the field existed
     assignee: str | None = None
     comment_on_repeat: bool = False  # a comment on the entry each time the rule fires again for its issue
+    status: str | None = None  # an option of the status column for the entries the rule creates
+    columns: dict[str, str] = {}  # fixed values of the columns the form offers, by the column's name
 
 
 class HeldAlert(Frozen):

@@ -7,6 +7,7 @@ from domain.models import (
     Assignee,
     Block,
     Cached,
+    ChoiceColumn,
     Database,
     DeadLetter,
     Entry,
@@ -77,6 +78,11 @@ class EntryColumns(Protocol):
 
     async def detail_columns(self) -> frozenset[str]:
         """Which issue details (level, events, ...) have a configured column."""
+        ...
+
+    async def choice_columns(self) -> dict[str, ChoiceColumn]:
+        """The database's status, select and multi-select columns by name, with their options, as its cached
+        description has them."""
         ...
 
     async def entry_state(self, page_id: str) -> EntryState: ...

@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
-from domain.models import SyncPolicy
+from domain.models import FormColumn, SyncPolicy
 from domain.queries import notion_id
 from domain.sentry_events import DETAILS
 
@@ -22,6 +22,7 @@ class ConfigError(Exception):
 # unless REDIS is named); Sentry's API variables with NOTION, since syncing reads Sentry when it can.
 class Need(enum.Enum):
     NOTION = "NOTION_TOKEN, NOTION_CONFIG and Notion's limits"
+    NOTION_CONFIG = "NOTION_CONFIG alone: what the database is and which columns the forms offer"
     CLIENT_SECRET = "SENTRY_NOTION_INTEGRATION_CLIENT_SECRET, to verify Sentry's requests"
     REDIS = "REDIS_URL or REDIS_HOST: the job queue"
     SENTRY_API = "SENTRY_API_TOKEN and SENTRY_ORG"
@@ -58,6 +59,16 @@ class NotionConfig(BaseModel):
     data_source_id: str = ""
     column_names: ColumnNames = ColumnNames()
     sync: SyncPolicy = SyncPolicy()
+    # The database's own columns offered in the create form and the alert rule's settings.
+    form_columns: tuple[FormColumn, ...] = ()
+
+    @field_validator("form_columns")
+    @classmethod
+    def _once_each(cls, columns: tuple[FormColumn, ...]) -> tuple[FormColumn, ...]:
+        names = [c.name for c in columns]
+        if twice := sorted({n for n in names if names.count(n) > 1}):
+            raise ValueError(f"names {', '.join(twice)} more than once")
+        return columns
 
     @field_validator("database_id", "data_source_id")
     @classmethod
@@ -144,11 +155,13 @@ class Settings(BaseModel):
         values: dict[str, object] = {}
         if Need.NOTION in needs:
             values["notion_token"] = text("NOTION_TOKEN")
-            if raw := text("NOTION_CONFIG"):
-                try:
-                    values["notion"] = NotionConfig.model_validate_json(raw)
-                except ValidationError as exc:
-                    problems.append(f"NOTION_CONFIG is not valid: {_first_error(exc)}; {_EXPECTED['NOTION_CONFIG']}.")
+        # After the token, so that problems are listed in the order the variables are documented.
+        if (Need.NOTION in needs or Need.NOTION_CONFIG in needs) and (raw := text("NOTION_CONFIG")):
+            try:
+                values["notion"] = NotionConfig.model_validate_json(raw)
+            except ValidationError as exc:
+                problems.append(f"NOTION_CONFIG is not valid: {_first_error(exc)}; {_EXPECTED['NOTION_CONFIG']}.")
+        if Need.NOTION in needs:
             values["notion_api_base_url"] = web_url("NOTION_API_BASE_URL", "https://api.notion.com")
             values["cache_timeout_s"] = whole("CACHE_TIMEOUT", 21600, 1, 30 * 86400)
             values["notion_rate_limit"] = whole("NOTION_RATE_LIMIT", 150, 1, 1_000_000)

@@ -9,6 +9,9 @@ from typing import Any
 
 import pytest
 
+from domain.models import FormColumn
+from entrypoints.http.ui_schema import ui_schema as printed_schema
+from entrypoints.http.ui_schema import ui_schema_text
 from tests.support.sentry_schema import (
     REQUEST_TIME_URI_PATTERN,
     ValidationError,
@@ -24,6 +27,7 @@ SERVED_URIS = {
     "/sentry/options/assignees",
     "/sentry/alert-rule-action",
     "/sentry/options/databases",
+    "/sentry/options/status",
 }
 
 
@@ -130,6 +134,9 @@ def test_alert_rule_action(ui_schema: dict[str, Any]) -> None:
     assert fields["assignee"]["uri"] == "/sentry/options/assignees"
     assert fields["assignee"]["skip_load_on_open"] is True
     assert {value for _, value in fields["comment_on_repeat"]["options"]} == {"yes", "no"}
+    # The fixed status offers the chosen database's options, so Sentry loads it once a database is chosen.
+    assert fields["status"]["uri"] == "/sentry/options/status"
+    assert fields["status"]["depends_on"] == ["database"]
 
 
 def test_the_alert_rule_action_alone_is_checked_as_sentry_checks_it(ui_schema: dict[str, Any]) -> None:
@@ -138,6 +145,57 @@ def test_the_alert_rule_action_alone_is_checked_as_sentry_checks_it(ui_schema: d
     broken["settings"]["description"] = "x" * 141
     with pytest.raises(ValidationError):
         validate_ui_schema({"elements": [broken]})
+
+
+# --- the schema for a NOTION_CONFIG (`sentry-notion ui-schema`) ------------------------
+
+
+def test_the_committed_schema_is_the_one_printed_for_the_default_configuration() -> None:
+    assert SCHEMA_PATH.read_text(encoding="utf-8") == ui_schema_text(())
+
+
+FORM_COLUMNS = (
+    FormColumn(name="Status"),
+    FormColumn(name="Priority"),
+    FormColumn(name="Team @ Acme"),
+    FormColumn(name="Tags", type="multi_select"),
+)
+
+
+def test_form_columns_pass_sentry_validator_in_both_forms() -> None:
+    schema = printed_schema(FORM_COLUMNS, "Status")
+    validate_ui_schema(schema)
+    validate_ui_schema({"elements": [_alert_rule_action(schema)]})
+    for uri in _uris(schema):
+        assert re.match(REQUEST_TIME_URI_PATTERN, uri), uri
+
+
+def test_form_columns_are_optional_fields_of_the_create_form() -> None:
+    create = _issue_link(printed_schema(FORM_COLUMNS, "Status"))["create"]
+    assert [f["name"] for f in create["required_fields"]] == ["title"]
+    fields = _fields(create)
+    assert fields["column:Priority"] == {
+        "type": "select",
+        "label": "Priority",
+        "name": "column:Priority",
+        "uri": "/sentry/options/columns/Priority",
+        "async": False,
+    }
+    assert fields["column:Status"]["uri"] == "/sentry/options/columns/Status"
+    # No query string in a uri (Sentry would merge it into the path), and no "@" (refused at request time).
+    assert fields["column:Team @ Acme"]["uri"] == "/sentry/options/columns/Team%20%40%20Acme"
+    assert fields["column:Tags"]["type"] == "text"
+    # The create form has no database field to depend on: a depends_on field would stay disabled.
+    assert not any("depends_on" in f for f in fields.values())
+
+
+def test_form_columns_in_the_alert_rule_depend_on_the_database() -> None:
+    settings = _alert_rule_action(printed_schema(FORM_COLUMNS, "Status"))["settings"]
+    names = [f["name"] for f in settings["optional_fields"]]
+    assert names == ["assignee", "status", "column:Priority", "column:Team @ Acme", "column:Tags", "comment_on_repeat"]
+    fields = _fields(settings)
+    assert fields["column:Priority"]["depends_on"] == ["database"]
+    assert fields["column:Tags"]["type"] == "text"
 
 
 # --- the validator itself can fail --------------------------------------------------

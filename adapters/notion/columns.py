@@ -20,7 +20,7 @@ class Column(BaseModel):
     id: str
     type: str
     prefix: str | None = None
-    options: tuple[str, ...] = ()  # of a status or select column
+    options: tuple[str, ...] = ()  # of a status, select or multi-select column
     groups: dict[str, tuple[str, ...]] = {}  # of a status column: group name -> its options' names
 
 

@@ -9,7 +9,7 @@ from adapters.notion.client import IDEMPOTENT, JSON, SEND_ONCE, NotionApi
 from adapters.notion.columns import Columns
 from adapters.notion.errors import Unclear
 from adapters.notion.schema import NotionSchema, missing_column
-from domain.errors import DomainError, WriteUnconfirmed
+from domain.errors import DomainError, TrackerMisconfigured, WriteUnconfirmed
 from domain.models import Entry, EntryDraft, Span
 
 log = structlog.get_logger(__name__)
@@ -89,7 +89,9 @@ class Pages:
             if not schema.has(self._columns.assignee, "people"):
                 raise missing_column(schema, self._columns.assignee, "people", "assignee")
             properties[self._columns.assignee] = {"people": [{"object": "user", "id": draft.assignee_id}]}
-        return properties
+        if gone := [name for name in draft.choices if name not in schema.columns]:
+            raise TrackerMisconfigured(f"The Notion database {schema.database.title!r} no longer has {gone[0]!r}.")
+        return properties | wire.choice_properties(draft.choices, schema.columns)
 
     async def _recover_create(self, schema: NotionSchema, sentry_url: str, exc: Unclear) -> JSON:
         # Notion may have saved the page it failed to confirm: read, never write again

@@ -13,6 +13,8 @@ from domain.models import Database, Finding
 from domain.stale_while_revalidate import StaleWhileRevalidate
 
 log = structlog.get_logger(__name__)
+# Part of the cache key: a schema cached by a version that read no multi-select options is read anew.
+SCHEMA_VERSION = 2
 
 
 class NotionSchema(BaseModel):
@@ -62,7 +64,7 @@ class Schemas:
 
     def _key(self) -> str:
         # Deployments sharing a Redis may read one database with different settings.
-        setup = f"{self._database_id}|{self._wanted_source}|{self._columns}"
+        setup = f"{SCHEMA_VERSION}|{self._database_id}|{self._wanted_source}|{self._columns}"
         return f"schema:{hashlib.sha256(setup.encode()).hexdigest()[:16]}"
 
     async def discover(self) -> NotionSchema:
@@ -177,7 +179,7 @@ def _column_finding(schema: NotionSchema, key: str, column: str, kinds: tuple[st
 
 def _choices(prop: JSON) -> dict[str, Any]:
     kind = prop.get("type")
-    if kind not in ("status", "select"):
+    if kind not in ("status", "select", "multi_select"):
         return {}
     config: JSON = prop.get(kind) or {}
     options = config.get("options") or []

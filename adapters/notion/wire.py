@@ -215,3 +215,15 @@ def entry_properties(update: EntryUpdate, columns: dict[str, Column], names: Col
             # Notion refuses commas in option names; a new name becomes a new option.
             properties[column] = {"select": {"name": truncate(str(value).replace(",", " "), 100)}}
     return properties
+
+
+def choice_properties(choices: dict[str, tuple[str, ...]], columns: dict[str, Column]) -> JSON:
+    # Options by name, as the database has them: Notion would add an unknown select option, and refuses a status one.
+    properties: JSON = {}
+    for name, options in choices.items():
+        kind = columns[name].type
+        if kind == "multi_select":
+            properties[name] = {"multi_select": [{"name": o} for o in options]}
+        elif options:
+            properties[name] = {kind: {"name": options[0]}}
+    return properties

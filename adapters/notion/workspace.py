@@ -15,6 +15,7 @@ from domain.errors import DomainError
 from domain.models import (
     Assignee,
     Block,
+    ChoiceColumn,
     Database,
     Entry,
     EntryDraft,
@@ -218,6 +219,14 @@ class NotionWorkspace(Workspace):
         return StatusColumn(
             name=self._columns.status, id=column.id, kind=kind, options=column.options, groups=column.groups
         )
+
+    async def choice_columns(self) -> dict[str, ChoiceColumn]:
+        schema = await self._schemas.describe()
+        return {
+            name: ChoiceColumn.model_validate({"name": name, "kind": column.type, "options": column.options})
+            for name, column in schema.columns.items()
+            if column.type in ("status", "select", "multi_select")
+        }
 
     async def detail_columns(self) -> frozenset[str]:
         schema = await self._schemas.describe()

@@ -98,4 +98,6 @@ def _request(alert: MetricAlert, incident: SentryIssue) -> CreateRequest:
         description=alert.description,
         assignee_id=alert.settings.assignee,
         link_label="Sentry metric alert: ",
+        columns=alert.settings.columns,
+        status=alert.settings.status,
     )

@@ -1,5 +1,6 @@
 from domain.alerts import chosen_database
-from domain.errors import InvalidSettings, IssueNotFound, TrackerMisconfigured
+from domain.errors import InvalidField, InvalidSettings, IssueNotFound, TrackerMisconfigured
+from domain.form_columns import FormColumns
 from domain.models import AlertSettings, Assignee, EntryQuery
 from domain.ports import Entries, People
 from domain.stale_while_revalidate import StaleWhileRevalidate
@@ -17,8 +18,10 @@ class CheckAlertSettings:
         people: People,
         assignees: StaleWhileRevalidate[list[Assignee]],
         database_ids: tuple[str, ...],
+        form: FormColumns,
     ) -> None:
         self._entries, self._people, self._assignees, self._database_ids = entries, people, assignees, database_ids
+        self._form = form
 
     async def __call__(self, settings: AlertSettings) -> str:
         if not settings.database:
@@ -37,4 +40,9 @@ class CheckAlertSettings:
                     f"The assignee {settings.assignee[:60]!r} is not a person of the {database.title!r} workspace; "
                     "choose one from the list."
                 )
+        try:
+            # The same check as the create form's, so that a rule never fires into a value Notion refuses.
+            await self._form.chosen(settings.columns, settings.status)
+        except (InvalidField, TrackerMisconfigured) as exc:
+            raise InvalidSettings(exc.message) from exc
         return f"Notion entries will be created in {database.title}."

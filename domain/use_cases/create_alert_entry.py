@@ -134,4 +134,6 @@ def _request(alert: IssueAlert) -> CreateRequest:
         title=alert.title,
         description=alert.description,
         assignee_id=alert.settings.assignee,
+        columns=alert.settings.columns,
+        status=alert.settings.status,
     )

@@ -4,6 +4,7 @@ import contextlib
 from domain import markdown
 from domain.back_links import BackLinks
 from domain.errors import Conflict, DomainError, IssueNotFound, WriteUnconfirmed
+from domain.form_columns import FormColumns
 from domain.linking import linked, queue_refresh, registry_key, sentry_link
 from domain.models import Block, CreateRequest, Entry, EntryDraft, LinkedEntry, SentryIssueState, Span
 from domain.ports import Entries, JobQueue, LinkRegistry, Locks, SentryApi
@@ -29,13 +30,17 @@ class CreateEntry:
         back_links: BackLinks | None = None,
         sentry: SentryApi | None = None,
         refresh: JobQueue | None = None,
+        form: FormColumns | None = None,
     ) -> None:
         # `refresh`: where a job to fill the new entry's columns from Sentry goes, when Sentry's API is there.
+        # `form`: the database's own columns the request may set; without it, their values are ignored.
         self._entries, self._registry, self._locks, self._back_links = entries, registry, locks, back_links
-        self._sentry, self._refresh = sentry, refresh
+        self._sentry, self._refresh, self._form = sentry, refresh, form
 
     async def __call__(self, request: CreateRequest) -> LinkedEntry:
         database = await self._entries.database()
+        # Checked before anything is written: a value the column does not have is refused, never dropped.
+        choices = await self._form.chosen(request.columns, request.status) if self._form else {}
         key = registry_key(database, request.sentry)
         async with self._locks.hold(f"issue:{key}"):
             issue = await self._existing(key, request.sentry.web_url)
@@ -49,7 +54,7 @@ class CreateEntry:
                 # may still save the page, and until then a retry must look for it, never create another.
                 await self._registry.mark_unconfirmed(key, UNCONFIRMED_S)
                 try:
-                    issue = await self._entries.create_entry(_draft(request, await self._details(request)))
+                    issue = await self._entries.create_entry(_draft(request, await self._details(request), choices))
                 except WriteUnconfirmed:
                     raise
                 except DomainError:
@@ -82,7 +87,7 @@ class CreateEntry:
         return await self._entries.find_by_sentry_url(sentry_url)
 
 
-def _draft(request: CreateRequest, details: SentryIssueState | None) -> EntryDraft:
+def _draft(request: CreateRequest, details: SentryIssueState | None, choices: dict[str, tuple[str, ...]]) -> EntryDraft:
     header: tuple[Block, ...] = (
         sentry_link(request.link_label, request.sentry, request.actor),
         *([_facts(details)] if details else []),
@@ -93,6 +98,7 @@ def _draft(request: CreateRequest, details: SentryIssueState | None) -> EntryDra
         body=header + markdown.parse(request.description),
         sentry_url=request.sentry.web_url,
         assignee_id=request.assignee_id,
+        choices=choices,
     )
 
 

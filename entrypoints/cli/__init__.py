@@ -116,6 +116,12 @@ def parse_args(argv: list[str] | None = None, *, version: str = "") -> argparse.
         "dialog and into NOTION_WEBHOOK_SECRET. Needs only Redis.",
     )
     notion.add_argument("action", choices=["token"], help="token: print the tokens of Notion's handshakes")
+    command(
+        "ui-schema",
+        "print the Sentry integration's UI schema for NOTION_CONFIG",
+        "Print the UI schema (the JSON for the Schema box of the Sentry integration) with the columns NOTION_CONFIG "
+        "form_columns offers in the create form and the alert rule's settings. Needs only NOTION_CONFIG.",
+    )
     args = parser.parse_args(argv)
     if args.command == "dead-letters" and args.action is None:
         width = max(map(len, DEAD_LETTER_ACTIONS))

@@ -1,4 +1,5 @@
 import asyncio
+import functools
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ from domain.use_cases.create_entry import CreateEntry
 from domain.use_cases.keep_verification_token import KeepVerificationToken
 from domain.use_cases.link_entry import LinkEntry
 from domain.use_cases.list_assignees import ListAssignees
+from domain.use_cases.list_column_options import ListColumnOptions
 from domain.use_cases.list_databases import ListDatabases
 from domain.use_cases.observe_queue import ObserveQueue
 from domain.use_cases.receive_notion_event import ReceiveNotionEvent
@@ -60,6 +62,7 @@ class UseCases:
     receive_notion_event: ReceiveNotionEvent
     list_databases: ListDatabases
     check_alert_settings: CheckAlertSettings
+    list_column_options: ListColumnOptions
 
 
 USE_CASES = web.AppKey("use_cases", UseCases)
@@ -182,6 +185,22 @@ async def assignee_options(request: web.Request) -> web.Response:
 @routes.get("/sentry/options/databases")
 async def database_options(request: web.Request) -> web.Response:
     return await _options(request, request.app[USE_CASES].list_databases)
+
+
+@routes.get("/sentry/options/columns/{column}")
+async def column_options(request: web.Request) -> web.Response:
+    return await _choices(request, request.match_info["column"])
+
+
+@routes.get("/sentry/options/status")
+async def status_options(request: web.Request) -> web.Response:
+    return await _choices(request, None)
+
+
+async def _choices(request: web.Request, column: str | None) -> web.Response:
+    database = schemas.dependent_database(request.query.get("dependentData", ""))
+    list_options = request.app[USE_CASES].list_column_options
+    return await _options(request, functools.partial(list_options, column, database=database))
 
 
 async def _within_budget(work: Coroutine[Any, Any, LinkedEntry]) -> LinkedEntry:

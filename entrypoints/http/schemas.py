@@ -1,8 +1,10 @@
+import json
 from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from domain.alerts import alert_settings
+from domain.form_columns import COLUMN_FIELD
 from domain.models import Actor, AlertSettings, CreateRequest, LinkedEntry, LinkRequest, Option, SentryIssue
 from domain.queries import notion_id
 
@@ -32,9 +34,26 @@ class _Body(BaseModel):
 
 
 class CreateFields(_Body):
+    # The database's own columns arrive as fields named after them; a column the form does not offer is ignored.
+    model_config = ConfigDict(extra="allow")
+
     title: Annotated[str, AfterValidator(_not_blank)]
     description: Optional = None
     assignee: Optional = None
+
+    def columns(self) -> dict[str, str]:
+        return {
+            name.removeprefix(COLUMN_FIELD): text
+            for name, value in (self.model_extra or {}).items()
+            if name.startswith(COLUMN_FIELD) and (text := _column_text(value))
+        }
+
+
+def _column_text(value: Any) -> str:
+    # Sentry's form sends a select's value as a string; a list (a select with several values) reads as text would.
+    if isinstance(value, list):
+        return ", ".join(_column_text(v) for v in value if _column_text(v))
+    return str(value).strip() if isinstance(value, str | int | float) and not isinstance(value, bool) else ""
 
 
 class LinkFields(_Body):
@@ -74,6 +93,7 @@ class CreateBody(IssueLinkBody[CreateFields]):
             title=self.fields.title,
             description=self.fields.description or "",
             assignee_id=self.fields.assignee,
+            columns=self.fields.columns(),
         )
 
 
@@ -97,6 +117,16 @@ class AlertRuleBody(_Body):  # what getsentry/sentry's SentryAppAlertRuleActionR
 
 def linked(issue: LinkedEntry) -> dict[str, str]:
     return {"webUrl": issue.web_url, "project": issue.project, "identifier": issue.identifier}
+
+
+def dependent_database(raw: str) -> str:
+    # Sentry sends the fields a select depends on as JSON text: {"database": "<id>"}; anything else names none.
+    try:
+        data = json.loads(raw) if raw else {}
+    except ValueError:
+        return ""
+    database = data.get("database") if isinstance(data, dict) else None
+    return database if isinstance(database, str) else ""
 
 
 def options(found: list[Option]) -> list[dict[str, str]]:
