@@ -45,7 +45,12 @@ class NotionWorkspace(Workspace):
         recovery_delays_s: tuple[float, ...] = (0.0, 0.5, 1.5),
         base_url: str = NOTION_API,
         comments_synced: bool = False,
+        name: str = "",
     ) -> None:
+        # `name`: the configured name, when there are several databases; it stands for Notion's title and labels
+        # each of check's findings.
+        self._name = name
+        self.name = f"Notion {name}" if name else "Notion"
         # A refused request may come from a renamed column or data source: the cached schema is read again.
         self._api = NotionApi(
             client, database_id=database_id, on_misconfigured=lambda: self._schemas.expire(), base_url=base_url
@@ -58,16 +63,18 @@ class NotionWorkspace(Workspace):
         self._comments = Comments(self._api)
         self._columns = columns
 
-    name = "Notion"
     required = True
 
     async def database(self) -> Database:
-        return (await self._schemas.describe()).database
+        database = (await self._schemas.describe()).database
+        return database.model_copy(update={"title": self._name}) if self._name else database
 
     async def diagnose(self, *, thorough: bool) -> list[Finding]:
         found = await self._schemas.diagnose(thorough=thorough)
         if thorough and self._comments_synced and any(f.check == "Notion database" and f.ok for f in found):
             found.append(await self._comments_finding())
+        if self._name:
+            return [f.model_copy(update={"check": f"{self._name} · {f.check}"}) for f in found]
         return found
 
     async def _comments_finding(self) -> Finding:

@@ -1,11 +1,12 @@
 import asyncio
 import contextlib
+from collections.abc import Sequence
 
 from domain import markdown
 from domain.back_links import BackLinks
 from domain.errors import Conflict, DomainError, IssueNotFound, WriteUnconfirmed
-from domain.linking import linked, queue_refresh, registry_key, sentry_link
-from domain.models import Block, CreateRequest, Entry, EntryDraft, LinkedEntry, SentryIssueState, Span
+from domain.linking import issue_lock, linked, queue_refresh, registry_key, sentry_link
+from domain.models import Block, CreateRequest, Entry, EntryDraft, LinkedEntry, SentryIssue, SentryIssueState, Span
 from domain.ports import Entries, JobQueue, LinkRegistry, Locks, SentryApi
 
 # Notion finishes a write within its 60-second limit; past that a late page cannot appear.
@@ -18,6 +19,7 @@ class CreateEntry:
 
     One Sentry issue maps to one page: a lock serialises concurrent creates across replicas, the
     registry remembers the page, and when the registry has forgotten, the Sentry Link column finds it.
+    With several databases, `others` are the rest: an issue linked in one of them keeps that entry.
     """
 
     def __init__(
@@ -29,16 +31,19 @@ class CreateEntry:
         back_links: BackLinks | None = None,
         sentry: SentryApi | None = None,
         refresh: JobQueue | None = None,
+        others: Sequence[Entries] = (),
     ) -> None:
         # `refresh`: where a job to fill the new entry's columns from Sentry goes, when Sentry's API is there.
         self._entries, self._registry, self._locks, self._back_links = entries, registry, locks, back_links
-        self._sentry, self._refresh = sentry, refresh
+        self._sentry, self._refresh, self._others = sentry, refresh, others
 
     async def __call__(self, request: CreateRequest) -> LinkedEntry:
         database = await self._entries.database()
         key = registry_key(database, request.sentry)
-        async with self._locks.hold(f"issue:{key}"):
-            issue = await self._existing(key, request.sentry.web_url)
+        async with self._locks.hold(issue_lock(request.sentry)):
+            if linked_elsewhere := await self._elsewhere(request.sentry):
+                return linked_elsewhere
+            issue = await self._existing(self._entries, key, request.sentry.web_url)
             created = issue is None
             if issue is None:
                 if await self._registry.is_unconfirmed(key):
@@ -72,14 +77,22 @@ class CreateEntry:
         except (DomainError, TimeoutError):
             return None
 
-    async def _existing(self, key: str, sentry_url: str) -> Entry | None:
+    async def _existing(self, entries: Entries, key: str, sentry_url: str) -> Entry | None:
         if page_id := await self._registry.recall(key):
             with contextlib.suppress(IssueNotFound):
-                issue = await self._entries.get_entry(page_id)
+                issue = await entries.get_entry(page_id)
                 if issue.in_database:
                     return issue
             # Deleted, trashed or unshared since: look for another entry with the link.
-        return await self._entries.find_by_sentry_url(sentry_url)
+        return await entries.find_by_sentry_url(sentry_url)
+
+    async def _elsewhere(self, sentry: SentryIssue) -> LinkedEntry | None:
+        # Whichever database the issue was created in or linked to, its entry stays the one.
+        for entries in self._others:
+            database = await entries.database()
+            if issue := await self._existing(entries, registry_key(database, sentry), sentry.web_url):
+                return linked(database, issue)
+        return None
 
 
 def _draft(request: CreateRequest, details: SentryIssueState | None) -> EntryDraft:

@@ -2,7 +2,7 @@ import asyncio
 
 from domain.models import DependencyHealth, Finding, SyncPolicy
 from domain.use_cases.check_readiness import CheckReadiness
-from domain.use_cases.diagnose_setup import DiagnoseSetup
+from domain.use_cases.diagnose_setup import DatabaseSetup, DiagnoseSetup
 
 WAIT_S = 5.0  # a bound on waiting, never a claim about speed
 
@@ -98,14 +98,8 @@ async def test_stop_cancels_the_probe_in_flight() -> None:
 
 
 def diagnose(*dependencies: Probe, sentry: Probe | None = None, policy: SyncPolicy | None = None) -> DiagnoseSetup:
-    return DiagnoseSetup(
-        dependencies=dependencies,
-        policy=policy or SyncPolicy(),
-        status_column="",
-        assignee_column="Assignee",
-        details=(),
-        sentry=sentry,
-    )
+    setup = DatabaseSetup(policy=policy or SyncPolicy(), status_column="", assignee_column="Assignee", details=())
+    return DiagnoseSetup(dependencies=dependencies, databases=[setup], sentry=sentry)
 
 
 async def test_diagnosis_is_thorough_and_lists_every_finding() -> None:
