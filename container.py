@@ -303,6 +303,11 @@ def _joined(first: Sequence[Any], more: Sequence[Any]) -> list[Any]:
     return [*first, *more]
 
 
+def _databases_first(checked: Sequence[Any], others: Sequence[Any]) -> list[Any]:
+    # The default database's findings, the other databases', then Redis's and the queue's.
+    return [checked[0], *others, *checked[1:]]
+
+
 def _is_set(value: object) -> bool:
     return value is not None
 
@@ -434,7 +439,7 @@ class Container(containers.DeclarativeContainer):
     diagnose_setup = providers.Factory(
         DiagnoseSetup,
         dependencies=providers.Callable(
-            _joined,
+            _databases_first,
             providers.Selector(
                 settings.provided.cache_backend,
                 redis=providers.List(*checked.args, providers.Singleton(RedisQueueHealth, queue)),
