@@ -15,6 +15,7 @@ from container import Container, resolve
 from domain.models import Job
 from domain.notion_events import job, parse
 from domain.sentry_events import trigger
+from tests.e2e.test_alerts import event_alert
 from tests.support.fake_notion import FakeNotion
 from tests.support.fake_sentry import FakeSentry
 from tests.support.notion_events import page_event
@@ -236,3 +237,17 @@ async def test_check_reports_each_database(
     assert "✓ Bugs · Column 'ID': unique_id, prefix 'BUG'" in out
     assert "✓ Payments · Status sync: on (column 'Stage')" in out
     assert "✓ Bugs · Status sync: on (column 'Status')" in out
+
+
+async def test_an_alert_naming_another_database_refreshes_the_issues_entry_instead_of_adding_one(
+    client: Client, world: World
+) -> None:
+    await post(client, CREATE, {"title": "Card declined"}, "payments")
+    body = event_alert(4242, [{"name": "database", "value": world.bugs[0], "label": "Bugs"}])
+
+    resp = await client.post("/sentry/webhook", data=body, headers=hook_headers(body, "event_alert", int(time.time())))
+
+    answer = await resp.json()
+    assert (answer["outcome"], answer["reason"]) == ("unchanged", "the issue already has its entry")
+    assert answer["entry"] == world.pages(world.payments)[0]["id"]
+    assert world.pages(world.bugs) == []
