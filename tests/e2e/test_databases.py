@@ -3,11 +3,12 @@
 # database ends with. No Redis: webhooks are applied at once.
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
+import structlog
 from pytest_aiohttp import AiohttpServer
 
 from cli import check
@@ -220,6 +221,13 @@ async def test_a_notion_event_of_the_second_database_reaches_sentry_and_unconfig
     assert sentry.issue(4242)["status"] == "resolved"
 
 
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    yield  # `check` configures logging, as a command does
+    structlog.reset_defaults()
+
+
+@pytest.mark.usefixtures("restore_logging")
 async def test_check_reports_each_database(
     world: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
