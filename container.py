@@ -3,9 +3,11 @@ import importlib.metadata
 import inspect
 import os
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from aiohttp_retry import RetryClient
 from dependency_injector import containers, providers
 from pydantic import TypeAdapter
 
@@ -41,9 +43,11 @@ from adapters.redis_store import (
 from adapters.sandbox import demo_workspace
 from adapters.sentry.api import HttpSentryApi, open_sentry_client
 from domain.back_links import BackLinks
+from domain.databases import Databases, Place
 from domain.entry_sync import EntrySync
 from domain.form_columns import FormColumns
 from domain.models import Assignee, Cached, Entry, SentryMember
+from domain.ports import AlertBudget, JobQueue, LinkRegistry, Locks, SentryApi, SyncState, Workspace
 from domain.stale_while_revalidate import StaleWhileRevalidate
 from domain.use_cases.apply_comment import ApplyComment
 from domain.use_cases.apply_issue_event import ApplyIssueEvent
@@ -55,23 +59,22 @@ from domain.use_cases.check_alert_settings import CheckAlertSettings
 from domain.use_cases.check_readiness import CheckReadiness
 from domain.use_cases.create_alert_entry import CreateAlertEntry
 from domain.use_cases.create_entry import CreateEntry
-from domain.use_cases.diagnose_setup import DiagnoseSetup
+from domain.use_cases.diagnose_setup import DatabaseSetup, DiagnoseSetup
 from domain.use_cases.keep_verification_token import KeepVerificationToken
 from domain.use_cases.link_entry import LinkEntry
 from domain.use_cases.list_assignees import ListAssignees
 from domain.use_cases.list_column_options import ListColumnOptions
-from domain.use_cases.list_databases import ListDatabases
 from domain.use_cases.observe_queue import ObserveQueue
 from domain.use_cases.receive_notion_event import ReceiveNotionEvent
 from domain.use_cases.receive_webhook import ReceiveWebhook
 from domain.use_cases.reconcile import Reconcile
-from domain.use_cases.run_job import RunJob
+from domain.use_cases.run_job import JobHandler, RunJob
 from domain.use_cases.search_entries import SearchEntries
 from entrypoints.cli.jobs import observed
 from entrypoints.cli.use_cases import CliUseCases, StoreTools
 from entrypoints.http.app import UseCases
 from entrypoints.http.metrics import BUILD
-from settings import Settings
+from settings import NotionConfig, Settings
 
 
 def _refresher(
@@ -122,6 +125,208 @@ def _keep(fresh_s: int) -> int:
 SEARCH_FRESH_S, SEARCH_KEEP_S = 5, 10
 
 
+@dataclass(frozen=True)
+class Shared:
+    """What every database's use cases share: the stores, Sentry's API, the caches and the alert cap."""
+
+    registry: LinkRegistry
+    locks: Locks
+    state: SyncState
+    sentry: SentryApi | None
+    refresh: JobQueue | None
+    back_links: BackLinks
+    people: StaleWhileRevalidate[list[Assignee]]
+    members: StaleWhileRevalidate[list[SentryMember]]
+    searches: StaleWhileRevalidate[list[Entry]]
+    budget: AlertBudget
+    limit: int
+    database_ids: tuple[str, ...]
+    on_alert: Callable[[str], None]
+
+
+def directory(configs: Sequence[NotionConfig], workspaces: Sequence[Workspace], shared: Shared) -> Databases:
+    return Databases(
+        [
+            _place(config, workspace, [w for w in workspaces if w is not workspace], shared)
+            for config, workspace in zip(configs, workspaces, strict=True)
+        ]
+    )
+
+
+def _place(config: NotionConfig, workspace: Workspace, others: Sequence[Workspace], s: Shared) -> Place:
+    # One database's use cases, as when it is the only one; `others` only keep an issue to one entry.
+    sync = EntrySync(
+        columns=workspace,
+        people=workspace,
+        assignees=s.people,
+        locks=s.locks,
+        state=s.state,
+        policy=config.sync,
+        sentry=s.sentry,
+    )
+    form = FormColumns(columns=workspace, offered=config.form_columns, status=config.column_names.status)
+    create = CreateEntry(
+        entries=workspace,
+        registry=s.registry,
+        locks=s.locks,
+        back_links=s.back_links,
+        sentry=s.sentry,
+        refresh=s.refresh,
+        form=form,
+        others=others,
+    )
+    # The worker's table: each kind of job and the use case that runs it.
+    jobs: dict[str, JobHandler] = {
+        "sentry.issue": ApplyIssueEvent(entries=workspace, registry=s.registry, sync=sync),
+        "sentry.comment": ApplyComment(
+            entries=workspace,
+            registry=s.registry,
+            comments=workspace,
+            locks=s.locks,
+            state=s.state,
+            policy=config.sync,
+        ),
+        "notion.page": ApplyNotionPage(
+            columns=workspace,
+            people=workspace,
+            assignees=s.people,
+            members=s.members,
+            sync=sync,
+            locks=s.locks,
+            state=s.state,
+            policy=config.sync,
+            sentry=s.sentry,
+        ),
+        "notion.schema": ApplyNotionSchema(columns=workspace),
+        "sentry.event_alert": CreateAlertEntry(
+            create=create,
+            entries=workspace,
+            registry=s.registry,
+            budget=s.budget,
+            limit=s.limit,
+            database_ids=s.database_ids,
+            sync=sync,
+            comments=workspace,
+            state=s.state,
+            sentry=s.sentry,
+            on_outcome=s.on_alert,
+        ),
+        # An incident is no Sentry issue: no note, details or refresh to go with its entry.
+        "sentry.metric_alert": ApplyMetricAlert(
+            create=CreateEntry(entries=workspace, registry=s.registry, locks=s.locks, form=form),
+            entries=workspace,
+            registry=s.registry,
+            sync=sync,
+            budget=s.budget,
+            limit=s.limit,
+            database_ids=s.database_ids,
+            on_outcome=s.on_alert,
+        ),
+        "notion.comment": ApplyNotionComment(
+            entries=workspace,
+            comments=workspace,
+            bot=workspace,
+            sentry=s.sentry,
+            locks=s.locks,
+            state=s.state,
+            policy=config.sync,
+        ),
+    }
+    return Place(
+        name=config.name,
+        database_id=config.database_id,
+        data_source_id=config.data_source_id,
+        projects=frozenset(config.projects),
+        workspace=workspace,
+        create_entry=create,
+        link_entry=LinkEntry(
+            entries=workspace, registry=s.registry, locks=s.locks, back_links=s.back_links, refresh=s.refresh
+        ),
+        search_entries=SearchEntries(entries=workspace, results=s.searches),
+        list_assignees=ListAssignees(people=workspace, assignees=s.people),
+        check_alert_settings=CheckAlertSettings(
+            entries=workspace, people=workspace, assignees=s.people, database_ids=s.database_ids, form=form
+        ),
+        list_column_options=ListColumnOptions(form=form, database_ids=(config.database_id,)),
+        reconcile=Reconcile(entries=workspace, sync=sync),
+        jobs=jobs,
+    )
+
+
+def _notion_workspace(
+    client: RetryClient,
+    *,
+    config: NotionConfig,
+    schemas: StaleWhileRevalidate[NotionSchema],
+    base_url: str,
+    webhook_secrets: Sequence[str],
+) -> NotionWorkspace:
+    names = config.column_names
+    return NotionWorkspace(
+        client,
+        database_id=config.database_id,
+        data_source_id=config.data_source_id,
+        columns=Columns(
+            assignee=names.assignee,
+            id=names.id,
+            sentry_url=names.sentry_url,
+            status=names.status,
+            details=names.details(),
+            status_options=config.sync.named_options(),
+        ),
+        schemas=schemas,
+        base_url=base_url,
+        sync=config.sync,
+        from_notion=bool(webhook_secrets),
+        name=config.name,
+    )
+
+
+def _other_workspaces(
+    client: RetryClient,
+    *,
+    configs: Sequence[NotionConfig],
+    schemas: StaleWhileRevalidate[NotionSchema],
+    base_url: str,
+    webhook_secrets: Sequence[str],
+) -> tuple[NotionWorkspace, ...]:
+    return tuple(
+        _notion_workspace(client, config=c, schemas=schemas, base_url=base_url, webhook_secrets=webhook_secrets)
+        for c in configs[1:]
+    )
+
+
+def _setups(configs: Sequence[NotionConfig]) -> list[DatabaseSetup]:
+    return [
+        DatabaseSetup(
+            name=c.name if len(configs) > 1 else "",
+            policy=c.sync,
+            status_column=c.column_names.status,
+            assignee_column=c.column_names.assignee,
+            details=c.column_names.details(),
+        )
+        for c in configs
+    ]
+
+
+def _one_data_source(settings: Settings) -> str:
+    # Events of other data sources are dropped on receipt when there is one database to compare with.
+    return settings.notion.data_source_id if settings.notion and len(settings.databases) == 1 else ""
+
+
+def _joined(first: Sequence[Any], more: Sequence[Any]) -> list[Any]:
+    return [*first, *more]
+
+
+def _databases_first(checked: Sequence[Any], others: Sequence[Any]) -> list[Any]:
+    # The default database's findings, the other databases', then Redis's and the queue's.
+    return [checked[0], *others, *checked[1:]]
+
+
+def _is_set(value: object) -> bool:
+    return value is not None
+
+
 class Container(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
 
@@ -151,28 +356,30 @@ class Container(containers.DeclarativeContainer):
         "search", list[Entry], settings, redis_breaker, locks, fresh_s=SEARCH_FRESH_S, keep_s=SEARCH_KEEP_S
     )
     sandbox = providers.Singleton(demo_workspace)
+    # The default database's workspace; the others' beside it, on the same client (one token, one rate limit).
     workspace = providers.Selector(
         settings.provided.tracker_backend,
         notion=providers.Singleton(
-            NotionWorkspace,
+            _notion_workspace,
             notion_client,
-            database_id=settings.provided.notion.database_id,
-            data_source_id=settings.provided.notion.data_source_id,
-            columns=providers.Factory(
-                Columns,
-                assignee=settings.provided.notion.column_names.assignee,
-                id=settings.provided.notion.column_names.id,
-                sentry_url=settings.provided.notion.column_names.sentry_url,
-                status=settings.provided.notion.column_names.status,
-                details=settings.provided.notion.column_names.details.call(),
-                status_options=settings.provided.notion.sync.named_options.call(),
-            ),
+            config=settings.provided.notion,
             schemas=schemas,
             base_url=settings.provided.notion_api_base_url,
-            sync=settings.provided.notion.sync,
-            from_notion=providers.Callable(bool, settings.provided.notion_webhook_secrets),
+            webhook_secrets=settings.provided.notion_webhook_secrets,
         ),
         sandbox=sandbox,
+    )
+    other_workspaces = providers.Selector(
+        settings.provided.tracker_backend,
+        notion=providers.Singleton(
+            _other_workspaces,
+            notion_client,
+            configs=settings.provided.databases,
+            schemas=schemas,
+            base_url=settings.provided.notion_api_base_url,
+            webhook_secrets=settings.provided.notion_webhook_secrets,
+        ),
+        sandbox=providers.Object(()),
     )
 
     sync_state = _kept(settings, redis_breaker, RedisSyncState, MemorySyncState)
@@ -205,121 +412,44 @@ class Container(containers.DeclarativeContainer):
         ),
         none=providers.Object(None),
     )
-    entry_sync = providers.Singleton(
-        EntrySync,
-        columns=workspace,
-        people=workspace,
-        assignees=people,
-        locks=locks,
-        state=sync_state,
-        policy=settings.provided.notion.sync,
-        sentry=sentry,
-    )
-    back_links = providers.Singleton(BackLinks, sentry=sentry, state=sync_state, locks=locks)
-    form_columns = providers.Singleton(
-        FormColumns,
-        columns=workspace,
-        offered=settings.provided.notion.form_columns,
-        status=settings.provided.notion.column_names.status,
-    )
-    # A refresh reads Sentry's API: without it, nothing is queued.
-    refresh = providers.Selector(settings.provided.sentry_backend, api=queue, none=providers.Object(None))
-    create_entry = providers.Factory(
-        CreateEntry,
-        entries=workspace,
+    alert_budget = _kept(settings, redis_breaker, RedisAlertBudget, MemoryAlertBudget)
+    shared = providers.Singleton(
+        Shared,
         registry=registry,
         locks=locks,
-        back_links=back_links,
+        state=sync_state,
         sentry=sentry,
-        refresh=refresh,
-        form=form_columns,
+        # A refresh reads Sentry's API: without it, nothing is queued.
+        refresh=providers.Selector(settings.provided.sentry_backend, api=queue, none=providers.Object(None)),
+        back_links=providers.Singleton(BackLinks, sentry=sentry, state=sync_state, locks=locks),
+        people=people,
+        members=sentry_members,
+        searches=searches,
+        budget=alert_budget,
+        limit=settings.provided.alert_create_limit,
+        database_ids=settings.provided.database_ids,
+        on_alert=providers.Callable(count_alert_entries),
     )
-    alert_budget = _kept(settings, redis_breaker, RedisAlertBudget, MemoryAlertBudget)
-    count_alerts = providers.Callable(count_alert_entries)
-    # The worker's table: each kind of job and the use case that runs it.
-    run_job = providers.Singleton(
-        RunJob,
-        handlers=providers.Dict(
-            {
-                "sentry.issue": providers.Singleton(
-                    ApplyIssueEvent, entries=workspace, registry=registry, sync=entry_sync
-                ),
-                "sentry.comment": providers.Singleton(
-                    ApplyComment,
-                    entries=workspace,
-                    registry=registry,
-                    comments=workspace,
-                    locks=locks,
-                    state=sync_state,
-                    policy=settings.provided.notion.sync,
-                ),
-                "notion.page": providers.Singleton(
-                    ApplyNotionPage,
-                    columns=workspace,
-                    people=workspace,
-                    assignees=people,
-                    members=sentry_members,
-                    sync=entry_sync,
-                    locks=locks,
-                    state=sync_state,
-                    policy=settings.provided.notion.sync,
-                    sentry=sentry,
-                ),
-                "notion.schema": providers.Singleton(ApplyNotionSchema, columns=workspace),
-                "sentry.event_alert": providers.Singleton(
-                    CreateAlertEntry,
-                    create=create_entry,
-                    entries=workspace,
-                    registry=registry,
-                    budget=alert_budget,
-                    limit=settings.provided.alert_create_limit,
-                    database_ids=settings.provided.database_ids,
-                    sync=entry_sync,
-                    comments=workspace,
-                    state=sync_state,
-                    sentry=sentry,
-                    on_outcome=count_alerts,
-                ),
-                # An incident is no Sentry issue: no note, details or refresh to go with its entry.
-                "sentry.metric_alert": providers.Singleton(
-                    ApplyMetricAlert,
-                    create=providers.Factory(
-                        CreateEntry, entries=workspace, registry=registry, locks=locks, form=form_columns
-                    ),
-                    entries=workspace,
-                    registry=registry,
-                    sync=entry_sync,
-                    budget=alert_budget,
-                    limit=settings.provided.alert_create_limit,
-                    database_ids=settings.provided.database_ids,
-                    on_outcome=count_alerts,
-                ),
-                "notion.comment": providers.Singleton(
-                    ApplyNotionComment,
-                    entries=workspace,
-                    comments=workspace,
-                    bot=workspace,
-                    sentry=sentry,
-                    locks=locks,
-                    state=sync_state,
-                    policy=settings.provided.notion.sync,
-                ),
-            }
-        ),
+    databases = providers.Singleton(
+        directory,
+        configs=settings.provided.databases,
+        workspaces=providers.Callable(_joined, providers.List(workspace), other_workspaces),
+        shared=shared,
     )
+    run_job = providers.Singleton(RunJob, handlers=databases.provided.jobs.call())
     receive_webhook = providers.Factory(
-        ReceiveWebhook, queue=queue, run=run_job, triggers=entry_sync.provided.reads_sentry
+        ReceiveWebhook, queue=queue, run=run_job, triggers=providers.Callable(_is_set, sentry)
     )
     verification_tokens = _kept(settings, redis_breaker, RedisVerificationTokens, MemoryVerificationTokens)
     keep_verification_token = providers.Factory(
         KeepVerificationToken, tokens=verification_tokens, active=settings.provided.notion_webhook_secrets
     )
     # The Notion job kinds are queued even before a handler for them is registered: a worker that has one
-    # applies them, and RunJob sets aside those nobody handles.
+    # applies them, and RunJob sets aside those nobody handles. With several databases, workers skip the events
+    # of data sources none of them has.
     receive_notion_event = providers.Factory(
-        ReceiveNotionEvent, queue=queue, run=run_job, data_source_id=settings.provided.notion.data_source_id
+        ReceiveNotionEvent, queue=queue, run=run_job, data_source_id=providers.Callable(_one_data_source, settings)
     )
-    reconcile = providers.Factory(Reconcile, entries=workspace, sync=entry_sync)
 
     checked = providers.List(
         workspace,
@@ -334,37 +464,21 @@ class Container(containers.DeclarativeContainer):
     check_readiness = providers.Singleton(CheckReadiness, dependencies=checked)
     diagnose_setup = providers.Factory(
         DiagnoseSetup,
-        dependencies=providers.Selector(
-            settings.provided.cache_backend,
-            redis=providers.List(*checked.args, providers.Singleton(RedisQueueHealth, queue)),
-            memory=checked,
+        dependencies=providers.Callable(
+            _databases_first,
+            providers.Selector(
+                settings.provided.cache_backend,
+                redis=providers.List(*checked.args, providers.Singleton(RedisQueueHealth, queue)),
+                memory=checked,
+            ),
+            other_workspaces,
         ),
-        policy=settings.provided.notion.sync,
-        status_column=settings.provided.notion.column_names.status,
-        assignee_column=settings.provided.notion.column_names.assignee,
-        details=settings.provided.notion.column_names.details.call(),
+        databases=providers.Callable(_setups, settings.provided.databases),
         sentry=sentry,
         webhook_secrets=settings.provided.notion_webhook_secrets,
         tokens=verification_tokens,
     )
     observe_queue = providers.Factory(ObserveQueue, queue=queue)
-    link_entry = providers.Factory(
-        LinkEntry, entries=workspace, registry=registry, locks=locks, back_links=back_links, refresh=refresh
-    )
-    search_entries = providers.Factory(SearchEntries, entries=workspace, results=searches)
-    list_assignees = providers.Factory(ListAssignees, people=workspace, assignees=people)
-    list_databases = providers.Factory(ListDatabases, entries=workspace, database_ids=settings.provided.database_ids)
-    check_alert_settings = providers.Factory(
-        CheckAlertSettings,
-        entries=workspace,
-        people=workspace,
-        assignees=people,
-        database_ids=settings.provided.database_ids,
-        form=form_columns,
-    )
-    list_column_options = providers.Factory(
-        ListColumnOptions, form=form_columns, database_ids=settings.provided.database_ids
-    )
 
 
 @contextlib.asynccontextmanager
@@ -373,19 +487,20 @@ async def open_use_cases(container: Container) -> AsyncIterator[UseCases]:
     readiness: CheckReadiness | None = None
     try:
         readiness = await resolve(container.check_readiness())
+        databases: Databases = await resolve(container.databases())
         yield UseCases(
-            create_entry=await resolve(container.create_entry()),
-            link_entry=await resolve(container.link_entry()),
-            search_entries=await resolve(container.search_entries()),
-            list_assignees=await resolve(container.list_assignees()),
+            create_entry=databases.create_entry,
+            link_entry=databases.link_entry,
+            search_entries=databases.search_entries,
+            list_assignees=databases.list_assignees,
             check_readiness=readiness,
             receive_webhook=await resolve(container.receive_webhook()),
             observe_queue=await resolve(container.observe_queue()),
             keep_verification_token=await resolve(container.keep_verification_token()),
             receive_notion_event=await resolve(container.receive_notion_event()),
-            list_databases=await resolve(container.list_databases()),
-            check_alert_settings=await resolve(container.check_alert_settings()),
-            list_column_options=await resolve(container.list_column_options()),
+            list_databases=databases.list_databases,
+            check_alert_settings=databases.check_alert_settings,
+            list_column_options=databases.list_column_options,
         )
     finally:
         if readiness is not None:
@@ -401,7 +516,7 @@ async def open_cli_use_cases(container: Container) -> AsyncIterator[CliUseCases]
             http=http,
             queue=await resolve(container.queue()),
             handle_job=observed(await resolve(container.run_job())),
-            reconcile=await resolve(container.reconcile()),
+            reconcile=(await resolve(container.databases())).reconcile,
             diagnose_setup=await resolve(container.diagnose_setup()),
         )
 

@@ -160,7 +160,7 @@ class EntrySync:
         if event.assignee_team or not event.assignee_email:
             log.info("assignee not mapped: a team or a user without a shared email")
             return None
-        scope = (await self._people.database()).scope
+        scope = (await self._people.database()).people
         people = (await self._assignees.get(f"assignees:{scope}", self._people.list_assignees)).value
         email = event.assignee_email.casefold()
         match = next((p.id for p in people if (p.email or "").casefold() == email), None)

@@ -17,6 +17,11 @@ def issue_key(database: Database, installation_id: str, issue_id: int | str) -> 
     return f"{database.scope}:{installation_id}:{issue_id}"
 
 
+def issue_lock(sentry: SentryIssue) -> str:
+    # One lock per Sentry issue whatever the database: creates and links in any of them take turns.
+    return f"issue:{sentry.installation_id}:{sentry.issue_id}"
+
+
 def linked(database: Database, issue: Entry, *, created: bool = False) -> LinkedEntry:
     return LinkedEntry(
         web_url=issue.url, project=database.title, identifier=issue.identifier, created=created, page_id=issue.page_id

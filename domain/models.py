@@ -61,8 +61,15 @@ class Entry(Frozen):
 
 
 class Database(Frozen):
-    title: str
+    title: str  # the configured name when several databases are, else Notion's title
     scope: str
+    workspace: str = ""  # the workspace's id; empty in descriptions cached by older versions
+    data_source_id: str = ""
+
+    @property
+    def people(self) -> str:
+        """Whose people: the workspace's, which its databases share (one token, one list)."""
+        return self.workspace or self.scope
 
 
 # What Sentry stores on its issue: the entry's URL, the database's name and the entry's ID.
@@ -299,6 +306,7 @@ class Diagnosis(Frozen):
 class Option(Frozen):
     label: str
     value: str
+    default: bool = False  # Sentry preselects it
 
 
 class EntryQuery(Frozen):
@@ -318,12 +326,15 @@ class CreateRequest(Frozen):
     link_label: str = "Sentry issue: "  # what the body's first line calls the Sentry link
     columns: dict[str, str] = {}  # the form's text for each column it offers, by the column's name
     status: str | None = None  # an alert rule's fixed option of the status column
+    project: str = ""  # the Sentry project's slug, which routes the entry to its database
+    database: str = ""  # the database chosen in the form (its id or name); empty: the project's
 
 
 class LinkRequest(Frozen):
     sentry: SentryIssue
     actor: Actor
     page_id: str
+    project: str = ""  # the Sentry project's slug: its database is looked in first
 
 
 class QueueStats(Frozen):

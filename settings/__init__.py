@@ -1,5 +1,6 @@
 import enum
 import hashlib
+import json
 from collections.abc import Collection, Mapping, Sequence
 from typing import Literal
 
@@ -55,6 +56,10 @@ class ColumnNames(BaseModel):
 class NotionConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    # With several databases: what Sentry shows before the entry's ID ("Payments#PAY-12") and the form lists, and
+    # the Sentry project slugs whose issues go there. Alone, the database goes by its Notion title.
+    name: str = ""
+    projects: tuple[str, ...] = ()
     database_id: str
     data_source_id: str = ""
     column_names: ColumnNames = ColumnNames()
@@ -80,12 +85,50 @@ class NotionConfig(BaseModel):
         raise ValueError("expected a Notion ID (32 hex digits, dashes optional) or a link to the database")
 
 
+class NotionDatabases(BaseModel):
+    """NOTION_CONFIG's form for several databases; `default` (the first when unset) takes unrouted projects."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    databases: tuple[NotionConfig, ...] = Field(min_length=1)
+    default: str = ""
+
+    def problems(self) -> list[str]:
+        found: list[str] = []
+        names: set[str] = set()
+        routed: dict[str, str] = {}
+        for index, database in enumerate(self.databases):
+            name = database.name.strip().casefold()
+            if not name:
+                found.append(f'NOTION_CONFIG databases.{index} has no name; name each database, like "Payments".')
+            elif name in names:
+                found.append(f"NOTION_CONFIG names the database {database.name!r} twice; give each its own name.")
+            names.add(name)
+            for project in database.projects:
+                if (earlier := routed.setdefault(project, database.name)) != database.name:
+                    found.append(
+                        f"NOTION_CONFIG routes the Sentry project {project!r} to both {earlier!r} and "
+                        f"{database.name!r}; route it to one."
+                    )
+        if self.default and self.default.strip().casefold() not in names:
+            listed = ", ".join(repr(d.name) for d in self.databases)
+            found.append(f"NOTION_CONFIG default {self.default!r} is none of the databases' names ({listed}).")
+        return found
+
+    def ordered(self) -> tuple[NotionConfig, ...]:
+        """The default first, then the others as configured."""
+        wanted = self.default.strip().casefold()
+        first = next((d for d in self.databases if d.name.strip().casefold() == wanted), self.databases[0])
+        return (first, *(d for d in self.databases if d is not first))
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     # Empty or None when the command does not use them (see Need): nothing then builds a Notion client.
     notion_token: str = Field(default="", repr=False)
-    notion: NotionConfig | None = None
+    notion: NotionConfig | None = None  # the default database
+    notion_databases: tuple[NotionConfig, ...] = ()  # every configured database, the default first
     client_secrets: tuple[str, ...] = Field(default=(), repr=False)
     notion_webhook_secrets: tuple[str, ...] = Field(default=(), repr=False)
     cache_timeout_s: int = 21600
@@ -157,10 +200,7 @@ class Settings(BaseModel):
             values["notion_token"] = text("NOTION_TOKEN")
         # After the token, so that problems are listed in the order the variables are documented.
         if (Need.NOTION in needs or Need.NOTION_CONFIG in needs) and (raw := text("NOTION_CONFIG")):
-            try:
-                values["notion"] = NotionConfig.model_validate_json(raw)
-            except ValidationError as exc:
-                problems.append(f"NOTION_CONFIG is not valid: {_first_error(exc)}; {_EXPECTED['NOTION_CONFIG']}.")
+            values |= _databases(raw, problems)
         if Need.NOTION in needs:
             values["notion_api_base_url"] = web_url("NOTION_API_BASE_URL", "https://api.notion.com")
             values["cache_timeout_s"] = whole("CACHE_TIMEOUT", 21600, 1, 30 * 86400)
@@ -214,9 +254,14 @@ class Settings(BaseModel):
         return {"redis_url": f"redis://{host}:{port}/0", "redis_variables": named}
 
     @property
+    def databases(self) -> tuple[NotionConfig, ...]:
+        # Settings built with `notion` alone (tests, the sandbox) configure that one database.
+        return self.notion_databases or ((self.notion,) if self.notion else ())
+
+    @property
     def database_ids(self) -> tuple[str, ...]:
-        # The databases alert rules may name: the one configured, for now.
-        return (self.notion.database_id,) if self.notion else ()
+        # The databases alert rules and the create form may name, the default first.
+        return tuple(d.database_id for d in self.databases)
 
     @property
     def tracker_backend(self) -> str:
@@ -240,7 +285,8 @@ _EXPECTED = {
     "NOTION_TOKEN": "expected the Notion integration's secret (ntn_… or secret_…)",
     "NOTION_CONFIG": (
         'expected JSON like {"database_id": "<32 hex digits or database link>", '
-        '"column_names": {"assignee": "Assignee", "id": "ID", "sentry_url": "Sentry Link"}}'
+        '"column_names": {"assignee": "Assignee", "id": "ID", "sentry_url": "Sentry Link"}}, or several databases '
+        'as {"databases": [{"name": "Payments", "database_id": "…", "projects": ["payments"]}, …], "default": "…"}'
     ),
     "SENTRY_NOTION_INTEGRATION_CLIENT_SECRET": (
         "expected the Client Secret of the Sentry internal integration (comma-separated to rotate)"
@@ -249,6 +295,26 @@ _EXPECTED = {
     "SENTRY_ORG": "expected the Sentry organization's slug, needed with SENTRY_API_TOKEN",
     "REDIS_URL": "expected the Redis that holds the job queue, like redis://redis:6379/0 (or set REDIS_HOST)",
 }
+
+
+def _databases(raw: str, problems: list[str]) -> dict[str, object]:
+    # One database as an object of its own, or several under "databases".
+    try:
+        parsed = json.loads(raw)
+    except ValueError:
+        parsed = None  # pydantic says where the JSON breaks
+    try:
+        several = (
+            NotionDatabases.model_validate_json(raw) if isinstance(parsed, dict) and "databases" in parsed else None
+        )
+        databases = several.ordered() if several else (NotionConfig.model_validate_json(raw),)
+    except ValidationError as exc:
+        problems.append(f"NOTION_CONFIG is not valid: {_first_error(exc)}; {_EXPECTED['NOTION_CONFIG']}.")
+        return {}
+    if several and (found := several.problems()):
+        problems.extend(found)
+        return {}
+    return {"notion": databases[0], "notion_databases": databases}
 
 
 def _first_error(exc: ValidationError) -> str:

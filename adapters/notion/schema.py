@@ -87,7 +87,10 @@ class Schemas:
         bot: JSON = me.get("bot") or {}
         return NotionSchema(
             database=Database(
-                title=title, scope=f"{bot.get('workspace_id') or 'workspace'}:{self._database_id.replace('-', '')}"
+                title=title,
+                scope=f"{bot.get('workspace_id') or 'workspace'}:{self._database_id.replace('-', '')}",
+                workspace=str(bot.get("workspace_id") or ""),
+                data_source_id=wanted,
             ),
             workspace=str(bot.get("workspace_name") or ""),
             bot_id=str(me.get("id") or ""),

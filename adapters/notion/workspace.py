@@ -48,9 +48,13 @@ class NotionWorkspace(Workspace):
         base_url: str = NOTION_API,
         sync: SyncPolicy | None = None,
         from_notion: bool = False,
+        name: str = "",
     ) -> None:
         # `sync` and `from_notion` (whether Notion's events are accepted) say which capabilities check asks for;
-        # without `sync`, only the database.
+        # without `sync`, only the database. `name`: the configured name, when there are several databases; it
+        # stands for Notion's title and labels each of check's findings.
+        self._name = name
+        self.name = f"Notion {name}" if name else "Notion"
         # A refused request may come from a renamed column or data source: the cached schema is read again.
         self._api = NotionApi(
             client, database_id=database_id, on_misconfigured=lambda: self._schemas.expire(), base_url=base_url
@@ -63,21 +67,22 @@ class NotionWorkspace(Workspace):
         self._comments = Comments(self._api)
         self._columns = columns
 
-    name = "Notion"
     required = True
 
     async def database(self) -> Database:
-        return (await self._schemas.describe()).database
+        database = (await self._schemas.describe()).database
+        return database.model_copy(update={"title": self._name}) if self._name else database
 
     async def diagnose(self, *, thorough: bool) -> list[Finding]:
         found = await self._schemas.diagnose(thorough=thorough)
-        if not (thorough and self._sync and any(f.check == "Notion database" and f.ok for f in found)):
-            return found
-        to_notion, to_sentry = self._sync.comments, self._sync.comments_to_sentry and self._from_notion
-        if to_notion or to_sentry:
-            found.append(await self._comments_finding(to_notion=to_notion, to_sentry=to_sentry))
-        if self._sync.assignee:
-            found.append(await self._emails_finding())
+        if thorough and self._sync and any(f.check == "Notion database" and f.ok for f in found):
+            to_notion, to_sentry = self._sync.comments, self._sync.comments_to_sentry and self._from_notion
+            if to_notion or to_sentry:
+                found.append(await self._comments_finding(to_notion=to_notion, to_sentry=to_sentry))
+            if self._sync.assignee:
+                found.append(await self._emails_finding())
+        if self._name:
+            return [f.model_copy(update={"check": f"{self._name} · {f.check}"}) for f in found]
         return found
 
     async def _comments_finding(self, *, to_notion: bool, to_sentry: bool) -> Finding:

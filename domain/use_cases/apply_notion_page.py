@@ -20,6 +20,7 @@ from domain.sentry_events import sentry_issue_id
 from domain.stale_while_revalidate import StaleWhileRevalidate
 
 log = logging.getLogger(__name__)
+NOT_AN_ENTRY = "not an entry of the database"
 
 
 class PageApplied(Frozen):
@@ -95,7 +96,7 @@ class ApplyNotionPage:
                 return PageApplied(skipped="the page is not shared with the integration")
             issue_id = sentry_issue_id(entry.entry.sentry_url)
             if not entry.in_data_source:
-                return PageApplied(skipped="not an entry of the database")
+                return PageApplied(skipped=NOT_AN_ENTRY)
             if issue_id is None:
                 return PageApplied(skipped="the entry has no Sentry Link")
             try:
@@ -152,7 +153,7 @@ class ApplyNotionPage:
             await sentry.assign(issue.issue_id, None)
             await self._state.put(ours, "")
             return ""
-        scope = (await self._people.database()).scope
+        scope = (await self._people.database()).people
         people = (await self._assignees.get(f"assignees:{scope}", self._people.list_assignees)).value
         email = next((p.email for p in people if p.id == person and p.email), None)
         try:

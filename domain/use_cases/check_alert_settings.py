@@ -34,7 +34,7 @@ class CheckAlertSettings:
         except (TrackerMisconfigured, IssueNotFound) as exc:
             raise InvalidSettings(f"The Notion database cannot be used: {exc.message}") from exc
         if settings.assignee:
-            people = (await self._assignees.get(f"assignees:{database.scope}", self._people.list_assignees)).value
+            people = (await self._assignees.get(f"assignees:{database.people}", self._people.list_assignees)).value
             if not any(p.id == settings.assignee for p in people):
                 raise InvalidSettings(
                     f"The assignee {settings.assignee[:60]!r} is not a person of the {database.title!r} workspace; "

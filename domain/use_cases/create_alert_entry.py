@@ -12,6 +12,7 @@ from domain.ports import AlertBudget, Comments, Entries, LinkRegistry, SentryApi
 from domain.use_cases.create_entry import CreateEntry
 
 log = logging.getLogger(__name__)
+ELSEWHERE = "the issue's entry is in another database"
 CAPPED = "the rule created its hourly number of entries (ALERT_CREATE_LIMIT); listed by `sentry-notion alerts held`"
 
 
@@ -61,6 +62,9 @@ class CreateAlertEntry:
             raise
         if not linked.created:
             await self._budget.refund(alert.rule)
+            if linked.project != (await self._entries.database()).title:
+                # Linked in another configured database: that database's run refreshes it.
+                return JobOutcome(outcome="skipped", entry=linked.page_id, reason=ELSEWHERE)
             return await self._again(alert, linked.page_id)
         self._on_outcome("created")
         await self._show_in_sentry(alert, linked)

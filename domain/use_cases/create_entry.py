@@ -1,12 +1,13 @@
 import asyncio
 import contextlib
+from collections.abc import Sequence
 
 from domain import markdown
 from domain.back_links import BackLinks
 from domain.errors import Conflict, DomainError, IssueNotFound, WriteUnconfirmed
 from domain.form_columns import FormColumns
-from domain.linking import linked, queue_refresh, registry_key, sentry_link
-from domain.models import Block, CreateRequest, Entry, EntryDraft, LinkedEntry, SentryIssueState, Span
+from domain.linking import issue_lock, linked, queue_refresh, registry_key, sentry_link
+from domain.models import Block, CreateRequest, Entry, EntryDraft, LinkedEntry, SentryIssue, SentryIssueState, Span
 from domain.ports import Entries, JobQueue, LinkRegistry, Locks, SentryApi
 
 # Notion finishes a write within its 60-second limit; past that a late page cannot appear.
@@ -19,6 +20,7 @@ class CreateEntry:
 
     One Sentry issue maps to one page: a lock serialises concurrent creates across replicas, the
     registry remembers the page, and when the registry has forgotten, the Sentry Link column finds it.
+    With several databases, `others` are the rest: an issue linked in one of them keeps that entry.
     """
 
     def __init__(
@@ -31,19 +33,22 @@ class CreateEntry:
         sentry: SentryApi | None = None,
         refresh: JobQueue | None = None,
         form: FormColumns | None = None,
+        others: Sequence[Entries] = (),
     ) -> None:
         # `refresh`: where a job to fill the new entry's columns from Sentry goes, when Sentry's API is there.
         # `form`: the database's own columns the request may set; without it, their values are ignored.
         self._entries, self._registry, self._locks, self._back_links = entries, registry, locks, back_links
-        self._sentry, self._refresh, self._form = sentry, refresh, form
+        self._sentry, self._refresh, self._form, self._others = sentry, refresh, form, others
 
     async def __call__(self, request: CreateRequest) -> LinkedEntry:
         database = await self._entries.database()
         # Checked before anything is written: a value the column does not have is refused, never dropped.
         choices = await self._form.chosen(request.columns, request.status) if self._form else {}
         key = registry_key(database, request.sentry)
-        async with self._locks.hold(f"issue:{key}"):
-            issue = await self._existing(key, request.sentry.web_url)
+        async with self._locks.hold(issue_lock(request.sentry)):
+            if linked_elsewhere := await self._elsewhere(request.sentry):
+                return linked_elsewhere
+            issue = await self._existing(self._entries, key, request.sentry.web_url)
             created = issue is None
             if issue is None:
                 if await self._registry.is_unconfirmed(key):
@@ -77,14 +82,22 @@ class CreateEntry:
         except (DomainError, TimeoutError):
             return None
 
-    async def _existing(self, key: str, sentry_url: str) -> Entry | None:
+    async def _existing(self, entries: Entries, key: str, sentry_url: str) -> Entry | None:
         if page_id := await self._registry.recall(key):
             with contextlib.suppress(IssueNotFound):
-                issue = await self._entries.get_entry(page_id)
+                issue = await entries.get_entry(page_id)
                 if issue.in_database:
                     return issue
             # Deleted, trashed or unshared since: look for another entry with the link.
-        return await self._entries.find_by_sentry_url(sentry_url)
+        return await entries.find_by_sentry_url(sentry_url)
+
+    async def _elsewhere(self, sentry: SentryIssue) -> LinkedEntry | None:
+        # Whichever database the issue was created in or linked to, its entry stays the one.
+        for entries in self._others:
+            database = await entries.database()
+            if issue := await self._existing(entries, registry_key(database, sentry), sentry.web_url):
+                return linked(database, issue)
+        return None
 
 
 def _draft(request: CreateRequest, details: SentryIssueState | None, choices: dict[str, tuple[str, ...]]) -> EntryDraft:

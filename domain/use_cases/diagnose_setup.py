@@ -3,7 +3,7 @@ from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 
 from domain.errors import StoreUnavailable
-from domain.models import Diagnosis, Feature, Finding, SyncPolicy
+from domain.models import Diagnosis, Feature, Finding, Frozen, SyncPolicy
 from domain.ports import Dependency, VerificationTokens
 from domain.sentry_events import DETAILS
 
@@ -11,33 +11,40 @@ CONFIG = "NOTION_CONFIG"
 TO_NOTION, TO_SENTRY = "Sentry → Notion", "Notion → Sentry"
 
 
+class DatabaseSetup(Frozen):
+    """How one database is synced: its name (empty when it is the only one), policy and columns; `details` maps
+    issue details to columns."""
+
+    name: str = ""
+    policy: SyncPolicy
+    status_column: str
+    assignee_column: str
+    details: tuple[tuple[str, str], ...]
+
+
 class DiagnoseSetup:
     """Every check of the setup, each with what to do when it fails, and which parts of the sync are on, in each
-    direction, and why. `sentry` is Sentry's API when SENTRY_API_TOKEN is set, else None; `details` maps issue
-    details to columns; `webhook_secrets` are NOTION_WEBHOOK_SECRET's tokens and `tokens` the handshake tokens
-    Notion sent."""
+    direction, and why, database by database. `sentry` is Sentry's API when SENTRY_API_TOKEN is set, else None;
+    `webhook_secrets` are NOTION_WEBHOOK_SECRET's tokens and `tokens` the handshake tokens Notion sent."""
 
     def __init__(
         self,
         *,
         dependencies: Sequence[Dependency],
-        policy: SyncPolicy,
-        status_column: str,
-        assignee_column: str,
-        details: Sequence[tuple[str, str]],
+        databases: Sequence[DatabaseSetup],
         sentry: Dependency | None,
         webhook_secrets: Collection[str],
         tokens: VerificationTokens,
     ) -> None:
         self._dependencies = [*dependencies, *([sentry] if sentry else [])]
-        self._policy, self._status_column, self._assignee_column = policy, status_column, assignee_column
-        self._details, self._reads_sentry = details, sentry is not None
+        self._databases, self._reads_sentry = databases, sentry is not None
         self._secrets, self._tokens = frozenset(webhook_secrets), tokens
 
     async def __call__(self) -> Diagnosis:
         results = await asyncio.gather(*(d.diagnose(thorough=True) for d in self._dependencies))
         found = [f for each in results for f in each]
-        return Diagnosis(findings=(*found, *await self._webhook_findings()), features=self._features())
+        features = tuple(f for database in self._databases for f in self._features(database))
+        return Diagnosis(findings=(*found, *await self._webhook_findings()), features=(*features, self._live()))
 
     async def _webhook_findings(self) -> list[Finding]:
         check = "Notion webhook secret"
@@ -88,8 +95,8 @@ class DiagnoseSetup:
             )
         return found
 
-    def _features(self) -> tuple[Feature, ...]:
-        policy = self._policy
+    def _features(self, setup: DatabaseSetup) -> tuple[Feature, ...]:
+        policy = setup.policy
         # What every change from Notion needs: Sentry's API to write with, and Notion's events let in.
         from_notion = [
             *([] if self._reads_sentry else ["SENTRY_API_TOKEN not set"]),
@@ -99,32 +106,27 @@ class DiagnoseSetup:
             [f"{CONFIG} sync.status is false"]
             if not policy.status
             else []
-            if self._status_column
+            if setup.status_column
             else [f"no status column named in {CONFIG} column_names.status"]
         )
-        column = f"column {self._status_column!r}"
+        column = f"column {setup.status_column!r}"
         assignee_off = [] if policy.assignee else [f"{CONFIG} sync.assignee is false"]
-        people = f"column {self._assignee_column!r}, matched by email"
+        people = f"column {setup.assignee_column!r}, matched by email"
         source = "read from Sentry's API" if self._reads_sentry else "from webhooks"
         details = (
             Feature(
                 name="Issue details",
                 on=True,
-                detail=", ".join(f"{key} → {column!r}" for key, column in self._details) + f", {source}",
+                detail=", ".join(f"{key} → {column!r}" for key, column in setup.details) + f", {source}",
             )
-            if self._details
+            if setup.details
             else Feature(
                 name="Issue details",
                 on=False,
                 detail=f"no column named in {CONFIG} column_names for any of {', '.join(DETAILS)}",
             )
         )
-        live = (
-            Feature(name="Live details, back-links and reconcile", on=True, detail="SENTRY_API_TOKEN set")
-            if self._reads_sentry
-            else Feature(name="Live details, back-links and reconcile", on=False, detail="SENTRY_API_TOKEN not set")
-        )
-        return (
+        features = (
             _feature(f"Status sync {TO_NOTION}", status_off, column),
             _feature(
                 f"Status sync {TO_SENTRY}",
@@ -144,8 +146,15 @@ class DiagnoseSetup:
                 "Notion comments become Sentry notes",
             ),
             details,
-            live,
         )
+        if setup.name:
+            return tuple(f.model_copy(update={"name": f"{setup.name} · {f.name}"}) for f in features)
+        return features
+
+    def _live(self) -> Feature:
+        if self._reads_sentry:
+            return Feature(name="Live details, back-links and reconcile", on=True, detail="SENTRY_API_TOKEN set")
+        return Feature(name="Live details, back-links and reconcile", on=False, detail="SENTRY_API_TOKEN not set")
 
 
 def _feature(name: str, off: list[str], on: str) -> Feature:

@@ -1,6 +1,6 @@
 from domain.back_links import BackLinks
 from domain.errors import InvalidLink
-from domain.linking import linked, queue_refresh, registry_key, sentry_link
+from domain.linking import issue_lock, linked, queue_refresh, registry_key, sentry_link
 from domain.models import LinkedEntry, LinkRequest
 from domain.ports import Entries, JobQueue, LinkRegistry, Locks
 
@@ -29,7 +29,10 @@ class LinkEntry:
         database = await self._entries.database()
         key = registry_key(database, request.sentry)
         # The issue's lock keeps a create for the same issue out; the page's, a link from another issue.
-        async with self._locks.hold(f"issue:{key}"), self._locks.hold(f"page:{database.scope}:{request.page_id}"):
+        async with (
+            self._locks.hold(issue_lock(request.sentry)),
+            self._locks.hold(f"page:{database.scope}:{request.page_id}"),
+        ):
             issue = await self._entries.get_entry(request.page_id)
             if not issue.in_database:
                 raise InvalidLink(

@@ -10,7 +10,7 @@ class ListAssignees:
         self._people, self._assignees, self._limit = people, assignees, limit
 
     async def __call__(self, query: str) -> list[Option]:
-        scope = (await self._people.database()).scope
+        scope = (await self._people.database()).people
         people = (await self._assignees.get(f"assignees:{scope}", self._people.list_assignees)).value
         needle = query.strip().casefold()
         matches = [p for p in people if needle in p.name.casefold() or needle in (p.email or "").casefold()]

@@ -1,10 +1,9 @@
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from domain.models import Job
+from domain.models import Entry, EntryUpdate, Job
 from domain.ports import AlertBudget, JobQueue, VerificationTokens
 from domain.use_cases.diagnose_setup import DiagnoseSetup
-from domain.use_cases.reconcile import Reconcile
 from entrypoints.http.app import UseCases
 
 
@@ -13,7 +12,7 @@ class CliUseCases:
     http: UseCases  # what `serve` runs its app on
     queue: JobQueue
     handle_job: Callable[[Job], Awaitable[None]]
-    reconcile: Reconcile
+    reconcile: Callable[[], Awaitable[list[tuple[Entry, EntryUpdate | str]]]]  # every database's, one by one
     diagnose_setup: DiagnoseSetup
 
 

@@ -1,6 +1,6 @@
 import asyncio
 import functools
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -10,19 +10,12 @@ from aiohttp import web
 
 from domain import deadline, notion_events
 from domain.errors import DomainError, TrackerUnavailable
-from domain.models import LinkedEntry, Option
-from domain.use_cases.check_alert_settings import CheckAlertSettings
+from domain.models import AlertSettings, CreateRequest, LinkedEntry, LinkRequest, Option
 from domain.use_cases.check_readiness import CheckReadiness
-from domain.use_cases.create_entry import CreateEntry
 from domain.use_cases.keep_verification_token import KeepVerificationToken
-from domain.use_cases.link_entry import LinkEntry
-from domain.use_cases.list_assignees import ListAssignees
-from domain.use_cases.list_column_options import ListColumnOptions
-from domain.use_cases.list_databases import ListDatabases
 from domain.use_cases.observe_queue import ObserveQueue
 from domain.use_cases.receive_notion_event import ReceiveNotionEvent
 from domain.use_cases.receive_webhook import ReceiveWebhook
-from domain.use_cases.search_entries import SearchEntries
 from entrypoints.http import schemas
 from entrypoints.http.metrics import DUPLICATES_PREVENTED, NOTION_EVENTS, WEBHOOKS, exposition, observe
 from entrypoints.http.middlewares import problem
@@ -49,20 +42,25 @@ NEXT_STEP = {
 OPTIONS_BUDGET_S = 2.5
 
 
+# An option list's finder: the words typed and the Sentry project the form is for ("" when Sentry does not say).
+Options = Callable[[str, str], Awaitable[list[Option]]]
+
+
 @dataclass(frozen=True)
 class UseCases:
-    create_entry: CreateEntry
-    link_entry: LinkEntry
-    search_entries: SearchEntries
-    list_assignees: ListAssignees
+    # Routed to the configured database they are about (domain/databases.py).
+    create_entry: Callable[[CreateRequest], Awaitable[LinkedEntry]]
+    link_entry: Callable[[LinkRequest], Awaitable[LinkedEntry]]
+    search_entries: Options
+    list_assignees: Options
     check_readiness: CheckReadiness
     receive_webhook: ReceiveWebhook
     observe_queue: ObserveQueue
     keep_verification_token: KeepVerificationToken
     receive_notion_event: ReceiveNotionEvent
-    list_databases: ListDatabases
-    check_alert_settings: CheckAlertSettings
-    list_column_options: ListColumnOptions
+    list_databases: Options
+    check_alert_settings: Callable[[AlertSettings], Awaitable[str]]
+    list_column_options: Callable[..., Awaitable[list[Option]]]  # (column, query, project, *, database)
 
 
 USE_CASES = web.AppKey("use_cases", UseCases)
@@ -203,7 +201,7 @@ async def _choices(request: web.Request, column: str | None) -> web.Response:
     return await _options(request, functools.partial(list_options, column, database=database))
 
 
-async def _within_budget(work: Coroutine[Any, Any, LinkedEntry]) -> LinkedEntry:
+async def _within_budget(work: Awaitable[LinkedEntry]) -> LinkedEntry:
     try:
         with deadline.within(ISSUE_LINK_BUDGET_S, priority="interactive"):
             async with asyncio.timeout(ISSUE_LINK_BUDGET_S):
@@ -212,14 +210,14 @@ async def _within_budget(work: Coroutine[Any, Any, LinkedEntry]) -> LinkedEntry:
         raise TrackerUnavailable("Notion is answering too slowly; try again in a minute.") from None
 
 
-async def _options(request: web.Request, find: Callable[[str], Awaitable[list[Option]]]) -> web.Response:
+async def _options(request: web.Request, find: Options) -> web.Response:
     structlog.contextvars.bind_contextvars(installation_id=request.query.get("installationId", ""))
     found: list[Option] = []
     try:
         # Searches spend only what writes and webhook jobs leave of Notion's budget, and never wait for it.
         with deadline.within(OPTIONS_BUDGET_S, priority="search"):
             async with asyncio.timeout(OPTIONS_BUDGET_S):
-                found = await find(request.query.get("query", ""))
+                found = await find(request.query.get("query", ""), request.query.get("projectSlug", ""))
     except (DomainError, TimeoutError) as exc:
         # An error here would disable the whole Sentry form; an empty list only says "nothing found".
         log.warning("options_unavailable", error=type(exc).__name__, detail=str(exc))

@@ -40,6 +40,7 @@ class CreateFields(_Body):
     title: Annotated[str, AfterValidator(_not_blank)]
     description: Optional = None
     assignee: Optional = None
+    database: Optional = None  # the database chosen in the form; unset: the project's
 
     def columns(self) -> dict[str, str]:
         return {
@@ -64,6 +65,10 @@ class SentryActor(_Body):
     name: str = "a Sentry user"
 
 
+class SentryProject(_Body):
+    slug: str = ""
+
+
 F = TypeVar("F", CreateFields, LinkFields)
 
 
@@ -73,6 +78,7 @@ class IssueLinkBody(_Body, Generic[F]):  # what getsentry/sentry's IssueLinkRequ
     installationId: Annotated[str, Field(min_length=1)]
     webUrl: HttpUrl
     actor: SentryActor = SentryActor()
+    project: SentryProject = SentryProject()
 
     def sentry(self) -> SentryIssue:
         return SentryIssue(
@@ -94,12 +100,14 @@ class CreateBody(IssueLinkBody[CreateFields]):
             description=self.fields.description or "",
             assignee_id=self.fields.assignee,
             columns=self.fields.columns(),
+            project=self.project.slug,
+            database=self.fields.database or "",
         )
 
 
 class LinkBody(IssueLinkBody[LinkFields]):
     def to_request(self) -> LinkRequest:
-        return LinkRequest(sentry=self.sentry(), actor=self.who(), page_id=self.fields.issue)
+        return LinkRequest(sentry=self.sentry(), actor=self.who(), page_id=self.fields.issue, project=self.project.slug)
 
 
 class RuleField(_Body):
@@ -129,8 +137,9 @@ def dependent_database(raw: str) -> str:
     return database if isinstance(database, str) else ""
 
 
-def options(found: list[Option]) -> list[dict[str, str]]:
-    return [{"label": o.label, "value": o.value} for o in found]
+def options(found: list[Option]) -> list[dict[str, str | bool]]:
+    # Sentry preselects the last option marked "default".
+    return [{"label": o.label, "value": o.value} | ({"default": True} if o.default else {}) for o in found]
 
 
 def describe(exc: ValidationError) -> str:

@@ -29,8 +29,10 @@ def ui_schema(columns: Sequence[FormColumn], status_column: str = "") -> JSON:
     create_optional: list[JSON] = [
         {"type": "textarea", "label": "Description", "name": "description", "default": "issue.description"},
         ASSIGNEE,
+        DATABASE | {"placeholder": "The Sentry project's database"},
     ]
-    # No database field in this form to depend on: a field depending on one would stay disabled.
+    # The database is optional here, and a field depending on an empty one stays disabled: the columns' options
+    # come from the chosen database when there is one, else from the Sentry project's.
     create_optional += _column_fields(columns, depends=False)
     # The alert rule's fixed status is always offered; the status column among form_columns would be offered twice.
     rule_columns = [c for c in columns if c.name != status_column]

@@ -105,7 +105,7 @@ async def test_a_create_still_running_elsewhere_is_a_conflict(tracker: FakeWorks
     locks = MemoryLocks(wait_s=0.05)
     create = CreateEntry(entries=tracker, registry=MemoryLinkRegistry(), locks=locks)
 
-    async with locks.hold("issue:ws:db:a8e5d37a-696c-4c54-adb5-b3f28d64c7de:4242"):
+    async with locks.hold("issue:a8e5d37a-696c-4c54-adb5-b3f28d64c7de:4242"):
         with pytest.raises(Conflict, match="still running"):
             await create(create_request())
 

@@ -4,7 +4,7 @@ from adapters.memory import MemoryVerificationTokens
 from domain.errors import StoreUnavailable
 from domain.models import DependencyHealth, Finding, PendingToken, SyncPolicy
 from domain.use_cases.check_readiness import CheckReadiness
-from domain.use_cases.diagnose_setup import DiagnoseSetup
+from domain.use_cases.diagnose_setup import DatabaseSetup, DiagnoseSetup
 
 WAIT_S = 5.0  # a bound on waiting, never a claim about speed
 
@@ -106,12 +106,10 @@ def diagnose(
     secrets: tuple[str, ...] = ("notion-token",),
     tokens: MemoryVerificationTokens | None = None,
 ) -> DiagnoseSetup:
+    setup = DatabaseSetup(policy=policy or SyncPolicy(), status_column="Status", assignee_column="Assignee", details=())
     return DiagnoseSetup(
         dependencies=dependencies,
-        policy=policy or SyncPolicy(),
-        status_column="Status",
-        assignee_column="Assignee",
-        details=(),
+        databases=[setup],
         sentry=sentry,
         webhook_secrets=secrets,
         tokens=tokens or MemoryVerificationTokens(),

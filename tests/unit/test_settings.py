@@ -1,3 +1,5 @@
+import json
+
 import pytest
 
 from settings import ConfigError, Settings
@@ -84,3 +86,85 @@ def test_search_share_is_a_fraction(raw: str) -> None:
 
     assert Settings.from_env(ENV).notion_search_share == 0.5
     assert Settings.from_env(ENV | {"NOTION_SEARCH_SHARE": "0.25"}).notion_search_share == 0.25
+
+
+PAYMENTS, BUGS = "0f1e2d3c4b5a69788796a5b4c3d2e1f0", "1a2b3c4d5e6f70819203a4b5c6d7e8f9"
+
+
+def several(**config: object) -> dict[str, str]:
+    return ENV | {"NOTION_CONFIG": json.dumps(config)}
+
+
+def test_several_databases_with_projects_and_a_default_that_comes_first() -> None:
+    settings = Settings.from_env(
+        several(
+            databases=[
+                {"name": "Payments", "database_id": PAYMENTS, "projects": ["payments", "billing"]},
+                {"name": "Bugs", "database_id": BUGS, "column_names": {"status": "Status"}, "sync": {"status": False}},
+            ],
+            default="bugs",
+        )
+    )
+
+    assert [(d.name, d.projects) for d in settings.databases] == [("Bugs", ()), ("Payments", ("payments", "billing"))]
+    assert settings.notion is settings.databases[0]
+    assert settings.notion.column_names.status == "Status"
+    assert not settings.notion.sync.status
+    assert settings.database_ids == ("1a2b3c4d-5e6f-7081-9203-a4b5c6d7e8f9", "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0")
+
+
+def test_without_a_default_the_first_database_is_it() -> None:
+    settings = Settings.from_env(
+        several(databases=[{"name": "Payments", "database_id": PAYMENTS}, {"name": "Bugs", "database_id": BUGS}])
+    )
+
+    assert [d.name for d in settings.databases] == ["Payments", "Bugs"]
+
+
+def test_one_database_is_the_only_one() -> None:
+    settings = Settings.from_env(ENV)
+
+    assert settings.databases == (settings.notion,)
+    assert settings.database_ids == ("0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0",)
+
+
+def test_every_routing_mistake_is_reported_at_once() -> None:
+    with pytest.raises(ConfigError) as raised:
+        Settings.from_env(
+            several(
+                databases=[
+                    {"name": "Payments", "database_id": PAYMENTS, "projects": ["billing"]},
+                    {"name": "payments", "database_id": BUGS, "projects": ["billing"]},
+                    {"database_id": BUGS},
+                ],
+                default="Marketing",
+            )
+            | {"CACHE_TIMEOUT": "soon"}
+        )
+
+    assert raised.value.problems == (
+        "NOTION_CONFIG names the database 'payments' twice; give each its own name.",
+        "NOTION_CONFIG routes the Sentry project 'billing' to both 'Payments' and 'payments'; route it to one.",
+        'NOTION_CONFIG databases.2 has no name; name each database, like "Payments".',
+        "NOTION_CONFIG default 'Marketing' is none of the databases' names ('Payments', 'payments', '').",
+        "CACHE_TIMEOUT must be a whole number from 1 to 2592000, got 'soon'.",
+    )
+
+
+@pytest.mark.parametrize(
+    ("config", "problem"),
+    [
+        ({"databases": []}, "NOTION_CONFIG is not valid: databases: Tuple should have at least 1 item"),
+        (
+            {"databases": [{"name": "Bugs", "database_id": "nope"}]},
+            "NOTION_CONFIG is not valid: databases.0.database_id",
+        ),
+        ({"databases": [{"name": "Bugs", "database_id": BUGS}], "routes": {}}, "NOTION_CONFIG is not valid: routes"),
+    ],
+)
+def test_a_malformed_list_of_databases_says_where(config: dict[str, object], problem: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        Settings.from_env(ENV | {"NOTION_CONFIG": json.dumps(config)})
+
+    (found,) = raised.value.problems
+    assert found.startswith(problem)
