@@ -18,7 +18,6 @@ import asyncio
 import secrets
 import sys
 import time
-import uuid
 from collections import Counter
 
 import aiohttp
@@ -31,32 +30,7 @@ from benchmarks.harness.run import run
 from benchmarks.harness.stack import REDIS_URL, drained, notion_stats, sentry_notion, service_env, start_fake_notion
 from benchmarks.harness.stack import start_service as start_http_service
 from benchmarks.webhooks.__main__ import wait_workers
-from tests.support.sentry import INSTALLATION, dumps, hook_headers
-
-
-def alert(issue: int, database_id: str) -> bytes:
-    event_id = uuid.uuid4().hex
-    return dumps(
-        {
-            "action": "triggered",
-            "installation": {"uuid": INSTALLATION},
-            "data": {
-                "event": {
-                    "event_id": event_id,
-                    "title": f"TypeError: burst {issue}",
-                    "issue_id": str(issue),
-                    "web_url": f"https://acme.sentry.io/organizations/acme/issues/{issue}/events/{event_id}/",
-                },
-                "triggered_rule": "Notify Notion",
-                "issue_alert": {
-                    "id": 1,
-                    "title": "Notify Notion",
-                    "settings": [{"name": "database", "value": database_id}],
-                },
-            },
-            "actor": {"type": "application", "id": "sentry", "name": "Sentry"},
-        }
-    )
+from tests.support.sentry import event_alert, hook_headers
 
 
 async def bench(processes: Processes, prefix: str, args: argparse.Namespace) -> None:
@@ -76,7 +50,8 @@ async def bench(processes: Processes, prefix: str, args: argparse.Namespace) -> 
         await wait_workers(client, prefix, workers)
         queue = RedisJobQueue(client, prefix=prefix, consumer="benchmark")
         since = (await notion_stats(session, notion))["requests"]
-        bodies = [alert(n % args.issues + 1, info["database_id"]) for n in range(args.alerts)]
+        database = [{"name": "database", "value": info["database_id"]}]
+        bodies = [event_alert(n % args.issues + 1, database) for n in range(args.alerts)]
         outcomes: Counter[str] = Counter()
         gate = asyncio.Semaphore(args.concurrency)
         url = f"{service.url}/sentry/webhook"

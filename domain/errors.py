@@ -49,7 +49,7 @@ class QueueFull(QueueUnavailable):
     pass
 
 
-# The store of Notion's handshake tokens (Redis) cannot be read.
+# A record kept on Redis (Notion's handshake tokens, the held alerts) cannot be read.
 class StoreUnavailable(DomainError):
     pass
 

@@ -75,15 +75,15 @@ def delivery(resource: str, timestamp: str | None, raw: bytes, *, received_at: f
     ):
         installation = str(_dict(body.get("installation")).get("uuid", ""))
         return trigger(installation, str(issue_id), body["action"], received_at=received_at, body=body)
-    if (alert := _alert(resource, body, received_at=received_at, sent_at=at)) is not None:
-        return alert
+    alert = _alert_key(resource, body)
     return Job(
         kind=f"sentry.{resource}",
-        key=f"{resource}:{hashlib.sha256(raw).hexdigest()[:32]}",
+        key=alert or f"{resource}:{hashlib.sha256(raw).hexdigest()[:32]}",
         action=body["action"],
         body=body,
         received_at=received_at,
         sent_at=at,
+        coalesce=alert is not None,
     )
 
 
@@ -102,9 +102,9 @@ def trigger(
     )
 
 
-def _alert(resource: str, body: dict[str, Any], *, received_at: float, sent_at: int) -> Job | None:
+def _alert_key(resource: str, body: dict[str, Any]) -> str | None:
     # A rule fires on every matching event: firings for one issue (or one incident and status) waiting in the
-    # queue merge into one job, which creates the entry once.
+    # queue share this key and merge into one job, which creates the entry once.
     data = _dict(body.get("data"))
     if resource == "event_alert":
         subject, tail = _dict(data.get("event")).get("issue_id"), ""
@@ -115,15 +115,7 @@ def _alert(resource: str, body: dict[str, Any], *, received_at: float, sent_at: 
     if not (isinstance(subject, str | int) and str(subject).isascii() and str(subject).isdigit()):
         return None
     installation = str(_dict(body.get("installation")).get("uuid", ""))
-    return Job(
-        kind=f"sentry.{resource}",
-        key=f"{resource}:{installation}:{subject}{tail}",
-        action=body["action"],
-        body=body,
-        received_at=received_at,
-        sent_at=sent_at,
-        coalesce=True,
-    )
+    return f"{resource}:{installation}:{subject}{tail}"
 
 
 def _dict(value: Any) -> dict[str, Any]:

@@ -30,10 +30,14 @@ def parse_args(argv: list[str] | None = None, *, version: str = "") -> argparse.
     parser.add_argument("--version", action="version", version=f"sentry-notion {version}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def command(name: str, help: str, description: str) -> argparse.ArgumentParser:
+    def command(
+        name: str, help: str, description: str, *, action: tuple[str, str] | None = None
+    ) -> argparse.ArgumentParser:
         parser: argparse.ArgumentParser = commands.add_parser(
             name, help=help, description=description, formatter_class=_Help
         )
+        if action is not None:  # a command with one action for now, named so that more can join it
+            parser.add_argument("action", choices=[action[0]], help=f"{action[0]}: {action[1]}")
         return parser
 
     serve = command(
@@ -102,20 +106,20 @@ def parse_args(argv: list[str] | None = None, *, version: str = "") -> argparse.
         "read from its JSON log. Needs only Redis.",
     )
     lost.add_argument("log", type=argparse.FileType("r"), help="the service's JSON log ('-' for standard input)")
-    alerts = command(
+    command(
         "alerts",
         "list the alerts held back by the hourly cap",
         "List the alerts whose entry was not created because their rule had created ALERT_CREATE_LIMIT entries "
         "that hour, over the last 7 days. Needs only Redis.",
+        action=("held", "list the held alerts, oldest first"),
     )
-    alerts.add_argument("action", choices=["held"], help="held: list the held alerts, oldest first")
-    notion = command(
+    command(
         "notion-webhook",
         "set up Notion's webhook subscription",
         "Print the verification tokens Notion's subscription handshakes delivered, to paste into Notion's Verify "
         "dialog and into NOTION_WEBHOOK_SECRET. Needs only Redis.",
+        action=("token", "print the tokens of Notion's handshakes"),
     )
-    notion.add_argument("action", choices=["token"], help="token: print the tokens of Notion's handshakes")
     command(
         "ui-schema",
         "print the Sentry integration's UI schema for NOTION_CONFIG",

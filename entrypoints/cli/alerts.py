@@ -1,16 +1,10 @@
-import sys
 from datetime import UTC, datetime
 
-from domain.errors import StoreUnavailable
 from domain.ports import AlertBudget
 
 
 async def held_alerts(alerts: AlertBudget) -> int:
-    try:
-        held = await alerts.held()
-    except StoreUnavailable as exc:
-        print(f"sentry-notion: cannot read the held alerts from Redis: {exc.message}", file=sys.stderr)
-        return 1
+    held = await alerts.held()
     for alert in held:
         at = datetime.fromtimestamp(alert.at, UTC).isoformat(timespec="seconds")
         print(f"{at}  {alert.subject}  rule {alert.rule} “{alert.rule_title}”  {alert.web_url}")

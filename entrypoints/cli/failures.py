@@ -7,6 +7,7 @@ from domain.errors import (
     RateLimited,
     SentryRefused,
     SentryUnavailable,
+    StoreUnavailable,
     TrackerMisconfigured,
     TrackerUnavailable,
 )
@@ -28,7 +29,7 @@ def one_line(exc: DomainError, services: Services) -> str:
     match exc:
         case QueueFull():
             return f"{exc.message} Start `sentry-notion worker` and, once it has caught up, run this again."
-        case QueueUnavailable():
+        case QueueUnavailable() | StoreUnavailable():
             return (
                 f"Redis does not answer at {services.redis} ({_cause(exc)}): "
                 f"start Redis or fix {services.redis_variables}, {AGAIN}."

@@ -1,17 +1,11 @@
-import sys
 from datetime import UTC, datetime
 
-from domain.errors import StoreUnavailable
 from domain.ports import VerificationTokens
 
 
 async def notion_token(tokens: VerificationTokens) -> int:
     # Prints secrets, as asked: the operator pastes them into Notion and into NOTION_WEBHOOK_SECRET.
-    try:
-        pending = await tokens.pending()
-    except StoreUnavailable as exc:
-        print(f"sentry-notion: cannot read Notion's handshake tokens from Redis: {exc.message}", file=sys.stderr)
-        return 1
+    pending = await tokens.pending()
     if not pending:
         print(
             "No token from Notion's handshake in the last 7 days. In the integration's Webhooks tab, create the"

@@ -5,7 +5,6 @@
 
 import asyncio
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -26,11 +25,10 @@ from tests.e2e.test_webhooks import (  # noqa: F401
     status_of,
 )
 from tests.support.fake_sentry import FakeSentry
-from tests.support.sentry import INSTALLATION, dumps, hook_headers, issue_link_body, ui_headers
+from tests.support.sentry import INSTALLATION, dumps, event_alert, hook_headers, issue_link_body, ui_headers
 from tests.support.stack import Client, Notion, StartApp, settings
 
 RULE_ACTION, WEBHOOK = "/sentry/alert-rule-action", "/sentry/webhook"
-ALERT_RULE = {"id": 42, "title": "Notify Notion"}
 
 
 @dataclass(frozen=True)
@@ -52,44 +50,6 @@ async def sentry(aiohttp_server: AiohttpServer, env: dict[str, str]) -> Sentry:
 def rule_save(fields: list[dict[str, Any]]) -> bytes:
     # SentryAppAlertRuleActionRequester.body: the fields as a list, then the installation.
     return dumps({"fields": fields, "installationId": INSTALLATION})
-
-
-def event_alert(
-    issue_id: int, settings: list[dict[str, Any]] | None = None, rule: dict[str, Any] = ALERT_RULE
-) -> bytes:
-    # send_alert_webhook_v2: the event (with issue_id and its web_url), the rule's name, and the action's settings.
-    event_id = uuid.uuid4().hex
-    return dumps(
-        {
-            "action": "triggered",
-            "installation": {"uuid": INSTALLATION},
-            "data": {
-                "event": {
-                    "event_id": event_id,
-                    "title": "ReferenceError: heck is not defined",
-                    "culprit": "app/components/checkout in render",
-                    "issue_id": str(issue_id),
-                    "url": f"https://sentry.io/api/0/projects/acme/backend/events/{event_id}/",
-                    "web_url": f"https://sentry.io/organizations/acme/issues/{issue_id}/events/{event_id}/",
-                    "issue_url": f"https://sentry.io/api/0/organizations/acme/issues/{issue_id}/",
-                    "exception": {
-                        "values": [
-                            {
-                                "type": "ReferenceError",
-                                "value": "heck is not defined",
-                                "stacktrace": {
-                                    "frames": [{"filename": "app/checkout.js", "function": "render", "lineno": 12}]
-                                },
-                            }
-                        ]
-                    },
-                },
-                "triggered_rule": rule["title"],
-                "issue_alert": rule | {"sentry_app_id": 7, "settings": settings or []},
-            },
-            "actor": {"type": "application", "id": "sentry", "name": "Sentry"},
-        }
-    )
 
 
 def metric_alert(action: str, incident_id: int = 31, settings: list[dict[str, Any]] | None = None) -> bytes:

@@ -55,7 +55,17 @@ def lost_log(tmp_path: Path) -> str:
     return str(log)
 
 
-@pytest.mark.parametrize("command", [["dead-letters", "list"], ["dead-letters", "replay"], ["replay-lost"], ["worker"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["dead-letters", "list"],
+        ["dead-letters", "replay"],
+        ["replay-lost"],
+        ["worker"],
+        ["alerts", "held"],
+        ["notion-webhook", "token"],
+    ],
+)
 def test_an_unreachable_redis_ends_a_command_in_one_line(
     command: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -16,11 +16,10 @@ from container import Container, resolve
 from domain.models import Job
 from domain.notion_events import job, parse
 from domain.sentry_events import trigger
-from tests.e2e.test_alerts import event_alert
 from tests.support.fake_notion import FakeNotion
 from tests.support.fake_sentry import FakeSentry
 from tests.support.notion_webhooks import page_event
-from tests.support.sentry import INSTALLATION, dumps, group, hook_headers, select_url, ui_headers, webhook
+from tests.support.sentry import INSTALLATION, dumps, event_alert, group, hook_headers, select_url, ui_headers, webhook
 from tests.support.stack import Client, StartApp, settings
 
 CREATE, LINK = "/sentry/issue-link/create", "/sentry/issue-link/link"

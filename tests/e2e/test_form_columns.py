@@ -12,11 +12,11 @@ import pytest
 from pytest_aiohttp import AiohttpServer
 
 import cli
-from tests.e2e.test_alerts import RULE_ACTION, deliver, entries, event_alert, rule_save
+from tests.e2e.test_alerts import RULE_ACTION, deliver, entries, rule_save
 from tests.e2e.test_webhooks import StartWorker, env, start_worker  # noqa: F401
 from tests.support.fake_notion import FakeNotion
 from tests.support.fake_notion.store import default_properties
-from tests.support.sentry import INSTALLATION, issue_link_body, ui_headers
+from tests.support.sentry import INSTALLATION, event_alert, issue_link_body, ui_headers
 from tests.support.sentry_schema import validate_ui_schema
 from tests.support.stack import Client, Notion, StartApp
 

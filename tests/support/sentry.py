@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 
 SECRET = "test-client-secret"
 INSTALLATION = "a8e5d37a-696c-4c54-adb5-b3f28d64c7de"
+ALERT_RULE = {"id": 42, "title": "Notify Notion"}
 
 
 def dumps(value: Any) -> bytes:
@@ -92,3 +93,41 @@ def hook_headers(body: bytes, resource: str, timestamp: int, secret: str = SECRE
         "Sentry-Hook-Timestamp": str(timestamp),
         "Sentry-Hook-Signature": sign(body, secret),
     }
+
+
+def event_alert(
+    issue_id: int, settings: list[dict[str, Any]] | None = None, rule: dict[str, Any] = ALERT_RULE
+) -> bytes:
+    # send_alert_webhook_v2: the event (with issue_id and its web_url), the rule's name, and the action's settings.
+    event_id = uuid.uuid4().hex
+    return dumps(
+        {
+            "action": "triggered",
+            "installation": {"uuid": INSTALLATION},
+            "data": {
+                "event": {
+                    "event_id": event_id,
+                    "title": "ReferenceError: heck is not defined",
+                    "culprit": "app/components/checkout in render",
+                    "issue_id": str(issue_id),
+                    "url": f"https://sentry.io/api/0/projects/acme/backend/events/{event_id}/",
+                    "web_url": f"https://sentry.io/organizations/acme/issues/{issue_id}/events/{event_id}/",
+                    "issue_url": f"https://sentry.io/api/0/organizations/acme/issues/{issue_id}/",
+                    "exception": {
+                        "values": [
+                            {
+                                "type": "ReferenceError",
+                                "value": "heck is not defined",
+                                "stacktrace": {
+                                    "frames": [{"filename": "app/checkout.js", "function": "render", "lineno": 12}]
+                                },
+                            }
+                        ]
+                    },
+                },
+                "triggered_rule": rule["title"],
+                "issue_alert": rule | {"sentry_app_id": 7, "settings": settings or []},
+            },
+            "actor": {"type": "application", "id": "sentry", "name": "Sentry"},
+        }
+    )
