@@ -198,7 +198,8 @@ async def test_a_notion_event_of_the_second_database_reaches_sentry_and_unconfig
     # The refresh that linking queues, found in the database that holds the entry: both sides start in step.
     refresh = trigger(INSTALLATION, "4242", "refresh", received_at=0)
     assert (await run(refresh)).entry == page["id"]
-    world.notion.edit(str(page["id"]), {"Stage": {"status": {"name": "Done"}}})
+    ada = world.notion.add_user("Ada Lovelace", "ada@example.com")
+    world.notion.person_updates_properties(str(page["id"]), {"Stage": {"status": {"name": "Done"}}}, by=ada)
 
     def changed(data_source_id: str) -> Job:
         body = page_event(

@@ -81,18 +81,6 @@ class FakeNotion(Endpoints, NotionUI):
             page.edited = moment
         return self.page(page.id)
 
-    def edit(self, page_id: str, properties: Mapping[str, Any] | None = None, *, in_trash: bool | None = None) -> None:
-        """A change someone makes in Notion's app: no API request, and the page's last edit moves."""
-        page = self._pages[str(uuid.UUID(page_id))]
-        values, options = self._validate_properties(
-            self._data_sources[page.data_source_id], dict(properties or {}), "properties"
-        )
-        for prop, option in options:
-            prop[prop["type"]]["options"].append(option)
-        page.values.update(values)
-        page.in_trash = page.in_trash if in_trash is None else in_trash
-        page.edited = self.clock()
-
     def fail_next(
         self,
         method: str,
