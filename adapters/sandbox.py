@@ -101,13 +101,6 @@ class MemoryWorkspace(Workspace, Dependency):
         self.pages[page_id] = Page(issue=issue, status=status, edited=next(self._clock))
         return issue
 
-    def comment_as(self, page_id: str, author: Assignee, text: str) -> str:
-        """Someone writes a comment on the page in Notion."""
-        comment_id = str(uuid.uuid4())
-        self.pages[page_id].comments[comment_id] = f"{author.name}: {text}"
-        self.comment_authors[comment_id] = author.id
-        return comment_id
-
     def first_entry(self) -> Entry:
         return next(iter(self.pages.values())).issue
 

@@ -110,5 +110,5 @@ class StaleWhileRevalidate(Generic[T]):
         return entry
 
     async def settle(self) -> None:
-        """Waits for background refreshes, so shutdown and tests see them finish."""
+        """Waits for the background refreshes under way."""
         await asyncio.gather(*self._refreshing.values(), return_exceptions=True)

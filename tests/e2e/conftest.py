@@ -1,4 +1,7 @@
+from collections.abc import Iterator
+
 import pytest
+import structlog
 from pytest_aiohttp import AiohttpClient
 
 from container import Container
@@ -11,3 +14,9 @@ async def client(aiohttp_client: AiohttpClient, tracker: FakeWorkspace) -> Clien
     container = Container(settings=settings())
     container.workspace.override(tracker)
     return await aiohttp_client(app_for(container))
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    yield  # `check` configures logging, as a command does: later tests get structlog's defaults back
+    structlog.reset_defaults()

@@ -1,10 +1,8 @@
 import json
 import os
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import structlog
 from pytest_aiohttp import AiohttpServer
 
 from adapters.notion.workspace import CAPABILITIES
@@ -17,11 +15,7 @@ from tests.support.fake_notion import FakeNotion
 from tests.support.fake_sentry import FakeSentry
 from tests.support.real_redis import REDIS_URL
 
-
-@pytest.fixture(autouse=True)
-def _restore_logging() -> Iterator[None]:
-    yield
-    structlog.reset_defaults()
+pytestmark = pytest.mark.usefixtures("restore_logging")
 
 
 @pytest.fixture

@@ -3,12 +3,11 @@
 # database ends with. No Redis: webhooks are applied at once.
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
-import structlog
 from pytest_aiohttp import AiohttpServer
 
 from cli import check
@@ -219,12 +218,6 @@ async def test_a_notion_event_of_the_second_database_reaches_sentry_and_unconfig
     assert (elsewhere.outcome, elsewhere.reason) == ("skipped", "a data source none of the configured databases has")
     assert applied.changes == ("Sentry status → resolved",)
     assert sentry.issue(4242)["status"] == "resolved"
-
-
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    yield  # `check` configures logging, as a command does
-    structlog.reset_defaults()
 
 
 @pytest.mark.usefixtures("restore_logging")

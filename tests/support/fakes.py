@@ -1,4 +1,5 @@
 import itertools
+import uuid
 from collections.abc import Sequence
 
 from adapters.memory import InlineOnlyQueue, MemoryCache, MemoryLocks
@@ -52,6 +53,13 @@ class FakeWorkspace(MemoryWorkspace):
         self.fail = fail
         self.fail_on: set[str] = set()
         self.calls: list[str] = []
+
+    def comment_as(self, page_id: str, author: Assignee, text: str) -> str:
+        """Someone writes a comment on the page in Notion."""
+        comment_id = str(uuid.uuid4())
+        self.pages[page_id].comments[comment_id] = f"{author.name}: {text}"
+        self.comment_authors[comment_id] = author.id
+        return comment_id
 
     @property
     def assignees(self) -> list[Assignee]:
