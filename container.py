@@ -273,6 +273,7 @@ def _notion_workspace(
             status=names.status,
             details=names.details(),
             status_options=config.sync.named_options(),
+            form=config.form_columns,
         ),
         schemas=schemas,
         base_url=base_url,

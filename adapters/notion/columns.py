@@ -3,6 +3,8 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict
 
+from domain.models import FormColumn
+
 
 @dataclass(frozen=True)
 class Columns:
@@ -12,6 +14,7 @@ class Columns:
     status: str = ""  # kept in step with Sentry only when named
     details: tuple[tuple[str, str], ...] = ()  # (level|events|users|first_seen|last_seen|release|environment, column)
     status_options: tuple[str, ...] = ()  # options named in the sync policy, checked against the column
+    form: tuple[FormColumn, ...] = ()  # offered in the forms (NOTION_CONFIG form_columns), checked by `check`
 
 
 class Column(BaseModel):

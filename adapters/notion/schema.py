@@ -1,5 +1,6 @@
 import asyncio
 import hashlib
+import json
 from typing import Any
 
 import structlog
@@ -9,7 +10,7 @@ from adapters.notion import wire
 from adapters.notion.client import IDEMPOTENT, JSON, NotionApi
 from adapters.notion.columns import DETAIL_TYPES, Column, Columns
 from domain.errors import DomainError, RateLimited, TrackerMisconfigured, TrackerUnavailable
-from domain.models import Database, Finding
+from domain.models import Database, Finding, FormColumn
 from domain.stale_while_revalidate import StaleWhileRevalidate
 
 log = structlog.get_logger(__name__)
@@ -136,6 +137,8 @@ class Schemas:
             wanted.append(("status", self._columns.status, ("status", "select")))
         wanted += [(key, column, DETAIL_TYPES[key]) for key, column in self._columns.details]
         found += [_column_finding(schema, key, column, kinds) for key, column, kinds in wanted]
+        checked = {column for _, column, _ in wanted}
+        found += [_form_finding(schema, c) for c in self._columns.form if c.name not in checked]
         return found + self._option_findings(schema)
 
     def _option_findings(self, schema: NotionSchema) -> list[Finding]:
@@ -159,6 +162,25 @@ def missing_column(schema: NotionSchema, column: str, kind: str, key: str) -> Tr
         f"The Notion database {schema.database.title!r} needs a column {column!r} of type {kind}. "
         f"Add it in Notion, or name the existing column in NOTION_CONFIG column_names.{key}."
     )
+
+
+def _form_finding(schema: NotionSchema, column: FormColumn) -> Finding:
+    kinds = ("multi_select",) if column.type == "multi_select" else ("status", "select")
+    finding = _column_finding(schema, "", column.name, kinds)
+    if finding.ok:
+        return finding
+    actual = schema.columns.get(column.name)
+    if actual is None:
+        fix = "Add it in Notion, or correct or remove its name in NOTION_CONFIG form_columns."
+    elif actual.type in ("status", "select", "multi_select"):
+        entry = {"name": column.name, "type": "multi_select"} if actual.type == "multi_select" else column.name
+        fix = f"Write it in NOTION_CONFIG form_columns as {json.dumps(entry)}."
+    else:
+        fix = (
+            "The forms offer status, select and multi-select columns: change its type in Notion, or remove it "
+            "from NOTION_CONFIG form_columns."
+        )
+    return finding.model_copy(update={"fix": fix})
 
 
 def _column_finding(schema: NotionSchema, key: str, column: str, kinds: tuple[str, ...]) -> Finding:

@@ -157,6 +157,41 @@ async def test_sync_columns_and_status_options_are_checked(
     assert "Status option 'Not started'" not in out
 
 
+async def test_form_columns_missing_or_of_another_type_say_how_to_fix_them(
+    notion: FakeNotion, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    columns: dict[str, dict[str, Any]] = {
+        "Priority": {"select": {"options": [{"name": "High"}]}},
+        "Tags": {"multi_select": {}},
+        "Team": {"select": {}},
+        "Notes": {"rich_text": {}},
+    }
+    database_id, _ = notion.add_database("Bugs", columns)
+    form_columns = ["Priority", "Tags", {"name": "Team", "type": "multi_select"}, "Notes", "Squad"]
+    monkeypatch.setenv("NOTION_CONFIG", json.dumps({"database_id": database_id, "form_columns": form_columns}))
+
+    assert await check() == 1
+
+    out = capsys.readouterr().out
+    assert "✓ Column 'Priority': select\n" in out
+    assert (
+        "✗ Column 'Tags': is multi_select, needs status or select\n"
+        '    → Write it in NOTION_CONFIG form_columns as {"name": "Tags", "type": "multi_select"}.\n'
+    ) in out
+    assert (
+        "✗ Column 'Team': is select, needs multi_select\n    → Write it in NOTION_CONFIG form_columns as \"Team\".\n"
+    ) in out
+    assert (
+        "✗ Column 'Notes': is rich_text, needs status or select\n"
+        "    → The forms offer status, select and multi-select columns: change its type in Notion, or remove it "
+        "from NOTION_CONFIG form_columns.\n"
+    ) in out
+    assert (
+        "✗ Column 'Squad': missing (needs type status or select)\n"
+        "    → Add it in Notion, or correct or remove its name in NOTION_CONFIG form_columns.\n"
+    ) in out
+
+
 async def test_jobs_waiting_with_no_worker_say_to_run_one(
     notion: FakeNotion, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], redis_prefix: str
 ) -> None:
