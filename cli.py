@@ -37,9 +37,12 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "check":
         sys.exit(asyncio.run(check()))
     if args.command == "ui-schema":
-        notion = _settings("ui-schema").notion
-        assert notion is not None  # NOTION_CONFIG is required: _settings exits without it
-        print(ui_schema_text(notion.form_columns, notion.column_names.status), end="")
+        settings = _settings("ui-schema")
+        assert settings.notion is not None  # NOTION_CONFIG is required: _settings exits without it
+        # Sentry shows one form for every database: it lists each database's columns once.
+        columns = {c.name: c for d in reversed(settings.databases) for c in d.form_columns}
+        ordered = [columns.pop(c.name) for d in settings.databases for c in d.form_columns if c.name in columns]
+        print(ui_schema_text(ordered, settings.notion.column_names.status), end="")
         return
     if args.command == "serve":
         sandbox = args.sandbox

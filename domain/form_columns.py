@@ -26,9 +26,16 @@ class FormColumns:
         return [Option(label=o, value=o) for o in found.options if words in o.casefold()] if found else []
 
     async def chosen(self, values: Mapping[str, str], status: str | None = None) -> dict[str, tuple[str, ...]]:
-        """Each offered column's options as Notion names them, from the form's text; columns the form does not
-        offer are ignored, an empty text leaves the column as the database's default."""
-        wanted = {name: text for name, text in values.items() if name in self._offered and text.strip()}
+        """Each offered column's options as Notion names them, from the form's text; an empty text leaves the
+        column as the database's default. A value for a column this database does not offer (the form lists every
+        database's columns) is refused, never dropped."""
+        wanted = {name: text for name, text in values.items() if text.strip()}
+        if stray := sorted(name for name in wanted if name not in self._offered):
+            names = ", ".join(repr(n[:100]) for n in stray)
+            raise InvalidField(
+                f"This database's forms do not offer the column(s) {names} (NOTION_CONFIG form_columns): leave them "
+                "empty, or choose the database that has them."
+            )
         if status and status.strip():
             if not self._status:
                 raise InvalidField(

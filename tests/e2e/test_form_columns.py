@@ -93,6 +93,32 @@ def test_ui_schema_prints_the_committed_schema_for_the_default_configuration(
     assert capsys.readouterr().out == committed
 
 
+def test_ui_schema_lists_every_databases_columns_once(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    databases = [
+        {"name": "Bugs", "database_id": "0f1e2d3c4b5a69788796a5b4c3d2e1f0", "form_columns": ["Priority", "Team"]},
+        {
+            "name": "Payments",
+            "database_id": "1f1e2d3c4b5a69788796a5b4c3d2e1f0",
+            "projects": ["payments"],
+            "form_columns": ["Team", {"name": "Tags", "type": "multi_select"}],
+        },
+    ]
+    monkeypatch.setenv("NOTION_CONFIG", json.dumps({"databases": databases}))
+
+    cli.main(["ui-schema"])
+
+    schema = json.loads(capsys.readouterr().out)
+    validate_ui_schema(schema)
+    create = schema["elements"][0]["create"]["optional_fields"]
+    assert [f["name"] for f in create if f["name"].startswith("column:")] == [
+        "column:Priority",
+        "column:Team",
+        "column:Tags",
+    ]
+
+
 def test_ui_schema_without_notion_config_names_it(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -193,7 +219,7 @@ async def test_create_sets_status_select_and_multi_select_columns(client: Client
             "column:Priority": "high",  # matched to the option whatever its case
             "column:Team": "",  # left empty: the database's default
             "column:Tags": "backend,  Regression, backend",
-            "column:Owner": "Ada",  # not offered: ignored
+            "column:Owner": "",  # not offered, and empty: nothing to refuse
         }
     )
 
@@ -211,6 +237,11 @@ async def test_create_sets_status_select_and_multi_select_columns(client: Client
     ("field", "value", "says"),
     [
         ("column:Priority", "Urgent", "The column 'Priority' has no option 'Urgent'; choose from: High, Medium, Low."),
+        (
+            "column:Owner",
+            "Ada",
+            "This database's forms do not offer the column(s) 'Owner' (NOTION_CONFIG form_columns)",
+        ),
         (
             "column:Tags",
             "Backend, infra, ui",

@@ -27,9 +27,16 @@ async def test_values_are_matched_to_the_options_as_notion_names_them(form: Form
     assert chosen == {"Priority": ("High",), "Tags": ("Payments", "Backend"), "Status": ("Done",)}
 
 
-async def test_columns_not_offered_and_empty_values_are_ignored(form: FormColumns, tracker: FakeWorkspace) -> None:
-    assert await form.chosen({"Status": "Done", "Owner": "Ada", "Priority": "  "}) == {}
+async def test_empty_values_are_ignored(form: FormColumns, tracker: FakeWorkspace) -> None:
+    assert await form.chosen({"Owner": "", "Priority": "  "}) == {}
     assert tracker.calls == []  # nothing to check: the schema is not even read
+
+
+async def test_a_value_for_a_column_not_offered_is_refused(form: FormColumns, tracker: FakeWorkspace) -> None:
+    # Another database's column, listed in the form Sentry shows for every database.
+    with pytest.raises(InvalidField, match="do not offer the column\\(s\\) 'Owner' \\(NOTION_CONFIG form_columns\\)"):
+        await form.chosen({"Owner": "Ada", "Priority": "High"})
+    assert tracker.calls == []
 
 
 @pytest.mark.parametrize(
