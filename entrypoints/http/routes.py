@@ -187,7 +187,8 @@ async def database_options(request: web.Request) -> web.Response:
     return await _options(request, request.app[USE_CASES].list_databases)
 
 
-@routes.get("/sentry/options/columns/{column}")
+# Any character but "/" (sent as %2F): aiohttp's default pattern also refuses braces, which Notion allows in names.
+@routes.get("/sentry/options/columns/{column:[^/]+}")
 async def column_options(request: web.Request) -> web.Response:
     return await _choices(request, request.match_info["column"])
 

@@ -39,7 +39,9 @@ from tests.support.stack import Client, StartApp
 
 DATABASES, STATUS, COLUMNS = "/sentry/options/databases", "/sentry/options/status", "/sentry/options/columns/"
 CREATE = "/sentry/issue-link/create"
-FORM_COLUMNS = ["Status", "Priority", {"name": "Tags", "type": "multi_select"}]
+# Notion allows any character in a column's name; the UI schema puts it into the options URI percent-encoded.
+ODD_NAMES = ("Area/Team", "Size {S}")
+FORM_COLUMNS = ["Status", "Priority", {"name": "Tags", "type": "multi_select"}, *ODD_NAMES]
 ISSUE_IDS = iter(range(800_000, 10_000_000))
 
 
@@ -64,7 +66,8 @@ async def workspace(aiohttp_server: AiohttpServer) -> Workspace:
         | {
             "Priority": {"select": {"options": ["High", "Medium", "Low"]}},
             "Tags": {"multi_select": {"options": ["Backend", "Frontend", "Regression"]}},
-        },
+        }
+        | {name: {"select": {"options": ["S", "M"]}} for name in ODD_NAMES},
     )
     payments, _ = fake.add_database("Payments")
     server = await aiohttp_server(fake.app())
@@ -151,13 +154,15 @@ async def test_the_fuzzed_option_routes_answer_real_options_for_well_formed_requ
         return f"{path}?installationId={INSTALLATION}&dependentData={quote_plus(database_json(workspace.bugs))}"
 
     found = {}
-    for path in (DATABASES, STATUS, COLUMNS + "Priority", COLUMNS + "Tags"):
+    odd = [COLUMNS + quote(name, safe="") for name in ODD_NAMES]
+    for path in (DATABASES, STATUS, COLUMNS + "Priority", COLUMNS + "Tags", *odd):
         resp = await client.get(get(path), headers=ui_headers(b""))
         found[path] = [o["label"] for o in await resp.json()]
     assert found[DATABASES] == ["Bugs", "Payments"]
     assert "Not started" in found[STATUS]
     assert found[COLUMNS + "Priority"] == ["High", "Medium", "Low"]
     assert found[COLUMNS + "Tags"] == ["Backend", "Frontend", "Regression"]
+    assert [found[path] for path in odd] == [["S", "M"], ["S", "M"]]
 
 
 @FUZZ
