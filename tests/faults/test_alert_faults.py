@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from entrypoints.http import routes
-from tests.e2e.test_alerts import RULE_ACTION, WEBHOOK, database, entries, event_alert, metric_alert, rule_save
+from tests.e2e.test_alerts import RULE_ACTION, WEBHOOK, database, entries, metric_alert, rule_save
 from tests.faults.test_outage import OUTAGE_S, CompressedClock, Worker, worker  # noqa: F401
 from tests.support.real_redis import REDIS_DOWN
-from tests.support.sentry import hook_headers, ui_headers
+from tests.support.sentry import event_alert, hook_headers, ui_headers
 from tests.support.stack import Client, Notion, StartApp
 
 ISSUE = 4242
