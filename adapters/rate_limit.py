@@ -133,7 +133,8 @@ class NotionRateLimiter:
             spent = (
                 "Searches have used their share (NOTION_SEARCH_SHARE) of the Notion rate limit"
                 if priority == "search"
-                else "The Notion rate limit set by NOTION_RATE_LIMIT is used up"
+                # A hold Notion asked for (429) lands in the same shared budget: name both causes.
+                else "Notion's request budget is spent (NOTION_RATE_LIMIT, or a wait Notion asked for with a 429)"
             )
             raise RateLimited(f"{spent}; try again in {retry_after} seconds.", retry_after)
         if wait_s > 0:
