@@ -18,7 +18,16 @@ from domain.sentry_events import trigger
 from tests.support.fake_notion import FakeNotion
 from tests.support.fake_sentry import FakeSentry
 from tests.support.notion_webhooks import page_event
-from tests.support.sentry import INSTALLATION, dumps, event_alert, group, hook_headers, select_url, ui_headers, webhook
+from tests.support.sentry import (
+    INSTALLATION,
+    event_alert,
+    group,
+    hook_headers,
+    issue_link_body,
+    select_url,
+    ui_headers,
+    webhook,
+)
 from tests.support.stack import Client, StartApp, settings
 
 CREATE, LINK = "/sentry/issue-link/create", "/sentry/issue-link/link"
@@ -76,22 +85,8 @@ async def client(start_app: StartApp, world: World) -> Client:
     return await start_app(redis_url="", **world.env)
 
 
-def link_body(fields: dict[str, Any], project: str, issue_id: int = 4242) -> bytes:
-    # IssueLinkRequester.body, with the issue's project.
-    return dumps(
-        {
-            "fields": fields,
-            "issueId": issue_id,
-            "installationId": INSTALLATION,
-            "webUrl": f"https://acme.sentry.io/issues/{issue_id}/",
-            "project": {"slug": project, "id": 17},
-            "actor": {"type": "user", "id": 9, "name": "Jane Doe"},
-        }
-    )
-
-
 async def post(client: Client, uri: str, fields: dict[str, Any], project: str, issue_id: int = 4242) -> Any:
-    body = link_body(fields, project, issue_id)
+    body = issue_link_body(fields, issue_id=issue_id, project=project)
     resp = await client.post(uri, data=body, headers=ui_headers(body))
     assert resp.status in (200, 201), await resp.text()
     return await resp.json()
@@ -121,7 +116,7 @@ async def test_an_entry_is_created_in_its_projects_database_and_sentry_names_tha
 async def test_the_form_can_choose_another_database_and_lists_the_projects_first(client: Client, world: World) -> None:
     listed = await options(client, "/sentry/options/databases", "", "payments")
     created = await post(client, CREATE, {"title": "Card declined", "database": world.bugs[0]}, "payments")
-    unknown = link_body({"title": "x", "database": "Marketing"}, "payments", 4243)
+    unknown = issue_link_body({"title": "x", "database": "Marketing"}, issue_id=4243, project="payments")
     refused = await client.post(CREATE, data=unknown, headers=ui_headers(unknown))
 
     assert listed == [

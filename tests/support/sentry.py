@@ -22,14 +22,16 @@ def sign(body: bytes, secret: str = SECRET) -> str:
     return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def issue_link_body(fields: dict[str, Any], *, issue_id: int = 4242, web_url: str | None = None) -> bytes:
+def issue_link_body(
+    fields: dict[str, Any], *, issue_id: int = 4242, web_url: str | None = None, project: str = "backend"
+) -> bytes:
     return dumps(
         {
             "fields": fields,
             "issueId": issue_id,
             "installationId": INSTALLATION,
             "webUrl": web_url or f"https://acme.sentry.io/issues/{issue_id}/",
-            "project": {"slug": "backend", "id": 17},
+            "project": {"slug": project, "id": 17},
             "actor": {"type": "user", "id": 9, "name": "Jane Doe"},
         }
     )
