@@ -72,7 +72,8 @@ class ApplyNotionPage:
         done = await self.apply(job)
         if done.skipped:
             return JobOutcome(outcome="skipped", reason=done.skipped)
-        return JobOutcome.of(str(job.body.get("entity", {}).get("id", "")), done.changes(), reason="Sentry agrees")
+        # Not skipped: the body parsed, so it names its page.
+        return JobOutcome.of(parse(job.body).page_id or "", done.changes(), reason="Sentry agrees")
 
     async def apply(self, job: Job) -> PageApplied:
         if self._sentry is None:
