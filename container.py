@@ -218,6 +218,7 @@ def _place(config: NotionConfig, workspace: Workspace, others: Sequence[Workspac
             registry=s.registry,
             sync=sync,
             budget=s.budget,
+            state=s.state,
             limit=s.limit,
             database_ids=s.database_ids,
             on_outcome=s.on_alert,

@@ -7,7 +7,7 @@ from domain.entry_sync import EntrySync
 from domain.errors import DomainError
 from domain.linking import registry_key
 from domain.models import Actor, CreateRequest, HeldAlert, Job, JobOutcome, SentryIssue
-from domain.ports import AlertBudget, Entries, LinkRegistry
+from domain.ports import AlertBudget, Entries, LinkRegistry, SyncState
 from domain.sentry_events import IssueEvent
 from domain.use_cases.create_alert_entry import CAPPED
 from domain.use_cases.create_entry import CreateEntry
@@ -22,6 +22,10 @@ class ApplyMetricAlert:
 
     `create` is the create form's path without what only a Sentry issue has (notes, details, refresh), so an
     incident has one entry however often it is reported; creations count against the rule's hourly cap.
+
+    Sentry closes an incident for good (a new breach is a new incident), so a critical or warning that arrives after
+    its incident's resolved is stale: it opens no entry. Each side writes its fact before reading the other's, so
+    when the two run at once on two workers, at least one sees the other and the entry ends complete.
     """
 
     def __init__(
@@ -32,13 +36,14 @@ class ApplyMetricAlert:
         registry: LinkRegistry,
         sync: EntrySync,
         budget: AlertBudget,
+        state: SyncState,
         limit: int,
         database_ids: tuple[str, ...],
         on_outcome: Callable[[str], None] = lambda outcome: None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._create, self._entries, self._registry, self._sync = create, entries, registry, sync
-        self._budget, self._limit, self._database_ids = budget, limit, database_ids
+        self._budget, self._state, self._limit, self._database_ids = budget, state, limit, database_ids
         self._on_outcome, self._clock = on_outcome, clock
 
     async def __call__(self, job: Job) -> JobOutcome:
@@ -47,16 +52,16 @@ class ApplyMetricAlert:
             return JobOutcome(outcome="skipped", reason="the webhook names no metric alert incident")
         chosen_database(alert.settings, self._database_ids)
         incident = _incident(alert)
-        page_id = await self._registry.recall(registry_key(await self._entries.database(), incident))
-        if page_id is None and (found := await self._entries.find_by_sentry_url(alert.web_url)):
-            page_id = found.page_id
+        resolved = f"incident-resolved:{incident.installation_id}:{alert.incident_id}"
         if alert.action == "resolved":
+            await self._state.put(resolved, "1")
+            page_id = await self._page(alert, incident)
             if page_id is None:
                 return JobOutcome(outcome="skipped", reason="no entry was created for this incident")
-            # As a resolved Sentry issue moves its entry: to the configured option, or the Complete group.
-            event = IssueEvent(issue_id=str(alert.incident_id), installation_id=alert.installation_id)
-            update = await self._sync.apply(page_id, event.model_copy(update={"transition": "resolved"}))
-            return JobOutcome.of(page_id, update.changes(), reason="the entry is complete already")
+            return await self._complete(alert, page_id)
+        if await self._state.get(resolved):
+            return JobOutcome(outcome="skipped", reason="the incident was resolved before this alert arrived")
+        page_id = await self._page(alert, incident)
         if page_id is not None:
             self._on_outcome("existing")
             return JobOutcome.of(page_id, (), reason="the incident already has its entry")
@@ -80,7 +85,22 @@ class ApplyMetricAlert:
         if not linked.created:
             await self._budget.refund(alert.rule)
         self._on_outcome("created" if linked.created else "existing")
-        return JobOutcome.of(linked.page_id, (f"entry {linked.identifier} created",) if linked.created else ())
+        changes = (f"entry {linked.identifier} created",) if linked.created else ()
+        if await self._state.get(resolved):  # resolved while the entry was being made
+            return JobOutcome.of(linked.page_id, (*changes, *(await self._complete(alert, linked.page_id)).changes))
+        return JobOutcome.of(linked.page_id, changes)
+
+    async def _page(self, alert: MetricAlert, incident: SentryIssue) -> str | None:
+        page_id = await self._registry.recall(registry_key(await self._entries.database(), incident))
+        if page_id is None and (found := await self._entries.find_by_sentry_url(alert.web_url)):
+            page_id = found.page_id
+        return page_id
+
+    async def _complete(self, alert: MetricAlert, page_id: str) -> JobOutcome:
+        # As a resolved Sentry issue moves its entry: to the configured option, or the Complete group.
+        event = IssueEvent(issue_id=str(alert.incident_id), installation_id=alert.installation_id)
+        update = await self._sync.apply(page_id, event.model_copy(update={"transition": "resolved"}))
+        return JobOutcome.of(page_id, update.changes(), reason="the entry is complete already")
 
 
 def _incident(alert: MetricAlert) -> SentryIssue:

@@ -252,6 +252,34 @@ async def test_concurrent_alerts_on_two_replicas_make_one_entry(
     assert len(notion.fake.calls("POST", "/v1/pages")) == 1
 
 
+async def test_an_incident_resolved_while_its_entry_is_being_created_ends_complete(
+    sentry: Sentry,
+    notion: Notion,
+    start_app: StartApp,
+) -> None:
+    # Two replicas: the resolved runs whole while the critical waits on its search for an entry, so neither sees
+    # the other's entry before the critical creates it.
+    query = ".*/query"
+    notion.fake.fail_next("POST", query, 200, delay=0.5)
+    replicas = [Container(settings=settings(**sentry.env)) for _ in range(2)]
+    try:
+        critical, resolved = [await resolve(c.run_job()) for c in replicas]
+        creating = asyncio.create_task(
+            critical(_job(metric_alert("critical", settings=database(notion)), "metric_alert"))
+        )
+        await eventually(lambda: len(notion.fake.calls("POST", query)) == 1)
+        done = await resolved(_job(metric_alert("resolved", settings=database(notion)), "metric_alert"))
+        created = await creating
+    finally:
+        for c in replicas:
+            await resolve(c.shutdown_resources())
+
+    (entry,) = entries(notion)
+    assert status_of(notion.fake, entry["id"]) == "Done"
+    assert (created.entry, created.changes[-1]) == (entry["id"], "status → Done")
+    assert (done.outcome, done.reason) == ("skipped", "no entry was created for this incident")
+
+
 async def test_an_issue_linked_from_the_form_gets_no_second_entry(
     start_app: StartApp,
     sentry: Sentry,
@@ -347,5 +375,5 @@ async def eventually(condition: Callable[[], bool]) -> None:
         await asyncio.sleep(0.02)
 
 
-def _job(body: bytes) -> Job:
-    return delivery("event_alert", str(int(time.time())), body, received_at=time.time(), triggers=True)
+def _job(body: bytes, resource: str = "event_alert") -> Job:
+    return delivery(resource, str(int(time.time())), body, received_at=time.time(), triggers=True)
