@@ -61,22 +61,15 @@ class ApplyMetricAlert:
             return await self._complete(alert, page_id)
         if await self._state.get(resolved):
             return JobOutcome(outcome="skipped", reason="the incident was resolved before this alert arrived")
-        page_id = await self._page(alert, incident)
+        # The registry knows the entries this service made; the create path searches Notion for the rest.
+        page_id = await self._registry.recall(registry_key(await self._entries.database(), incident))
+        if page_id is None and not await self._budget.admit(alert.rule, self._limit):
+            page_id = await self._page(alert, incident)  # capped, so no create will search
+            if page_id is None:
+                return await self._hold(alert)
         if page_id is not None:
             self._on_outcome("existing")
             return JobOutcome.of(page_id, (), reason="the incident already has its entry")
-        if not await self._budget.admit(alert.rule, self._limit):
-            self._on_outcome("capped")
-            held = HeldAlert(
-                rule=alert.rule,
-                rule_title=alert.rule_title,
-                subject=f"incident {alert.incident_id}",
-                web_url=alert.web_url,
-                at=self._clock(),
-            )
-            if await self._budget.hold(held):
-                log.warning("metric alert %r reached its %d entries this hour", alert.rule_title, self._limit)
-            return JobOutcome(outcome="skipped", reason=CAPPED)
         try:
             linked = await self._create(_request(alert, incident))
         except DomainError:
@@ -89,6 +82,19 @@ class ApplyMetricAlert:
         if await self._state.get(resolved):  # resolved while the entry was being made
             return JobOutcome.of(linked.page_id, (*changes, *(await self._complete(alert, linked.page_id)).changes))
         return JobOutcome.of(linked.page_id, changes)
+
+    async def _hold(self, alert: MetricAlert) -> JobOutcome:
+        self._on_outcome("capped")
+        held = HeldAlert(
+            rule=alert.rule,
+            rule_title=alert.rule_title,
+            subject=f"incident {alert.incident_id}",
+            web_url=alert.web_url,
+            at=self._clock(),
+        )
+        if await self._budget.hold(held):
+            log.warning("metric alert %r reached its %d entries this hour", alert.rule_title, self._limit)
+        return JobOutcome(outcome="skipped", reason=CAPPED)
 
     async def _page(self, alert: MetricAlert, incident: SentryIssue) -> str | None:
         page_id = await self._registry.recall(registry_key(await self._entries.database(), incident))

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from domain.alerts import IssueAlert, chosen_database, issue_alert
 from domain.entry_sync import EntrySync
 from domain.errors import DomainError, IssueNotFound, SentryRefused
-from domain.linking import linked, linked_page
+from domain.linking import issue_key, linked, linked_page
 from domain.models import Actor, CreateRequest, HeldAlert, Job, JobOutcome, LinkedEntry, SentryIssue
 from domain.ports import AlertBudget, Comments, Entries, LinkRegistry, SentryApi, SyncState
 from domain.use_cases.create_entry import CreateEntry
@@ -50,10 +50,14 @@ class CreateAlertEntry:
         if alert is None:
             return JobOutcome(outcome="skipped", reason="the alert names no Sentry issue")
         chosen_database(alert.settings, self._database_ids)
-        page_id = await linked_page(self._entries, self._registry, alert.installation_id, alert.issue_id)
-        if page_id is not None:
+        # The registry knows every link this service made or met; the create path searches Notion for the rest.
+        key = issue_key(await self._entries.database(), alert.installation_id, alert.issue_id)
+        if (page_id := await self._registry.recall(key)) is not None:
             return await self._again(alert, page_id)
         if not await self._budget.admit(alert.rule, self._limit):
+            # Capped, so no create will search: an entry linked before the registry knew it is refreshed, not held.
+            if page_id := await linked_page(self._entries, self._registry, alert.installation_id, alert.issue_id):
+                return await self._again(alert, page_id)
             return await self._hold(alert)
         try:
             linked = await self._create(_request(alert))

@@ -325,6 +325,34 @@ async def test_alerts_over_the_hourly_cap_are_held_and_listed(
     assert "2 alert(s) held" in out
 
 
+async def test_a_capped_alert_for_an_issue_linked_by_hand_in_notion_refreshes_it_and_holds_nothing(
+    start_app: StartApp,
+    sentry: Sentry,
+    notion: Notion,
+    start_worker: StartWorker,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Linked in Notion by a person, so only a search finds it: the cap is no reason to skip that search.
+    by_hand = notion.fake.add_page(
+        notion.data_source_id,
+        "Linked by hand",
+        properties={"Sentry Link": {"url": "https://sentry.io/organizations/acme/issues/4243/"}},
+    )
+    capped = sentry.env | {"ALERT_CREATE_LIMIT": "1"}
+    client = await start_app(**capped)
+    worker = await start_worker(capped)
+
+    for issue_id in (4242, 4243):
+        assert await deliver(client, "event_alert", event_alert(issue_id, database(notion))) == "queued"
+    await worker.wait(2)
+
+    assert len(entries(notion)) == 2
+    assert notion.fake.page(by_hand["id"])["properties"]["Events"]["number"] == 3  # refreshed from Sentry
+    async with open_store(Container(settings=settings(**capped))) as store:
+        assert await held_alerts(store.alerts) == 0
+    assert "0 alert(s) held" in capsys.readouterr().out
+
+
 async def test_a_metric_alert_makes_one_incident_entry_completed_when_resolved(
     start_app: StartApp,
     env: dict[str, str],
