@@ -47,7 +47,7 @@ from domain.databases import Databases, Place
 from domain.entry_sync import EntrySync
 from domain.form_columns import FormColumns
 from domain.models import Assignee, Cached, Entry, SentryMember
-from domain.ports import AlertBudget, JobQueue, LinkRegistry, Locks, SentryApi, SyncState, Workspace
+from domain.ports import AlertBudget, Cache, JobQueue, LinkRegistry, Locks, SentryApi, SyncState, Workspace
 from domain.stale_while_revalidate import StaleWhileRevalidate
 from domain.use_cases.apply_comment import ApplyComment
 from domain.use_cases.apply_issue_event import ApplyIssueEvent
@@ -120,6 +120,9 @@ def _keep(fresh_s: int) -> int:
     return 10 * fresh_s
 
 
+# What the service last saw of an entry is planned on for a day at most: Notion delivers its events at most once,
+# and a change whose event was lost then shows at the next read (or at reconcile, which always reads).
+SEEN_KEEP_S = 86_400
 # A search answer is shared for a few seconds and never served older than SEARCH_KEEP_S: an entry
 # created meanwhile must show up while the user is still typing.
 SEARCH_FRESH_S, SEARCH_KEEP_S = 5, 10
@@ -261,6 +264,7 @@ def _notion_workspace(
     schemas: StaleWhileRevalidate[NotionSchema],
     base_url: str,
     webhook_secrets: Sequence[str],
+    seen: Cache[dict[str, Any]] | None,
 ) -> NotionWorkspace:
     names = config.column_names
     return NotionWorkspace(
@@ -281,6 +285,7 @@ def _notion_workspace(
         sync=config.sync,
         from_notion=bool(webhook_secrets),
         name=config.name,
+        seen=seen,
     )
 
 
@@ -291,9 +296,12 @@ def _other_workspaces(
     schemas: StaleWhileRevalidate[NotionSchema],
     base_url: str,
     webhook_secrets: Sequence[str],
+    seen: Cache[dict[str, Any]] | None,
 ) -> tuple[NotionWorkspace, ...]:
     return tuple(
-        _notion_workspace(client, config=c, schemas=schemas, base_url=base_url, webhook_secrets=webhook_secrets)
+        _notion_workspace(
+            client, config=c, schemas=schemas, base_url=base_url, webhook_secrets=webhook_secrets, seen=seen
+        )
         for c in configs[1:]
     )
 
@@ -357,6 +365,14 @@ class Container(containers.DeclarativeContainer):
     searches = _refresher(
         "search", list[Entry], settings, redis_breaker, locks, fresh_s=SEARCH_FRESH_S, keep_s=SEARCH_KEEP_S
     )
+    seen_pages = providers.Selector(
+        settings.provided.seen_pages_backend,
+        redis=providers.Singleton(
+            RedisCache, redis_breaker, name="page", value=TypeAdapter(Cached[dict[str, Any]]), keep_s=SEEN_KEEP_S
+        ),
+        memory=providers.Singleton(MemoryCache, keep_s=SEEN_KEEP_S),
+        none=providers.Object(None),
+    )
     sandbox = providers.Singleton(demo_workspace)
     # The default database's workspace; the others' beside it, on the same client (one token, one rate limit).
     workspace = providers.Selector(
@@ -368,6 +384,7 @@ class Container(containers.DeclarativeContainer):
             schemas=schemas,
             base_url=settings.provided.notion_api_base_url,
             webhook_secrets=settings.provided.notion_webhook_secrets,
+            seen=seen_pages,
         ),
         sandbox=sandbox,
     )
@@ -380,6 +397,7 @@ class Container(containers.DeclarativeContainer):
             schemas=schemas,
             base_url=settings.provided.notion_api_base_url,
             webhook_secrets=settings.provided.notion_webhook_secrets,
+            seen=seen_pages,
         ),
         sandbox=providers.Object(()),
     )
@@ -449,8 +467,13 @@ class Container(containers.DeclarativeContainer):
     # The Notion job kinds are queued even before a handler for them is registered: a worker that has one
     # applies them, and RunJob sets aside those nobody handles. With several databases, workers skip the events
     # of data sources none of them has.
+    # Every database's workspace keeps the entries last seen in the same store: the default one forgets for all.
     receive_notion_event = providers.Factory(
-        ReceiveNotionEvent, queue=queue, run=run_job, data_source_id=providers.Callable(_one_data_source, settings)
+        ReceiveNotionEvent,
+        queue=queue,
+        run=run_job,
+        data_source_id=providers.Callable(_one_data_source, settings),
+        columns=workspace,
     )
 
     checked = providers.List(

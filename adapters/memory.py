@@ -26,6 +26,9 @@ class MemoryCache(Cache[T]):
             self._entries = {k: e for k, e in self._entries.items() if not self._expired(e)}
         self._entries[key] = entry
 
+    async def forget(self, key: str) -> None:
+        self._entries.pop(key, None)
+
     def _expired(self, entry: Cached[T]) -> bool:
         return self._keep_s is not None and self._clock() - entry.fetched_at >= self._keep_s
 

@@ -208,6 +208,12 @@ class MemoryWorkspace(Workspace, Dependency):
             edited_at=page.edited,
         )
 
+    async def last_seen(self, page_id: str) -> EntrySnapshot | None:
+        return None  # reading costs nothing here
+
+    async def forget_seen(self, page_id: str) -> None:
+        pass
+
     async def bot_id(self) -> str:
         return self.bot
 

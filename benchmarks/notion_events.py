@@ -1,20 +1,24 @@
-"""Notion → Sentry benchmark (issue 10): a burst of Notion's webhook events, applied to Sentry.
+"""Notion → Sentry benchmark (issue 10): Notion's webhook events applied to Sentry, in a burst and one at a time.
 
-    uv run python -m benchmarks.notion_events                  # 120 status changes and 30 comments
-    uv run python -m benchmarks.notion_events --entries 100 --comments 20 --workers 4
+    uv run python -m benchmarks.notion_events                  # 120 status changes and 30 comments, then 20 alone
+    uv run python -m benchmarks.notion_events --entries 100 --comments 20 --workers 4 --paced 0
 
-Started, and stopped again whatever happens: the fake Notion (benchmarks.notion_server, `--entries` entries linked
-to Sentry issues 1..N, "Not started", `--notion-latency-ms` per call), the fake Sentry (tests/support/fake_sentry.py,
-issues 1..N unresolved, served in this process), `sentry-notion serve --no-worker` with NOTION_WEBHOOK_SECRET and
-`--workers` `sentry-notion worker` processes on Redis DB 14, at the default NOTION_RATE_LIMIT (150 calls a minute)
-unless `--notion-rate-limit`.
+Started, and stopped again whatever happens: the fake Notion (benchmarks.notion_server, `--entries` + `--paced`
+entries linked to Sentry issues 1..N, "Not started", `--notion-latency-ms` per call), the fake Sentry
+(tests/support/fake_sentry.py, issues 1..N unresolved, served in this process), `sentry-notion serve --no-worker`
+with NOTION_WEBHOOK_SECRET and `--workers` `sentry-notion worker` processes on Redis DB 14, at the default
+NOTION_RATE_LIMIT (150 calls a minute) unless `--notion-rate-limit`.
 
-Before the clock starts, a person moves every entry to "Done" and comments on the first `--comments` of them in the
-fake Notion's UI, which keeps the events Notion would send (one page.properties_updated per entry, one
-comment.created per comment). The burst posts them, signed, to /notion/webhook from `--concurrency` clients; the
-clock runs from the first post until the queue has no unfinished job left. Reported: acknowledgement p50/p99,
-applied events per second, Notion and Sentry calls per event; the benchmark fails unless every Sentry issue ends
-resolved, with one note per comment.
+The burst: before the clock starts, a person moves the first `--entries` entries to "Done" and comments on the first
+`--comments` of them in the fake Notion's UI, which keeps the events Notion would send (one page.properties_updated
+per entry, one comment.created per comment). They are posted, signed, to /notion/webhook from `--concurrency`
+clients; the clock runs from the first post until the queue has no unfinished job left. Then one at a time: the
+person moves each of the last `--paced` entries to "Done", its event is posted as soon as the fake Notion has it,
+and the next follows `--paced-interval` seconds after Sentry took the change.
+
+Reported: acknowledgement p50/p99, applied events per second, Notion and Sentry calls per event, and the time from
+each change's event leaving the fake Notion to the fake Sentry receiving its write (the status, or the note of a
+comment), p50/p99; the benchmark fails unless every Sentry issue ends resolved, with one note per comment.
 """
 
 import argparse
@@ -30,14 +34,23 @@ from typing import Any
 
 import aiohttp
 import redis.asyncio as aioredis
-from aiohttp import web
 
 from adapters.redis_queue import RedisJobQueue
 from benchmarks.harness.measure import Tally, per_action, percentile
-from benchmarks.harness.processes import Processes, free_port, wait_ready
+from benchmarks.harness.processes import Child, Processes, wait_ready
 from benchmarks.harness.run import run
 from benchmarks.harness.sampling import CpuClock
-from benchmarks.harness.stack import REDIS_URL, drained, notion_stats, sentry_notion, service_env, start_fake_notion
+from benchmarks.harness.stack import (
+    REDIS_URL,
+    Arrivals,
+    drained,
+    notion_stats,
+    sentry_notion,
+    serve_sentry,
+    service_env,
+    start_fake_notion,
+    two_way_env,
+)
 from benchmarks.harness.stack import start_service as start_http_service
 from benchmarks.notion_server import DONE
 from benchmarks.webhooks.__main__ import wait_workers
@@ -45,19 +58,8 @@ from tests.support.fake_notion.webhooks import encode
 from tests.support.fake_sentry import FakeSentry
 from tests.support.notion_webhooks import headers
 
-SENTRY_SCOPES = ("event:read", "event:write", "event:admin", "member:read")
-
-
-async def serve_sentry(issues: int, latency_ms: float) -> tuple[FakeSentry, web.AppRunner, str]:
-    sentry = FakeSentry(scopes=SENTRY_SCOPES)
-    sentry.latency = latency_ms / 1000
-    for issue in range(1, issues + 1):
-        sentry.add_issue(issue, status="unresolved", substatus="ongoing")
-    runner = web.AppRunner(sentry.app(), access_log=None)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    return sentry, runner, f"http://127.0.0.1:{port}"
+# An event posted (time.perf_counter()), and the Sentry write it should cause: method and path.
+Posted = tuple[float, str, str]
 
 
 def sentry_endpoint(method: str, path: str) -> str:
@@ -65,12 +67,28 @@ def sentry_endpoint(method: str, path: str) -> str:
     return f"{method} {re.sub(r'/issues/[0-9]+/', '/issues/{id}/', path)}"
 
 
+def sentry_write(event: dict[str, Any], issue_of: dict[str, int], organization: str) -> tuple[str, str]:
+    """The Sentry request that applies the event: the issue's status, or a note for a comment."""
+    page = event["data"]["page_id"] if event["type"].startswith("comment.") else event["entity"]["id"]
+    path = f"/api/0/organizations/{organization}/issues/{issue_of[page]}/"
+    return ("POST", path + "comments/") if event["type"].startswith("comment.") else ("PUT", path)
+
+
+def delays_ms(posted: list[Posted], arrivals: Arrivals) -> list[float]:
+    """For each event, from its post to the first arrival of its Sentry write after it; missing ones are left out."""
+    found = []
+    for at, method, path in posted:
+        arrived = next((t for t, m, p in arrivals if t >= at and m == method and p == path), None)
+        if arrived is not None:
+            found.append((arrived - at) * 1000)
+    return found
+
+
 async def bench(processes: Processes, prefix: str, args: argparse.Namespace) -> None:
     secret, notion_secret = secrets.token_hex(16), "secret_" + secrets.token_hex(20)
-    notion = start_fake_notion(
-        processes, latency_ms=args.notion_latency_ms, entries=args.entries, people=1, linked=True
-    )
-    sentry, sentry_runner, sentry_url = await serve_sentry(args.entries, args.sentry_latency_ms)
+    issues = args.entries + args.paced
+    notion = start_fake_notion(processes, latency_ms=args.notion_latency_ms, entries=issues, people=1, linked=True)
+    sentry, sentry_runner, sentry_url, arrivals = await serve_sentry(range(1, issues + 1), args.sentry_latency_ms)
     client = aioredis.from_url(REDIS_URL)
     try:
         async with aiohttp.ClientSession() as session:
@@ -83,12 +101,7 @@ async def bench(processes: Processes, prefix: str, args: argparse.Namespace) -> 
                 rate_limit=args.notion_rate_limit,
                 column_names={"status": "Status"},
             )
-            env |= {
-                "NOTION_WEBHOOK_SECRET": notion_secret,
-                "SENTRY_API_TOKEN": sentry.token,
-                "SENTRY_ORG": sentry.organization,
-                "SENTRY_URL": sentry_url,
-            }
+            env |= two_way_env(sentry, sentry_url, notion_secret)
             service = start_http_service(processes, env)
             workers = [
                 processes.start(f"worker-{n}", [*sentry_notion(), "worker", "--metrics-port", "0"], env)
@@ -98,13 +111,11 @@ async def bench(processes: Processes, prefix: str, args: argparse.Namespace) -> 
             await wait_workers(client, prefix, workers)
             queue = RedisJobQueue(client, prefix=prefix, consumer="benchmark")
             pages = info["page_ids"]  # pages[n - 1] links Sentry issue n
+            issue_of = {page: n + 1 for n, page in enumerate(pages)}
             texts = {pages[n]: f"Reproduced on staging (bug {n + 1})" for n in range(args.comments)}
-            changes = {"properties": {p: {"Status": {"status": {"name": DONE}}} for p in pages}, "comments": texts}
-            async with session.post(f"{notion.url}/__person", json=changes) as r:
-                r.raise_for_status()
-            async with session.get(f"{notion.url}/__events") as r:
-                events = await r.json()
-            bodies = [encode(e) for e in _interleaved(events)]
+            moved = {p: {"Status": {"status": {"name": DONE}}} for p in pages[: args.entries]}
+            events = await person_changes(session, notion, {"properties": moved, "comments": texts}, set())
+            bodies = _interleaved(events)
             since = (await notion_stats(session, notion))["requests"]
             sentry.requests.clear()
             ours = [notion.pid, service.pid, *(w.pid for w in workers)]
@@ -112,48 +123,104 @@ async def bench(processes: Processes, prefix: str, args: argparse.Namespace) -> 
             tally, outcomes = Tally(), Counter[str]()
             gate = asyncio.Semaphore(args.concurrency)
             url = f"{service.url}/notion/webhook"
+            posted: list[Posted] = []
 
-            async def send(body: bytes) -> None:
+            async def send(event: dict[str, Any]) -> None:
+                body = encode(event)
                 async with gate:
+                    posted.append((time.perf_counter(), *sentry_write(event, issue_of, sentry.organization)))
                     answer = await tally.send(session, "POST", url, body, headers(body, notion_secret))
                 outcomes[json.loads(answer)["outcome"] if answer else "error"] += 1
 
             started = time.perf_counter()
-            await asyncio.gather(*(send(b) for b in bodies))
+            await asyncio.gather(*(send(e) for e in bodies))
             sent_s = time.perf_counter() - started
             drained_s = await drained(queue, started, args.timeout)
             used = CpuClock.read(ours).since(cpu)
             stats = await notion_stats(session, notion, since)
+            burst_sentry = len(sentry.requests)
+            burst_delays = delays_ms(posted, arrivals)
+            paced_since = stats["requests"]
+            paced_posted: list[Posted] = []
+            seen = {e["id"] for e in events}
+            for page in pages[args.entries :]:
+                change = {"properties": {page: {"Status": {"status": {"name": DONE}}}}}
+                for event in await person_changes(session, notion, change, seen):
+                    posted_at = len(posted)
+                    await send(event)
+                    paced_posted.append(posted[posted_at])
+                    await _written(arrivals, posted[posted_at], args.timeout)
+                await asyncio.sleep(args.paced_interval)
+            await drained(queue, time.perf_counter(), args.timeout)
+            paced_stats = await notion_stats(session, notion, paced_since)
             dead = (await queue.stats()).dead_letters
     finally:
         await client.aclose()
         await sentry_runner.cleanup()
     applied = len(bodies)
     notion_calls = int(stats["requests"]) - since
-    sentry_by = Counter(sentry_endpoint(r.method, r.path) for r in sentry.requests)
+    sentry_by = Counter(sentry_endpoint(r.method, r.path) for r in sentry.requests[:burst_sentry])
+    statuses = delays_ms([p for p in posted[:applied] if p[1] == "PUT"], arrivals)
     print(
-        f"\n{args.entries} status changes and {args.comments} comments, {args.workers} workers, NOTION_RATE_LIMIT "
-        f"{args.notion_rate_limit}, fake Notion latency {args.notion_latency_ms:g} ms, fake Sentry latency "
-        f"{args.sentry_latency_ms:g} ms"
+        f"\n{args.entries} status changes and {args.comments} comments, then {args.paced} changes one at a time, "
+        f"{args.workers} workers, NOTION_RATE_LIMIT {args.notion_rate_limit}, fake Notion latency "
+        f"{args.notion_latency_ms:g} ms, fake Sentry latency {args.sentry_latency_ms:g} ms"
     )
     print(
         f"machine: {os.cpu_count()} CPUs, load average {load_before:.1f} before and {os.getloadavg()[0]:.1f} after; "
-        f"processes outside the benchmark used {100 * used.other_s / drained_s:.0f} % of a CPU meanwhile"
+        f"processes outside the benchmark used {100 * used.other_s / drained_s:.0f} % of a CPU during the burst"
     )
     print("| events | sent in | ack p50 | ack p99 | drained in | applied/s | Notion calls/event | Sentry calls/event |")
     print("|---|---|---|---|---|---|---|---|")
     print(
-        f"| {applied} | {sent_s:.2f} s | {percentile(tally.latencies_ms, 50):.1f} ms | "
-        f"{percentile(tally.latencies_ms, 99):.1f} ms | {drained_s:.1f} s | {applied / drained_s:.2f} | "
-        f"{notion_calls / applied:.2f} | {len(sentry.requests) / applied:.2f} |"
+        f"| {applied} | {sent_s:.2f} s | {percentile(tally.latencies_ms[:applied], 50):.1f} ms | "
+        f"{percentile(tally.latencies_ms[:applied], 99):.1f} ms | {drained_s:.1f} s | {applied / drained_s:.2f} | "
+        f"{notion_calls / applied:.2f} | {burst_sentry / applied:.2f} |"
     )
     print(f"webhook outcomes {dict(outcomes)}, dead letters {dead}")
     print("Notion calls by endpoint, per event:", per_action(stats["by_endpoint"], applied))
     print("Sentry calls by endpoint, per event:", per_action(sentry_by, applied))
-    wrong = _wrong(sentry, args.entries, [texts[p] for p in pages[: args.comments]], info)
+    print()
+    print("| Notion change → Sentry write | events | p50 | p99 | max | Notion calls/event |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, found, count, calls in (
+        ("in the burst (status changes)", statuses, args.entries, None),
+        ("in the burst (all)", burst_delays, applied, notion_calls),
+        ("one at a time", delays_ms(paced_posted, arrivals), args.paced, paced_stats["requests"] - paced_since),
+    ):
+        if count:
+            per_event = "–" if calls is None else f"{calls / count:.2f}"
+            print(
+                f"| {name} | {len(found)} of {count} | {percentile(found, 50):.0f} ms | {percentile(found, 99):.0f} ms"
+                f" | {max(found, default=float('nan')):.0f} ms | {per_event} |"
+            )
+    wrong = _wrong(sentry, issues, [texts[p] for p in pages[: args.comments]], info)
     print(f"{'FAIL' if wrong else 'PASS'}: every issue resolved, one note per comment, nothing dead")
     if wrong or dead or tally.errors:
         raise RuntimeError(f"{wrong[:5]} ({len(wrong)} issues wrong), {dead} dead letters, errors {tally.errors}")
+
+
+async def person_changes(
+    session: aiohttp.ClientSession, notion: Child, changes: dict[str, Any], seen: set[str]
+) -> list[dict[str, Any]]:
+    """A person makes the changes in the fake Notion's UI; the events Notion sends for them, unsigned."""
+    async with session.post(f"{notion.url}/__person", json=changes) as r:
+        r.raise_for_status()
+    async with session.get(f"{notion.url}/__events") as r:
+        pending: list[dict[str, Any]] = await r.json()
+    new = [e for e in pending if e["id"] not in seen]
+    seen.update(e["id"] for e in new)
+    return new
+
+
+async def _written(arrivals: Arrivals, posted: Posted, timeout_s: float) -> None:
+    """Until the fake Sentry has received the event's write, or the timeout."""
+    at, method, path = posted
+    deadline = time.perf_counter() + timeout_s
+    while time.perf_counter() < deadline:
+        if any(t >= at and m == method and p == path for t, m, p in arrivals):
+            return
+        await asyncio.sleep(0.005)
 
 
 def _interleaved(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -183,8 +250,12 @@ def _wrong(sentry: FakeSentry, issues: int, texts: list[str], info: dict[str, An
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--entries", type=int, default=120, help="linked entries, each moved to Done (default 120)")
+    parser.add_argument("--entries", type=int, default=120, help="entries moved to Done in the burst (default 120)")
     parser.add_argument("--comments", type=int, default=30, help="comments, on the first entries (default 30)")
+    parser.add_argument("--paced", type=int, default=20, help="entries then moved one at a time (default 20)")
+    parser.add_argument(
+        "--paced-interval", type=float, default=1.0, help="seconds between those, after each is written (default 1)"
+    )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--notion-rate-limit", type=int, default=150, help="the service's default")
@@ -195,6 +266,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not 0 <= args.comments <= args.entries or min(args.entries, args.workers, args.concurrency) < 1:
         parser.error("--entries, --workers and --concurrency must be at least 1, --comments at most --entries")
+    if args.paced < 0:
+        parser.error("--paced must not be negative")
     return run(lambda processes, prefix: bench(processes, prefix, args), name="notion-events", keep_logs=args.keep_logs)
 
 

@@ -1,6 +1,6 @@
 import logging
 
-from domain.errors import IssueNotFound
+from domain.errors import IssueNotFound, TrackerMisconfigured
 from domain.models import Assignee, EntrySnapshot, EntryState, EntryUpdate, SentryIssueState, SyncPolicy
 from domain.ports import EntryColumns, Locks, People, SentryApi, SyncState
 from domain.sentry_events import DETAILS, IssueEvent, sentry_issue_id, transition_of
@@ -44,15 +44,16 @@ class EntrySync:
         """Whether Sentry's API is there to ask, so that an issue event only says "look again"."""
         return self._sentry is not None
 
-    async def sync(self, page_id: str, issue_id: str) -> EntryUpdate:
-        """Brings the entry to the issue's current state, as Sentry's API tells it; answers what changed.
+    async def sync(self, page_id: str, issue_id: str, *, fresh: bool = False) -> EntryUpdate:
+        """Brings the entry to the issue's current state, as Sentry's API tells it; answers what changed. `fresh`
+        reads the entry even when it was seen lately (reconcile repairs what the events missed).
         Raises IssueNotFound when Sentry has no such issue, SentryUnavailable, TrackerUnavailable."""
         if self._sentry is None:
             return EntryUpdate()
         # The read is inside the lock, so of two reads the newer one is also written last.
         async with self._locks.hold(f"entry:{page_id}"):
             issue = await self._sentry.issue(issue_id)
-            return await self._write(page_id, _current(issue), issue)
+            return await self._write(page_id, _current(issue), issue, fresh=fresh)
 
     async def apply(self, page_id: str, event: IssueEvent) -> EntryUpdate:
         """Applies what one webhook said, unless a later one of Sentry's was applied already."""
@@ -65,6 +66,14 @@ class EntrySync:
         """Two-way status, under the entry's lock: decides which side's status both take (see status_merge) and
         writes Sentry's side. The caller writes the option to Notion, then keeps the new base with
         `agree`. Without a base yet, `without_base` names the side that wins (None: neither)."""
+        move = await self._status_move(page_id, issue, entry, without_base=without_base)
+        if move.sentry is not None and self._sentry is not None:
+            await self._sentry.set_status(issue.issue_id, move.sentry)
+        return move
+
+    async def _status_move(
+        self, page_id: str, issue: SentryIssueState, entry: EntrySnapshot, *, without_base: Side | None
+    ) -> StatusMove:
         column = await self._columns.status_column()
         if self._sentry is None or column is None or not self._policy.status:
             return StatusMove()
@@ -82,7 +91,6 @@ class EntrySync:
         notion_target = sentry_target = None
         if side == "notion" and (wanted := to_sentry(option, column, self._policy)) not in (None, issue.status):
             sentry_target = wanted
-            await self._sentry.set_status(issue.issue_id, wanted)
         elif side == "sentry" and stored is None:
             notion_target = await self._status(page_id, _current(issue), entry.state)
         elif side == "sentry":
@@ -97,41 +105,76 @@ class EntrySync:
         if move.base is not None:
             await self._state.put(f"{page_id}:status:base", move.base.model_dump_json())
 
-    async def _write(self, page_id: str, event: IssueEvent, issue: SentryIssueState | None = None) -> EntryUpdate:
+    async def _write(
+        self, page_id: str, event: IssueEvent, issue: SentryIssueState | None = None, *, fresh: bool = False
+    ) -> EntryUpdate:
+        seen = None if fresh else await self._columns.last_seen(page_id)
+        plan = await self._plan(page_id, event, issue, seen) if seen is not None else None
+        if plan is not None and self._plannable_on_seen(plan):
+            try:
+                return await self._carry_out(page_id, event, plan)
+            except (IssueNotFound, TrackerMisconfigured):
+                pass  # refused: trashed, unshared or deleted since it was seen; a read tells which
         try:
             entry = await self._columns.snapshot(page_id)
         except IssueNotFound:
             return EntryUpdate()  # the entry was deleted or unshared: nothing left to keep in step
+        plan = await self._plan(page_id, event, issue, entry)
+        return EntryUpdate() if plan is None else await self._carry_out(page_id, event, plan)
+
+    def _plannable_on_seen(self, plan: tuple[EntryUpdate, StatusMove]) -> bool:
+        # Planning on the entry as last seen (what the service's own last write or read of it answered) spares a
+        # read: Notion's events tell of every other change, and forget the entry as they arrive. A person's change
+        # whose event Notion has not sent yet (it gathers a page's changes for up to a minute or so) is missing: a
+        # write planned without it is the one a read-then-write plans when the change lands between its read and
+        # its write, only in a longer window. Under "latest", Sentry's change then wins over a person's made a few
+        # seconds after it, or an option the person picked in the right group gives way to the group's first; both
+        # sides agree afterwards. So only a write to Notion is planned on it: nothing to do, a change of Notion's
+        # to carry to Sentry and, with status_winner "notion" (any change in Notion wins, however late Notion tells
+        # of it), a status to write are planned on a read.
+        update, move = plan
+        notion_decides = update.status is not None and self._policy.status_winner == "notion"
+        return bool(update) and move.sentry is None and not notion_decides
+
+    async def _carry_out(self, page_id: str, event: IssueEvent, plan: tuple[EntryUpdate, StatusMove]) -> EntryUpdate:
+        update, move = plan
+        if move.sentry is not None and self._sentry is not None:
+            await self._sentry.set_status(event.issue_id, move.sentry)
+        if update:
+            await self._columns.update_entry(page_id, update)
+        await self.agree(page_id, move)
+        if event.at is not None:
+            carried = {"status": event.transition is not None, "assignee": event.assigned, "details": True}
+            for field in (f for f, present in carried.items() if present):
+                if await self._newer(page_id, field, event.at):  # Sentry's times only move forward
+                    await self._state.put(f"{page_id}:{field}:sent_at", str(event.at))
+        return update.model_copy(update={"sentry_status": move.sentry})
+
+    async def _plan(
+        self, page_id: str, event: IssueEvent, issue: SentryIssueState | None, entry: EntrySnapshot
+    ) -> tuple[EntryUpdate, StatusMove] | None:
+        # What to write to each side, writing nothing yet, so that a plan made on the entry as last seen can give
+        # way to one made on a read; None leaves the entry alone.
         if entry.in_trash:
-            return EntryUpdate()  # Notion refuses edits to a page in the trash; it comes back with page.undeleted
+            return None  # Notion refuses edits to a page in the trash; it comes back with page.undeleted
         if (linked_to := sentry_issue_id(entry.entry.sentry_url)) is not None and linked_to != event.issue_id:
             # An entry follows the one issue its Sentry Link names, as its changes in Notion go to that issue
             # only. Another issue linked to it (named in its body), or the issue it linked before its Sentry
             # Link was changed, leaves its columns alone, so two issues never fight over one entry. (A metric
             # alert's entry links the alert, not an issue.)
-            return EntryUpdate()
-        current = entry.state
+            return None
+        current, move = entry.state, StatusMove()
         if issue is None:
             status = await self._status(page_id, event, current)
         else:
-            move = await self.settle_status(page_id, issue, entry, without_base="sentry")
+            move = await self._status_move(page_id, issue, entry, without_base="sentry")
             status = move.notion
         update = EntryUpdate(
             status=status,
             assignee_ids=await self._assignee(page_id, event, current),
             details=await self._details(page_id, event, current),
         )
-        if update:
-            await self._columns.update_entry(page_id, update)
-        if issue is not None:
-            await self.agree(page_id, move)
-            update = update.model_copy(update={"sentry_status": move.sentry})
-        if event.at is not None:
-            carried = {"status": event.transition is not None, "assignee": event.assigned, "details": True}
-            for field in (f for f, present in carried.items() if present):
-                if await self._newer(page_id, field, event.at):  # Sentry's times only move forward
-                    await self._state.put(f"{page_id}:{field}:sent_at", str(event.at))
-        return update
+        return update, move
 
     async def _newer(self, page_id: str, field: str, at: int | None) -> bool:
         # Both times are Sentry's, in whole seconds; several events share one, and arrival orders those.

@@ -92,10 +92,23 @@ class EntryColumns(Protocol):
         ...
 
     async def snapshot(self, page_id: str) -> EntrySnapshot:
-        """The page as Notion has it now, in one read, even when it is in the trash or in another database."""
+        """The page as Notion has it now, in one read, even when it is in the trash or in another database. It
+        becomes the entry last seen."""
         ...
 
-    async def update_entry(self, page_id: str, update: EntryUpdate) -> None: ...
+    async def last_seen(self, page_id: str) -> EntrySnapshot | None:
+        """The entry as this service last saw it, with no call to Notion: the page its last read or write of the
+        entry answered, kept for a while when Notion's events tell of every other change. None when unknown."""
+        ...
+
+    async def forget_seen(self, page_id: str) -> None:
+        """Forgets the entry as last seen, for a change made in Notion: the next use reads it."""
+        ...
+
+    async def update_entry(self, page_id: str, update: EntryUpdate) -> None:
+        """Writes the columns the update names; the page Notion answers becomes the entry last seen, and a failed
+        write forgets it."""
+        ...
 
 
 class Comments(Protocol):
@@ -245,6 +258,8 @@ class Cache(Protocol[T]):
     async def load(self, key: str) -> Cached[T] | None: ...
 
     async def store(self, key: str, entry: Cached[T]) -> None: ...
+
+    async def forget(self, key: str) -> None: ...
 
 
 class LinkRegistry(Protocol):

@@ -212,7 +212,9 @@ class Settings(BaseModel):
             values["client_secrets"] = tuple(s.strip() for s in env.get(name, "").split(",") if s.strip())
             if not values["client_secrets"]:
                 problems.append(f"{name} is not set; {_EXPECTED[name]}.")
-            # Optional: without it, Notion's events are refused (its handshake is still taken).
+        if Need.CLIENT_SECRET in needs or Need.NOTION in needs:
+            # Optional: without it, Notion's events are refused (its handshake is still taken), and workers read
+            # each entry before writing it, as nothing tells them of its changes.
             values["notion_webhook_secrets"] = tuple(
                 s.strip() for s in env.get("NOTION_WEBHOOK_SECRET", "").split(",") if s.strip()
             )
@@ -274,6 +276,12 @@ class Settings(BaseModel):
     @property
     def cache_backend(self) -> str:
         return "redis" if self.redis_url else "memory"
+
+    @property
+    def seen_pages_backend(self) -> str:
+        # Entries are written as last seen only while Notion's events tell of every change made to them, and those
+        # are applied (read) only with Sentry's API; otherwise each is read before it is written.
+        return self.cache_backend if self.notion_webhook_secrets and self.sentry_api_token else "none"
 
     @property
     def rate_limit_key(self) -> str:

@@ -1,10 +1,11 @@
-from collections.abc import Sequence
+import time
+from collections.abc import Awaitable, Sequence
 from typing import Literal
 
 from aiohttp_retry import RetryClient
 
 from adapters.notion import wire
-from adapters.notion.client import IDEMPOTENT, NOTION_API, SEND_ONCE, NotionApi
+from adapters.notion.client import IDEMPOTENT, JSON, NOTION_API, SEND_ONCE, NotionApi
 from adapters.notion.columns import Columns
 from adapters.notion.comments import Comments
 from adapters.notion.errors import MissingCapability
@@ -15,6 +16,7 @@ from domain.errors import DomainError
 from domain.models import (
     Assignee,
     Block,
+    Cached,
     ChoiceColumn,
     Database,
     Entry,
@@ -28,7 +30,7 @@ from domain.models import (
     StatusColumn,
     SyncPolicy,
 )
-from domain.ports import Workspace
+from domain.ports import Cache, Workspace
 from domain.sentry_events import sentry_issue_id
 from domain.stale_while_revalidate import StaleWhileRevalidate
 
@@ -49,11 +51,13 @@ class NotionWorkspace(Workspace):
         sync: SyncPolicy | None = None,
         from_notion: bool = False,
         name: str = "",
+        seen: Cache[JSON] | None = None,
     ) -> None:
         # `sync` and `from_notion` (whether Notion's events are accepted) say which capabilities check asks for;
         # without `sync`, only the database. `name`: the configured name, when there are several databases; it
-        # stands for Notion's title and labels each of check's findings.
-        self._name = name
+        # stands for Notion's title and labels each of check's findings. `seen`: the pages last read or written
+        # by page id, given only when Notion's events are applied, so that each change in Notion is read again.
+        self._name, self._seen = name, seen
         self.name = f"Notion {name}" if name else "Notion"
         # A refused request may come from a renamed column or data source: the cached schema is read again.
         self._api = NotionApi(
@@ -174,7 +178,12 @@ class NotionWorkspace(Workspace):
 
     async def set_sentry_link(self, page_id: str, sentry_url: str) -> Entry:
         schema = await self._schemas.describe()
-        page = await self._pages.set_properties(page_id, {self._columns.sentry_url: {"url": sentry_url}})
+        try:
+            page = await self._pages.set_properties(page_id, {self._columns.sentry_url: {"url": sentry_url}})
+        finally:
+            # Not kept: linking holds the issue's lock, not the entry's, so a sync of the entry may have written
+            # it meanwhile and kept a newer answer than this one.
+            await self.forget_seen(page_id)
         return self._pages.entry(schema, page)
 
     async def append(self, page_id: str, blocks: Sequence[Block]) -> None:
@@ -246,15 +255,42 @@ class NotionWorkspace(Workspace):
 
     async def snapshot(self, page_id: str) -> EntrySnapshot:
         schema = await self._schemas.describe()
-        page = await self._pages.get(page_id)
-        return wire.snapshot(
-            self._pages.entry(schema, page), page, schema.columns, self._columns, schema.data_source_id
-        )
+        return self._snapshot(schema, await self._seeing(page_id, self._pages.get(page_id)))
+
+    async def last_seen(self, page_id: str) -> EntrySnapshot | None:
+        if self._seen is None or (seen := await self._seen.load(_key(page_id))) is None:
+            return None
+        # Read with the columns as they are now: a renamed column or option shows as it would in a read.
+        return self._snapshot(await self._schemas.describe(), seen.value)
+
+    async def forget_seen(self, page_id: str) -> None:
+        if self._seen is not None:
+            await self._seen.forget(_key(page_id))
 
     async def update_entry(self, page_id: str, update: EntryUpdate) -> None:
         schema = await self._schemas.describe()
         if properties := wire.entry_properties(update, schema.columns, self._columns):
-            await self._pages.set_properties(page_id, properties)
+            await self._seeing(page_id, self._pages.set_properties(page_id, properties))
+
+    def _snapshot(self, schema: NotionSchema, page: JSON) -> EntrySnapshot:
+        return wire.snapshot(
+            self._pages.entry(schema, page), page, schema.columns, self._columns, schema.data_source_id
+        )
+
+    async def _seeing(self, page_id: str, call: Awaitable[JSON]) -> JSON:
+        # Notion answers a read and a write of a page with the whole page as it is now (a token that may not read
+        # content gets its id alone, which tells nothing).
+        try:
+            page = await call
+        except DomainError:
+            # Gone, refused, in conflict or maybe written: whatever was seen no longer tells.
+            await self.forget_seen(page_id)
+            raise
+        if self._seen is not None and "properties" in page:
+            await self._seen.store(_key(page_id), Cached[JSON](value=page, fetched_at=time.time()))
+        else:
+            await self.forget_seen(page_id)
+        return page
 
     async def add_comment(self, page_id: str, text: str, author: str) -> str:
         return await self._comments.add(page_id, text, author)
@@ -276,3 +312,8 @@ class NotionWorkspace(Workspace):
         if bot_id := (await self._schemas.describe()).bot_id:
             return bot_id
         return str((await self._api.send("GET", "v1/users/me", IDEMPOTENT))["id"])
+
+
+def _key(page_id: str) -> str:
+    # Notion writes ids with or without dashes; an event and an API answer name the same page either way.
+    return page_id.replace("-", "").lower()

@@ -3,16 +3,22 @@ import json
 import os
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import redis
+from aiohttp import web
 
 from adapters.redis_queue import RedisJobQueue
 from benchmarks.harness.processes import Child, Processes, free_port
+from tests.support.fake_sentry import FakeSentry
 
 REDIS_URL = "redis://127.0.0.1:6379/14"
+SENTRY_SCOPES = ("event:read", "event:write", "event:admin", "member:read")
+# When each request reached the fake Sentry (time.perf_counter()), its method and path: what the benchmark times.
+Arrivals = list[tuple[float, str, str]]
 
 
 def base_env() -> dict[str, str]:
@@ -47,6 +53,39 @@ def service_env(
         "REDIS_PREFIX": prefix,
         "LOG_LEVEL": "warning",
         "NOTION_RATE_LIMIT": str(rate_limit),
+    }
+
+
+async def serve_sentry(issues: Iterable[int], latency_ms: float) -> tuple[FakeSentry, web.AppRunner, str, Arrivals]:
+    """The tests' fake Sentry, served in this process with the given issues unresolved; with the requests' arrivals."""
+    sentry = FakeSentry(scopes=SENTRY_SCOPES)
+    sentry.latency = latency_ms / 1000
+    for issue in issues:
+        sentry.add_issue(issue, status="unresolved", substatus="ongoing")
+    arrivals: Arrivals = []
+
+    @web.middleware
+    async def arrival(request: web.Request, handler: Any) -> web.StreamResponse:
+        arrivals.append((time.perf_counter(), request.method, request.path))
+        response: web.StreamResponse = await handler(request)
+        return response
+
+    app = sentry.app()
+    app.middlewares.append(arrival)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return sentry, runner, f"http://127.0.0.1:{port}", arrivals
+
+
+def two_way_env(sentry: FakeSentry, sentry_url: str, notion_secret: str) -> dict[str, str]:
+    """What the service needs to apply Notion's events to Sentry: the webhook secret and Sentry's API."""
+    return {
+        "NOTION_WEBHOOK_SECRET": notion_secret,
+        "SENTRY_API_TOKEN": sentry.token,
+        "SENTRY_ORG": sentry.organization,
+        "SENTRY_URL": sentry_url,
     }
 
 

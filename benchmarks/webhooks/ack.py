@@ -18,8 +18,9 @@ class AckResult(Level[Sent]):
 def phase1_body(bench: Bench, n: int) -> bytes | None:
     if bench.args.requests and n >= bench.args.requests:
         return None
+    # Issues past phase 2's, which must find their entries unseen.
     issues = bench.args.entries
-    issue_id = n % issues + 1
+    issue_id = bench.args.events + n % issues + 1
     transition = "resolved" if (n // issues) % 2 == 0 else "unresolved"
     return issue_webhook(issue_id, transition, events=next(bench.bodies))
 

@@ -17,6 +17,7 @@ from adapters.redis_queue_scripts import QueueKeys
 from benchmarks.harness.measure import Tally
 from benchmarks.harness.processes import Child
 from benchmarks.harness.sampling import cpu_seconds, pids_named
+from tests.support.fake_sentry import FakeSentry
 from tests.support.sentry import group, hook_headers, webhook
 
 if TYPE_CHECKING:
@@ -57,8 +58,9 @@ class Bench:
     workers: list[Child]
     redis: "aioredis.Redis"
     timestamps: Callable[[], int]
+    sentry: FakeSentry | None = None  # Sentry's API, two-way; without it, the webhooks' content applies
     ack: "list[AckResult]" = field(default_factory=list)
-    apply: "ApplyResult | None" = None
+    apply: "list[ApplyResult]" = field(default_factory=list)
     dropped_after_phase1: int = 0
     bodies: Iterator[int] = field(default_factory=itertools.count)  # a new event count for every phase-1 body
 

@@ -25,7 +25,7 @@ class Reconcile:
             if issue_id is None:
                 continue  # a link to something else than a Sentry issue: not ours to repair
             try:
-                report.append((entry, await self._sync.sync(entry.page_id, issue_id)))
+                report.append((entry, await self._sync.sync(entry.page_id, issue_id, fresh=True)))
             except Unavailable:
                 raise  # an outage, not this entry's fault: every entry after it would fail the same way
             except IssueNotFound:

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from settings import ConfigError, Settings
+from settings import ConfigError, Need, Settings
 
 ENV = {
     "NOTION_TOKEN": "ntn_test",
@@ -46,6 +46,14 @@ def test_notion_webhook_tokens_are_optional_and_comma_separated_to_rotate() -> N
 
     assert rotating.notion_webhook_secrets == ("secret_new", "secret_old")
     assert "secret_new" not in repr(rotating)
+
+
+def test_a_worker_plans_on_the_entries_last_seen_only_while_notion_tells_it_of_their_changes() -> None:
+    worker = frozenset({Need.NOTION, Need.REDIS})  # what `sentry-notion worker` reads
+    two_way = ENV | {"REDIS_HOST": "redis", "SENTRY_API_TOKEN": "sntrys_x", "SENTRY_ORG": "acme"}
+
+    assert Settings.from_env(two_way | {"NOTION_WEBHOOK_SECRET": "secret_x"}, worker).seen_pages_backend == "redis"
+    assert Settings.from_env(two_way, worker).seen_pages_backend == "none"
 
 
 @pytest.mark.parametrize(
