@@ -23,9 +23,9 @@ class ApplyMetricAlert:
     `create` is the create form's path without what only a Sentry issue has (notes, details, refresh), so an
     incident has one entry however often it is reported; creations count against the rule's hourly cap.
 
-    Sentry closes an incident for good (a new breach is a new incident), so a critical or warning that arrives after
-    its incident's resolved is stale: it opens no entry. Each side writes its fact before reading the other's, so
-    when the two run at once on two workers, at least one sees the other and the entry ends complete.
+    Sentry's webhooks are not ordered, and it closes an incident for good (a new breach is a new incident): an
+    incident whose resolved came first still gets its entry, complete from the start. Each side writes its fact
+    before it reads the other's, so when the two run at once on two workers, at least one sees the other.
     """
 
     def __init__(
@@ -59,11 +59,9 @@ class ApplyMetricAlert:
             if page_id is None:
                 return JobOutcome(outcome="skipped", reason="no entry was created for this incident")
             return await self._complete(alert, page_id)
-        if await self._state.get(resolved):
-            return JobOutcome(outcome="skipped", reason="the incident was resolved before this alert arrived")
         # The registry knows the entries this service made; the create path searches Notion for the rest.
         page_id = await self._registry.recall(registry_key(await self._entries.database(), incident))
-        if page_id is None and not await self._budget.admit(alert.rule, self._limit):
+        if page_id is None and not await self._budget.admit(_budget_key(alert), self._limit):
             page_id = await self._page(alert, incident)  # capped, so no create will search
             if page_id is None:
                 return await self._hold(alert)
@@ -73,13 +71,13 @@ class ApplyMetricAlert:
         try:
             linked = await self._create(_request(alert, incident))
         except DomainError:
-            await self._budget.refund(alert.rule)
+            await self._budget.refund(_budget_key(alert))
             raise
         if not linked.created:
-            await self._budget.refund(alert.rule)
+            await self._budget.refund(_budget_key(alert))
         self._on_outcome("created" if linked.created else "existing")
         changes = (f"entry {linked.identifier} created",) if linked.created else ()
-        if await self._state.get(resolved):  # resolved while the entry was being made
+        if await self._state.get(resolved):  # before, or while, the entry was made
             return JobOutcome.of(linked.page_id, (*changes, *(await self._complete(alert, linked.page_id)).changes))
         return JobOutcome.of(linked.page_id, changes)
 
@@ -107,6 +105,11 @@ class ApplyMetricAlert:
         event = IssueEvent(issue_id=str(alert.incident_id), installation_id=alert.installation_id)
         update = await self._sync.apply(page_id, event.model_copy(update={"transition": "resolved"}))
         return JobOutcome.of(page_id, update.changes(), reason="the entry is complete already")
+
+
+def _budget_key(alert: MetricAlert) -> str:
+    # Metric and issue alert rules are numbered apart in Sentry: the same id is two rules, with two caps.
+    return f"metric:{alert.rule}"
 
 
 def _incident(alert: MetricAlert) -> SentryIssue:
