@@ -73,6 +73,14 @@ class CreateEntry:
         await queue_refresh(self._refresh, request.sentry)
         return answer
 
+    async def existing(self, sentry: SentryIssue) -> LinkedEntry | None:
+        """The entry the issue has already, in this database or another, without creating one."""
+        if linked_elsewhere := await self._elsewhere(sentry):
+            return linked_elsewhere
+        database = await self._entries.database()
+        issue = await self._existing(self._entries, registry_key(database, sentry), sentry)
+        return linked(database, issue) if issue else None
+
     async def _details(self, request: CreateRequest) -> SentryIssueState | None:
         # The page starts with how bad the issue is now; without Sentry's answer it starts without.
         if self._sentry is None:
