@@ -21,7 +21,7 @@ from entrypoints.cli.jobs import observed
 from tests.support.fake_notion import FakeNotion, NotionWebhooks
 from tests.support.fake_notion.webhooks import Delivery, encode, signature
 from tests.support.fake_sentry import FakeSentry
-from tests.support.notion_webhooks import TOKEN, delivery
+from tests.support.notion_webhooks import TOKEN, delivery, events_counted
 from tests.support.notion_webhooks import headers as signed
 from tests.support.real_redis import REDIS_URL
 from tests.support.sentry import description, group, hook_headers, issue_link_body, ui_headers, webhook
@@ -509,6 +509,25 @@ async def test_events_of_another_subscription_are_refused(sync: Sync) -> None:
     assert sync.sentry.requests == []
     await sync.settle()  # the configured subscription's copy of the same change is applied
     assert sync.status() == ("Done", "resolved")
+
+
+async def test_a_signed_event_of_another_workspace_is_acknowledged_and_never_applied(sync: Sync) -> None:
+    # The integration installed in a second workspace: the same subscription, signed with the same token, tells
+    # of that workspace's changes. This one names the entry's page, so applying it would resolve the issue.
+    elsewhere = NotionWebhooks(
+        sync.notion, sync.hooks.url, verification_token=TOKEN, workspace_id=str(uuid.uuid4()), seed=9
+    )
+    sync.person_sets(Status={"status": {"name": "Done"}})
+    counted = events_counted("page.properties_updated", "other_workspace")
+
+    acknowledged = await elsewhere.deliver()
+    await sync.drained()
+
+    assert [d.status for d in acknowledged] == [200]  # answered, so that Notion does not send it again
+    assert events_counted("page.properties_updated", "other_workspace") == counted + 1
+    assert sync.worker.ran == []
+    assert sync.sentry.requests == []
+    assert sync.status() == ("Done", "unresolved")
 
 
 async def test_a_second_handshake_leaves_the_active_token_in_force(sync: Sync) -> None:
