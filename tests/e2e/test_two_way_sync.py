@@ -281,6 +281,31 @@ async def test_trash_and_restore_tell_sentry_once_each_and_a_change_waits_for_th
     assert sync.status() == ("Done", "resolved")
 
 
+async def test_an_entry_no_longer_shared_tells_sentry_once_and_sharing_it_again_resumes(sync: Sync) -> None:
+    database_id = sync.notion.page(sync.page_id)["parent"]["database_id"]
+    # Two changes, each its own event, still on their way when the database stops being shared.
+    sync.person_sets(Status={"status": {"name": "Done"}})
+    await sync.hooks.deliver(hold=everything)
+    sync.person_sets(Assignee={"people": [{"id": sync.ada}]})
+    await sync.hooks.deliver(hold=everything)
+    sync.notion.share(database_id, shared=False)
+
+    late = await sync.settle()
+
+    assert [d.status for d in late] == [200, 200]
+    (gone,) = sync.notes()
+    assert gone.startswith("The linked Notion entry BUG-1 is no longer shared with the Notion integration")
+    assert sync.sentry_writes() == []
+
+    sync.notion.share(database_id)
+    sync.person_sets(Status={"status": {"name": "In progress"}})
+    sync.person_sets(Status={"status": {"name": "Done"}})
+    await sync.settle()
+
+    assert sync.status() == ("Done", "resolved")
+    assert sync.notes() == [gone]
+
+
 async def test_the_assignee_follows_by_email_and_clearing_unassigns(sync: Sync) -> None:
     grace = sync.notion.add_user("Grace Hopper", "grace@example.com")  # no Sentry member has her email
     sync.sentry.add_member("grace@example.com", pending=True)  # an invitation is no member yet
