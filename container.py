@@ -448,9 +448,13 @@ class Container(containers.DeclarativeContainer):
     )
     # The Notion job kinds are queued even before a handler for them is registered: a worker that has one
     # applies them, and RunJob sets aside those nobody handles. With several databases, workers skip the events
-    # of data sources none of them has.
+    # of data sources none of them has. All databases share the token, so the default one names its workspace.
     receive_notion_event = providers.Factory(
-        ReceiveNotionEvent, queue=queue, run=run_job, data_source_id=providers.Callable(_one_data_source, settings)
+        ReceiveNotionEvent,
+        queue=queue,
+        run=run_job,
+        people=workspace,
+        data_source_id=providers.Callable(_one_data_source, settings),
     )
 
     checked = providers.List(

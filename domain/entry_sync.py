@@ -1,7 +1,7 @@
 import logging
 
 from domain.errors import IssueNotFound
-from domain.models import Assignee, EntrySnapshot, EntryState, EntryUpdate, SentryIssueState, SyncPolicy
+from domain.models import Assignee, Entry, EntrySnapshot, EntryState, EntryUpdate, SentryIssueState, SyncPolicy
 from domain.ports import EntryColumns, Locks, People, SentryApi, SyncState
 from domain.sentry_events import DETAILS, IssueEvent, sentry_issue_id, transition_of
 from domain.stale_while_revalidate import StaleWhileRevalidate
@@ -97,11 +97,29 @@ class EntrySync:
         if move.base is not None:
             await self._state.put(f"{page_id}:status:base", move.base.model_dump_json())
 
+    async def saw(self, entry: EntrySnapshot) -> None:
+        """Keeps the entry as this read showed it, for when its page can no longer be read: Notion then answers
+        404 and tells nothing of it, not even the issue it links."""
+        if entry.in_data_source:
+            await self._state.put(f"{entry.entry.page_id}:entry", entry.entry.model_dump_json())
+
+    async def last_seen(self, page_id: str) -> Entry | None:
+        """The entry as last read, unless forgotten since."""
+        kept = await self._state.get(f"{page_id}:entry")
+        try:
+            return Entry.model_validate_json(kept) if kept else None
+        except ValueError:
+            return None  # written by another version
+
+    async def forget(self, page_id: str) -> None:
+        await self._state.put(f"{page_id}:entry", "")
+
     async def _write(self, page_id: str, event: IssueEvent, issue: SentryIssueState | None = None) -> EntryUpdate:
         try:
             entry = await self._columns.snapshot(page_id)
         except IssueNotFound:
             return EntryUpdate()  # the entry was deleted or unshared: nothing left to keep in step
+        await self.saw(entry)
         if entry.in_trash:
             return EntryUpdate()  # Notion refuses edits to a page in the trash; it comes back with page.undeleted
         if (linked_to := sentry_issue_id(entry.entry.sentry_url)) is not None and linked_to != event.issue_id:

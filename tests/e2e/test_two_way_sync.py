@@ -21,7 +21,7 @@ from entrypoints.cli.jobs import observed
 from tests.support.fake_notion import FakeNotion, NotionWebhooks
 from tests.support.fake_notion.webhooks import Delivery, encode, signature
 from tests.support.fake_sentry import FakeSentry
-from tests.support.notion_webhooks import TOKEN, delivery
+from tests.support.notion_webhooks import TOKEN, delivery, events_counted
 from tests.support.notion_webhooks import headers as signed
 from tests.support.real_redis import REDIS_URL
 from tests.support.sentry import description, group, hook_headers, issue_link_body, ui_headers, webhook
@@ -281,6 +281,31 @@ async def test_trash_and_restore_tell_sentry_once_each_and_a_change_waits_for_th
     assert sync.status() == ("Done", "resolved")
 
 
+async def test_an_entry_no_longer_shared_tells_sentry_once_and_sharing_it_again_resumes(sync: Sync) -> None:
+    database_id = sync.notion.page(sync.page_id)["parent"]["database_id"]
+    # Two changes, each its own event, still on their way when the database stops being shared.
+    sync.person_sets(Status={"status": {"name": "Done"}})
+    await sync.hooks.deliver(hold=everything)
+    sync.person_sets(Assignee={"people": [{"id": sync.ada}]})
+    await sync.hooks.deliver(hold=everything)
+    sync.notion.share(database_id, shared=False)
+
+    late = await sync.settle()
+
+    assert [d.status for d in late] == [200, 200]
+    (gone,) = sync.notes()
+    assert gone.startswith("The linked Notion entry BUG-1 is no longer shared with the Notion integration")
+    assert sync.sentry_writes() == []
+
+    sync.notion.share(database_id)
+    sync.person_sets(Status={"status": {"name": "In progress"}})
+    sync.person_sets(Status={"status": {"name": "Done"}})
+    await sync.settle()
+
+    assert sync.status() == ("Done", "resolved")
+    assert sync.notes() == [gone]
+
+
 async def test_the_assignee_follows_by_email_and_clearing_unassigns(sync: Sync) -> None:
     grace = sync.notion.add_user("Grace Hopper", "grace@example.com")  # no Sentry member has her email
     sync.sentry.add_member("grace@example.com", pending=True)  # an invitation is no member yet
@@ -509,6 +534,25 @@ async def test_events_of_another_subscription_are_refused(sync: Sync) -> None:
     assert sync.sentry.requests == []
     await sync.settle()  # the configured subscription's copy of the same change is applied
     assert sync.status() == ("Done", "resolved")
+
+
+async def test_a_signed_event_of_another_workspace_is_acknowledged_and_never_applied(sync: Sync) -> None:
+    # The integration installed in a second workspace: the same subscription, signed with the same token, tells
+    # of that workspace's changes. This one names the entry's page, so applying it would resolve the issue.
+    elsewhere = NotionWebhooks(
+        sync.notion, sync.hooks.url, verification_token=TOKEN, workspace_id=str(uuid.uuid4()), seed=9
+    )
+    sync.person_sets(Status={"status": {"name": "Done"}})
+    counted = events_counted("page.properties_updated", "other_workspace")
+
+    acknowledged = await elsewhere.deliver()
+    await sync.drained()
+
+    assert [d.status for d in acknowledged] == [200]  # answered, so that Notion does not send it again
+    assert events_counted("page.properties_updated", "other_workspace") == counted + 1
+    assert sync.worker.ran == []
+    assert sync.sentry.requests == []
+    assert sync.status() == ("Done", "unresolved")
 
 
 async def test_a_second_handshake_leaves_the_active_token_in_force(sync: Sync) -> None:

@@ -183,6 +183,28 @@ async def test_trash_and_restore_leave_one_note_each(sync: Sync) -> None:
     assert notes[1] == "The linked Notion entry BUG-1 is back from the trash and kept in step again."
 
 
+async def test_an_entry_that_can_no_longer_be_read_leaves_one_note_unless_its_trash_did(sync: Sync) -> None:
+    trashed = Sync()
+    for each in (sync, trashed):
+        await each.edit(status="In progress")
+    trashed.page.in_trash = True
+    await trashed.edit(kind="page.deleted", at=T + 1)
+    never_read = sync.notion.add("Linked, then unshared", sentry_url="https://acme.sentry.io/issues/4243/").page_id
+    for each, page_id in ((sync, sync.page_id), (sync, never_read), (trashed, trashed.page_id)):
+        del each.notion.pages[page_id]  # Notion answers 404: unshared, or deleted for good
+
+    first, again = await sync.edit(at=T + 2), await sync.edit(at=T + 3)
+    unknown = await sync.apply.apply(sync.job(page_event("page.moved", never_read, at=T)))
+    after_trash = await trashed.edit(at=T + 2)
+
+    (note,) = [text for issue_id, text in sync.sentry.notes if issue_id == "4242"]
+    assert note.startswith("The linked Notion entry BUG-1 is no longer shared with the Notion integration")
+    assert len(sync.sentry.notes) == 1
+    assert first.note == note
+    assert again.skipped == unknown.skipped == after_trash.skipped == "the page is not shared with the integration"
+    assert len(trashed.sentry.notes) == 1  # the trash's
+
+
 async def test_pages_outside_the_database_or_without_a_link_are_skipped(sync: Sync) -> None:
     elsewhere = sync.notion.add("Wiki page", in_database=False).page_id
     unlinked = sync.notion.add("Not linked").page_id
