@@ -159,6 +159,7 @@ def _place(config: NotionConfig, workspace: Workspace, others: Sequence[Workspac
         columns=workspace,
         people=workspace,
         assignees=s.people,
+        members=s.members,
         locks=s.locks,
         state=s.state,
         policy=config.sync,
@@ -187,15 +188,7 @@ def _place(config: NotionConfig, workspace: Workspace, others: Sequence[Workspac
             policy=config.sync,
         ),
         "notion.page": ApplyNotionPage(
-            columns=workspace,
-            people=workspace,
-            assignees=s.people,
-            members=s.members,
-            sync=sync,
-            locks=s.locks,
-            state=s.state,
-            policy=config.sync,
-            sentry=s.sentry,
+            columns=workspace, people=workspace, sync=sync, locks=s.locks, state=s.state, sentry=s.sentry
         ),
         "notion.schema": ApplyNotionSchema(columns=workspace),
         "sentry.event_alert": CreateAlertEntry(

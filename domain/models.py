@@ -223,6 +223,7 @@ class EntryUpdate(Frozen):
     assignee_ids: tuple[str, ...] | None = None
     details: dict[str, str | int | None] = {}
     sentry_status: SentryStatus | None = None  # written to Sentry instead, when the entry's status won
+    sentry_assignee: str | None = None  # the Sentry user assigned ("" nobody), when the entry's assignee went there
 
     def __bool__(self) -> bool:
         return (
@@ -230,6 +231,7 @@ class EntryUpdate(Frozen):
             or self.assignee_ids is not None
             or bool(self.details)
             or self.sentry_status is not None
+            or self.sentry_assignee is not None
         )
 
     def changes(self) -> tuple[str, ...]:
@@ -239,6 +241,8 @@ class EntryUpdate(Frozen):
             changes.append(f"assignee → {', '.join(self.assignee_ids) or 'nobody'}")
         if self.sentry_status is not None:
             changes.append(f"Sentry status → {self.sentry_status}")
+        if self.sentry_assignee is not None:
+            changes.append(f"Sentry assignee → {self.sentry_assignee or 'nobody'}")
         return (*changes, *(f"{key} → {value}" for key, value in self.details.items()))
 
 

@@ -225,6 +225,10 @@ class NotionWorkspace(Workspace):
             name=self._columns.status, id=column.id, kind=kind, options=column.options, groups=column.groups
         )
 
+    async def assignee_column_id(self) -> str | None:
+        column = (await self._schemas.describe()).columns.get(self._columns.assignee)
+        return column.id if column is not None and column.type == "people" else None
+
     async def choice_columns(self) -> dict[str, ChoiceColumn]:
         schema = await self._schemas.describe()
         return {

@@ -129,6 +129,12 @@ class Sync:
         option = self.notion.page(self.page_id)["properties"]["Status"]["status"]
         return (option["name"] if option else "", str(self.sentry.issue(ISSUE)["status"]))
 
+    def assignees(self) -> tuple[list[str], str | None]:
+        """The people in the entry's Assignee column, and the Sentry user the issue is assigned to."""
+        people = [p["id"] for p in self.notion.page(self.page_id)["properties"]["Assignee"]["people"]]
+        assigned = self.sentry.issue(ISSUE)["assignedTo"]
+        return people, None if assigned is None else str(assigned["id"])
+
     def notes(self) -> list[str]:
         return self.sentry.notes(ISSUE)[1:]  # after the note that links the entry
 
@@ -261,6 +267,35 @@ async def test_an_option_moved_into_the_complete_group_resolves_once_notion_tell
     assert len(sync.notion.calls("GET", sources)) == before + 1
 
 
+@pytest.mark.parametrize("sync_config", [{"status_options": {"archived": "In progress", "ignored": None}}])
+async def test_archiving_in_sentry_takes_the_option_notion_config_names_for_archived(sync: Sync) -> None:
+    archived = group(ISSUE, status="ignored", substatus="archived_until_escalating")
+    sync.sentry.set_status(ISSUE, "ignored", "archived_until_escalating")
+
+    await sync.sentry_webhook("issue", "archived", {"issue": archived})
+    await sync.settle()
+
+    assert sync.status() == ("In progress", "ignored")
+    assert sync.sentry_writes() == []
+
+
+async def test_a_move_between_open_options_leaves_an_archived_issue_archived(sync: Sync) -> None:
+    sync.sentry.set_status(ISSUE, "ignored", "archived_forever")
+    await sync.sentry_webhook("issue", "archived", {"issue": group(ISSUE, status="ignored")})
+    await sync.settle()
+    assert sync.status() == ("Not started", "ignored")  # archiving leaves the entry alone by default
+
+    sync.person_sets(Status={"status": {"name": "In progress"}})
+    await sync.settle()
+    assert sync.status() == ("In progress", "ignored")
+    assert sync.sentry_writes() == []
+    sync.person_sets(Status={"status": {"name": "Done"}})
+    await sync.settle()
+
+    assert sync.status() == ("Done", "resolved")
+    assert sync.sentry_writes() == [{"status": "resolved"}]
+
+
 async def test_trash_and_restore_tell_sentry_once_each_and_a_change_waits_for_the_restore(sync: Sync) -> None:
     sync.person_sets(Status={"status": {"name": "Done"}})
     await sync.hooks.deliver(hold=everything)  # the status change's event, closed and kept back
@@ -322,6 +357,31 @@ async def test_the_assignee_follows_by_email_and_clearing_unassigns(sync: Sync) 
     assert sync.sentry.issue(ISSUE)["assignedTo"] is None
     assert sync.sentry_writes() == [{"assignedTo": f"user:{sync.ada_in_sentry}"}, {"assignedTo": ""}]
     assert len(sync.sentry.calls("GET", "/api/0/organizations/acme/members/")) == 1  # the members are kept
+
+
+@pytest.mark.parametrize("in_sentry", ["unassigned", "reassigned"])
+async def test_an_assignee_changed_in_sentry_is_not_undone_by_another_edit_in_notion(
+    sync: Sync, in_sentry: str
+) -> None:
+    grace = sync.notion.add_user("Grace Hopper", "grace@example.com")
+    grace_in_sentry = sync.sentry.add_member("grace@example.com", "Grace")
+    sync.person_sets(Assignee={"people": [{"id": sync.ada}]})
+    await sync.settle()
+    if in_sentry == "unassigned":
+        sync.sentry.assign(ISSUE, None)
+        # Sentry's webhook of it: the entry keeps Ada, as nobody is not carried to Notion.
+        await sync.sentry_webhook("issue", "unassigned", {"issue": group(ISSUE)})
+        await sync.drained()
+        expected: tuple[list[str], str | None] = ([sync.ada], None)
+    else:
+        sync.sentry.assign(ISSUE, grace_in_sentry)  # Sentry's webhook of it is still on its way
+        expected = ([grace], grace_in_sentry)
+
+    sync.person_sets(Status={"status": {"name": "Done"}})
+    await sync.settle()
+
+    assert sync.sentry_writes() == [{"assignedTo": f"user:{sync.ada_in_sentry}"}, {"status": "resolved"}]
+    assert sync.assignees() == expected
 
 
 async def test_a_comment_becomes_a_note_and_follows_its_edit_and_deletion(sync: Sync) -> None:

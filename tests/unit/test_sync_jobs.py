@@ -3,7 +3,7 @@ import pytest
 from adapters.memory import MemoryCache, MemoryLinkRegistry, MemoryLocks, MemorySyncState
 from domain.entry_sync import EntrySync
 from domain.errors import TrackerUnavailable
-from domain.models import Assignee, Job, JobOutcome, SentryIssueState, StatusColumn, SyncPolicy
+from domain.models import Assignee, Job, JobOutcome, SentryIssueState, SentryMember, StatusColumn, SyncPolicy
 from domain.sentry_events import delivery
 from domain.stale_while_revalidate import StaleWhileRevalidate
 from domain.use_cases.apply_comment import ApplyComment
@@ -28,9 +28,11 @@ def applying(
     # The worker's table as container.py builds it, over the in-memory workspace.
     registry, locks, state, policy = MemoryLinkRegistry(), MemoryLocks(), MemorySyncState(), policy or SyncPolicy()
     assignees = StaleWhileRevalidate[list[Assignee]](cache=MemoryCache(), locks=MemoryLocks(), fresh_s=60)
+    members = StaleWhileRevalidate[list[SentryMember]](cache=MemoryCache(), locks=MemoryLocks(), fresh_s=60)
     sync = EntrySync(
-        columns=tracker, people=tracker, assignees=assignees, locks=locks, state=state, policy=policy, sentry=sentry
-    )
+        columns=tracker, people=tracker, assignees=assignees, members=members, locks=locks, state=state,
+        policy=policy, sentry=sentry,
+    )  # fmt: skip
     comments = ApplyComment(
         entries=tracker, registry=registry, comments=tracker, locks=locks, state=state, policy=policy
     )
