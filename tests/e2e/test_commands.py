@@ -12,6 +12,9 @@ import structlog
 from pytest_aiohttp import AiohttpServer
 
 import cli
+from adapters.redis_queue import RedisJobQueue
+from adapters.redis_store import open_redis
+from domain.models import Job
 from settings import ConfigError, Settings
 from tests.support.fake_notion import FakeNotion
 from tests.support.real_redis import REDIS_URL
@@ -156,6 +159,46 @@ def test_the_queue_commands_need_only_redis(
         "Replayed 0 job(s).",
         "1 lost webhook(s) queued again, 0 already queued.",
     }
+
+
+async def dead_letter(prefix: str) -> str:
+    """Sets a job aside as a worker does after its last attempt failed; answers its dead letter's id."""
+    async with open_redis(url=REDIS_URL) as redis:
+        queue = RedisJobQueue(redis, prefix=prefix, consumer="test", max_attempts=1, block_ms=100)
+        await queue.enqueue(Job.model_validate(LOST["job"]))
+        stop = asyncio.Event()
+
+        async def fail(job: Job) -> None:
+            raise RuntimeError("Notion refused it")
+
+        worker = asyncio.create_task(queue.work(fail, stop=stop))
+        try:
+            for _ in range(600):  # a bound on waiting, not a claim about speed
+                if letters := await queue.dead_letters():
+                    return letters[0].id
+                await asyncio.sleep(0.05)
+        finally:
+            stop.set()
+            await worker
+        raise AssertionError("the job was not set aside")
+
+
+def test_replaying_an_id_that_is_no_dead_letter_names_it_and_replays_the_others(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], redis_prefix: str
+) -> None:
+    letter = asyncio.run(dead_letter(redis_prefix))
+    capsys.readouterr()  # the worker's log
+    env = {"REDIS_URL": REDIS_URL, "REDIS_PREFIX": redis_prefix}
+
+    assert main(["dead-letters", "replay", letter, "0-1"], env, monkeypatch) == 1
+
+    out, err = capsys.readouterr()
+    assert out == "Replayed 1 job(s).\n"
+    assert err == (
+        "sentry-notion: no dead letter has the id(s) 0-1; `sentry-notion dead-letters list` shows their ids.\n"
+    )
+    assert main(["dead-letters", "list"], env, monkeypatch) == 0
+    assert capsys.readouterr().out == "0 dead letter(s).\n"
 
 
 def test_a_cut_webhook_lost_line_is_said_and_the_others_queued(
