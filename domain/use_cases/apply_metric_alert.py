@@ -2,7 +2,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from domain.alerts import MetricAlert, chosen_database, metric_alert
+from domain.alerts import AlertOutcome, MetricAlert, chosen_database, metric_alert
 from domain.entry_sync import EntrySync
 from domain.errors import DomainError
 from domain.linking import registry_key
@@ -39,7 +39,7 @@ class ApplyMetricAlert:
         state: SyncState,
         limit: int,
         database_ids: tuple[str, ...],
-        on_outcome: Callable[[str], None] = lambda outcome: None,
+        on_outcome: Callable[[AlertOutcome], None] = lambda outcome: None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._create, self._entries, self._registry, self._sync = create, entries, registry, sync
