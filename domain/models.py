@@ -255,8 +255,8 @@ class JobOutcome(Frozen):
     reason: str = ""
 
     @classmethod
-    def of(cls, entry: str, changes: tuple[str, ...], *, reason: str = "") -> JobOutcome:
-        """Applied when something changed, unchanged (for `reason`) otherwise."""
+    def of(cls, entry: str, changes: tuple[str, ...], *, reason: str) -> JobOutcome:
+        """Applied when something changed, unchanged (for `reason`, which the worker logs) otherwise."""
         if changes:
             return cls(outcome="applied", entry=entry, changes=changes)
         return cls(outcome="unchanged", entry=entry, reason=reason)
