@@ -14,7 +14,7 @@ from aiohttp_retry import RetryClient
 
 from adapters.http_retry import BudgetedRetry, retry_after_s
 from adapters.urls import without_credentials
-from domain.errors import DomainError, IssueNotFound, SentryRefused, SentryUnavailable
+from domain.errors import DomainError, IssueNotFound, SentryRefused, SentryTokenRefused, SentryUnavailable
 from domain.models import Finding, SentryIssueState, SentryMember, SentryStatus
 from domain.ports import Dependency, SentryApi
 from domain.sentry_events import epoch_s, iso_utc
@@ -363,7 +363,7 @@ class HttpSentryApi(SentryApi, Dependency):
         detail = _detail(answer.body)
         said = f" (Sentry says: {detail})" if detail else ""
         if answer.status == 401:
-            return SentryRefused(
+            return SentryTokenRefused(
                 f"Sentry does not accept SENTRY_API_TOKEN{said}. Set it to a token of the internal integration "
                 f"(Settings → Developer Settings), whose permissions give the scopes {scopes}."
             )
@@ -371,7 +371,7 @@ class HttpSentryApi(SentryApi, Dependency):
             permission = (
                 "'Member' permission Read" if scopes == "member:read" else "'Issue & Event' permission Read & Write"
             )
-            return SentryRefused(
+            return SentryTokenRefused(
                 f"SENTRY_API_TOKEN may not do this{said}. Give the internal integration the {permission} "
                 f"(scopes {scopes}), in organization {self._organization!r}."
             )
