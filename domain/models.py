@@ -259,8 +259,8 @@ class JobOutcome(Frozen):
     reason: str = ""
 
     @classmethod
-    def of(cls, entry: str, changes: tuple[str, ...], *, reason: str = "") -> JobOutcome:
-        """Applied when something changed, unchanged (for `reason`) otherwise."""
+    def of(cls, entry: str, changes: tuple[str, ...], *, reason: str) -> JobOutcome:
+        """Applied when something changed, unchanged (for `reason`, which the worker logs) otherwise."""
         if changes:
             return cls(outcome="applied", entry=entry, changes=changes)
         return cls(outcome="unchanged", entry=entry, reason=reason)
@@ -282,16 +282,23 @@ class SyncPolicy(Frozen):
         return tuple(name for name in self.status_options.values() if name)
 
 
+# What the sync does through Sentry's API: read issues, write to them (status, assignee, notes), list members.
+SentryAccess = Literal["read", "write", "members"]
+
+
 class Finding(Frozen):
     check: str
     ok: bool
     detail: str
     fix: str = ""
     warning: bool = False  # ok, yet something works less well than it could: shown, without failing the check
+    # What a failed check takes from the sync, and the few words the features it turns off give as the reason.
+    rules_out: frozenset[SentryAccess] = frozenset()
+    because: str = ""
 
 
 class Feature(Frozen):
-    """A part of the sync, on or off as configured, and why."""
+    """A part of the sync, on or off as configured and as check found the services, and why."""
 
     name: str
     on: bool

@@ -161,8 +161,9 @@ class JobQueue(Protocol):
         """Raises QueueUnavailable."""
         ...
 
-    async def replay(self, ids: Sequence[str]) -> int:
-        """Puts dead letters (all when `ids` is empty) back on the queue; answers how many. Raises QueueUnavailable."""
+    async def replay(self, ids: Sequence[str]) -> list[str]:
+        """Puts dead letters (all when `ids` is empty) back on the queue; answers the ids of those it put back.
+        Raises QueueUnavailable."""
         ...
 
     async def stats(self) -> QueueStats:

@@ -2,7 +2,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from domain.alerts import MetricAlert, chosen_database, metric_alert
+from domain.alerts import AlertOutcome, MetricAlert, chosen_database, metric_alert
 from domain.entry_sync import EntrySync
 from domain.errors import DomainError
 from domain.linking import registry_key
@@ -13,6 +13,7 @@ from domain.use_cases.create_alert_entry import CAPPED
 from domain.use_cases.create_entry import CreateEntry
 
 log = logging.getLogger(__name__)
+HAS_ENTRY = "the incident already has its entry"
 
 
 class ApplyMetricAlert:
@@ -39,7 +40,7 @@ class ApplyMetricAlert:
         state: SyncState,
         limit: int,
         database_ids: tuple[str, ...],
-        on_outcome: Callable[[str], None] = lambda outcome: None,
+        on_outcome: Callable[[AlertOutcome], None] = lambda outcome: None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._create, self._entries, self._registry, self._sync = create, entries, registry, sync
@@ -67,7 +68,7 @@ class ApplyMetricAlert:
                 return await self._hold(alert)
         if page_id is not None:
             self._on_outcome("existing")
-            return JobOutcome.of(page_id, (), reason="the incident already has its entry")
+            return JobOutcome.of(page_id, (), reason=HAS_ENTRY)
         try:
             linked = await self._create(_request(alert, incident))
         except DomainError:
@@ -78,8 +79,9 @@ class ApplyMetricAlert:
         self._on_outcome("created" if linked.created else "existing")
         changes = (f"entry {linked.identifier} created",) if linked.created else ()
         if await self._state.get(resolved):  # before, or while, the entry was made
-            return JobOutcome.of(linked.page_id, (*changes, *(await self._complete(alert, linked.page_id)).changes))
-        return JobOutcome.of(linked.page_id, changes)
+            completed = (await self._complete(alert, linked.page_id)).changes
+            return JobOutcome.of(linked.page_id, (*changes, *completed), reason=HAS_ENTRY)
+        return JobOutcome.of(linked.page_id, changes, reason=HAS_ENTRY)
 
     async def _hold(self, alert: MetricAlert) -> JobOutcome:
         self._on_outcome("capped")

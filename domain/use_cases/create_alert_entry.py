@@ -3,7 +3,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from domain.alerts import IssueAlert, chosen_database, issue_alert
+from domain.alerts import AlertOutcome, IssueAlert, chosen_database, issue_alert
 from domain.entry_sync import EntrySync
 from domain.errors import DomainError, IssueNotFound, SentryRefused
 from domain.linking import issue_key, linked
@@ -38,7 +38,7 @@ class CreateAlertEntry:
         comments: Comments,
         state: SyncState,
         sentry: SentryApi | None = None,
-        on_outcome: Callable[[str], None] = lambda outcome: None,
+        on_outcome: Callable[[AlertOutcome], None] = lambda outcome: None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._create, self._entries, self._registry, self._budget = create, entries, registry, budget

@@ -7,7 +7,7 @@ from domain.models import Assignee, Job, JobOutcome, SentryIssueState, SentryMem
 from domain.sentry_events import delivery
 from domain.stale_while_revalidate import StaleWhileRevalidate
 from domain.use_cases.apply_comment import ApplyComment
-from domain.use_cases.apply_issue_event import ApplyIssueEvent
+from domain.use_cases.apply_issue_event import UP_TO_DATE, ApplyIssueEvent
 from domain.use_cases.run_job import RunJob
 from tests.support.fakes import FakeSentryApi, FakeWorkspace
 from tests.support.sentry import group, webhook
@@ -110,7 +110,7 @@ async def test_writes_that_change_nothing_are_skipped(apply: RunJob, tracker: Fa
     assert tracker.calls.count("update_entry") == writes
     assert (first.outcome, first.entry) == ("applied", page_id)
     assert "status → Done" in first.changes
-    assert again == JobOutcome(outcome="unchanged", entry=page_id)
+    assert again == JobOutcome(outcome="unchanged", entry=page_id, reason=UP_TO_DATE)
 
 
 async def test_assignee_is_the_notion_person_with_the_same_email(
