@@ -282,8 +282,9 @@ class SyncPolicy(Frozen):
         return tuple(name for name in self.status_options.values() if name)
 
 
-# What the sync does through Sentry's API: read issues, write to them (status, assignee, notes), list members.
-SentryAccess = Literal["read", "write", "members"]
+# What the sync does through Sentry's API (read issues, write to them: status, assignee, notes; list members) and
+# through Notion's capabilities beyond the database (comments, people's emails).
+Access = Literal["read", "write", "members", "notion_comments", "notion_emails"]
 
 
 class Finding(Frozen):
@@ -293,7 +294,7 @@ class Finding(Frozen):
     fix: str = ""
     warning: bool = False  # ok, yet something works less well than it could: shown, without failing the check
     # What a failed check takes from the sync, and the few words the features it turns off give as the reason.
-    rules_out: frozenset[SentryAccess] = frozenset()
+    rules_out: frozenset[Access] = frozenset()
     because: str = ""
 
 

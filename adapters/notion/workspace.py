@@ -116,6 +116,8 @@ class NotionWorkspace(Workspace):
                 ok=False,
                 detail="the integration may not read comments, so " + " and ".join(what for what, _ in lost),
                 fix=f"Enable {enable}, or set NOTION_CONFIG {' and '.join(key for _, key in lost)} to false.",
+                rules_out=frozenset({"notion_comments"}),
+                because="the integration lacks Notion's Read comments",
             )
         except DomainError as exc:
             return Finding(check=check, ok=False, detail=f"not checked: {exc.message}")
@@ -145,6 +147,8 @@ class NotionWorkspace(Workspace):
                 ok=False,
                 detail="the integration may not read users, so assignees cannot be matched with Sentry's",
                 fix=fix,
+                rules_out=frozenset({"notion_emails"}),
+                because="the integration lacks Notion's Read user information",
             )
         except DomainError as exc:
             return Finding(check=check, ok=False, detail=f"not checked: {exc.message}")
@@ -158,6 +162,8 @@ class NotionWorkspace(Workspace):
             ok=False,
             detail="the integration reads users without their emails, so assignees cannot be matched with Sentry's",
             fix=fix,
+            rules_out=frozenset({"notion_emails"}),
+            because="the integration reads no email addresses in Notion",
         )
 
     async def create_entry(self, draft: EntryDraft) -> Entry:

@@ -15,7 +15,7 @@ from aiohttp_retry import RetryClient
 from adapters.http_retry import BudgetedRetry, retry_after_s
 from adapters.urls import without_credentials
 from domain.errors import DomainError, IssueNotFound, SentryRefused, SentryTokenRefused, SentryUnavailable
-from domain.models import Finding, SentryAccess, SentryIssueState, SentryMember, SentryStatus
+from domain.models import Access, Finding, SentryIssueState, SentryMember, SentryStatus
 from domain.ports import Dependency, SentryApi
 from domain.sentry_events import epoch_s, iso_utc
 
@@ -33,7 +33,7 @@ SCOPES = "event:read and event:write"
 READS = frozenset({"event:read", "event:write", "event:admin"})
 WRITES = frozenset({"event:write", "event:admin"})
 # What a check that could not reach Sentry, or not as the token, rules out, and how the sync features say it.
-EVERYTHING: frozenset[SentryAccess] = frozenset({"read", "write", "members"})
+EVERYTHING: frozenset[Access] = frozenset({"read", "write", "members"})
 UNCHECKED = "Sentry could not be checked"
 TOKENS = "Sentry → Settings → Developer Settings → Custom Integrations → your internal integration → Tokens (New Token)"
 # S:src/sentry/types/activity.py::STATUS_CHANGE_ACTIVITY_TYPES, as the activity serializer names them.
@@ -187,7 +187,7 @@ class HttpSentryApi(SentryApi, Dependency):
         # member:admin), which is what matching Notion's assignees reads.
         check = "Sentry scope member:read"
         org = quote(self._organization, safe="")
-        members: frozenset[SentryAccess] = frozenset({"members"})
+        members: frozenset[Access] = frozenset({"members"})
         try:
             answer = await self._send("GET", f"api/0/organizations/{org}/members/?per_page=1", OPTIONAL)
         except SentryUnavailable as exc:
@@ -411,7 +411,7 @@ class HttpSentryApi(SentryApi, Dependency):
 
 def _scope_findings(scopes: frozenset[str]) -> list[Finding]:
     # (scopes that suffice, the scope named, what it is for, the permission level that grants it)
-    needs: tuple[tuple[frozenset[str], str, str, str, SentryAccess], ...] = (
+    needs: tuple[tuple[frozenset[str], str, str, str, Access], ...] = (
         (READS, "event:read", "read issues: live details, status and assignee, reconcile", "Read", "read"),
         (
             WRITES,

@@ -3,7 +3,7 @@ from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 
 from domain.errors import StoreUnavailable
-from domain.models import Diagnosis, Feature, Finding, Frozen, SentryAccess, SyncPolicy
+from domain.models import Access, Diagnosis, Feature, Finding, Frozen, SyncPolicy
 from domain.ports import Dependency, VerificationTokens
 from domain.sentry_events import DETAILS
 
@@ -44,7 +44,7 @@ class DiagnoseSetup:
     async def __call__(self) -> Diagnosis:
         results = await asyncio.gather(*(d.diagnose(thorough=True) for d in self._dependencies))
         found = [f for each in results for f in each]
-        lacking: dict[SentryAccess, list[str]] = {}
+        lacking: dict[Access, list[str]] = {}
         for finding in found:
             for access in finding.rules_out if not finding.ok else ():
                 lacking.setdefault(access, []).append(finding.because)
@@ -100,12 +100,12 @@ class DiagnoseSetup:
             )
         return found
 
-    def _features(self, setup: DatabaseSetup, lacking: dict[SentryAccess, list[str]]) -> tuple[Feature, ...]:
+    def _features(self, setup: DatabaseSetup, lacking: dict[Access, list[str]]) -> tuple[Feature, ...]:
         policy = setup.policy
         # With Sentry's API, an issue's webhook only says which issue to read: reading it is what updates the entry.
         reads = _lacks(lacking, "read")
 
-        def from_notion(*needs: SentryAccess) -> list[str]:
+        def from_notion(*needs: Access) -> list[str]:
             # What every change from Notion needs: Sentry's API to write with, and Notion's events let in.
             return [
                 *(_lacks(lacking, *needs) if self._reads_sentry else ["SENTRY_API_TOKEN not set"]),
@@ -120,7 +120,9 @@ class DiagnoseSetup:
             else [f"no status column named in {CONFIG} column_names.status"]
         )
         column = f"column {setup.status_column!r}"
-        assignee_off = [] if policy.assignee else [f"{CONFIG} sync.assignee is false"]
+        # Both directions match people by email, which Notion shares only with the capability.
+        assignee_off = [f"{CONFIG} sync.assignee is false"] if not policy.assignee else _lacks(lacking, "notion_emails")
+        comments_off = _lacks(lacking, "notion_comments")
         people = f"column {setup.assignee_column!r}, matched by email"
         source = "read from Sentry's API" if self._reads_sentry else "from webhooks"
         details = _feature(
@@ -143,12 +145,12 @@ class DiagnoseSetup:
             ),
             _feature(
                 f"Comment sync {TO_NOTION}",
-                [] if policy.comments else [f"{CONFIG} sync.comments is false"],
+                comments_off if policy.comments else [f"{CONFIG} sync.comments is false"],
                 "Sentry comments become Notion comments",
             ),
             _feature(
                 f"Comment sync {TO_SENTRY}",
-                ([] if policy.comments_to_sentry else [f"{CONFIG} sync.comments_to_sentry is false"])
+                (comments_off if policy.comments_to_sentry else [f"{CONFIG} sync.comments_to_sentry is false"])
                 + from_notion("write"),
                 "Notion comments become Sentry notes",
             ),
@@ -158,7 +160,7 @@ class DiagnoseSetup:
             return tuple(f.model_copy(update={"name": f"{setup.name} · {f.name}"}) for f in features)
         return features
 
-    def _live(self, lacking: dict[SentryAccess, list[str]]) -> Feature:
+    def _live(self, lacking: dict[Access, list[str]]) -> Feature:
         name = "Live details, back-links and reconcile"
         if not self._reads_sentry:
             return Feature(name=name, on=False, detail="SENTRY_API_TOKEN not set")
@@ -167,7 +169,7 @@ class DiagnoseSetup:
         return _feature(name, _lacks(lacking, "read"), "SENTRY_API_TOKEN set")
 
 
-def _lacks(lacking: dict[SentryAccess, list[str]], *needs: SentryAccess) -> list[str]:
+def _lacks(lacking: dict[Access, list[str]], *needs: Access) -> list[str]:
     # Why Sentry's API cannot serve these, each reason once: a refused token rules out all of them alike.
     return list(dict.fromkeys(reason for need in needs for reason in lacking.get(need, ())))
 

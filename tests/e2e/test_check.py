@@ -490,7 +490,16 @@ async def test_no_user_information_and_no_comments_name_both_directions(
 
     assert await check() == 1
 
-    assert two_way_lines(capsys.readouterr().out)[:4] == [
+    out = capsys.readouterr().out
+    # The features those capabilities carry say they are off, and why, both ways.
+    for line in (
+        "– Assignee sync Sentry → Notion: off (the integration lacks Notion's Read user information)",
+        "– Assignee sync Notion → Sentry: off (the integration lacks Notion's Read user information)",
+        "– Comment sync Sentry → Notion: off (the integration lacks Notion's Read comments)",
+        "– Comment sync Notion → Sentry: off (the integration lacks Notion's Read comments)",
+    ):
+        assert line in out.splitlines()
+    assert two_way_lines(out)[:4] == [
         "✗ Notion comments: the integration may not read comments, so Sentry comments cannot reach Notion and "
         "Notion comments cannot reach Sentry",
         f"    → Enable Read comments and Insert comments in the integration's Capabilities (Notion: {CAPABILITIES}),"
