@@ -162,6 +162,7 @@ def _place(config: NotionConfig, workspace: Workspace, others: Sequence[Workspac
         columns=workspace,
         people=workspace,
         assignees=s.people,
+        members=s.members,
         locks=s.locks,
         state=s.state,
         policy=config.sync,
@@ -190,15 +191,7 @@ def _place(config: NotionConfig, workspace: Workspace, others: Sequence[Workspac
             policy=config.sync,
         ),
         "notion.page": ApplyNotionPage(
-            columns=workspace,
-            people=workspace,
-            assignees=s.people,
-            members=s.members,
-            sync=sync,
-            locks=s.locks,
-            state=s.state,
-            policy=config.sync,
-            sentry=s.sentry,
+            columns=workspace, people=workspace, sync=sync, locks=s.locks, state=s.state, sentry=s.sentry
         ),
         "notion.schema": ApplyNotionSchema(columns=workspace),
         "sentry.event_alert": CreateAlertEntry(
@@ -466,12 +459,13 @@ class Container(containers.DeclarativeContainer):
     )
     # The Notion job kinds are queued even before a handler for them is registered: a worker that has one
     # applies them, and RunJob sets aside those nobody handles. With several databases, workers skip the events
-    # of data sources none of them has.
-    # Every database's workspace keeps the entries last seen in the same store: the default one forgets for all.
+    # of data sources none of them has. All databases share the token, so the default one names its workspace;
+    # they keep the entries last seen in the same store, so the default one forgets for all.
     receive_notion_event = providers.Factory(
         ReceiveNotionEvent,
         queue=queue,
         run=run_job,
+        people=workspace,
         data_source_id=providers.Callable(_one_data_source, settings),
         columns=workspace,
     )

@@ -56,8 +56,8 @@ class InlineOnlyQueue(JobQueue):
     async def dead_letters(self) -> list[DeadLetter]:
         return []
 
-    async def replay(self, ids: Sequence[str]) -> int:
-        return 0
+    async def replay(self, ids: Sequence[str]) -> list[str]:
+        return []
 
     async def stats(self) -> QueueStats:
         return QueueStats(depth=0, oldest_age_s=0, dead_letters=0, workers=0)

@@ -1,6 +1,9 @@
 from collections.abc import Callable
+from typing import get_args
 
 from prometheus_client import Counter, Histogram
+
+from domain.alerts import AlertOutcome
 
 NOTION_REQUESTS = Counter(
     "sentry_notion_notion_requests_total", "Requests sent to Notion, retries included", ["endpoint", "status"]
@@ -28,5 +31,7 @@ ALERT_ENTRIES = Counter(
 )
 
 
-def count_alert_entries() -> Callable[[str], None]:
+def count_alert_entries() -> Callable[[AlertOutcome], None]:
+    for outcome in get_args(AlertOutcome):
+        ALERT_ENTRIES.labels(outcome=outcome)  # at zero from the start: increase() misses a series' first count
     return lambda outcome: ALERT_ENTRIES.labels(outcome=outcome).inc()

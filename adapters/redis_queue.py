@@ -89,8 +89,8 @@ class RedisJobQueue(JobQueue):
         except DOWN as exc:
             raise QueueUnavailable(f"Redis did not list the dead letters: {describe(exc)}") from exc
 
-    async def replay(self, ids: Sequence[str]) -> int:
-        replayed = 0
+    async def replay(self, ids: Sequence[str]) -> list[str]:
+        replayed: list[str] = []
         try:
             if ids:
                 wanted = [i for i in dict.fromkeys(ids) if _STREAM_ID.fullmatch(i)]
@@ -108,8 +108,8 @@ class RedisJobQueue(JobQueue):
             raise QueueUnavailable(f"Redis did not replay the dead letters: {describe(exc)}") from exc
         return replayed
 
-    async def _replay_ids(self, ids: list[str]) -> int:
-        return int(await self._replay(keys=[self._keys.dead, self._keys.jobs], args=ids))
+    async def _replay_ids(self, ids: list[str]) -> list[str]:
+        return [text(i) for i in await self._replay(keys=[self._keys.dead, self._keys.jobs], args=ids)]
 
 
 def _entries(reply: Any) -> list[tuple[str, dict[Any, Any]]]:

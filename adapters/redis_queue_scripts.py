@@ -139,20 +139,21 @@ end
 return gone
 """
 
-# KEYS: dead, jobs. ARGV: dead letter ids. A fresh entry has a fresh delivery count; dedupe is bypassed on purpose.
+# KEYS: dead, jobs. ARGV: dead letter ids. Answers those it queued again. A fresh entry has a fresh delivery
+# count; dedupe is bypassed on purpose.
 REPLAY = (
     _TAKE_JOB
     + """
-local n = 0
+local done = {}
 for i = 1, #ARGV do
   local entry = redis.call('XRANGE', KEYS[1], ARGV[i], ARGV[i])
   if #entry > 0 then
     redis.call('XADD', KEYS[2], '*', 'job', take_job(entry[1][2]))
     redis.call('XDEL', KEYS[1], ARGV[i])
-    n = n + 1
+    done[#done + 1] = ARGV[i]
   end
 end
-return n
+return done
 """
 )
 

@@ -31,6 +31,8 @@ STATUS = StatusColumn(
     groups={"To-do": ("Not started",), "In progress": ("In progress",), "Complete": ("Done",)},
 )
 
+ASSIGNEE_ID = "Jr%3Bq"
+
 CHOICES = (
     ChoiceColumn(name="Priority", kind="select", options=("High", "Medium", "Low")),
     ChoiceColumn(name="Tags", kind="multi_select", options=("Backend", "Frontend", "Payments")),
@@ -173,6 +175,9 @@ class MemoryWorkspace(Workspace, Dependency):
 
     async def status_column(self) -> StatusColumn | None:
         return self.status
+
+    async def assignee_column_id(self) -> str | None:
+        return ASSIGNEE_ID
 
     async def detail_columns(self) -> frozenset[str]:
         return self.details

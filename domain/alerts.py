@@ -14,6 +14,9 @@ from domain.queries import notion_id
 
 _ISSUE_PAGE = re.compile(r"^(https?://[^\s?#]*?/issues/\d+/?)")
 _DIGITS = re.compile(r"[0-9]{1,20}")
+# What became of an alert that asked for an entry: created, existing (its issue or incident had one), or capped
+# (held over its rule's hourly limit).
+AlertOutcome = Literal["created", "existing", "capped"]
 STACK_FRAMES = 15  # the innermost frames are the ones a triager reads; a whole trace would bury the title
 
 

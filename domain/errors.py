@@ -63,6 +63,11 @@ class SentryRefused(DomainError):
     pass
 
 
+# Sentry refuses SENTRY_API_TOKEN itself (revoked, mistyped) or its scopes: every request alike fails the same way.
+class SentryTokenRefused(SentryRefused):
+    pass
+
+
 # A webhook that Sentry would not send: refused before anything is queued or changed.
 class InvalidWebhook(DomainError):
     pass

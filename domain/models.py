@@ -223,6 +223,7 @@ class EntryUpdate(Frozen):
     assignee_ids: tuple[str, ...] | None = None
     details: dict[str, str | int | None] = {}
     sentry_status: SentryStatus | None = None  # written to Sentry instead, when the entry's status won
+    sentry_assignee: str | None = None  # the Sentry user assigned ("" nobody), when the entry's assignee went there
 
     def __bool__(self) -> bool:
         return (
@@ -230,6 +231,7 @@ class EntryUpdate(Frozen):
             or self.assignee_ids is not None
             or bool(self.details)
             or self.sentry_status is not None
+            or self.sentry_assignee is not None
         )
 
     def changes(self) -> tuple[str, ...]:
@@ -239,6 +241,8 @@ class EntryUpdate(Frozen):
             changes.append(f"assignee → {', '.join(self.assignee_ids) or 'nobody'}")
         if self.sentry_status is not None:
             changes.append(f"Sentry status → {self.sentry_status}")
+        if self.sentry_assignee is not None:
+            changes.append(f"Sentry assignee → {self.sentry_assignee or 'nobody'}")
         return (*changes, *(f"{key} → {value}" for key, value in self.details.items()))
 
 
@@ -255,8 +259,8 @@ class JobOutcome(Frozen):
     reason: str = ""
 
     @classmethod
-    def of(cls, entry: str, changes: tuple[str, ...], *, reason: str = "") -> JobOutcome:
-        """Applied when something changed, unchanged (for `reason`) otherwise."""
+    def of(cls, entry: str, changes: tuple[str, ...], *, reason: str) -> JobOutcome:
+        """Applied when something changed, unchanged (for `reason`, which the worker logs) otherwise."""
         if changes:
             return cls(outcome="applied", entry=entry, changes=changes)
         return cls(outcome="unchanged", entry=entry, reason=reason)
@@ -278,16 +282,24 @@ class SyncPolicy(Frozen):
         return tuple(name for name in self.status_options.values() if name)
 
 
+# What the sync does through Sentry's API (read issues, write to them: status, assignee, notes; list members) and
+# through Notion's capabilities beyond the database (comments, people's emails).
+Access = Literal["read", "write", "members", "notion_comments", "notion_emails"]
+
+
 class Finding(Frozen):
     check: str
     ok: bool
     detail: str
     fix: str = ""
     warning: bool = False  # ok, yet something works less well than it could: shown, without failing the check
+    # What a failed check takes from the sync, and the few words the features it turns off give as the reason.
+    rules_out: frozenset[Access] = frozenset()
+    because: str = ""
 
 
 class Feature(Frozen):
-    """A part of the sync, on or off as configured, and why."""
+    """A part of the sync, on or off as configured and as check found the services, and why."""
 
     name: str
     on: bool

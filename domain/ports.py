@@ -76,6 +76,10 @@ class EntryColumns(Protocol):
         """The configured status column, or None when status is not kept in Notion."""
         ...
 
+    async def assignee_column_id(self) -> str | None:
+        """The assignee column's property id, as Notion's events name changed properties; None without one."""
+        ...
+
     async def detail_columns(self) -> frozenset[str]:
         """Which issue details (level, events, ...) have a configured column."""
         ...
@@ -170,8 +174,9 @@ class JobQueue(Protocol):
         """Raises QueueUnavailable."""
         ...
 
-    async def replay(self, ids: Sequence[str]) -> int:
-        """Puts dead letters (all when `ids` is empty) back on the queue; answers how many. Raises QueueUnavailable."""
+    async def replay(self, ids: Sequence[str]) -> list[str]:
+        """Puts dead letters (all when `ids` is empty) back on the queue; answers the ids of those it put back.
+        Raises QueueUnavailable."""
         ...
 
     async def stats(self) -> QueueStats:

@@ -104,10 +104,14 @@ def trigger(
 
 def _alert_key(resource: str, body: dict[str, Any]) -> str | None:
     # A rule fires on every matching event: firings for one issue (or one incident and status) waiting in the
-    # queue share this key and merge into one job, which creates the entry once.
+    # queue share this key and merge into one job, which creates the entry once. Two rules never merge: each has
+    # its own cap, database and settings (the create path still makes one entry per issue).
     data = _dict(body.get("data"))
     if resource == "event_alert":
-        subject, tail = _dict(data.get("event")).get("issue_id"), ""
+        rule = _dict(data.get("issue_alert"))
+        named = str(rule.get("id") or rule.get("title") or "")
+        digest = named if named.isascii() and named.isdigit() else hashlib.sha256(named.encode()).hexdigest()[:16]
+        subject, tail = _dict(data.get("event")).get("issue_id"), f":rule:{digest}"
     elif resource == "metric_alert" and body["action"] in ("critical", "warning", "resolved"):
         subject, tail = _dict(data.get("metric_alert")).get("id"), f":{body['action']}"
     else:

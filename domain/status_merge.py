@@ -12,7 +12,8 @@ does not depend on the order the two events are applied in.
 
 from typing import Literal
 
-from domain.models import Frozen, SentryStatus, StatusColumn, StatusWinner, SyncPolicy
+from domain.models import Frozen, SentryIssueState, SentryStatus, StatusColumn, StatusWinner, SyncPolicy
+from domain.sentry_events import transition_of
 
 Side = Literal["notion", "sentry"]
 
@@ -79,18 +80,32 @@ def to_sentry(option: str | None, column: StatusColumn, policy: SyncPolicy) -> S
     return "resolved" if option in group(column, COMPLETE) else "unresolved"
 
 
-def to_notion(sentry: str, current: str | None, column: StatusColumn, policy: SyncPolicy) -> str | None:
-    """The option an entry takes when Sentry's status wins; None leaves the entry as it is. An entry whose
-    option already stands for Sentry's status stays where the team put it."""
-    if to_sentry(current, column, policy) == sentry:
+def to_sentry_after(
+    before: str | None, option: str | None, issue: SentryIssueState, column: StatusColumn, policy: SyncPolicy
+) -> SentryStatus | None:
+    """The status the issue takes when the entry's move from `before` to `option` wins; None leaves it as it
+    is. A move between two options that stand for the same status (Not started → In progress) asks nothing of
+    an issue whose status already stands for the new option: an archived issue stays archived."""
+    wanted = to_sentry(option, column, policy)
+    if wanted is None or wanted == issue.status:
         return None
-    transition = {"resolved": "resolved", "unresolved": "unresolved", "ignored": "ignored"}.get(sentry, "")
-    if transition in policy.status_options:
+    if option in policy.status_to_sentry or to_sentry(before, column, policy) != wanted:
+        return wanted  # the option's meaning changed: into or out of Complete, or an option mapped one by one
+    return wanted if to_notion(issue, option, column, policy) is not None else None
+
+
+def to_notion(issue: SentryIssueState, current: str | None, column: StatusColumn, policy: SyncPolicy) -> str | None:
+    """The option an entry takes when the issue's status wins; None leaves the entry as it is. `status_options`
+    names options by the transition that led to the status (archived, regressed, escalating...). An entry
+    whose option already stands for the issue's status stays where the team put it."""
+    if to_sentry(current, column, policy) == issue.status:
+        return None
+    if (transition := transition_of(issue.status, issue.substatus)) in policy.status_options:
         target = policy.status_options[transition]
         return target if target != current else None
-    if sentry == "resolved":
+    if issue.status == "resolved":
         options = group(column, COMPLETE)
-    elif sentry == "unresolved":
+    elif issue.status == "unresolved":
         options = group(column, TO_DO)
     else:
         return None  # archiving means nothing in Notion unless `status_options` says so

@@ -64,6 +64,17 @@ def test_app_waits_for_healthy_redis(services: dict[str, Any]) -> None:
     assert "8000:8000" in app["ports"]
 
 
+def test_the_app_port_is_published_on_loopback_only() -> None:
+    # /metrics and /readyz answer on it, unsigned; Sentry reaches the app through an HTTPS proxy instead.
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
+    default = compose["networks"]["default"]
+    assert default["driver_opts"]["com.docker.network.bridge.host_binding_ipv4"] == "127.0.0.1"
+    for name, service in compose["services"].items():
+        assert not {"networks", "network_mode"} & set(service), f"{name} must stay on the default network"
+        for port in service.get("ports", []):
+            assert str(port).count(":") == 1 or str(port).startswith("127.0.0.1:"), f"{name} publishes {port}"
+
+
 def _duration_s(value: str | int | float) -> float:
     """A compose duration (`60s`, `1m30s`, `1m`, `500ms`) in seconds."""
     text = str(value).strip()
@@ -517,7 +528,8 @@ def test_tls_compose_file_puts_caddy_in_front_of_the_app(services: dict[str, Any
     caddy = tls["services"]["caddy"]
     assert set(tls["services"]) == {"caddy"}, "the TLS file only adds the proxy"
     assert caddy["image"].startswith("caddy:")
-    assert {"80:80", "443:443"} <= set(caddy["ports"])
+    # docker-compose.yml binds unaddressed ports to loopback: the proxy's must say they are public.
+    assert {"0.0.0.0:80:80", "0.0.0.0:443:443"} <= set(caddy["ports"])
     assert caddy["depends_on"] == ["app"]
     assert "app" in services
     mounts = {volume.split(":")[1]: volume.split(":")[0] for volume in caddy["volumes"]}

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from domain.alerts import alert_settings
 from domain.models import FormColumn
 from entrypoints.http.ui_schema import ui_schema as printed_schema
 from entrypoints.http.ui_schema import ui_schema_text
@@ -133,7 +134,12 @@ def test_alert_rule_action(ui_schema: dict[str, Any]) -> None:
     assert fields["database"]["uri"] == "/sentry/options/databases"
     assert fields["assignee"]["uri"] == "/sentry/options/assignees"
     assert fields["assignee"]["skip_load_on_open"] is True
-    assert {value for _, value in fields["comment_on_repeat"]["options"]} == {"yes", "no"}
+    # Sentry saves an option's first item as the setting's value, which alert_settings reads.
+    saved = {
+        value: alert_settings([{"name": "comment_on_repeat", "value": value}]).comment_on_repeat
+        for value, _ in fields["comment_on_repeat"]["options"]
+    }
+    assert saved == {"no": False, "yes": True}
     # The fixed status offers the chosen database's options, so Sentry loads it once a database is chosen.
     assert fields["status"]["uri"] == "/sentry/options/status"
     assert fields["status"]["depends_on"] == ["database"]

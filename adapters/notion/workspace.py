@@ -120,6 +120,8 @@ class NotionWorkspace(Workspace):
                 ok=False,
                 detail="the integration may not read comments, so " + " and ".join(what for what, _ in lost),
                 fix=f"Enable {enable}, or set NOTION_CONFIG {' and '.join(key for _, key in lost)} to false.",
+                rules_out=frozenset({"notion_comments"}),
+                because="the integration lacks Notion's Read comments",
             )
         except DomainError as exc:
             return Finding(check=check, ok=False, detail=f"not checked: {exc.message}")
@@ -149,6 +151,8 @@ class NotionWorkspace(Workspace):
                 ok=False,
                 detail="the integration may not read users, so assignees cannot be matched with Sentry's",
                 fix=fix,
+                rules_out=frozenset({"notion_emails"}),
+                because="the integration lacks Notion's Read user information",
             )
         except DomainError as exc:
             return Finding(check=check, ok=False, detail=f"not checked: {exc.message}")
@@ -162,6 +166,8 @@ class NotionWorkspace(Workspace):
             ok=False,
             detail="the integration reads users without their emails, so assignees cannot be matched with Sentry's",
             fix=fix,
+            rules_out=frozenset({"notion_emails"}),
+            because="the integration reads no email addresses in Notion",
         )
 
     async def create_entry(self, draft: EntryDraft) -> Entry:
@@ -233,6 +239,10 @@ class NotionWorkspace(Workspace):
         return StatusColumn(
             name=self._columns.status, id=column.id, kind=kind, options=column.options, groups=column.groups
         )
+
+    async def assignee_column_id(self) -> str | None:
+        column = (await self._schemas.describe()).columns.get(self._columns.assignee)
+        return column.id if column is not None and column.type == "people" else None
 
     async def choice_columns(self) -> dict[str, ChoiceColumn]:
         schema = await self._schemas.describe()

@@ -14,8 +14,8 @@ from aiohttp_retry import RetryClient
 
 from adapters.http_retry import BudgetedRetry, retry_after_s
 from adapters.urls import without_credentials
-from domain.errors import DomainError, IssueNotFound, SentryRefused, SentryUnavailable
-from domain.models import Finding, SentryIssueState, SentryMember, SentryStatus
+from domain.errors import DomainError, IssueNotFound, SentryRefused, SentryTokenRefused, SentryUnavailable
+from domain.models import Access, Finding, SentryIssueState, SentryMember, SentryStatus
 from domain.ports import Dependency, SentryApi
 from domain.sentry_events import epoch_s, iso_utc
 
@@ -32,6 +32,9 @@ SCOPES = "event:read and event:write"
 # S:src/sentry/api/serializers/models/actor.py), and any of the second set lets it post notes.
 READS = frozenset({"event:read", "event:write", "event:admin"})
 WRITES = frozenset({"event:write", "event:admin"})
+# What a check that could not reach Sentry, or not as the token, rules out, and how the sync features say it.
+EVERYTHING: frozenset[Access] = frozenset({"read", "write", "members"})
+UNCHECKED = "Sentry could not be checked"
 TOKENS = "Sentry → Settings → Developer Settings → Custom Integrations → your internal integration → Tokens (New Token)"
 # S:src/sentry/types/activity.py::STATUS_CHANGE_ACTIVITY_TYPES, as the activity serializer names them.
 STATUS_ACTIVITY = frozenset(
@@ -140,7 +143,7 @@ class HttpSentryApi(SentryApi, Dependency):
         try:
             index = await self._send("GET", "api/0/", OPTIONAL)
         except SentryUnavailable as exc:
-            return [Finding(check="Sentry", ok=False, detail=exc.message)]
+            return [Finding(check="Sentry", ok=False, detail=exc.message, rules_out=EVERYTHING, because=UNCHECKED)]
         if index.status == 401:
             return [
                 Finding(
@@ -148,10 +151,13 @@ class HttpSentryApi(SentryApi, Dependency):
                     ok=False,
                     detail=f"{self._where} does not accept SENTRY_API_TOKEN: it is mistyped or was revoked",
                     fix=f"Copy a token of the internal integration: {TOKENS}.",
+                    rules_out=EVERYTHING,
+                    because="Sentry does not accept SENTRY_API_TOKEN",
                 )
             ]
         if index.status == 429 or index.status >= 500:
-            return [Finding(check="Sentry", ok=False, detail=self._error(index, "").message)]
+            message = self._error(index, "").message
+            return [Finding(check="Sentry", ok=False, detail=message, rules_out=EVERYTHING, because=UNCHECKED)]
         body = index.body if isinstance(index.body, dict) else {}
         if index.status != 200 or body.get("version") != "0":
             return [
@@ -160,6 +166,8 @@ class HttpSentryApi(SentryApi, Dependency):
                     ok=False,
                     detail=f"{self._where} did not answer as Sentry's API does (HTTP {index.status})",
                     fix="Set SENTRY_URL to the address you open Sentry at, such as https://sentry.io.",
+                    rules_out=EVERYTHING,
+                    because="SENTRY_URL is not Sentry's API",
                 )
             ]
         auth: JSON = body["auth"] if isinstance(body.get("auth"), dict) else {}
@@ -179,10 +187,13 @@ class HttpSentryApi(SentryApi, Dependency):
         # member:admin), which is what matching Notion's assignees reads.
         check = "Sentry scope member:read"
         org = quote(self._organization, safe="")
+        members: frozenset[Access] = frozenset({"members"})
         try:
             answer = await self._send("GET", f"api/0/organizations/{org}/members/?per_page=1", OPTIONAL)
         except SentryUnavailable as exc:
-            return Finding(check=check, ok=False, detail=f"not checked: {exc.message}")
+            return Finding(
+                check=check, ok=False, detail=f"not checked: {exc.message}", rules_out=members, because=UNCHECKED
+            )
         if answer.status == 200:
             return Finding(check=check, ok=True, detail="the token may list members, to match Notion's assignees")
         if answer.status == 403:
@@ -192,8 +203,11 @@ class HttpSentryApi(SentryApi, Dependency):
                 detail="missing: the token may not list members, so Notion's assignees cannot reach Sentry",
                 fix="Give the internal integration the permission Member: Read and save it; if the token still lacks "
                 "the scope, create a new one. Or set NOTION_CONFIG sync.assignee to false.",
+                rules_out=members,
+                because="the token lacks member:read",
             )
-        return Finding(check=check, ok=False, detail=f"not checked: {self._error(answer, '').message}")
+        detail = f"not checked: {self._error(answer, '').message}"
+        return Finding(check=check, ok=False, detail=detail, rules_out=members, because=UNCHECKED)
 
     async def _organization_finding(self, scopes: frozenset[str]) -> Finding:
         # The organization's issue list (OrganizationGroupIndexEndpoint, OrganizationEventPermission) looks the
@@ -204,7 +218,7 @@ class HttpSentryApi(SentryApi, Dependency):
         try:
             answer = await self._send("GET", f"api/0/organizations/{org}/issues/?limit=1", OPTIONAL)
         except SentryUnavailable as exc:
-            return Finding(check=check, ok=False, detail=exc.message)
+            return Finding(check=check, ok=False, detail=exc.message, rules_out=EVERYTHING, because=UNCHECKED)
         if answer.status == 200:
             return Finding(check=check, ok=True, detail=f"{self._organization!r}: the token reads its issues")
         where = f"SENTRY_ORG {self._organization!r}"
@@ -215,6 +229,8 @@ class HttpSentryApi(SentryApi, Dependency):
                 detail=f"{where} is not an organization at {self._where}",
                 fix="Set SENTRY_ORG to the slug in your Sentry links: https://<slug>.sentry.io or "
                 ".../organizations/<slug>/.",
+                rules_out=EVERYTHING,
+                because=f"{where} is not an organization",
             )
         if answer.status == 403 and scopes & READS:
             return Finding(
@@ -222,10 +238,13 @@ class HttpSentryApi(SentryApi, Dependency):
                 ok=False,
                 detail=f"the token may not read {where}: its integration belongs to another organization",
                 fix="Set SENTRY_ORG to the organization the internal integration was created in.",
+                rules_out=EVERYTHING,
+                because=f"the token may not read {where}",
             )
-        if answer.status == 403:
+        if answer.status == 403:  # no scope to read issues with: the scope's own line rules that out
             return Finding(check=check, ok=False, detail=f"not checked: the token may not read issues of {where}")
-        return Finding(check=check, ok=False, detail=self._error(answer, "").message)
+        message = self._error(answer, "").message
+        return Finding(check=check, ok=False, detail=message, rules_out=EVERYTHING, because=UNCHECKED)
 
     async def issue(self, issue_id: str) -> SentryIssueState:
         answer = await self._send("GET", self._path(issue_id), IDEMPOTENT)
@@ -363,7 +382,7 @@ class HttpSentryApi(SentryApi, Dependency):
         detail = _detail(answer.body)
         said = f" (Sentry says: {detail})" if detail else ""
         if answer.status == 401:
-            return SentryRefused(
+            return SentryTokenRefused(
                 f"Sentry does not accept SENTRY_API_TOKEN{said}. Set it to a token of the internal integration "
                 f"(Settings → Developer Settings), whose permissions give the scopes {scopes}."
             )
@@ -371,7 +390,7 @@ class HttpSentryApi(SentryApi, Dependency):
             permission = (
                 "'Member' permission Read" if scopes == "member:read" else "'Issue & Event' permission Read & Write"
             )
-            return SentryRefused(
+            return SentryTokenRefused(
                 f"SENTRY_API_TOKEN may not do this{said}. Give the internal integration the {permission} "
                 f"(scopes {scopes}), in organization {self._organization!r}."
             )
@@ -392,13 +411,14 @@ class HttpSentryApi(SentryApi, Dependency):
 
 def _scope_findings(scopes: frozenset[str]) -> list[Finding]:
     # (scopes that suffice, the scope named, what it is for, the permission level that grants it)
-    needs = (
-        (READS, "event:read", "read issues: live details, status and assignee, reconcile", "Read"),
+    needs: tuple[tuple[frozenset[str], str, str, str, Access], ...] = (
+        (READS, "event:read", "read issues: live details, status and assignee, reconcile", "Read", "read"),
         (
             WRITES,
             "event:write",
             "post notes and update issues (back-links; status, assignee and comments from Notion)",
             "Read & Write",
+            "write",
         ),
     )
     return [
@@ -410,8 +430,10 @@ def _scope_findings(scopes: frozenset[str]) -> list[Finding]:
             detail=f"missing: the token may not {what}",
             fix=f"Give the internal integration the permission Issue & Event: {level} and save it; "
             "if the token still lacks the scope, create a new one.",
+            rules_out=frozenset({access}),
+            because=f"the token lacks {scope}",
         )
-        for accepted, scope, what, level in needs
+        for accepted, scope, what, level, access in needs
     ]
 
 

@@ -49,7 +49,7 @@ class ApplyComment:
             if event.comment_action == "updated":
                 if known:
                     await self._comments.edit_comment(known, event.comment_text)
-                    return JobOutcome.of(page_id, ("comment edited",))
+                    return JobOutcome(outcome="applied", entry=page_id, changes=("comment edited",))
                 await self._state.put(f"{key}:text", event.comment_text)
                 return JobOutcome.of(page_id, (), reason="the edit waits for the comment to arrive")
             if event.comment_action == "deleted":

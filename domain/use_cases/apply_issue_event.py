@@ -6,6 +6,7 @@ from domain.ports import Entries, LinkRegistry
 from domain.sentry_events import parse
 
 NOT_AN_ISSUE = "the webhook names no Sentry issue"
+UP_TO_DATE = "the entry already agrees with the issue, under NOTION_CONFIG sync"
 
 
 class ApplyIssueEvent:
@@ -26,8 +27,9 @@ class ApplyIssueEvent:
         if page_id is None:
             return JobOutcome(outcome="skipped", reason=NOT_LINKED)
         if not self._sync.reads_sentry:
-            return JobOutcome.of(page_id, (await self._sync.apply(page_id, event)).changes())
+            return JobOutcome.of(page_id, (await self._sync.apply(page_id, event)).changes(), reason=UP_TO_DATE)
         try:
-            return JobOutcome.of(page_id, (await self._sync.sync(page_id, event.issue_id)).changes())
+            update = await self._sync.sync(page_id, event.issue_id)
+            return JobOutcome.of(page_id, update.changes(), reason=UP_TO_DATE)
         except IssueNotFound:  # the issue was deleted: nothing left to follow
             return JobOutcome(outcome="skipped", entry=page_id, reason="Sentry no longer has this issue")

@@ -2,7 +2,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from domain.alerts import MetricAlert, chosen_database, metric_alert
+from domain.alerts import AlertOutcome, MetricAlert, chosen_database, metric_alert
 from domain.entry_sync import EntrySync
 from domain.errors import DomainError
 from domain.linking import registry_key
@@ -13,6 +13,7 @@ from domain.use_cases.create_alert_entry import CAPPED
 from domain.use_cases.create_entry import CreateEntry
 
 log = logging.getLogger(__name__)
+HAS_ENTRY = "the incident already has its entry"
 
 
 class ApplyMetricAlert:
@@ -23,9 +24,9 @@ class ApplyMetricAlert:
     `create` is the create form's path without what only a Sentry issue has (notes, details, refresh), so an
     incident has one entry however often it is reported; creations count against the rule's hourly cap.
 
-    Sentry closes an incident for good (a new breach is a new incident), so a critical or warning that arrives after
-    its incident's resolved is stale: it opens no entry. Each side writes its fact before reading the other's, so
-    when the two run at once on two workers, at least one sees the other and the entry ends complete.
+    Sentry's webhooks are not ordered, and it closes an incident for good (a new breach is a new incident): an
+    incident whose resolved came first still gets its entry, complete from the start. Each side writes its fact
+    before it reads the other's, so when the two run at once on two workers, at least one sees the other.
     """
 
     def __init__(
@@ -39,7 +40,7 @@ class ApplyMetricAlert:
         state: SyncState,
         limit: int,
         database_ids: tuple[str, ...],
-        on_outcome: Callable[[str], None] = lambda outcome: None,
+        on_outcome: Callable[[AlertOutcome], None] = lambda outcome: None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._create, self._entries, self._registry, self._sync = create, entries, registry, sync
@@ -59,29 +60,28 @@ class ApplyMetricAlert:
             if page_id is None:
                 return JobOutcome(outcome="skipped", reason="no entry was created for this incident")
             return await self._complete(alert, page_id)
-        if await self._state.get(resolved):
-            return JobOutcome(outcome="skipped", reason="the incident was resolved before this alert arrived")
         # The registry knows the entries this service made; the create path searches Notion for the rest.
         page_id = await self._registry.recall(registry_key(await self._entries.database(), incident))
-        if page_id is None and not await self._budget.admit(alert.rule, self._limit):
+        if page_id is None and not await self._budget.admit(_budget_key(alert), self._limit):
             page_id = await self._page(alert, incident)  # capped, so no create will search
             if page_id is None:
                 return await self._hold(alert)
         if page_id is not None:
             self._on_outcome("existing")
-            return JobOutcome.of(page_id, (), reason="the incident already has its entry")
+            return JobOutcome.of(page_id, (), reason=HAS_ENTRY)
         try:
             linked = await self._create(_request(alert, incident))
         except DomainError:
-            await self._budget.refund(alert.rule)
+            await self._budget.refund(_budget_key(alert))
             raise
         if not linked.created:
-            await self._budget.refund(alert.rule)
+            await self._budget.refund(_budget_key(alert))
         self._on_outcome("created" if linked.created else "existing")
         changes = (f"entry {linked.identifier} created",) if linked.created else ()
-        if await self._state.get(resolved):  # resolved while the entry was being made
-            return JobOutcome.of(linked.page_id, (*changes, *(await self._complete(alert, linked.page_id)).changes))
-        return JobOutcome.of(linked.page_id, changes)
+        if await self._state.get(resolved):  # before, or while, the entry was made
+            completed = (await self._complete(alert, linked.page_id)).changes
+            return JobOutcome.of(linked.page_id, (*changes, *completed), reason=HAS_ENTRY)
+        return JobOutcome.of(linked.page_id, changes, reason=HAS_ENTRY)
 
     async def _hold(self, alert: MetricAlert) -> JobOutcome:
         self._on_outcome("capped")
@@ -107,6 +107,11 @@ class ApplyMetricAlert:
         event = IssueEvent(issue_id=str(alert.incident_id), installation_id=alert.installation_id)
         update = await self._sync.apply(page_id, event.model_copy(update={"transition": "resolved"}))
         return JobOutcome.of(page_id, update.changes(), reason="the entry is complete already")
+
+
+def _budget_key(alert: MetricAlert) -> str:
+    # Metric and issue alert rules are numbered apart in Sentry: the same id is two rules, with two caps.
+    return f"metric:{alert.rule}"
 
 
 def _incident(alert: MetricAlert) -> SentryIssue:

@@ -3,10 +3,10 @@ import logging
 import time
 from collections.abc import Callable
 
-from domain.alerts import IssueAlert, chosen_database, issue_alert
+from domain.alerts import AlertOutcome, IssueAlert, chosen_database, issue_alert
 from domain.entry_sync import EntrySync
 from domain.errors import DomainError, IssueNotFound, SentryRefused
-from domain.linking import issue_key, linked, linked_page
+from domain.linking import issue_key, linked
 from domain.models import Actor, CreateRequest, HeldAlert, Job, JobOutcome, LinkedEntry, SentryIssue
 from domain.ports import AlertBudget, Comments, Entries, LinkRegistry, SentryApi, SyncState
 from domain.use_cases.create_entry import CreateEntry
@@ -38,7 +38,7 @@ class CreateAlertEntry:
         comments: Comments,
         state: SyncState,
         sentry: SentryApi | None = None,
-        on_outcome: Callable[[str], None] = lambda outcome: None,
+        on_outcome: Callable[[AlertOutcome], None] = lambda outcome: None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._create, self._entries, self._registry, self._budget = create, entries, registry, budget
@@ -54,25 +54,29 @@ class CreateAlertEntry:
         key = issue_key(await self._entries.database(), alert.installation_id, alert.issue_id)
         if (page_id := await self._registry.recall(key)) is not None:
             return await self._again(alert, page_id)
+        request = _request(alert)
         if not await self._budget.admit(alert.rule, self._limit):
             # Capped, so no create will search: an entry linked before the registry knew it is refreshed, not held.
-            if page_id := await linked_page(self._entries, self._registry, alert.installation_id, alert.issue_id):
-                return await self._again(alert, page_id)
-            return await self._hold(alert)
+            if (found := await self._create.existing(request.sentry)) is None:
+                return await self._hold(alert)
+            return await self._existing(alert, found)
         try:
-            linked = await self._create(_request(alert))
+            linked = await self._create(request)
         except DomainError:
             await self._budget.refund(alert.rule)
             raise
         if not linked.created:
             await self._budget.refund(alert.rule)
-            if linked.project != (await self._entries.database()).title:
-                # Linked in another configured database: that database's run refreshes it.
-                return JobOutcome(outcome="skipped", entry=linked.page_id, reason=ELSEWHERE)
-            return await self._again(alert, linked.page_id)
+            return await self._existing(alert, linked)
         self._on_outcome("created")
         await self._show_in_sentry(alert, linked)
         return JobOutcome(outcome="applied", entry=linked.page_id, changes=(f"entry {linked.identifier} created",))
+
+    async def _existing(self, alert: IssueAlert, found: LinkedEntry) -> JobOutcome:
+        if found.project != (await self._entries.database()).title:
+            # Linked in another configured database: that database's run refreshes it.
+            return JobOutcome(outcome="skipped", entry=found.page_id, reason=ELSEWHERE)
+        return await self._again(alert, found.page_id)
 
     async def _again(self, alert: IssueAlert, page_id: str) -> JobOutcome:
         self._on_outcome("existing")

@@ -9,6 +9,7 @@ from domain.form_columns import FormColumns
 from domain.linking import issue_lock, linked, queue_refresh, registry_key, sentry_link
 from domain.models import Block, CreateRequest, Entry, EntryDraft, LinkedEntry, SentryIssue, SentryIssueState, Span
 from domain.ports import Entries, JobQueue, LinkRegistry, Locks, SentryApi
+from domain.sentry_events import sentry_issue_id
 
 # Notion finishes a write within its 60-second limit; past that a late page cannot appear.
 UNCONFIRMED_S = 120.0
@@ -48,7 +49,7 @@ class CreateEntry:
         async with self._locks.hold(issue_lock(request.sentry)):
             if linked_elsewhere := await self._elsewhere(request.sentry):
                 return linked_elsewhere
-            issue = await self._existing(self._entries, key, request.sentry.web_url)
+            issue = await self._existing(self._entries, key, request.sentry)
             created = issue is None
             if issue is None:
                 if await self._registry.is_unconfirmed(key):
@@ -72,6 +73,14 @@ class CreateEntry:
         await queue_refresh(self._refresh, request.sentry)
         return answer
 
+    async def existing(self, sentry: SentryIssue) -> LinkedEntry | None:
+        """The entry the issue has already, in this database or another, without creating one."""
+        if linked_elsewhere := await self._elsewhere(sentry):
+            return linked_elsewhere
+        database = await self._entries.database()
+        issue = await self._existing(self._entries, registry_key(database, sentry), sentry)
+        return linked(database, issue) if issue else None
+
     async def _details(self, request: CreateRequest) -> SentryIssueState | None:
         # The page starts with how bad the issue is now; without Sentry's answer it starts without.
         if self._sentry is None:
@@ -82,20 +91,24 @@ class CreateEntry:
         except (DomainError, TimeoutError):
             return None
 
-    async def _existing(self, entries: Entries, key: str, sentry_url: str) -> Entry | None:
+    async def _existing(self, entries: Entries, key: str, sentry: SentryIssue) -> Entry | None:
         if page_id := await self._registry.recall(key):
             with contextlib.suppress(IssueNotFound):
                 issue = await entries.get_entry(page_id)
                 if issue.in_database:
                     return issue
             # Deleted, trashed or unshared since: look for another entry with the link.
-        return await entries.find_by_sentry_url(sentry_url)
+        if sentry_issue_id(sentry.web_url) == str(sentry.issue_id):
+            # One issue has several links (the form's acme.sentry.io/issues/N/, an alert's
+            # sentry.io/organizations/acme/issues/N/, a person's paste): any of them is its entry.
+            return await entries.find_by_sentry_issue(str(sentry.issue_id))
+        return await entries.find_by_sentry_url(sentry.web_url)  # a metric alert incident's link
 
     async def _elsewhere(self, sentry: SentryIssue) -> LinkedEntry | None:
         # Whichever database the issue was created in or linked to, its entry stays the one.
         for entries in self._others:
             database = await entries.database()
-            if issue := await self._existing(entries, registry_key(database, sentry), sentry.web_url):
+            if issue := await self._existing(entries, registry_key(database, sentry), sentry):
                 return linked(database, issue)
         return None
 

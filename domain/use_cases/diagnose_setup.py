@@ -3,7 +3,7 @@ from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 
 from domain.errors import StoreUnavailable
-from domain.models import Diagnosis, Feature, Finding, Frozen, SyncPolicy
+from domain.models import Access, Diagnosis, Feature, Finding, Frozen, SyncPolicy
 from domain.ports import Dependency, VerificationTokens
 from domain.sentry_events import DETAILS
 
@@ -24,7 +24,8 @@ class DatabaseSetup(Frozen):
 
 class DiagnoseSetup:
     """Every check of the setup, each with what to do when it fails, and which parts of the sync are on, in each
-    direction, and why, database by database. `sentry` is Sentry's API when SENTRY_API_TOKEN is set, else None;
+    direction, and why, database by database: a feature is off when configured off, or when a failed check rules
+    out the access to Sentry's API it needs. `sentry` is Sentry's API when SENTRY_API_TOKEN is set, else None;
     `webhook_secrets` are NOTION_WEBHOOK_SECRET's tokens and `tokens` the handshake tokens Notion sent."""
 
     def __init__(
@@ -43,8 +44,12 @@ class DiagnoseSetup:
     async def __call__(self) -> Diagnosis:
         results = await asyncio.gather(*(d.diagnose(thorough=True) for d in self._dependencies))
         found = [f for each in results for f in each]
-        features = tuple(f for database in self._databases for f in self._features(database))
-        return Diagnosis(findings=(*found, *await self._webhook_findings()), features=(*features, self._live()))
+        lacking: dict[Access, list[str]] = {}
+        for finding in found:
+            for access in finding.rules_out if not finding.ok else ():
+                lacking.setdefault(access, []).append(finding.because)
+        features = tuple(f for database in self._databases for f in self._features(database, lacking))
+        return Diagnosis(findings=(*found, *await self._webhook_findings()), features=(*features, self._live(lacking)))
 
     async def _webhook_findings(self) -> list[Finding]:
         check = "Notion webhook secret"
@@ -95,13 +100,18 @@ class DiagnoseSetup:
             )
         return found
 
-    def _features(self, setup: DatabaseSetup) -> tuple[Feature, ...]:
+    def _features(self, setup: DatabaseSetup, lacking: dict[Access, list[str]]) -> tuple[Feature, ...]:
         policy = setup.policy
-        # What every change from Notion needs: Sentry's API to write with, and Notion's events let in.
-        from_notion = [
-            *([] if self._reads_sentry else ["SENTRY_API_TOKEN not set"]),
-            *([] if self._secrets else ["NOTION_WEBHOOK_SECRET not set"]),
-        ]
+        # With Sentry's API, an issue's webhook only says which issue to read: reading it is what updates the entry.
+        reads = _lacks(lacking, "read")
+
+        def from_notion(*needs: Access) -> list[str]:
+            # What every change from Notion needs: Sentry's API to write with, and Notion's events let in.
+            return [
+                *(_lacks(lacking, *needs) if self._reads_sentry else ["SENTRY_API_TOKEN not set"]),
+                *([] if self._secrets else ["NOTION_WEBHOOK_SECRET not set"]),
+            ]
+
         status_off = (
             [f"{CONFIG} sync.status is false"]
             if not policy.status
@@ -110,39 +120,38 @@ class DiagnoseSetup:
             else [f"no status column named in {CONFIG} column_names.status"]
         )
         column = f"column {setup.status_column!r}"
-        assignee_off = [] if policy.assignee else [f"{CONFIG} sync.assignee is false"]
+        # Both directions match people by email, which Notion shares only with the capability.
+        assignee_off = [f"{CONFIG} sync.assignee is false"] if not policy.assignee else _lacks(lacking, "notion_emails")
+        comments_off = _lacks(lacking, "notion_comments")
         people = f"column {setup.assignee_column!r}, matched by email"
         source = "read from Sentry's API" if self._reads_sentry else "from webhooks"
-        details = (
-            Feature(
-                name="Issue details",
-                on=True,
-                detail=", ".join(f"{key} → {column!r}" for key, column in setup.details) + f", {source}",
-            )
-            if setup.details
-            else Feature(
-                name="Issue details",
-                on=False,
-                detail=f"no column named in {CONFIG} column_names for any of {', '.join(DETAILS)}",
-            )
+        details = _feature(
+            "Issue details",
+            reads if setup.details else [f"no column named in {CONFIG} column_names for any of {', '.join(DETAILS)}"],
+            ", ".join(f"{key} → {column!r}" for key, column in setup.details) + f", {source}",
         )
         features = (
-            _feature(f"Status sync {TO_NOTION}", status_off, column),
+            _feature(f"Status sync {TO_NOTION}", status_off + reads, column),
             _feature(
                 f"Status sync {TO_SENTRY}",
-                status_off + from_notion,
+                status_off + from_notion("read", "write"),
                 f"{column}, conflicts settled by sync.status_winner {policy.status_winner!r}",
             ),
-            _feature(f"Assignee sync {TO_NOTION}", assignee_off, people),
-            _feature(f"Assignee sync {TO_SENTRY}", assignee_off + from_notion, f"{people} with Sentry's members"),
+            _feature(f"Assignee sync {TO_NOTION}", assignee_off + reads, people),
+            _feature(
+                f"Assignee sync {TO_SENTRY}",
+                assignee_off + from_notion("read", "write", "members"),
+                f"{people} with Sentry's members",
+            ),
             _feature(
                 f"Comment sync {TO_NOTION}",
-                [] if policy.comments else [f"{CONFIG} sync.comments is false"],
+                comments_off if policy.comments else [f"{CONFIG} sync.comments is false"],
                 "Sentry comments become Notion comments",
             ),
             _feature(
                 f"Comment sync {TO_SENTRY}",
-                ([] if policy.comments_to_sentry else [f"{CONFIG} sync.comments_to_sentry is false"]) + from_notion,
+                (comments_off if policy.comments_to_sentry else [f"{CONFIG} sync.comments_to_sentry is false"])
+                + from_notion("write"),
                 "Notion comments become Sentry notes",
             ),
             details,
@@ -151,10 +160,18 @@ class DiagnoseSetup:
             return tuple(f.model_copy(update={"name": f"{setup.name} · {f.name}"}) for f in features)
         return features
 
-    def _live(self) -> Feature:
-        if self._reads_sentry:
-            return Feature(name="Live details, back-links and reconcile", on=True, detail="SENTRY_API_TOKEN set")
-        return Feature(name="Live details, back-links and reconcile", on=False, detail="SENTRY_API_TOKEN not set")
+    def _live(self, lacking: dict[Access, list[str]]) -> Feature:
+        name = "Live details, back-links and reconcile"
+        if not self._reads_sentry:
+            return Feature(name=name, on=False, detail="SENTRY_API_TOKEN not set")
+        if writes := _lacks(lacking, "write"):  # reading alone still serves live details and reconcile
+            return _feature(name, _lacks(lacking, "read"), f"SENTRY_API_TOKEN set; no back-links: {'; '.join(writes)}")
+        return _feature(name, _lacks(lacking, "read"), "SENTRY_API_TOKEN set")
+
+
+def _lacks(lacking: dict[Access, list[str]], *needs: Access) -> list[str]:
+    # Why Sentry's API cannot serve these, each reason once: a refused token rules out all of them alike.
+    return list(dict.fromkeys(reason for need in needs for reason in lacking.get(need, ())))
 
 
 def _feature(name: str, off: list[str], on: str) -> Feature:

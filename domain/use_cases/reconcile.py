@@ -1,5 +1,5 @@
 from domain.entry_sync import EntrySync
-from domain.errors import DomainError, IssueNotFound, Unavailable
+from domain.errors import DomainError, IssueNotFound, SentryTokenRefused, Unavailable
 from domain.models import Entry, EntryUpdate
 from domain.ports import Entries
 from domain.sentry_events import sentry_issue_id
@@ -18,7 +18,8 @@ class Reconcile:
 
     async def __call__(self) -> list[tuple[Entry, EntryUpdate | str]]:
         """Answers each linked entry with what changed, or why it could not be checked.
-        Raises Unavailable (TrackerUnavailable, SentryUnavailable) when Notion or Sentry cannot answer now."""
+        Raises Unavailable (TrackerUnavailable, SentryUnavailable) when Notion or Sentry cannot answer now, and
+        SentryTokenRefused when Sentry refuses SENTRY_API_TOKEN."""
         report: list[tuple[Entry, EntryUpdate | str]] = []
         for entry in await self._entries.linked_entries():
             issue_id = sentry_issue_id(entry.sentry_url)
@@ -26,8 +27,8 @@ class Reconcile:
                 continue  # a link to something else than a Sentry issue: not ours to repair
             try:
                 report.append((entry, await self._sync.sync(entry.page_id, issue_id, fresh=True)))
-            except Unavailable:
-                raise  # an outage, not this entry's fault: every entry after it would fail the same way
+            except (Unavailable, SentryTokenRefused):
+                raise  # an outage or the token, not this entry's fault: every entry after it would fail the same way
             except IssueNotFound:
                 report.append((entry, f"Sentry issue {issue_id} no longer exists"))
             except DomainError as exc:

@@ -64,7 +64,16 @@ async def replay_lost(queue: JobQueue, log_lines: TextIO) -> int:
 
 async def dead_letters(queue: JobQueue, action: str, ids: Sequence[str]) -> int:
     if action == "replay":
-        print(f"Replayed {await queue.replay(ids)} job(s).")
+        replayed = set(await queue.replay(ids))
+        print(f"Replayed {len(replayed)} job(s).")
+        if unknown := [i for i in dict.fromkeys(ids) if i not in replayed]:
+            # A mistyped id, or a letter replayed already: the others were replayed all the same.
+            print(
+                f"sentry-notion: no dead letter has the id(s) {', '.join(unknown)}; "
+                "`sentry-notion dead-letters list` shows their ids.",
+                file=sys.stderr,
+            )
+            return 1
         return 0
     letters = await queue.dead_letters()
     for letter in letters:

@@ -4,7 +4,7 @@ from contextlib import AbstractAsyncContextManager
 from aiohttp import web
 
 from domain.use_cases.observe_queue import ObserveQueue
-from entrypoints.http.metrics import exposition, observe
+from entrypoints.http.metrics import count_from_zero, exposition, observe
 from entrypoints.http.middlewares import (
     BODY_BUDGET,
     MAX_BODY_BYTES,
@@ -28,6 +28,7 @@ def create_app(
     body_budget: BodyBudget | None = None,
 ) -> web.Application:
     budget = body_budget or BodyBudget()
+    count_from_zero()
 
     async def lifespan(app: web.Application) -> AsyncIterator[None]:
         async with open_use_cases() as use_cases:

@@ -1,4 +1,5 @@
 import math
+from typing import get_args
 
 from aiohttp import web
 from prometheus_client import (
@@ -11,7 +12,10 @@ from prometheus_client import (
     generate_latest,
 )
 
+from domain import notion_events
 from domain.models import DependencyHealth, QueueStats
+from domain.use_cases.keep_verification_token import Kept
+from domain.use_cases.take_job import Outcome
 
 # A *_created series per counter and histogram doubles the output, and no dashboard or alert reads them.
 disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -64,6 +68,18 @@ QUEUE_OLDEST_AGE = Gauge(
 )
 QUEUE_DEAD_LETTERS = Gauge("sentry_notion_queue_dead_letters", "Webhooks set aside after their last attempt failed")
 QUEUE_WORKERS = Gauge("sentry_notion_queue_workers", "Queue workers that reported in the last 30 s")
+
+
+# Every webhook outcome at zero from the start: increase() and rate() miss the first count of a series that appears
+# with it, such as the first lost webhook.
+def count_from_zero() -> None:
+    for outcome in get_args(Outcome):
+        WEBHOOKS.labels(outcome=outcome)
+        for event_type in notion_events.KINDS:
+            NOTION_EVENTS.labels(type=event_type, outcome=outcome)
+    NOTION_EVENTS.labels(type="other", outcome="ignored")
+    for kept in get_args(Kept):
+        NOTION_EVENTS.labels(type="verification", outcome=kept)
 
 
 def observe(health: list[DependencyHealth], queue: QueueStats | None) -> None:

@@ -130,7 +130,8 @@ async def errors_to_http(request: web.Request, handler: Handler) -> web.StreamRe
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        return problem(exc.status, exc.reason)
+        # Its headers say what to do instead (a 405's Allow); its plain-text Content-Type gives way to the JSON's.
+        return problem(exc.status, exc.reason, {k: v for k, v in exc.headers.items() if k.lower() != "content-type"})
     except Exception:
         log.exception("unhandled_error")
         return problem(500, "The Notion integration failed unexpectedly; the error is in its logs.")

@@ -87,9 +87,10 @@ def ui_schema(columns: Sequence[FormColumn], status_column: str = "") -> JSON:
                             "type": "select",
                             "label": "When it fires again for an issue that has its entry",
                             "name": "comment_on_repeat",
+                            # [value, label]: Sentry shows the second and saves the first.
                             "options": [
-                                ["Refresh the entry's columns", "no"],
-                                ["Refresh them and comment on the entry", "yes"],
+                                ["no", "Refresh the entry's columns"],
+                                ["yes", "Refresh them and comment on the entry"],
                             ],
                         },
                     ],

@@ -57,7 +57,7 @@ def metric_alert(action: str, incident_id: int = 31, settings: list[dict[str, An
     action_settings = {"type": "sentry_app", "sentry_app_installation_uuid": INSTALLATION, "settings": settings or []}
     incident = {
         "id": str(incident_id),
-        "identifier": "7",
+        "identifier": str(incident_id - 24),  # the organization's own incident number, in the alert's link
         "title": "High error rate",
         "status": 20 if action != "resolved" else 2,
         "alert_rule": {
@@ -325,20 +325,48 @@ async def test_alerts_over_the_hourly_cap_are_held_and_listed(
     assert "2 alert(s) held" in out
 
 
-async def test_a_capped_alert_for_an_issue_linked_by_hand_in_notion_refreshes_it_and_holds_nothing(
+async def test_two_rules_firing_for_one_issue_are_two_jobs_each_under_its_own_cap(
     start_app: StartApp,
     sentry: Sentry,
     notion: Notion,
     start_worker: StartWorker,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    # Linked in Notion by a person, so only a search finds it: the cap is no reason to skip that search.
+    capped = sentry.env | {"ALERT_CREATE_LIMIT": "1"}
+    client = await start_app(**capped)
+    other_rule = {"id": 43, "title": "Page the on-call"}
+    assert await deliver(client, "event_alert", event_alert(4242, database(notion))) == "queued"
+    assert await deliver(client, "event_alert", event_alert(4243, database(notion))) == "queued"
+    # Queued while the first rule's job for 4243 waits: its own job, not merged into the capped one.
+    assert await deliver(client, "event_alert", event_alert(4243, database(notion), rule=other_rule)) == "queued"
+
+    worker = await start_worker(capped)
+    await worker.wait(3)
+
+    links = sorted(p["properties"]["Sentry Link"]["url"] for p in entries(notion))
+    assert [link.rsplit("/", 2)[-2] for link in links] == ["4242", "4243"]
+    async with open_store(Container(settings=settings(**capped))) as store:
+        assert await held_alerts(store.alerts) == 0
+    assert "1 alert(s) held" in capsys.readouterr().out  # rule 42's for 4243, created by rule 43
+
+
+@pytest.mark.parametrize("limit", [1, 20], ids=["capped", "under-the-cap"])
+async def test_an_alert_for_an_issue_linked_by_hand_in_notion_refreshes_it_and_holds_nothing(
+    start_app: StartApp,
+    sentry: Sentry,
+    notion: Notion,
+    start_worker: StartWorker,
+    capsys: pytest.CaptureFixture[str],
+    limit: int,
+) -> None:
+    # Linked in Notion by a person, so only a search finds it, and with the link the form sends, which is not
+    # the alert's: the cap is no reason to skip that search, nor is the other shape of the link.
     by_hand = notion.fake.add_page(
         notion.data_source_id,
         "Linked by hand",
-        properties={"Sentry Link": {"url": "https://sentry.io/organizations/acme/issues/4243/"}},
+        properties={"Sentry Link": {"url": "https://acme.sentry.io/issues/4243/"}},
     )
-    capped = sentry.env | {"ALERT_CREATE_LIMIT": "1"}
+    capped = sentry.env | {"ALERT_CREATE_LIMIT": str(limit)}
     client = await start_app(**capped)
     worker = await start_worker(capped)
 

@@ -490,7 +490,16 @@ async def test_no_user_information_and_no_comments_name_both_directions(
 
     assert await check() == 1
 
-    assert two_way_lines(capsys.readouterr().out)[:4] == [
+    out = capsys.readouterr().out
+    # The features those capabilities carry say they are off, and why, both ways.
+    for line in (
+        "– Assignee sync Sentry → Notion: off (the integration lacks Notion's Read user information)",
+        "– Assignee sync Notion → Sentry: off (the integration lacks Notion's Read user information)",
+        "– Comment sync Sentry → Notion: off (the integration lacks Notion's Read comments)",
+        "– Comment sync Notion → Sentry: off (the integration lacks Notion's Read comments)",
+    ):
+        assert line in out.splitlines()
+    assert two_way_lines(out)[:4] == [
         "✗ Notion comments: the integration may not read comments, so Sentry comments cannot reach Notion and "
         "Notion comments cannot reach Sentry",
         f"    → Enable Read comments and Insert comments in the integration's Capabilities (Notion: {CAPABILITIES}),"
@@ -557,3 +566,51 @@ async def test_a_newer_handshake_beside_a_configured_secret_is_a_warning(
         "    → If you created a subscription since, run `sentry-notion notion-webhook token` and add its token to "
         "NOTION_WEBHOOK_SECRET (comma-separated); otherwise this goes away within 7 days.",
     ]
+
+
+def feature_lines(out: str) -> list[str]:
+    return [line for line in out.splitlines() if " sync " in line or line[2:].startswith(("Issue details", "Live "))]
+
+
+async def test_features_that_need_what_the_sentry_token_lacks_are_off_and_say_so(
+    notion: FakeNotion, sentry: FakeSentry, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    two_way(monkeypatch, notion)
+    sentry.scopes = {"event:read"}
+
+    assert await check() == 1
+
+    assert feature_lines(capsys.readouterr().out) == [
+        "✓ Status sync Sentry → Notion: on (column 'Status')",
+        "– Status sync Notion → Sentry: off (the token lacks event:write)",
+        "✓ Assignee sync Sentry → Notion: on (column 'Assignee', matched by email)",
+        "– Assignee sync Notion → Sentry: off (the token lacks event:write; the token lacks member:read)",
+        "✓ Comment sync Sentry → Notion: on (Sentry comments become Notion comments)",
+        "– Comment sync Notion → Sentry: off (the token lacks event:write)",
+        "– Issue details: off (no column named in NOTION_CONFIG column_names for any of level, events, users, "
+        "first_seen, last_seen, release, environment)",
+        "✓ Live details, back-links and reconcile: on (SENTRY_API_TOKEN set; no back-links: the token lacks "
+        "event:write)",
+    ]
+
+
+async def test_with_a_refused_sentry_token_every_feature_that_reads_sentry_is_off(
+    notion: FakeNotion, sentry: FakeSentry, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    two_way(monkeypatch, notion)
+    monkeypatch.setenv("SENTRY_API_TOKEN", "sntrys_revoked")
+    refused = "Sentry does not accept SENTRY_API_TOKEN"
+
+    assert await check() == 1
+
+    lines = feature_lines(capsys.readouterr().out)
+    assert lines[:6] == [
+        # With Sentry's API, the issue's webhook only names the issue to read: the entry follows what is read.
+        f"– Status sync Sentry → Notion: off ({refused})",
+        f"– Status sync Notion → Sentry: off ({refused})",
+        f"– Assignee sync Sentry → Notion: off ({refused})",
+        f"– Assignee sync Notion → Sentry: off ({refused})",
+        "✓ Comment sync Sentry → Notion: on (Sentry comments become Notion comments)",  # carried by the webhook
+        f"– Comment sync Notion → Sentry: off ({refused})",
+    ]
+    assert lines[-1] == f"– Live details, back-links and reconcile: off ({refused})"

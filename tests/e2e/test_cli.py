@@ -197,13 +197,20 @@ async def test_sigterm_finishes_the_request_in_flight(aiohttp_server: AiohttpSer
     assert len(fake.pages(data_source_id)) == 1
 
 
-async def test_the_sandbox_takes_a_secret_and_listens_on_loopback_by_default() -> None:
+async def sandbox_banner(*args: str) -> tuple[int, list[str]]:
+    """The port a sandbox started on, and what it printed up to its `listening` line; it is stopped then."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    sandbox = [SERVE[0], "serve", "--sandbox", "--secret", "kept-across-restarts", "--port", str(port)]
     process = await asyncio.create_subprocess_exec(
-        *sandbox, env={"PATH": os.environ["PATH"]}, stdout=asyncio.subprocess.PIPE
+        SERVE[0],
+        "serve",
+        "--sandbox",
+        *args,
+        "--port",
+        str(port),
+        env={"PATH": os.environ["PATH"]},
+        stdout=asyncio.subprocess.PIPE,
     )
     try:
         assert process.stdout is not None
@@ -213,10 +220,22 @@ async def test_the_sandbox_takes_a_secret_and_listens_on_loopback_by_default() -
     finally:
         process.terminate()
         await asyncio.wait_for(process.wait(), 15)
+    return port, banner
+
+
+async def test_the_sandbox_takes_a_secret_and_listens_on_loopback_by_default() -> None:
+    port, banner = await sandbox_banner("--secret", "kept-across-restarts")
+    _, after_a_restart = await sandbox_banner("--secret", "kept-across-restarts")
+    _, another_secret = await sandbox_banner("--secret", "another")
 
     assert "Client secret: kept-across-restarts" in banner
     listening = json.loads(banner[-1])
     assert (listening["event"], listening["address"]) == ("listening", f"127.0.0.1:{port}")
+    # Every printed command, the signed Notion event's included, works again after a restart.
+    (notion_token,) = [line for line in banner if line.startswith("Notion webhook token: secret_")]
+    assert notion_token in after_a_restart
+    assert notion_token not in another_secret
+    assert "kept-across-restarts" not in notion_token
 
 
 async def test_the_sandbox_route_exists_only_in_the_sandbox(aiohttp_client: AiohttpClient) -> None:

@@ -12,8 +12,12 @@ import structlog
 from pytest_aiohttp import AiohttpServer
 
 import cli
+from adapters.redis_queue import RedisJobQueue
+from adapters.redis_store import open_redis
+from domain.models import Job
 from settings import ConfigError, Settings
 from tests.support.fake_notion import FakeNotion
+from tests.support.fake_sentry import FakeSentry
 from tests.support.real_redis import REDIS_URL
 
 SENTRY_NOTION = str(Path(sys.executable).with_name("sentry-notion"))
@@ -103,7 +107,8 @@ def test_an_unreachable_notion_ends_reconcile_in_one_line(
     assert "secret_test" not in line
 
 
-async def test_an_unreachable_sentry_ends_reconcile_in_one_line(aiohttp_server: AiohttpServer) -> None:
+async def reconcile_two_entries(aiohttp_server: AiohttpServer, sentry_url: str) -> tuple[int, str, str]:
+    """`sentry-notion reconcile` over two linked entries, with Sentry at `sentry_url`: its exit code and output."""
     fake = FakeNotion()
     database_id, data_source_id = fake.add_database("Bugs")
     for issue in (1, 2):
@@ -118,6 +123,7 @@ async def test_an_unreachable_sentry_ends_reconcile_in_one_line(aiohttp_server: 
             "NOTION_TOKEN": fake.token,
             "NOTION_CONFIG": json.dumps({"database_id": database_id}),
             "NOTION_API_BASE_URL": str(server.make_url("")),
+            "SENTRY_URL": sentry_url,
         }
     )
 
@@ -129,12 +135,35 @@ async def test_an_unreachable_sentry_ends_reconcile_in_one_line(aiohttp_server: 
         stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(process.communicate(), 60)
+    return process.returncode or 0, out.decode(), err.decode()
 
-    assert process.returncode == 1
-    assert out.decode() == ""  # not one failure per entry: the outage is said once
-    (line,) = err.decode().splitlines()
+
+async def test_an_unreachable_sentry_ends_reconcile_in_one_line(aiohttp_server: AiohttpServer) -> None:
+    code, out, err = await reconcile_two_entries(aiohttp_server, CLOSED)
+
+    assert code == 1
+    assert out == ""  # not one failure per entry: the outage is said once
+    (line,) = err.splitlines()
     assert line.startswith(f"sentry-notion: Sentry does not answer at {CLOSED} (")
     assert line.endswith("check SENTRY_URL and this host's network, then run this again.")
+
+
+async def test_a_refused_sentry_token_ends_reconcile_at_the_first_entry_in_one_line(
+    aiohttp_server: AiohttpServer,
+) -> None:
+    sentry = FakeSentry(token="sntrys_another")  # SENTRY holds a token this Sentry does not know
+    for issue in (1, 2):
+        sentry.add_issue(issue)
+    sentry_url = str((await aiohttp_server(sentry.app())).make_url("")).rstrip("/")
+
+    code, out, err = await reconcile_two_entries(aiohttp_server, sentry_url)
+
+    assert code == 1
+    assert out == ""  # not one failure per entry: every entry would fail alike
+    (line,) = err.splitlines()
+    assert line.startswith(f"sentry-notion: Sentry at {sentry_url} refused: Sentry does not accept SENTRY_API_TOKEN")
+    assert len(sentry.calls()) == 1
+    assert "sntrys_test" not in err
 
 
 @pytest.mark.parametrize("command", [["dead-letters", "list"], ["dead-letters", "replay"], ["replay-lost"]])
@@ -156,6 +185,46 @@ def test_the_queue_commands_need_only_redis(
         "Replayed 0 job(s).",
         "1 lost webhook(s) queued again, 0 already queued.",
     }
+
+
+async def dead_letter(prefix: str) -> str:
+    """Sets a job aside as a worker does after its last attempt failed; answers its dead letter's id."""
+    async with open_redis(url=REDIS_URL) as redis:
+        queue = RedisJobQueue(redis, prefix=prefix, consumer="test", max_attempts=1, block_ms=100)
+        await queue.enqueue(Job.model_validate(LOST["job"]))
+        stop = asyncio.Event()
+
+        async def fail(job: Job) -> None:
+            raise RuntimeError("Notion refused it")
+
+        worker = asyncio.create_task(queue.work(fail, stop=stop))
+        try:
+            for _ in range(600):  # a bound on waiting, not a claim about speed
+                if letters := await queue.dead_letters():
+                    return letters[0].id
+                await asyncio.sleep(0.05)
+        finally:
+            stop.set()
+            await worker
+        raise AssertionError("the job was not set aside")
+
+
+def test_replaying_an_id_that_is_no_dead_letter_names_it_and_replays_the_others(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], redis_prefix: str
+) -> None:
+    letter = asyncio.run(dead_letter(redis_prefix))
+    capsys.readouterr()  # the worker's log
+    env = {"REDIS_URL": REDIS_URL, "REDIS_PREFIX": redis_prefix}
+
+    assert main(["dead-letters", "replay", letter, "0-1"], env, monkeypatch) == 1
+
+    out, err = capsys.readouterr()
+    assert out == "Replayed 1 job(s).\n"
+    assert err == (
+        "sentry-notion: no dead letter has the id(s) 0-1; `sentry-notion dead-letters list` shows their ids.\n"
+    )
+    assert main(["dead-letters", "list"], env, monkeypatch) == 0
+    assert capsys.readouterr().out == "0 dead letter(s).\n"
 
 
 def test_a_cut_webhook_lost_line_is_said_and_the_others_queued(

@@ -247,3 +247,21 @@ async def test_an_alert_naming_another_database_refreshes_the_issues_entry_inste
     assert (answer["outcome"], answer["reason"]) == ("unchanged", "the issue already has its entry")
     assert answer["entry"] == world.pages(world.payments)[0]["id"]
     assert world.pages(world.bugs) == []
+
+
+async def test_an_alert_over_its_cap_still_refreshes_the_issues_entry_in_another_database(
+    start_app: StartApp, world: World
+) -> None:
+    client = await start_app(redis_url="", ALERT_CREATE_LIMIT="1", **world.env)
+    await post(client, CREATE, {"title": "Card declined"}, "payments")
+    bugs = [{"name": "database", "value": world.bugs[0], "label": "Bugs"}]
+    for issue_id in (4243, 4242):  # the first takes the rule's one entry this hour
+        body = event_alert(issue_id, bugs)
+        resp = await client.post(
+            "/sentry/webhook", data=body, headers=hook_headers(body, "event_alert", int(time.time()))
+        )
+        answer = await resp.json()
+
+    assert (answer["outcome"], answer["reason"]) == ("unchanged", "the issue already has its entry")
+    assert answer["entry"] == world.pages(world.payments)[0]["id"]
+    assert len(world.pages(world.bugs)) == 1

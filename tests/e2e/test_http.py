@@ -243,6 +243,15 @@ async def test_an_ingress_check_without_a_signature_sees_404_or_405_not_401(
     assert (await resp.json())["message"]
 
 
+@pytest.mark.parametrize(("method", "path", "allowed"), [("GET", CREATE, "POST"), ("PUT", "/sentry/webhook", "POST")])
+async def test_a_wrong_method_names_the_allowed_ones(client: Client, method: str, path: str, allowed: str) -> None:
+    resp = await client.request(method, path, allow_redirects=False)
+
+    assert resp.status == 405
+    assert resp.headers["Allow"] == allowed
+    assert resp.content_type == "application/json"
+
+
 async def test_one_log_line_per_request_without_secrets(client: Client) -> None:
     body = create_body()
     headers = ui_headers(body)

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from prometheus_client import REGISTRY
 from pytest_aiohttp import AiohttpClient
 from structlog.testing import capture_logs
 
@@ -27,6 +26,7 @@ from tests.support.notion_webhooks import (
     OLD_TOKEN,
     TOKEN,
     event,
+    events_counted,
     handshake,
     headers,
     sign,
@@ -82,10 +82,6 @@ async def service(aiohttp_client: AiohttpClient) -> Service:
     return await start(aiohttp_client)
 
 
-def notion_events(type: str, outcome: str) -> float:
-    return REGISTRY.get_sample_value("sentry_notion_notion_events_total", {"type": type, "outcome": outcome}) or 0.0
-
-
 def test_signatures_are_notions_documented_sample() -> None:
     assert sign(DOC_HANDSHAKE, DOC_TOKEN) == DOC_SIGNATURE
     assert sign(json.dumps(json.loads(DOC_HANDSHAKE)).encode(), DOC_TOKEN) != DOC_SIGNATURE  # re-serialised: spaces
@@ -106,12 +102,12 @@ async def test_the_documented_signature_is_accepted(aiohttp_client: AiohttpClien
 @pytest.mark.parametrize("token", [TOKEN, OLD_TOKEN], ids=["new", "old"])
 async def test_either_configured_token_verifies_while_rotating(service: Service, token: str) -> None:
     body = encode(event())
-    before = notion_events("page.properties_updated", "queued")
+    before = events_counted("page.properties_updated", "queued")
 
     status, answer = await service.post(body, **headers(body, token))
 
     assert (status, answer["outcome"]) == (200, "queued")
-    assert notion_events("page.properties_updated", "queued") == before + 1
+    assert events_counted("page.properties_updated", "queued") == before + 1
 
 
 @pytest.mark.parametrize(
@@ -166,7 +162,7 @@ async def test_without_a_configured_token_events_are_refused_naming_the_variable
 
 async def test_the_handshake_is_taken_unsigned_and_kept_pending_never_logged(aiohttp_client: AiohttpClient) -> None:
     service = await start(aiohttp_client, secrets=None)
-    before = notion_events("verification", "local")
+    before = events_counted("verification", "local")
 
     with capture_logs() as logs:
         status, answer = await service.post(DOC_HANDSHAKE)
@@ -178,7 +174,7 @@ async def test_the_handshake_is_taken_unsigned_and_kept_pending_never_logged(aio
     assert "REDIS_URL" in said["next"]
     assert "Resend token" in said["next"]
     assert DOC_TOKEN not in repr(logs)
-    assert notion_events("verification", "local") == before + 1
+    assert events_counted("verification", "local") == before + 1
     # Still refused: a handshake activates nothing.
     body = encode(event())
     assert (await service.post(body, **headers(body, DOC_TOKEN)))[0] == 401
@@ -226,11 +222,11 @@ async def test_events_the_sync_does_not_act_on_are_acknowledged_and_dropped(
     service: Service, body: dict[str, Any], label: str
 ) -> None:
     raw = encode(body)
-    before = notion_events(label, "ignored")
+    before = events_counted(label, "ignored")
 
     assert await service.post(raw, **headers(raw)) == (200, {"received": True, "outcome": "ignored"})
     assert service.queue.jobs == []
-    assert notion_events(label, "ignored") == before + 1
+    assert events_counted(label, "ignored") == before + 1
 
 
 @pytest.mark.parametrize(

@@ -103,6 +103,26 @@ async def test_readiness_probes_notion_at_most_every_30_seconds(start_app: Start
     assert len(notion.fake.calls("GET", "/v1/users/me")) == 1
 
 
+async def test_every_webhook_outcome_is_counted_from_zero_so_alerts_see_the_first(start_app: StartApp) -> None:
+    client = await start_app()
+
+    series = await metrics(client)
+
+    # The alert on lost webhooks takes increase() over this series: it must exist before the first loss.
+    assert series[("sentry_notion_webhooks_total", (("outcome", "lost"),))] >= 0
+    for outcome in ("queued", "duplicate", "ignored", "applied", "skipped", "unchanged"):
+        assert ("sentry_notion_webhooks_total", (("outcome", outcome),)) in series
+    for event_type, outcome in [
+        ("page.properties_updated", "lost"),
+        ("comment.created", "queued"),
+        ("other", "ignored"),
+    ]:
+        assert ("sentry_notion_notion_events_total", (("outcome", outcome), ("type", event_type))) in series
+    assert ("sentry_notion_notion_events_total", (("outcome", "pending"), ("type", "verification"))) in series
+    for outcome in ("created", "existing", "capped"):
+        assert ("sentry_notion_alert_entries_total", (("outcome", outcome),)) in series
+
+
 async def test_metrics_count_requests_notion_calls_cache_and_duplicates(start_app: StartApp) -> None:
     client = await start_app()
     before = await metrics(client)

@@ -21,7 +21,7 @@ from entrypoints.cli.jobs import observed
 from tests.support.fake_notion import FakeNotion, NotionWebhooks
 from tests.support.fake_notion.webhooks import Delivery, encode, signature
 from tests.support.fake_sentry import FakeSentry
-from tests.support.notion_webhooks import TOKEN, delivery
+from tests.support.notion_webhooks import TOKEN, delivery, events_counted
 from tests.support.notion_webhooks import headers as signed
 from tests.support.real_redis import REDIS_URL
 from tests.support.sentry import description, group, hook_headers, issue_link_body, ui_headers, webhook
@@ -128,6 +128,12 @@ class Sync:
     def status(self) -> tuple[str, str]:
         option = self.notion.page(self.page_id)["properties"]["Status"]["status"]
         return (option["name"] if option else "", str(self.sentry.issue(ISSUE)["status"]))
+
+    def assignees(self) -> tuple[list[str], str | None]:
+        """The people in the entry's Assignee column, and the Sentry user the issue is assigned to."""
+        people = [p["id"] for p in self.notion.page(self.page_id)["properties"]["Assignee"]["people"]]
+        assigned = self.sentry.issue(ISSUE)["assignedTo"]
+        return people, None if assigned is None else str(assigned["id"])
 
     def notes(self) -> list[str]:
         return self.sentry.notes(ISSUE)[1:]  # after the note that links the entry
@@ -261,6 +267,35 @@ async def test_an_option_moved_into_the_complete_group_resolves_once_notion_tell
     assert len(sync.notion.calls("GET", sources)) == before + 1
 
 
+@pytest.mark.parametrize("sync_config", [{"status_options": {"archived": "In progress", "ignored": None}}])
+async def test_archiving_in_sentry_takes_the_option_notion_config_names_for_archived(sync: Sync) -> None:
+    archived = group(ISSUE, status="ignored", substatus="archived_until_escalating")
+    sync.sentry.set_status(ISSUE, "ignored", "archived_until_escalating")
+
+    await sync.sentry_webhook("issue", "archived", {"issue": archived})
+    await sync.settle()
+
+    assert sync.status() == ("In progress", "ignored")
+    assert sync.sentry_writes() == []
+
+
+async def test_a_move_between_open_options_leaves_an_archived_issue_archived(sync: Sync) -> None:
+    sync.sentry.set_status(ISSUE, "ignored", "archived_forever")
+    await sync.sentry_webhook("issue", "archived", {"issue": group(ISSUE, status="ignored")})
+    await sync.settle()
+    assert sync.status() == ("Not started", "ignored")  # archiving leaves the entry alone by default
+
+    sync.person_sets(Status={"status": {"name": "In progress"}})
+    await sync.settle()
+    assert sync.status() == ("In progress", "ignored")
+    assert sync.sentry_writes() == []
+    sync.person_sets(Status={"status": {"name": "Done"}})
+    await sync.settle()
+
+    assert sync.status() == ("Done", "resolved")
+    assert sync.sentry_writes() == [{"status": "resolved"}]
+
+
 async def test_trash_and_restore_tell_sentry_once_each_and_a_change_waits_for_the_restore(sync: Sync) -> None:
     sync.person_sets(Status={"status": {"name": "Done"}})
     await sync.hooks.deliver(hold=everything)  # the status change's event, closed and kept back
@@ -281,6 +316,31 @@ async def test_trash_and_restore_tell_sentry_once_each_and_a_change_waits_for_th
     assert sync.status() == ("Done", "resolved")
 
 
+async def test_an_entry_no_longer_shared_tells_sentry_once_and_sharing_it_again_resumes(sync: Sync) -> None:
+    database_id = sync.notion.page(sync.page_id)["parent"]["database_id"]
+    # Two changes, each its own event, still on their way when the database stops being shared.
+    sync.person_sets(Status={"status": {"name": "Done"}})
+    await sync.hooks.deliver(hold=everything)
+    sync.person_sets(Assignee={"people": [{"id": sync.ada}]})
+    await sync.hooks.deliver(hold=everything)
+    sync.notion.share(database_id, shared=False)
+
+    late = await sync.settle()
+
+    assert [d.status for d in late] == [200, 200]
+    (gone,) = sync.notes()
+    assert gone.startswith("The linked Notion entry BUG-1 is no longer shared with the Notion integration")
+    assert sync.sentry_writes() == []
+
+    sync.notion.share(database_id)
+    sync.person_sets(Status={"status": {"name": "In progress"}})
+    sync.person_sets(Status={"status": {"name": "Done"}})
+    await sync.settle()
+
+    assert sync.status() == ("Done", "resolved")
+    assert sync.notes() == [gone]
+
+
 async def test_the_assignee_follows_by_email_and_clearing_unassigns(sync: Sync) -> None:
     grace = sync.notion.add_user("Grace Hopper", "grace@example.com")  # no Sentry member has her email
     sync.sentry.add_member("grace@example.com", pending=True)  # an invitation is no member yet
@@ -297,6 +357,31 @@ async def test_the_assignee_follows_by_email_and_clearing_unassigns(sync: Sync) 
     assert sync.sentry.issue(ISSUE)["assignedTo"] is None
     assert sync.sentry_writes() == [{"assignedTo": f"user:{sync.ada_in_sentry}"}, {"assignedTo": ""}]
     assert len(sync.sentry.calls("GET", "/api/0/organizations/acme/members/")) == 1  # the members are kept
+
+
+@pytest.mark.parametrize("in_sentry", ["unassigned", "reassigned"])
+async def test_an_assignee_changed_in_sentry_is_not_undone_by_another_edit_in_notion(
+    sync: Sync, in_sentry: str
+) -> None:
+    grace = sync.notion.add_user("Grace Hopper", "grace@example.com")
+    grace_in_sentry = sync.sentry.add_member("grace@example.com", "Grace")
+    sync.person_sets(Assignee={"people": [{"id": sync.ada}]})
+    await sync.settle()
+    if in_sentry == "unassigned":
+        sync.sentry.assign(ISSUE, None)
+        # Sentry's webhook of it: the entry keeps Ada, as nobody is not carried to Notion.
+        await sync.sentry_webhook("issue", "unassigned", {"issue": group(ISSUE)})
+        await sync.drained()
+        expected: tuple[list[str], str | None] = ([sync.ada], None)
+    else:
+        sync.sentry.assign(ISSUE, grace_in_sentry)  # Sentry's webhook of it is still on its way
+        expected = ([grace], grace_in_sentry)
+
+    sync.person_sets(Status={"status": {"name": "Done"}})
+    await sync.settle()
+
+    assert sync.sentry_writes() == [{"assignedTo": f"user:{sync.ada_in_sentry}"}, {"status": "resolved"}]
+    assert sync.assignees() == expected
 
 
 async def test_a_comment_becomes_a_note_and_follows_its_edit_and_deletion(sync: Sync) -> None:
@@ -515,6 +600,25 @@ async def test_events_of_another_subscription_are_refused(sync: Sync) -> None:
     assert sync.status() == ("Done", "resolved")
 
 
+async def test_a_signed_event_of_another_workspace_is_acknowledged_and_never_applied(sync: Sync) -> None:
+    # The integration installed in a second workspace: the same subscription, signed with the same token, tells
+    # of that workspace's changes. This one names the entry's page, so applying it would resolve the issue.
+    elsewhere = NotionWebhooks(
+        sync.notion, sync.hooks.url, verification_token=TOKEN, workspace_id=str(uuid.uuid4()), seed=9
+    )
+    sync.person_sets(Status={"status": {"name": "Done"}})
+    counted = events_counted("page.properties_updated", "other_workspace")
+
+    acknowledged = await elsewhere.deliver()
+    await sync.drained()
+
+    assert [d.status for d in acknowledged] == [200]  # answered, so that Notion does not send it again
+    assert events_counted("page.properties_updated", "other_workspace") == counted + 1
+    assert sync.worker.ran == []
+    assert sync.sentry.requests == []
+    assert sync.status() == ("Done", "unresolved")
+
+
 async def test_a_second_handshake_leaves_the_active_token_in_force(sync: Sync) -> None:
     attacker = NotionWebhooks(sync.notion, sync.hooks.url, verification_token="secret_attacker", seed=5)
 
@@ -640,3 +744,38 @@ async def test_an_entry_trashed_since_it_was_seen_is_read_once_its_write_is_refu
     assert calls[:2] == ["PATCH page", "GET page"]  # then the trash's event: a note on the issue, no write
     assert "PATCH page" not in calls[2:]
     assert sync.notion.page(sync.page_id)["in_trash"]
+
+
+async def sentry_assigns(sync: Sync, user: str) -> list[str]:
+    """Someone assigns the issue in Sentry; the Notion calls it took to apply, its echo included."""
+    since = len(sync.notion.requests)
+    sync.sentry.assign(ISSUE, user)
+    await sync.sentry_webhook("issue", "assigned", {"issue": group(ISSUE)})
+    await sync.drained()
+    await sync.settle()
+    return notion_calls(sync, since)
+
+
+async def test_a_sentry_assignee_change_costs_one_notion_call_once_the_entry_is_seen(sync: Sync) -> None:
+    grace = sync.notion.add_user("Grace Hopper", "grace@example.com")
+    grace_in_sentry = sync.sentry.add_member("grace@example.com", "Grace")
+
+    assert await sentry_assigns(sync, sync.ada_in_sentry) == ["GET /v1/users", "PATCH page"]  # the people, once
+    assert await sentry_assigns(sync, grace_in_sentry) == ["PATCH page"]
+    assert sync.assignees() == ([grace], grace_in_sentry)
+    assert await sentry_changes(sync, "resolved") == ["PATCH page"]  # the assignee both agree on moved too
+    assert sync.assignees() == ([grace], grace_in_sentry)
+
+
+async def test_an_assignee_still_to_carry_to_sentry_is_read_first_and_assigned_once(sync: Sync) -> None:
+    # The token may not list members when the person is set: the assignee waits, and the entry as read is seen.
+    sync.sentry.fail_next("GET", r"/api/0/organizations/acme/members/", 403)
+    sync.person_sets(Assignee={"people": [{"id": sync.ada}]})
+    await sync.settle()
+    assert sync.assignees() == ([sync.ada], None)
+
+    assert await sentry_changes(sync, "resolved") == ["GET page", "PATCH page"]
+
+    assert sync.sentry_writes() == [{"assignedTo": f"user:{sync.ada_in_sentry}"}]
+    assert sync.assignees() == ([sync.ada], sync.ada_in_sentry)
+    assert sync.status() == ("Done", "resolved")

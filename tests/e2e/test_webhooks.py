@@ -26,6 +26,7 @@ from structlog.testing import capture_logs
 from adapters.redis_queue import RedisJobQueue
 from container import Container, open_cli_use_cases, resolve
 from domain.models import Job
+from domain.use_cases.apply_issue_event import UP_TO_DATE
 from entrypoints.cli.jobs import observed
 from entrypoints.cli.queue import replay_lost
 from entrypoints.cli.reconcile import reconcile
@@ -821,6 +822,7 @@ async def test_the_worker_logs_each_job_with_what_it_did_and_what_it_cost(
     assert applied_calls == [("GET", f"/v1/pages/{page_id}"), ("PATCH", f"/v1/pages/{page_id}")]
     assert applied["notion_requests"] == len(applied_calls)
     assert "changes" not in unchanged
+    assert unchanged["reason"] == UP_TO_DATE
     assert unchanged["notion_requests"] == 1
     assert skipped["reason"] == "no Notion entry is linked to this issue"
     assert "entry" not in skipped
@@ -846,7 +848,7 @@ async def test_a_webhook_applied_at_once_is_answered_with_what_it_did(
     assert (changes[0][0], changes[1:]) == ("status → Done", [[], []])
     assert answers == [
         {"received": True, "outcome": "applied", "entry": page_id},
-        {"received": True, "outcome": "unchanged", "entry": page_id},
+        {"received": True, "outcome": "unchanged", "entry": page_id, "reason": UP_TO_DATE},
         {"received": True, "outcome": "skipped", "reason": "no Notion entry is linked to this issue"},
     ]
 

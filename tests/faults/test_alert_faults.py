@@ -169,21 +169,25 @@ async def test_saving_a_rule_while_notion_is_down_is_refused_with_a_message_sent
 # Metric alerts out of order
 
 
-async def test_a_critical_that_arrives_after_its_incident_was_resolved_opens_no_entry(
+async def test_a_critical_that_arrives_after_its_incident_was_resolved_makes_its_entry_complete(
     client: Client, notion: Notion, worker: Worker
 ) -> None:
     settings = database(notion)
 
     assert (await post(client, "metric_alert", metric_alert("resolved", settings=settings)))[0] == 202
     await applied(worker, 1)
+    assert entries(notion) == []  # nothing to complete yet: skipped, not failed
     assert (await post(client, "metric_alert", metric_alert("critical", settings=settings)))[0] == 202
     await applied(worker, 2)
 
-    # Sentry never reopens an incident (a new breach is a new incident), so the late critical is stale.
-    assert entries(notion) == []
-    assert notion.fake.calls("POST", "/v1/pages") == []
-    assert (await post(client, "metric_alert", metric_alert("critical", incident_id=32, settings=settings)))[0] == 202
+    # Sentry never reopens an incident (a new breach is a new incident): the late critical records it, closed.
+    (entry,) = entries(notion)
+    assert entry["properties"]["Status"]["status"]["name"] == "Done"
+    assert (await post(client, "metric_alert", metric_alert("warning", settings=settings)))[0] == 202
     await applied(worker, 3)
     (entry,) = entries(notion)
-    assert entry["properties"]["Status"]["status"]["name"] == "Not started"
+    assert entry["properties"]["Status"]["status"]["name"] == "Done"
+    assert (await post(client, "metric_alert", metric_alert("critical", incident_id=32, settings=settings)))[0] == 202
+    await applied(worker, 4)
+    assert sorted(p["properties"]["Status"]["status"]["name"] for p in entries(notion)) == ["Done", "Not started"]
     assert await worker.queue.dead_letters() == []

@@ -285,6 +285,7 @@ async def worker(aiohttp_client: AiohttpClient, aiohttp_server: AiohttpServer) -
 
 def about(worker: Worker, body: dict[str, Any], page_id: str) -> dict[str, Any]:
     """The event as the fake workspace would send it about `page_id` (or its comment)."""
+    body["workspace_id"] = worker.notion.workspace_id
     if body["entity"]["type"] == "comment":
         body["entity"]["id"] = worker.comment_id
         body["data"] = {"page_id": page_id, "parent": {"id": page_id, "type": "page"}}

@@ -163,9 +163,9 @@ async def test_after_its_last_attempt_a_job_is_a_dead_letter_until_replayed(redi
     assert await nothing_left(redis, prefix)
     assert [e["attempts"] for e in logs if e["event"] == "job_dead_lettered"] == [2]
 
-    assert await queue.replay(["0-1", "not-an-id"]) == 0
+    assert await queue.replay(["0-1", "not-an-id"]) == []
     broken = False
-    assert await queue.replay([letter.id]) == 1
+    assert await queue.replay([letter.id]) == [letter.id]
     assert await queue.dead_letters() == []
     async with working(queue, handle):
         await eventually(lambda: nothing_left(redis, prefix), "the replayed job to be acknowledged")
@@ -188,7 +188,7 @@ async def test_replaying_everything_bypasses_dedupe_and_starts_attempts_afresh(r
         await eventually(lambda: has_dead_letters(queue, 2), "two dead letters")
 
     assert [letter.job.action for letter in await queue.dead_letters()] == ["resolved", "assigned"]
-    assert await queue.replay([]) == 2
+    assert len(await queue.replay([])) == 2
     assert not await queue.enqueue(sentry_job(action="resolved"))  # still deduplicated for Sentry's deliveries
     async with working(queue, handle):
         await eventually(lambda: nothing_left(redis, prefix), "the replayed jobs to be acknowledged")

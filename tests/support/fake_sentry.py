@@ -464,9 +464,7 @@ class FakeSentry:
             issue["statusDetails"] = {"inNextRelease": True} if status == "resolvedInNextRelease" else {}
             result |= {"status": issue["status"], "substatus": substatus, "statusDetails": issue["statusDetails"]}
         if "assignedTo" in body:
-            target = body["assignedTo"]
-            issue["assignedTo"] = self._resolve_actor(target) if target else None
-            self._activity(issue, "assigned" if target else "unassigned")
+            self._assign(issue, body["assignedTo"])
             result["assignedTo"] = issue["assignedTo"]
         return 200, result
 
@@ -475,6 +473,14 @@ class FakeSentry:
         issue = self._issues[str(issue_id)]
         issue.update(status=status, substatus=substatus)
         self._activity(issue, {"resolved": "set_resolved", "ignored": "set_ignored"}.get(status, "set_unresolved"))
+
+    def assign(self, issue_id: str | int, user_id: str | None) -> None:
+        """A change made in Sentry's UI: the assignee (None: nobody) and the activity that records when."""
+        self._assign(self._issues[str(issue_id)], f"user:{user_id}" if user_id else "")
+
+    def _assign(self, issue: JsonObj, target: Any) -> None:
+        issue["assignedTo"] = self._resolve_actor(target) if target else None
+        self._activity(issue, "assigned" if target else "unassigned")
 
     def _activity(self, issue: JsonObj, kind: str) -> None:
         user = {"id": self.proxy_user_id, "name": self.app_slug}

@@ -6,6 +6,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from prometheus_client import REGISTRY
+
 from domain import notion_events
 from domain.models import Job
 from tests.support.fake_notion.webhooks import encode, envelope, signature
@@ -24,6 +26,11 @@ WORKSPACE = "13950b26-c203-4f3b-b97d-93ec06319565"
 SUBSCRIPTION = "29d75c0d-5546-4414-8459-7b7a92f1fc4b"
 INTEGRATION = "0ef2e755-4912-8096-91c1-00376a88a5ca"
 PERSON = "c7c11cca-1d73-471d-9b6e-bdef51470190"
+
+
+def events_counted(type: str, outcome: str) -> float:
+    """How many Notion events of the type the service counted with the outcome, in this process."""
+    return REGISTRY.get_sample_value("sentry_notion_notion_events_total", {"type": type, "outcome": outcome}) or 0.0
 
 
 def sign(body: bytes, token: str = TOKEN) -> str:

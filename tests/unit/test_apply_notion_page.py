@@ -4,7 +4,7 @@ from typing import Any
 import pytest
 
 from adapters.memory import MemoryCache, MemoryLocks, MemorySyncState
-from adapters.sandbox import Page
+from adapters.sandbox import ASSIGNEE_ID, Page
 from domain.entry_sync import EntrySync
 from domain.models import Assignee, Job, SentryIssueState, SentryMember, StatusWinner, SyncPolicy
 from domain.notion_events import job, parse
@@ -38,13 +38,12 @@ class Sync:
 
         sentry = self.sentry if api else None
         self.entry_sync = EntrySync(
-            columns=self.notion, people=self.notion, assignees=swr(), locks=locks, state=state, policy=policy,
-            sentry=sentry,
+            columns=self.notion, people=self.notion, assignees=swr(), members=swr(), locks=locks, state=state,
+            policy=policy, sentry=sentry,
         )  # fmt: skip
         self.apply = ApplyNotionPage(
-            columns=self.notion, people=self.notion, assignees=swr(), members=swr(), sync=self.entry_sync,
-            locks=locks, state=state, policy=policy, sentry=sentry,
-        )  # fmt: skip
+            columns=self.notion, people=self.notion, sync=self.entry_sync, locks=locks, state=state, sentry=sentry
+        )
 
     @property
     def page(self) -> Page:
@@ -64,7 +63,7 @@ class Sync:
         if status is not None:
             self.page.status, changed = status, [*changed, STATUS_ID]
         if people is not None:
-            self.page.assignee_ids, changed = people, [*changed, "notion%3A%2F%2Fpeople"]
+            self.page.assignee_ids, changed = people, [*changed, ASSIGNEE_ID]
         body = page_event(kind, self.page_id, at=at, authors=authors, updated_properties=changed)
         result = await self.apply.apply(self.job(body))
         assert isinstance(result, PageApplied)
@@ -76,9 +75,10 @@ class Sync:
         assert made is not None
         return made
 
-    def sentry_changes(self, status: str, at: float) -> None:
+    def sentry_changes(self, status: str, at: float, *, substatus: str | None = None) -> None:
         issue = self.sentry.issues["4242"]
-        self.sentry.issues["4242"] = issue.model_copy(update={"status": status, "status_changed_at": at})
+        changed = {"status": status, "substatus": substatus, "status_changed_at": at}
+        self.sentry.issues["4242"] = issue.model_copy(update=changed)
 
 
 @pytest.fixture
@@ -183,6 +183,28 @@ async def test_trash_and_restore_leave_one_note_each(sync: Sync) -> None:
     assert notes[1] == "The linked Notion entry BUG-1 is back from the trash and kept in step again."
 
 
+async def test_an_entry_that_can_no_longer_be_read_leaves_one_note_unless_its_trash_did(sync: Sync) -> None:
+    trashed = Sync()
+    for each in (sync, trashed):
+        await each.edit(status="In progress")
+    trashed.page.in_trash = True
+    await trashed.edit(kind="page.deleted", at=T + 1)
+    never_read = sync.notion.add("Linked, then unshared", sentry_url="https://acme.sentry.io/issues/4243/").page_id
+    for each, page_id in ((sync, sync.page_id), (sync, never_read), (trashed, trashed.page_id)):
+        del each.notion.pages[page_id]  # Notion answers 404: unshared, or deleted for good
+
+    first, again = await sync.edit(at=T + 2), await sync.edit(at=T + 3)
+    unknown = await sync.apply.apply(sync.job(page_event("page.moved", never_read, at=T)))
+    after_trash = await trashed.edit(at=T + 2)
+
+    (note,) = [text for issue_id, text in sync.sentry.notes if issue_id == "4242"]
+    assert note.startswith("The linked Notion entry BUG-1 is no longer shared with the Notion integration")
+    assert len(sync.sentry.notes) == 1
+    assert first.note == note
+    assert again.skipped == unknown.skipped == after_trash.skipped == "the page is not shared with the integration"
+    assert len(trashed.sentry.notes) == 1  # the trash's
+
+
 async def test_pages_outside_the_database_or_without_a_link_are_skipped(sync: Sync) -> None:
     elsewhere = sync.notion.add("Wiki page", in_database=False).page_id
     unlinked = sync.notion.add("Not linked").page_id
@@ -246,3 +268,53 @@ async def test_a_schema_event_rereads_the_columns(sync: Sync) -> None:
     await ApplyNotionSchema(columns=sync.notion)(sync.job(body))
 
     assert calls == ["forget_schema"]
+
+
+@pytest.mark.parametrize(
+    ("in_sentry", "email", "people"),
+    [(None, None, ("u-ada",)), ("88", "grace@example.org", ("u-grace",))],
+    ids=["unassigned", "reassigned"],
+)
+async def test_an_edit_of_another_column_leaves_an_assignee_changed_in_sentry_alone(
+    sync: Sync, in_sentry: str | None, email: str | None, people: tuple[str, ...]
+) -> None:
+    await sync.edit(people=("u-ada",))  # assigned in Notion, and so in Sentry
+    issue = sync.sentry.issues["4242"]
+    sync.sentry.issues["4242"] = issue.model_copy(update={"assignee_id": in_sentry, "assignee_email": email})
+
+    result = await sync.edit(status="Done", at=T + 5)  # Sentry's webhook of the change is not applied yet
+
+    assert result.assignee is None
+    assert sync.sentry.writes == [("4242", "assignee", "77"), ("4242", "status", "resolved")]
+    assert (sync.sentry.issues["4242"].assignee_id, sync.page.assignee_ids) == (in_sentry, people)
+
+
+async def test_without_a_base_an_event_not_naming_the_assignee_column_leaves_sentrys_alone(sync: Sync) -> None:
+    sync.page.assignee_ids = ("u-ada",)  # assigned before this version kept a base; unassigned in Sentry since
+
+    await sync.edit(status="Done")
+
+    assert sync.sentry.writes == [("4242", "status", "resolved")]
+
+
+async def test_sentrys_status_takes_the_option_named_for_its_transition() -> None:
+    sync = Sync(SyncPolicy(status_options={"archived": "Done", "escalating": "In progress", "ignored": None}))
+    await sync.entry_sync.sync(sync.page_id, "4242")  # in step: Not started with unresolved
+
+    sync.sentry_changes("ignored", T, substatus="archived_until_escalating")
+    await sync.entry_sync.sync(sync.page_id, "4242")
+    assert sync.page.status == "Done"
+    sync.sentry_changes("unresolved", T + 5, substatus="escalating")
+    await sync.entry_sync.sync(sync.page_id, "4242")
+
+    assert sync.page.status == "In progress"
+
+
+async def test_a_move_between_open_options_leaves_an_archived_issue_archived(sync: Sync) -> None:
+    sync.sentry_changes("ignored", T - 60, substatus="archived_forever")
+    await sync.entry_sync.sync(sync.page_id, "4242")  # the base: Not started with ignored
+
+    assert (await sync.edit(status="In progress", at=T)).status is None
+    assert sync.sentry.writes == []
+    assert (await sync.edit(status="Done", at=T + 5)).status == "resolved"  # into Complete
+    assert (await sync.edit(status="In progress", at=T + 10)).status == "unresolved"  # and out of it

@@ -58,7 +58,7 @@ async def test_forgotten_registry_finds_the_entry_by_its_sentry_link(
 
     assert again.model_copy(update={"created": True}) == first
     assert tracker.calls.count("create_entry") == 1
-    assert tracker.calls.count("find_by_sentry_url") == 2
+    assert tracker.calls.count("find_by_sentry_issue") == 2
 
 
 async def test_concurrent_creates_make_one_entry(create: CreateEntry, tracker: FakeWorkspace) -> None:

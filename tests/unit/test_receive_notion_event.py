@@ -1,16 +1,19 @@
+import uuid
+
 import pytest
 
 from adapters.memory import MemoryVerificationTokens
 from domain.errors import InvalidWebhook, TrackerUnavailable
-from domain.models import Job, JobOutcome, PendingToken
+from domain.models import Database, Job, JobOutcome, PendingToken
 from domain.use_cases.keep_verification_token import KeepVerificationToken
 from domain.use_cases.receive_notion_event import ReceiveNotionEvent
 from domain.use_cases.run_job import RunJob
-from tests.support.fakes import FakeJobQueue
+from tests.support.fakes import FakeJobQueue, FakeWorkspace
 from tests.support.notion_payloads import DATA_SOURCE_ID
-from tests.support.notion_webhooks import OLD_TOKEN, TOKEN, event
+from tests.support.notion_webhooks import OLD_TOKEN, TOKEN, WORKSPACE, event
 
 OTHER_DATA_SOURCE = "98024f3c-b1d3-4aec-a301-f01e0dacf023"
+OTHER_WORKSPACE = "5e0c1b7a-7d2f-4c61-9a43-2b8f0e6d4c11"
 
 
 class Handler:
@@ -26,12 +29,28 @@ class Handler:
 
 
 def receive(
-    queue: FakeJobQueue, handler: Handler | None = None, *, data_source_id: str = DATA_SOURCE_ID
+    queue: FakeJobQueue,
+    handler: Handler | None = None,
+    *,
+    data_source_id: str = DATA_SOURCE_ID,
+    workspace: FakeWorkspace | None = None,
 ) -> ReceiveNotionEvent:
     handlers = {} if handler is None else {"notion.page": handler, "notion.comment": handler, "notion.schema": handler}
     return ReceiveNotionEvent(
-        queue=queue, run=RunJob(handlers=handlers), data_source_id=data_source_id, budget_s=0.2, clock=lambda: 1e9
+        queue=queue,
+        run=RunJob(handlers=handlers),
+        people=workspace or FakeWorkspace(),
+        data_source_id=data_source_id,
+        budget_s=0.2,
+        clock=lambda: 1e9,
     )
+
+
+def workspace_of(workspace_id: str) -> FakeWorkspace:
+    # The token's workspace, as Notion's GET /v1/users/me names it.
+    notion = FakeWorkspace()
+    notion.db = notion.db.model_copy(update={"workspace": workspace_id})
+    return notion
 
 
 async def test_an_event_is_queued_once_under_its_id_even_before_a_handler_is_registered() -> None:
@@ -82,6 +101,29 @@ async def test_without_a_configured_data_source_or_one_in_the_event_the_workers_
     comment, _ = await receive(queue)(event("comment.created"))  # a comment names its page, not a data source
 
     assert (unknown, comment) == ("queued", "queued")
+
+
+async def test_an_event_of_another_workspace_is_acknowledged_and_not_queued() -> None:
+    queue = FakeJobQueue()
+    ours = receive(queue, workspace=workspace_of(WORKSPACE.replace("-", "").upper()))
+
+    mine, _ = await ours(event())
+    other, _ = await receive(queue, workspace=workspace_of(OTHER_WORKSPACE))(event(id=str(uuid.uuid4())))
+
+    assert (mine, other) == ("queued", "other_workspace")
+    assert len(queue.jobs) == 1
+
+
+async def test_while_notion_cannot_say_which_workspace_is_ours_an_event_is_lost_for_notion_to_resend() -> None:
+    class Unreachable(FakeWorkspace):
+        async def database(self) -> Database:
+            raise TrackerUnavailable("Notion answered 503")
+
+    queue = FakeJobQueue()
+
+    outcome, _ = await receive(queue, workspace=Unreachable())(event())
+
+    assert (outcome, queue.jobs) == ("lost", [])
 
 
 async def test_a_malformed_event_is_refused_and_nothing_is_queued() -> None:

@@ -1,6 +1,6 @@
 from adapters.memory import MemoryCache, MemoryLocks, MemorySyncState
 from domain.entry_sync import EntrySync
-from domain.models import Assignee, SentryIssueState, SyncPolicy
+from domain.models import Assignee, SentryIssueState, SentryMember, SyncPolicy
 from domain.stale_while_revalidate import StaleWhileRevalidate
 from domain.use_cases.reconcile import Reconcile
 from tests.support.fakes import FakeSentryApi, FakeWorkspace
@@ -13,6 +13,7 @@ def reconcile(tracker: FakeWorkspace, sentry: FakeSentryApi) -> Reconcile:
         columns=tracker,
         people=tracker,
         assignees=StaleWhileRevalidate(cache=MemoryCache(), locks=MemoryLocks(), fresh_s=60),
+        members=StaleWhileRevalidate(cache=MemoryCache(), locks=MemoryLocks(), fresh_s=60),
         locks=MemoryLocks(),
         state=MemorySyncState(),
         policy=SyncPolicy(),
@@ -69,3 +70,28 @@ async def test_a_status_changed_in_notion_since_the_last_sync_is_carried_to_sent
     assert outcome.sentry_status == "resolved"
     assert sentry.writes == [("1", "status", "resolved")]
     assert tracker.pages[entry.page_id].status == "Done"
+
+
+async def test_an_assignee_changed_on_one_side_since_the_last_sync_is_carried_to_the_other() -> None:
+    grace = Assignee(id="u-grace", name="Grace Hopper", email="grace@example.org")
+    tracker = FakeWorkspace(assignees=[ADA, grace])
+    entry = tracker.add("Login fails", sentry_url="https://acme.sentry.io/issues/1/")
+    issue = SentryIssueState(
+        issue_id="1", short_id="B-1", status="unresolved", assignee_id="77", assignee_email="ada@example.org"
+    )
+    members = [SentryMember(user_id="77", email="ada@example.org"), SentryMember(user_id="88", email=grace.email)]
+    sentry = FakeSentryApi(issue, members=members)
+    repair = reconcile(tracker, sentry)
+    await repair()  # in step: Ada on both sides
+    tracker.pages[entry.page_id].assignee_ids = ("u-grace",)  # its event was lost
+
+    (_, outcome), *_ = await repair()
+
+    assert not isinstance(outcome, str)
+    assert outcome.sentry_assignee == "88"
+    assert sentry.writes == [("1", "assignee", "88")]
+    assert tracker.pages[entry.page_id].assignee_ids == ("u-grace",)
+    sentry.issues["1"] = sentry.issues["1"].model_copy(update={"assignee_id": "77", "assignee_email": ADA.email})
+    await repair()  # and back in Sentry: the entry follows
+    assert tracker.pages[entry.page_id].assignee_ids == ("u-ada",)
+    assert len(sentry.writes) == 1

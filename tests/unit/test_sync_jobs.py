@@ -3,11 +3,11 @@ import pytest
 from adapters.memory import MemoryCache, MemoryLinkRegistry, MemoryLocks, MemorySyncState
 from domain.entry_sync import EntrySync
 from domain.errors import TrackerUnavailable
-from domain.models import Assignee, Job, JobOutcome, SentryIssueState, StatusColumn, SyncPolicy
+from domain.models import Assignee, Job, JobOutcome, SentryIssueState, SentryMember, StatusColumn, SyncPolicy
 from domain.sentry_events import delivery
 from domain.stale_while_revalidate import StaleWhileRevalidate
 from domain.use_cases.apply_comment import ApplyComment
-from domain.use_cases.apply_issue_event import ApplyIssueEvent
+from domain.use_cases.apply_issue_event import UP_TO_DATE, ApplyIssueEvent
 from domain.use_cases.run_job import RunJob
 from tests.support.fakes import FakeSentryApi, FakeWorkspace
 from tests.support.sentry import group, webhook
@@ -28,9 +28,11 @@ def applying(
     # The worker's table as container.py builds it, over the in-memory workspace.
     registry, locks, state, policy = MemoryLinkRegistry(), MemoryLocks(), MemorySyncState(), policy or SyncPolicy()
     assignees = StaleWhileRevalidate[list[Assignee]](cache=MemoryCache(), locks=MemoryLocks(), fresh_s=60)
+    members = StaleWhileRevalidate[list[SentryMember]](cache=MemoryCache(), locks=MemoryLocks(), fresh_s=60)
     sync = EntrySync(
-        columns=tracker, people=tracker, assignees=assignees, locks=locks, state=state, policy=policy, sentry=sentry
-    )
+        columns=tracker, people=tracker, assignees=assignees, members=members, locks=locks, state=state,
+        policy=policy, sentry=sentry,
+    )  # fmt: skip
     comments = ApplyComment(
         entries=tracker, registry=registry, comments=tracker, locks=locks, state=state, policy=policy
     )
@@ -108,7 +110,7 @@ async def test_writes_that_change_nothing_are_skipped(apply: RunJob, tracker: Fa
     assert tracker.calls.count("update_entry") == writes
     assert (first.outcome, first.entry) == ("applied", page_id)
     assert "status → Done" in first.changes
-    assert again == JobOutcome(outcome="unchanged", entry=page_id)
+    assert again == JobOutcome(outcome="unchanged", entry=page_id, reason=UP_TO_DATE)
 
 
 async def test_assignee_is_the_notion_person_with_the_same_email(
