@@ -57,8 +57,11 @@ class ReceiveNotionEvent:
             async with asyncio.timeout(self._budget_s):
                 ours = _bare((await self._people.database()).workspace)
         except (DomainError, TimeoutError):
-            return "lost", event  # which workspace is ours is unknown for now: Notion sends it again later
-        # Empty when Notion's description does not name it (the sandbox, a schema cached by an older version).
+            # Not known yet (a replica's first events, while it first reads the database): refusing would make
+            # Notion wait a minute to send them again. The job is safe unchecked: a workspace's page and comment
+            # ids are its own, so the workers, reading with this token, cannot find another workspace's.
+            ours = ""
+        # Empty also when Notion's description does not name it (the sandbox, a schema cached by an older version).
         if ours and _bare(event.workspace_id) != ours:
             return "other_workspace", event
         if self._columns is not None and job.kind == "notion.page" and event.page_id and not _bots_only(event):
