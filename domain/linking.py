@@ -1,7 +1,7 @@
 import contextlib
 import time
 
-from domain.errors import QueueUnavailable
+from domain.errors import IssueNotFound, QueueUnavailable
 from domain.models import Actor, Block, Database, Entry, LinkedEntry, SentryIssue, Span
 from domain.ports import Entries, JobQueue, LinkRegistry
 from domain.sentry_events import trigger
@@ -49,6 +49,16 @@ async def linked_page(entries: Entries, registry: LinkRegistry, installation_id:
         return None
     await registry.remember(key, entry.page_id)
     return entry.page_id
+
+
+async def live_page(entries: Entries, page_id: str | None) -> str | None:
+    """The page while it is still an entry of the database; None once trashed, moved out or no longer shared."""
+    if page_id is None:
+        return None
+    try:
+        return page_id if (await entries.get_entry(page_id)).in_database else None
+    except IssueNotFound:
+        return None
 
 
 async def queue_refresh(queue: JobQueue | None, sentry: SentryIssue) -> None:

@@ -278,8 +278,12 @@ class SyncPolicy(Frozen):
     comments: bool = True  # Sentry comments become Notion comments
     comments_to_sentry: bool = True  # Notion comments become Sentry notes
 
-    def named_options(self) -> tuple[str, ...]:
-        return tuple(name for name in self.status_options.values() if name)
+    def named_options(self) -> tuple[tuple[str, str], ...]:
+        """Each status option the policy names, with the setting that names it, for check to find in Notion."""
+        return (
+            *(("sync.status_options", name) for name in self.status_options.values() if name),
+            *(("sync.status_to_sentry", name) for name in self.status_to_sentry),
+        )
 
 
 # What the sync does through Sentry's API (read issues, write to them: status, assignee, notes; list members) and

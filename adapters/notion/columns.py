@@ -13,7 +13,7 @@ class Columns:
     sentry_url: str = "Sentry Link"
     status: str = ""  # kept in step with Sentry only when named
     details: tuple[tuple[str, str], ...] = ()  # (level|events|users|first_seen|last_seen|release|environment, column)
-    status_options: tuple[str, ...] = ()  # options named in the sync policy, checked against the column
+    status_options: tuple[tuple[str, str], ...] = ()  # (setting, option) the sync policy names, checked by check
     form: tuple[FormColumn, ...] = ()  # offered in the forms (NOTION_CONFIG form_columns), checked by `check`
 
 

@@ -149,10 +149,10 @@ class Schemas:
             Finding(
                 check=f"Status option {name!r}",
                 ok=False,
-                detail=f"named in NOTION_CONFIG sync.status_options but not an option of {self._columns.status!r}",
+                detail=f"named in NOTION_CONFIG {setting} but not an option of {self._columns.status!r}",
                 fix=f"Use one of: {', '.join(column.options)}.",
             )
-            for name in self._columns.status_options
+            for setting, name in dict.fromkeys(self._columns.status_options)
             if name not in column.options
         ]
 

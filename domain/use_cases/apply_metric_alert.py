@@ -5,7 +5,7 @@ from collections.abc import Callable
 from domain.alerts import AlertOutcome, MetricAlert, chosen_database, metric_alert
 from domain.entry_sync import EntrySync
 from domain.errors import DomainError
-from domain.linking import registry_key
+from domain.linking import live_page, registry_key
 from domain.models import Actor, CreateRequest, HeldAlert, Job, JobOutcome, SentryIssue
 from domain.ports import AlertBudget, Entries, LinkRegistry, SyncState
 from domain.sentry_events import IssueEvent
@@ -61,7 +61,8 @@ class ApplyMetricAlert:
                 return JobOutcome(outcome="skipped", reason="no entry was created for this incident")
             return await self._complete(alert, page_id)
         # The registry knows the entries this service made; the create path searches Notion for the rest.
-        page_id = await self._registry.recall(registry_key(await self._entries.database(), incident))
+        recalled = await self._registry.recall(registry_key(await self._entries.database(), incident))
+        page_id = await live_page(self._entries, recalled)  # one trashed since gets a new entry, as an issue's does
         if page_id is None and not await self._budget.admit(_budget_key(alert), self._limit):
             page_id = await self._page(alert, incident)  # capped, so no create will search
             if page_id is None:

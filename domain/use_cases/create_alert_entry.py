@@ -6,7 +6,7 @@ from collections.abc import Callable
 from domain.alerts import AlertOutcome, IssueAlert, chosen_database, issue_alert
 from domain.entry_sync import EntrySync
 from domain.errors import DomainError, IssueNotFound, SentryRefused
-from domain.linking import issue_key, linked
+from domain.linking import issue_key, linked, live_page
 from domain.models import Actor, CreateRequest, HeldAlert, Job, JobOutcome, LinkedEntry, SentryIssue
 from domain.ports import AlertBudget, Comments, Entries, LinkRegistry, SentryApi, SyncState
 from domain.use_cases.create_entry import CreateEntry
@@ -50,9 +50,10 @@ class CreateAlertEntry:
         if alert is None:
             return JobOutcome(outcome="skipped", reason="the alert names no Sentry issue")
         chosen_database(alert.settings, self._database_ids)
-        # The registry knows every link this service made or met; the create path searches Notion for the rest.
+        # The registry knows every link this service made or met; the create path searches Notion for the rest,
+        # and makes a new entry for one trashed since, as the form does.
         key = issue_key(await self._entries.database(), alert.installation_id, alert.issue_id)
-        if (page_id := await self._registry.recall(key)) is not None:
+        if (page_id := await live_page(self._entries, await self._registry.recall(key))) is not None:
             return await self._again(alert, page_id)
         request = _request(alert)
         if not await self._budget.admit(alert.rule, self._limit):

@@ -325,6 +325,30 @@ async def test_alerts_over_the_hourly_cap_are_held_and_listed(
     assert "2 alert(s) held" in out
 
 
+async def test_an_alert_for_an_issue_whose_entry_was_trashed_creates_a_new_one(
+    start_app: StartApp,
+    sentry: Sentry,
+    notion: Notion,
+    start_worker: StartWorker,
+) -> None:
+    client = await start_app(**sentry.env)
+    worker = await start_worker(sentry.env)
+    assert await deliver(client, "event_alert", event_alert(4242, database(notion))) == "queued"
+    await worker.wait(1)
+    (first,) = entries(notion)
+    notion.fake.person_trashes_page(first["id"], by=notion.fake.add_user("Ada Lovelace"))
+
+    assert await deliver(client, "event_alert", event_alert(4242, database(notion))) == "queued"
+    await eventually(lambda: (sentry.fake.external_issue(4242) or {}).get("displayName") == "Bugs#BUG-2")
+
+    # As the create form would: the trashed entry is no longer the issue's, the new one is, and the sidebar shows it.
+    (second,) = entries(notion)
+    assert second["id"] != first["id"]
+    external = sentry.fake.external_issue(4242)
+    assert external is not None
+    assert (external["webUrl"], external["displayName"]) == (second["url"], "Bugs#BUG-2")
+
+
 async def test_two_rules_firing_for_one_issue_are_two_jobs_each_under_its_own_cap(
     start_app: StartApp,
     sentry: Sentry,
@@ -403,6 +427,26 @@ async def test_a_metric_alert_makes_one_incident_entry_completed_when_resolved(
 
     assert status_of(notion.fake, entry["id"]) == "Done"
     assert len(entries(notion)) == 1
+
+
+async def test_a_metric_alert_whose_incident_entry_was_trashed_creates_a_new_one(
+    start_app: StartApp,
+    env: dict[str, str],
+    notion: Notion,
+    start_worker: StartWorker,
+) -> None:
+    client = await start_app(**env)
+    worker = await start_worker()
+    assert await deliver(client, "metric_alert", metric_alert("critical", settings=database(notion))) == "queued"
+    await worker.wait(1)
+    (first,) = entries(notion)
+    notion.fake.person_trashes_page(first["id"], by=notion.fake.add_user("Ada Lovelace"))
+
+    assert await deliver(client, "metric_alert", metric_alert("warning", settings=database(notion))) == "queued"
+    await worker.wait(2)
+
+    (second,) = entries(notion)
+    assert second["id"] != first["id"]
 
 
 async def test_an_alert_for_an_unshared_database_fails_into_the_dead_letters(

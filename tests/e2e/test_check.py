@@ -525,6 +525,22 @@ async def test_only_notion_comments_to_sentry_ask_for_read_comments_alone(
     assert not any("user emails" in line or "member:read" in line for line in lines)
 
 
+async def test_status_options_the_sync_names_but_notion_lacks_are_named_with_their_setting(
+    notion: FakeNotion, sentry: FakeSentry, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    two_way(monkeypatch, notion)
+    sync = {"status_options": {"resolved": "Shipped"}, "status_to_sentry": {"Wont fix": "ignored", "Done": "resolved"}}
+    monkeypatch.setenv("NOTION_CONFIG", json.dumps(json.loads(os.environ["NOTION_CONFIG"]) | {"sync": sync}))
+
+    assert await check() == 1
+
+    wrong = [line for line in capsys.readouterr().out.splitlines() if line.startswith("✗ Status option")]
+    assert wrong == [
+        "✗ Status option 'Shipped': named in NOTION_CONFIG sync.status_options but not an option of 'Status'",
+        "✗ Status option 'Wont fix': named in NOTION_CONFIG sync.status_to_sentry but not an option of 'Status'",
+    ]
+
+
 async def test_a_handshake_waiting_without_a_secret_says_to_run_the_token_command(
     notion: FakeNotion, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], redis_prefix: str
 ) -> None:
