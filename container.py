@@ -189,6 +189,7 @@ def _place(config: NotionConfig, workspace: Workspace, others: Sequence[Workspac
             locks=s.locks,
             state=s.state,
             policy=config.sync,
+            sync=sync,
         ),
         "notion.page": ApplyNotionPage(
             columns=workspace, people=workspace, sync=sync, locks=s.locks, state=s.state, sentry=s.sentry

@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 # (https://developers.notion.com/reference/property-object): done when Sentry resolves,
 # back to the start on a regression. A plain reopen, escalating, archived and ignored leave it alone.
 DEFAULT_GROUPS = {"resolved": "Complete", "regressed": "To-do"}
+UNSHARED = "the entry is no longer shared with the integration"
 
 
 class AssigneeBase(Frozen):
@@ -157,6 +158,10 @@ class EntrySync:
         person = entry.state.assignee_ids[0] if entry.state.assignee_ids else None
         stored = _stored(AssigneeBase, await self._state.get(f"{page_id}:assignee:base"))
         side = without_base
+        if stored is None and person is not None and issue.assignee_id is None and not issue.assignee_is_team:
+            # Nobody in Sentry is no choice to keep: the person the entry was made with (the create form's, an
+            # alert rule's) or given before any sync goes to the issue.
+            side = "notion"
         if stored is not None:
             # Sentry first: when both changed, the issue keeps its own assignee, as at equal times for the status.
             side = "sentry" if issue.assignee_id != stored.sentry else "notion" if person != stored.notion else None
@@ -234,6 +239,37 @@ class EntrySync:
         except ValueError:
             return None  # written by another version
 
+    async def unreadable(self, page_id: str) -> tuple[str, str] | None:
+        """Under the entry's lock, once Notion answered 404 for its page (unshared, or deleted for good; Notion
+        sends no event of either): tells the issue the entry linked when last read, once, then forgets the entry
+        until it is read again. An entry in the trash told its issue already, and an issue Sentry no longer has
+        cannot be told. Answers the issue and the note, when one was written."""
+        entry = await self.last_seen(page_id)
+        issue_id = sentry_issue_id(entry.sentry_url) if entry else None
+        if entry is None or issue_id is None or await self._state.get(f"{page_id}:trashed") == "1":
+            return None
+        if self._sentry is None:
+            log.info(
+                "Notion entry %s is no longer shared with the integration; without SENTRY_API_TOKEN, Sentry issue %s "
+                "is not told",
+                entry.identifier,
+                issue_id,
+            )
+            await self.forget(page_id)
+            return None
+        gone = (
+            f"The linked Notion entry {entry.identifier} is no longer shared with the Notion integration, or was "
+            "deleted for good; this issue is no longer kept in step with it. Sharing it with the integration again "
+            "links it again."
+        )
+        told: tuple[str, str] | None = (issue_id, gone)
+        try:
+            await self._sentry.add_note(issue_id, gone)
+        except IssueNotFound:
+            told = None  # deleted in Sentry: nobody left to tell
+        await self.forget(page_id)
+        return told
+
     async def forget(self, page_id: str) -> None:
         await self._state.put(f"{page_id}:entry", "")
 
@@ -250,7 +286,8 @@ class EntrySync:
         try:
             entry = await self._columns.snapshot(page_id)
         except IssueNotFound:
-            return EntryUpdate()  # the entry was deleted or unshared: nothing left to keep in step
+            await self.unreadable(page_id)
+            return EntryUpdate(skipped=UNSHARED)
         await self.saw(entry)
         plan = await self._plan(page_id, event, issue, entry)
         return EntryUpdate() if plan is None else await self._carry_out(page_id, event, plan)

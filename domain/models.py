@@ -224,6 +224,7 @@ class EntryUpdate(Frozen):
     details: dict[str, str | int | None] = {}
     sentry_status: SentryStatus | None = None  # written to Sentry instead, when the entry's status won
     sentry_assignee: str | None = None  # the Sentry user assigned ("" nobody), when the entry's assignee went there
+    skipped: str = ""  # why nothing could be written, when the entry could not be read
 
     def __bool__(self) -> bool:
         return (

@@ -1,4 +1,5 @@
-from domain.errors import TrackerMisconfigured
+from domain.entry_sync import UNSHARED, EntrySync
+from domain.errors import IssueNotFound, TrackerMisconfigured
 from domain.linking import NOT_LINKED, linked_page
 from domain.models import Job, JobOutcome, SyncPolicy
 from domain.ports import Comments, Entries, LinkRegistry, Locks, SyncState
@@ -21,9 +22,10 @@ class ApplyComment:
         locks: Locks,
         state: SyncState,
         policy: SyncPolicy,
+        sync: EntrySync,
     ) -> None:
         self._entries, self._registry, self._comments = entries, registry, comments
-        self._locks, self._state, self._policy = locks, state, policy
+        self._locks, self._state, self._policy, self._sync = locks, state, policy, sync
 
     async def __call__(self, job: Job) -> JobOutcome:
         event = parse(job)
@@ -34,6 +36,14 @@ class ApplyComment:
         page_id = await linked_page(self._entries, self._registry, event.installation_id, event.issue_id)
         if page_id is None:
             return JobOutcome(outcome="skipped", reason=NOT_LINKED)
+        try:
+            return await self._apply(page_id, event)
+        except IssueNotFound:
+            if not await self._unreadable(page_id):
+                raise  # the Notion comment, not its page
+            return JobOutcome(outcome="skipped", entry=page_id, reason=UNSHARED)
+
+    async def _apply(self, page_id: str, event: IssueEvent) -> JobOutcome:
         key = f"comment:{event.installation_id}:{event.comment_id}"
         # Held while the comment is written: a redelivery running beside this one fails, and its retry
         # finds the comment; a worker that dies holding it frees it when the lock expires.
@@ -58,6 +68,17 @@ class ApplyComment:
                 await self._state.put(f"{key}:deleted", "1")
                 return JobOutcome.of(page_id, ("comment deleted",) if known else (), reason="the comment never arrived")
         return JobOutcome.of(page_id, (), reason="the comment was there")
+
+    async def _unreadable(self, page_id: str) -> bool:
+        # Notion answers 404 for a page no longer shared with the integration, or deleted for good, and sends no
+        # event of either: this comment may be the first to find out.
+        try:
+            await self._entries.get_entry(page_id)
+        except IssueNotFound:
+            async with self._locks.hold(f"entry:{page_id}"):
+                await self._sync.unreadable(page_id)
+            return True
+        return False
 
     async def _create(self, page_id: str, key: str, event: IssueEvent) -> bool:
         """Answers whether it added the comment, rather than finding the one an earlier run added."""

@@ -27,9 +27,12 @@ class ApplyIssueEvent:
         if page_id is None:
             return JobOutcome(outcome="skipped", reason=NOT_LINKED)
         if not self._sync.reads_sentry:
-            return JobOutcome.of(page_id, (await self._sync.apply(page_id, event)).changes(), reason=UP_TO_DATE)
-        try:
-            update = await self._sync.sync(page_id, event.issue_id)
-            return JobOutcome.of(page_id, update.changes(), reason=UP_TO_DATE)
-        except IssueNotFound:  # the issue was deleted: nothing left to follow
-            return JobOutcome(outcome="skipped", entry=page_id, reason="Sentry no longer has this issue")
+            update = await self._sync.apply(page_id, event)
+        else:
+            try:
+                update = await self._sync.sync(page_id, event.issue_id)
+            except IssueNotFound:  # the issue was deleted: nothing left to follow
+                return JobOutcome(outcome="skipped", entry=page_id, reason="Sentry no longer has this issue")
+        if update.skipped:
+            return JobOutcome(outcome="skipped", entry=page_id, reason=update.skipped)
+        return JobOutcome.of(page_id, update.changes(), reason=UP_TO_DATE)

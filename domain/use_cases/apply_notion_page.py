@@ -1,7 +1,7 @@
 import logging
 from urllib.parse import unquote
 
-from domain.entry_sync import EntrySync
+from domain.entry_sync import UNSHARED, EntrySync
 from domain.errors import InvalidWebhook, IssueNotFound
 from domain.models import EntrySnapshot, EntryUpdate, Frozen, Job, JobOutcome
 from domain.notion_events import NotionEvent, parse
@@ -83,7 +83,7 @@ class ApplyNotionPage:
             try:
                 entry = await self._columns.snapshot(event.page_id)
             except IssueNotFound:
-                return await self._unreadable(event.page_id, self._sentry)
+                return await self._unreadable(event.page_id)
             await self._sync.saw(entry)
             issue_id = sentry_issue_id(entry.entry.sentry_url)
             if not entry.in_data_source:
@@ -95,26 +95,11 @@ class ApplyNotionPage:
             except IssueNotFound:
                 return PageApplied(skipped=f"Sentry has no issue {issue_id}", issue_id=issue_id)
 
-    async def _unreadable(self, page_id: str, sentry: SentryApi) -> PageApplied:
-        # Notion answers 404 for a page no longer shared with the integration, or deleted for good (no event
-        # tells of either): its issue is told once, from the entry as last read, which is then forgotten until
-        # the page can be read again. An entry in the trash has told its issue already.
-        skipped = PageApplied(skipped="the page is not shared with the integration")
-        entry = await self._sync.last_seen(page_id)
-        issue_id = sentry_issue_id(entry.sentry_url) if entry else None
-        if entry is None or issue_id is None or await self._state.get(f"{page_id}:trashed") == "1":
-            return skipped
-        gone = (
-            f"The linked Notion entry {entry.identifier} is no longer shared with the Notion integration, or was "
-            "deleted for good; this issue is no longer kept in step with it. Sharing it with the integration again "
-            "links it again."
-        )
-        try:
-            await sentry.add_note(issue_id, gone)
-        except IssueNotFound:
-            return PageApplied(skipped=f"Sentry has no issue {issue_id}", issue_id=issue_id)
-        await self._sync.forget(page_id)
-        return PageApplied(issue_id=issue_id, note=gone)
+    async def _unreadable(self, page_id: str) -> PageApplied:
+        if (told := await self._sync.unreadable(page_id)) is None:
+            return PageApplied(skipped=UNSHARED)
+        issue_id, note = told
+        return PageApplied(issue_id=issue_id, note=note)
 
     async def _apply(self, event: NotionEvent, entry: EntrySnapshot, issue_id: str, sentry: SentryApi) -> PageApplied:
         page_id, trashed_key = entry.entry.page_id, f"{entry.entry.page_id}:trashed"

@@ -341,6 +341,46 @@ async def test_an_entry_no_longer_shared_tells_sentry_once_and_sharing_it_again_
     assert sync.notes() == [gone]
 
 
+async def test_an_entry_unshared_without_any_event_is_told_by_sentrys_next_changes_once(sync: Sync) -> None:
+    database_id = sync.notion.page(sync.page_id)["parent"]["database_id"]
+    sync.notion.share(database_id, shared=False)  # Notion sends no event of it
+    comment = {"comment_id": 77, "issue_id": ISSUE, "project_slug": "backend", "comment": "Seen after deploy"}
+    comment |= {"timestamp": "2026-05-04T12:00:01.000000Z"}
+
+    sync.sentry.set_status(ISSUE, "resolved")
+    await sync.sentry_webhook("issue", "resolved", {"issue": group(ISSUE, status="resolved")})
+    await sync.settle()
+    (gone,) = sync.notes()
+    assert gone.startswith("The linked Notion entry BUG-1 is no longer shared with the Notion integration")
+    await sync.sentry_webhook("comment", "created", comment)
+    await sync.settle()  # no job ends among the dead letters
+
+    assert sync.notes() == [gone]
+    assert sync.notion.comments == []
+
+    sync.notion.share(database_id)
+    await sync.sentry_webhook("issue", "resolved", {"issue": group(ISSUE, status="resolved")})
+    await sync.sentry_webhook("comment", "created", comment | {"comment_id": 78})
+    await sync.settle()
+
+    assert sync.status() == ("Done", "resolved")
+    assert len(sync.notion.comments) == 1
+    assert sync.notes() == [gone]
+
+
+async def test_an_assignee_chosen_in_the_create_form_is_assigned_in_sentry(sync: Sync) -> None:
+    issue_id = ISSUE + 1
+    sync.sentry.add_issue(issue_id)
+    fields = {"title": "Login fails", "description": description("BACKEND-1B", issue_id, "x"), "assignee": sync.ada}
+    body = issue_link_body(fields, issue_id=issue_id)
+    resp = await sync.client.post("/sentry/issue-link/create", data=body, headers=ui_headers(body))
+    assert resp.status == 201, await resp.text()
+
+    await sync.settle()  # the refresh the create queued
+
+    assert sync.sentry.issue(issue_id)["assignedTo"]["id"] == sync.ada_in_sentry
+
+
 async def test_the_assignee_follows_by_email_and_clearing_unassigns(sync: Sync) -> None:
     grace = sync.notion.add_user("Grace Hopper", "grace@example.com")  # no Sentry member has her email
     sync.sentry.add_member("grace@example.com", pending=True)  # an invitation is no member yet

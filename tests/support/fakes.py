@@ -2,9 +2,10 @@ import itertools
 import uuid
 from collections.abc import Sequence
 
-from adapters.memory import InlineOnlyQueue, MemoryCache, MemoryLocks
+from adapters.memory import InlineOnlyQueue, MemoryCache, MemoryLocks, MemorySyncState
 from adapters.notion.schema import NotionSchema
 from adapters.sandbox import MemoryWorkspace, Person
+from domain.entry_sync import EntrySync
 from domain.errors import DomainError, IssueNotFound, SentryRefused, TrackerUnavailable
 from domain.models import (
     Actor,
@@ -16,8 +17,9 @@ from domain.models import (
     SentryIssueState,
     SentryMember,
     SentryStatus,
+    SyncPolicy,
 )
-from domain.ports import SentryApi
+from domain.ports import Locks, SentryApi, SyncState
 from domain.stale_while_revalidate import StaleWhileRevalidate
 from tests.support.sentry import INSTALLATION
 
@@ -43,6 +45,27 @@ def fresh_schemas() -> StaleWhileRevalidate[NotionSchema]:
 
 def link_request(page_id: str, issue_id: int = 4242) -> LinkRequest:
     return LinkRequest(sentry=sentry_issue(issue_id), actor=JANE, page_id=page_id)
+
+
+def entry_sync(
+    workspace: MemoryWorkspace,
+    *,
+    sentry: SentryApi | None = None,
+    state: SyncState | None = None,
+    locks: Locks | None = None,
+    policy: SyncPolicy | None = None,
+) -> EntrySync:
+    """The worker's EntrySync as container.py builds it, over the in-memory workspace."""
+    return EntrySync(
+        columns=workspace,
+        people=workspace,
+        assignees=StaleWhileRevalidate(cache=MemoryCache(), locks=MemoryLocks(), fresh_s=60),
+        members=StaleWhileRevalidate(cache=MemoryCache(), locks=MemoryLocks(), fresh_s=60),
+        locks=locks or MemoryLocks(),
+        state=state or MemorySyncState(),
+        policy=policy or SyncPolicy(),
+        sentry=sentry,
+    )
 
 
 class FakeWorkspace(MemoryWorkspace):

@@ -9,7 +9,7 @@ from domain.models import Assignee, Job, JobOutcome, SyncPolicy
 from domain.sentry_events import delivery
 from domain.use_cases.apply_comment import ApplyComment
 from domain.use_cases.apply_notion_comment import ApplyNotionComment, Outcome
-from tests.support.fakes import FakeSentryApi, FakeWorkspace
+from tests.support.fakes import FakeSentryApi, FakeWorkspace, entry_sync
 from tests.support.notion_webhooks import INTEGRATION, comment_job
 from tests.support.sentry import webhook
 
@@ -151,6 +151,7 @@ async def test_a_comment_that_came_from_sentry_is_not_sent_back(
         locks=MemoryLocks(),
         state=state,
         policy=SyncPolicy(),
+        sync=entry_sync(tracker, state=state),
     )
     data = {"comment_id": 77, "issue_id": 4242, "project_slug": "backend", "timestamp": "2026-11-27T01:00:00Z"}
     body = webhook("created", data | {"comment": "Seen again"})

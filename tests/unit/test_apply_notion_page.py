@@ -1,17 +1,15 @@
 import logging
-from typing import Any
 
 import pytest
 
-from adapters.memory import MemoryCache, MemoryLocks, MemorySyncState
+from adapters.memory import MemoryLocks, MemorySyncState
 from adapters.sandbox import ASSIGNEE_ID, Page
-from domain.entry_sync import EntrySync
+from domain.entry_sync import UNSHARED
 from domain.models import Assignee, Job, SentryIssueState, SentryMember, StatusWinner, SyncPolicy
 from domain.notion_events import job, parse
-from domain.stale_while_revalidate import StaleWhileRevalidate
 from domain.use_cases.apply_notion_page import ApplyNotionPage, PageApplied
 from domain.use_cases.apply_notion_schema import ApplyNotionSchema
-from tests.support.fakes import FakeSentryApi, FakeWorkspace
+from tests.support.fakes import FakeSentryApi, FakeWorkspace, entry_sync
 from tests.support.notion_webhooks import INTEGRATION, page_event
 
 ADA = Assignee(id="u-ada", name="Ada Lovelace", email="ada@example.org")
@@ -33,14 +31,8 @@ class Sync:
         policy = policy or SyncPolicy()
         locks, state = MemoryLocks(), MemorySyncState()
 
-        def swr() -> StaleWhileRevalidate[Any]:
-            return StaleWhileRevalidate(cache=MemoryCache(), locks=MemoryLocks(), fresh_s=60)
-
         sentry = self.sentry if api else None
-        self.entry_sync = EntrySync(
-            columns=self.notion, people=self.notion, assignees=swr(), members=swr(), locks=locks, state=state,
-            policy=policy, sentry=sentry,
-        )  # fmt: skip
+        self.entry_sync = entry_sync(self.notion, sentry=sentry, state=state, locks=locks, policy=policy)
         self.apply = ApplyNotionPage(
             columns=self.notion, people=self.notion, sync=self.entry_sync, locks=locks, state=state, sentry=sentry
         )
@@ -201,7 +193,7 @@ async def test_an_entry_that_can_no_longer_be_read_leaves_one_note_unless_its_tr
     assert note.startswith("The linked Notion entry BUG-1 is no longer shared with the Notion integration")
     assert len(sync.sentry.notes) == 1
     assert first.note == note
-    assert again.skipped == unknown.skipped == after_trash.skipped == "the page is not shared with the integration"
+    assert again.skipped == unknown.skipped == after_trash.skipped == UNSHARED
     assert len(trashed.sentry.notes) == 1  # the trash's
 
 
@@ -289,12 +281,22 @@ async def test_an_edit_of_another_column_leaves_an_assignee_changed_in_sentry_al
     assert (sync.sentry.issues["4242"].assignee_id, sync.page.assignee_ids) == (in_sentry, people)
 
 
-async def test_without_a_base_an_event_not_naming_the_assignee_column_leaves_sentrys_alone(sync: Sync) -> None:
-    sync.page.assignee_ids = ("u-ada",)  # assigned before this version kept a base; unassigned in Sentry since
+@pytest.mark.parametrize("first", ["sentry", "notion"], ids=["sentry-sync-first", "notion-event-first"])
+@pytest.mark.parametrize(("team", "assigned"), [(False, "77"), (True, None)], ids=["unassigned", "team"])
+async def test_without_a_base_the_entrys_person_is_assigned_to_an_issue_nobody_has(
+    sync: Sync, first: str, team: bool, assigned: str | None
+) -> None:
+    # Set when the entry was made (the create form, an alert rule), or before this version kept a base.
+    sync.page.assignee_ids = ("u-ada",)
+    sync.sentry.issues["4242"] = sync.sentry.issues["4242"].model_copy(update={"assignee_is_team": team})
 
-    await sync.edit(status="Done")
+    if first == "sentry":
+        await sync.entry_sync.sync(sync.page_id, "4242")
+    else:
+        await sync.edit(status="Done")  # an event not naming the Assignee column
 
-    assert sync.sentry.writes == [("4242", "status", "resolved")]
+    assert sync.sentry.issues["4242"].assignee_id == assigned
+    assert sync.page.assignee_ids == ("u-ada",)
 
 
 async def test_sentrys_status_takes_the_option_named_for_its_transition() -> None:

@@ -1,25 +1,12 @@
-from adapters.memory import MemoryCache, MemoryLocks, MemorySyncState
-from domain.entry_sync import EntrySync
-from domain.models import Assignee, SentryIssueState, SentryMember, SyncPolicy
-from domain.stale_while_revalidate import StaleWhileRevalidate
+from domain.models import Assignee, SentryIssueState, SentryMember
 from domain.use_cases.reconcile import Reconcile
-from tests.support.fakes import FakeSentryApi, FakeWorkspace
+from tests.support.fakes import FakeSentryApi, FakeWorkspace, entry_sync
 
 ADA = Assignee(id="u-ada", name="Ada Lovelace", email="ada@example.org")
 
 
 def reconcile(tracker: FakeWorkspace, sentry: FakeSentryApi) -> Reconcile:
-    sync = EntrySync(
-        columns=tracker,
-        people=tracker,
-        assignees=StaleWhileRevalidate(cache=MemoryCache(), locks=MemoryLocks(), fresh_s=60),
-        members=StaleWhileRevalidate(cache=MemoryCache(), locks=MemoryLocks(), fresh_s=60),
-        locks=MemoryLocks(),
-        state=MemorySyncState(),
-        policy=SyncPolicy(),
-        sentry=sentry,
-    )
-    return Reconcile(entries=tracker, sync=sync)
+    return Reconcile(entries=tracker, sync=entry_sync(tracker, sentry=sentry))
 
 
 async def test_drifted_entries_are_repaired_and_reported() -> None:

@@ -1,15 +1,16 @@
+import logging
+
 import pytest
 
-from adapters.memory import MemoryCache, MemoryLinkRegistry, MemoryLocks, MemorySyncState
-from domain.entry_sync import EntrySync
+from adapters.memory import MemoryLinkRegistry, MemoryLocks, MemorySyncState
+from domain.entry_sync import UNSHARED
 from domain.errors import TrackerUnavailable
-from domain.models import Assignee, Job, JobOutcome, SentryIssueState, SentryMember, StatusColumn, SyncPolicy
+from domain.models import Assignee, Job, JobOutcome, SentryIssueState, StatusColumn, SyncPolicy
 from domain.sentry_events import delivery
-from domain.stale_while_revalidate import StaleWhileRevalidate
 from domain.use_cases.apply_comment import ApplyComment
 from domain.use_cases.apply_issue_event import UP_TO_DATE, ApplyIssueEvent
 from domain.use_cases.run_job import RunJob
-from tests.support.fakes import FakeSentryApi, FakeWorkspace
+from tests.support.fakes import FakeSentryApi, FakeWorkspace, entry_sync
 from tests.support.sentry import group, webhook
 
 ADA = Assignee(id="u-ada", name="Ada Lovelace", email="ada@example.org")
@@ -27,14 +28,9 @@ def applying(
 ) -> RunJob:
     # The worker's table as container.py builds it, over the in-memory workspace.
     registry, locks, state, policy = MemoryLinkRegistry(), MemoryLocks(), MemorySyncState(), policy or SyncPolicy()
-    assignees = StaleWhileRevalidate[list[Assignee]](cache=MemoryCache(), locks=MemoryLocks(), fresh_s=60)
-    members = StaleWhileRevalidate[list[SentryMember]](cache=MemoryCache(), locks=MemoryLocks(), fresh_s=60)
-    sync = EntrySync(
-        columns=tracker, people=tracker, assignees=assignees, members=members, locks=locks, state=state,
-        policy=policy, sentry=sentry,
-    )  # fmt: skip
+    sync = entry_sync(tracker, sentry=sentry, state=state, locks=locks, policy=policy)
     comments = ApplyComment(
-        entries=tracker, registry=registry, comments=tracker, locks=locks, state=state, policy=policy
+        entries=tracker, registry=registry, comments=tracker, locks=locks, state=state, policy=policy, sync=sync
     )
     issues = ApplyIssueEvent(entries=tracker, registry=registry, sync=sync)
     return RunJob(handlers={"sentry.issue": issues, "sentry.comment": comments})
@@ -255,6 +251,23 @@ async def test_with_sentrys_api_an_issue_deleted_in_sentry_changes_nothing(
 
     assert tracker.pages[page_id].status == "Not started"
     assert "update_entry" not in tracker.calls
+
+
+async def test_without_sentrys_api_an_entry_no_longer_shared_is_skipped_and_logged_once(
+    apply: RunJob, tracker: FakeWorkspace, page_id: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    await apply(job("issue", "resolved", {"issue": group(status="resolved")}, 100))  # the entry is read
+    del tracker.pages[page_id]  # Notion answers 404: unshared, or deleted for good, and sends no event
+
+    with caplog.at_level(logging.INFO, logger="domain.entry_sync"):
+        outcomes = [await apply(job("issue", "unresolved", {"issue": group(substatus="regressed")}, t)) for t in (2, 3)]
+
+    assert outcomes == [JobOutcome(outcome="skipped", entry=page_id, reason=UNSHARED)] * 2
+    (told,) = [r.getMessage() for r in caplog.records if "no longer shared" in r.getMessage()]
+    assert told == (
+        "Notion entry BUG-1 is no longer shared with the integration; without SENTRY_API_TOKEN, Sentry issue 4242 is "
+        "not told"
+    )
 
 
 class LosesAnswers(FakeWorkspace):
