@@ -10,6 +10,7 @@ from domain.models import (
     Actor,
     Assignee,
     CreateRequest,
+    EntrySnapshot,
     Job,
     LinkRequest,
     SentryIssue,
@@ -17,7 +18,7 @@ from domain.models import (
     SentryMember,
     SentryStatus,
 )
-from domain.ports import SentryApi
+from domain.ports import Cache, SentryApi
 from domain.stale_while_revalidate import StaleWhileRevalidate
 from tests.support.sentry import INSTALLATION
 
@@ -48,8 +49,14 @@ def link_request(page_id: str, issue_id: int = 4242) -> LinkRequest:
 class FakeWorkspace(MemoryWorkspace):
     """The sandbox's in-memory workspace, with a call log and failures on demand."""
 
-    def __init__(self, *, assignees: Sequence[Assignee] = (), fail: DomainError | None = None) -> None:
-        super().__init__(people=[Person(a) for a in assignees], scope="ws:db")
+    def __init__(
+        self,
+        *,
+        assignees: Sequence[Assignee] = (),
+        fail: DomainError | None = None,
+        seen: Cache[EntrySnapshot] | None = None,
+    ) -> None:
+        super().__init__(people=[Person(a) for a in assignees], scope="ws:db", seen=seen)
         self.fail = fail
         self.fail_on: set[str] = set()
         self.calls: list[str] = []
