@@ -128,7 +128,8 @@ class RedisCache(Cache[T]):
         await self._breaker.run(f"{self._name}.store", self._breaker.redis.set(self._key(key), data, ex=self._keep_s))
 
     async def forget(self, key: str) -> None:
-        await self._breaker.run(f"{self._name}.forget", self._breaker.redis.delete(self._key(key)))
+        if await self._breaker.run(f"{self._name}.forget", self._breaker.redis.delete(self._key(key))) is None:
+            raise StoreUnavailable(f"Redis could not forget the cached {self._name} {key}.")
 
     def _key(self, key: str) -> str:
         return f"{self._breaker.prefix}:{self._name}:{key}"

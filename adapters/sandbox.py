@@ -1,13 +1,15 @@
 import asyncio
 import itertools
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from domain.errors import IssueNotFound
+from domain.errors import DomainError, IssueNotFound
 from domain.models import (
     Assignee,
     Block,
+    Cached,
     ChoiceColumn,
     Database,
     Entry,
@@ -20,7 +22,7 @@ from domain.models import (
     NotionComment,
     StatusColumn,
 )
-from domain.ports import Dependency, Workspace
+from domain.ports import Cache, Dependency, Workspace
 from domain.sentry_events import DETAILS, sentry_issue_id
 
 STATUS = StatusColumn(
@@ -66,8 +68,16 @@ class MemoryWorkspace(Workspace, Dependency):
     """A Notion workspace held in memory: the sandbox's, and the tests' stand-in for Notion."""
 
     def __init__(
-        self, *, title: str = "Bugs", prefix: str = "BUG", people: Sequence[Person] = (), scope: str = "sandbox:bugs"
+        self,
+        *,
+        title: str = "Bugs",
+        prefix: str = "BUG",
+        people: Sequence[Person] = (),
+        scope: str = "sandbox:bugs",
+        seen: Cache[EntrySnapshot] | None = None,
     ) -> None:
+        # `seen`: the entries last read or written, kept as Notion's adapter keeps them, so that syncs plan on them.
+        self._seen = seen
         self.db = Database(title=title, scope=scope)
         self.prefix = prefix
         self.pages: dict[str, Page] = {}
@@ -198,37 +208,54 @@ class MemoryWorkspace(Workspace, Dependency):
         pass  # held in memory: always current
 
     async def snapshot(self, page_id: str) -> EntrySnapshot:
-        await self._touch("snapshot")
-        if page_id not in self.pages:
-            raise IssueNotFound("No entry with that ID is shared with the Notion integration.")
+        await self._call(page_id, "snapshot")
+        return await self._seeing(page_id)
+
+    async def _call(self, page_id: str, operation: str) -> None:
+        # As Notion's adapter: a call that fails forgets the entry as last seen.
+        try:
+            await self._touch(operation)
+            if page_id not in self.pages:
+                raise IssueNotFound("No entry with that ID is shared with the Notion integration.")
+        except DomainError:
+            await self.forget_seen(page_id)
+            raise
+
+    async def _seeing(self, page_id: str) -> EntrySnapshot:
         page = self.pages[page_id]
         state = EntryState(status=page.status, assignee_ids=page.assignee_ids, details=dict(page.details))
         entry = page.issue.model_copy(update={"in_database": page.issue.in_database and not page.in_trash})
         # `edited` counts edits; as seconds it orders them as Notion's last_edited_time would.
-        return EntrySnapshot(
+        seen = EntrySnapshot(
             entry=entry,
             state=state,
             in_data_source=page.issue.in_database,
             in_trash=page.in_trash,
             edited_at=page.edited,
         )
+        if self._seen is not None:
+            await self._seen.store(page_id, Cached[EntrySnapshot](value=seen, fetched_at=time.time()))
+        return seen
 
     async def last_seen(self, page_id: str) -> EntrySnapshot | None:
-        return None  # reading costs nothing here
+        kept = None if self._seen is None else await self._seen.load(page_id)
+        return None if kept is None else kept.value
 
     async def forget_seen(self, page_id: str) -> None:
-        pass
+        if self._seen is not None:
+            await self._seen.forget(page_id)
 
     async def bot_id(self) -> str:
         return self.bot
 
     async def update_entry(self, page_id: str, update: EntryUpdate) -> None:
-        await self._touch("update_entry")
+        await self._call(page_id, "update_entry")
         page = self.pages[page_id]
         page.status = update.status if update.status is not None else page.status
         page.assignee_ids = update.assignee_ids if update.assignee_ids is not None else page.assignee_ids
         page.details |= {k: v for k, v in update.details.items() if k in self.details}
         page.edited = next(self._clock)
+        await self._seeing(page_id)
 
     async def add_comment(self, page_id: str, text: str, author: str) -> str:
         await self._touch("add_comment")

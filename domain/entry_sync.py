@@ -206,6 +206,11 @@ class EntrySync:
             await self._state.put(f"{page_id}:status:base", status.base.model_dump_json())
         if assignee.base is not None:
             await self._state.put(f"{page_id}:assignee:base", assignee.base.model_dump_json())
+            # Once the issue's assignee is no longer the one this sync assigned, whoever assigns it next in Sentry
+            # (that same user again included) is a person, whom emptying the column must not unassign.
+            by_sync = f"{page_id}:assignee:by_sync"
+            if (assigned := await self._state.get(by_sync)) and assigned != assignee.base.sentry:
+                await self._state.put(by_sync, "")
 
     async def _sentry_user(self, page_id: str, person: str, issue: SentryIssueState, sentry: SentryApi) -> str | None:
         # The member with the person's email; None, said once per entry and person, when there is none.
@@ -329,6 +334,8 @@ class EntrySync:
         # way to one made on a read; None leaves the entry alone.
         if entry.in_trash:
             return None  # Notion refuses edits to a page in the trash; it comes back with page.undeleted
+        if not entry.in_data_source:
+            return None  # moved to another database: no longer an entry of this one, whatever its link says
         if (linked_to := sentry_issue_id(entry.entry.sentry_url)) is not None and linked_to != event.issue_id:
             # An entry follows the one issue its Sentry Link names, as its changes in Notion go to that issue
             # only. Another issue linked to it (named in its body), or the issue it linked before its Sentry

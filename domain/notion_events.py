@@ -67,10 +67,13 @@ class NotionEvent(Frozen):
     def kind(self) -> str | None:
         return KINDS.get(self.type)
 
-    def only_by(self, bot_ids: frozenset[str]) -> bool:
-        """Whether every author is one of the given bots: an event the service's own writes caused. A merged
-        event with a person among its authors is someone's change too, and is applied."""
-        return bool(self.authors) and all(a.type == "bot" and a.id in bot_ids for a in self.authors)
+    def only_by_service(self, bot_id: str) -> bool:
+        """Whether every author is the service's own bot (`bot_id`, the token's bot user): an event its own writes
+        caused. Notion's documentation leaves open whether authors name that bot or the integration, so
+        `integration_id` counts as ours too. A merged event with a person or another integration's bot among its
+        authors is someone's change too, and is applied."""
+        ours = {bot_id, self.integration_id} - {""}
+        return bool(self.authors) and all(a.type == "bot" and a.id in ours for a in self.authors)
 
 
 def decode(raw: bytes) -> Any:

@@ -106,7 +106,8 @@ class EntryColumns(Protocol):
         ...
 
     async def forget_seen(self, page_id: str) -> None:
-        """Forgets the entry as last seen, for a change made in Notion: the next use reads it."""
+        """Forgets the entry as last seen, for a change made in Notion: the next use reads it. Raises
+        StoreUnavailable when it may still be remembered."""
         ...
 
     async def update_entry(self, page_id: str, update: EntryUpdate) -> None:
@@ -258,7 +259,8 @@ class Dependency(Protocol):
 
 
 class Cache(Protocol[T]):
-    """Values with the time they were fetched, by key. Never raises: a broken cache behaves as an empty one."""
+    """Values with the time they were fetched, by key. `load` and `store` never raise: a broken cache behaves as
+    an empty one; `forget` raises StoreUnavailable when the value may still be there."""
 
     async def load(self, key: str) -> Cached[T] | None: ...
 

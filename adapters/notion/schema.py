@@ -33,6 +33,11 @@ class NotionSchema(BaseModel):
     def has(self, column: str, kind: str) -> bool:
         return column in self.columns and self.columns[column].type == kind
 
+    def fingerprint(self) -> str:
+        """The columns' names, ids, types and options: what a page's JSON is read by."""
+        shape = sorted((name, column.id, column.type, column.options) for name, column in self.columns.items())
+        return hashlib.sha256(json.dumps(shape).encode()).hexdigest()[:16]
+
 
 class Schemas:
     def __init__(

@@ -159,22 +159,26 @@ def assignees(users: Iterable[JSON]) -> list[Assignee]:
 def entry_state(page: JSON, columns: dict[str, Column], names: Columns) -> EntryState:
     props: JSON = page.get("properties", {})
 
+    def kind(column: str) -> str:
+        return (columns.get(column) or Column(id="", type="")).type
+
     def value(column: str) -> Any:
-        prop = props.get(column) or {}
-        return prop.get(prop.get("type", ""))
+        # Of the type the column has: a value of another (the column was retyped since the page was read) is none.
+        prop = props.get(column)
+        return prop.get(kind(column)) if isinstance(prop, dict) and prop.get("type") == kind(column) else None
 
     status = value(names.status) if names.status else None
     people = value(names.assignee) or []
     details: dict[str, str | int | None] = {}
     for key, column in names.details:
-        raw, kind = value(column), (columns.get(column) or Column(id="", type="")).type
-        if kind == "number":
+        raw = value(column)
+        if kind(column) == "number":
             details[key] = raw
-        elif kind == "date":
+        elif kind(column) == "date":
             details[key] = iso_utc((raw or {}).get("start"))
-        elif kind in ("rich_text", "title"):
+        elif kind(column) in ("rich_text", "title"):
             details[key] = plain(raw or []) or None
-        elif kind == "select":
+        elif kind(column) == "select":
             details[key] = (raw or {}).get("name")
     return EntryState(
         status=(status or {}).get("name") if isinstance(status, dict) else None,

@@ -1,3 +1,4 @@
+import contextlib
 import time
 from collections.abc import Awaitable, Sequence
 from typing import Literal
@@ -12,7 +13,7 @@ from adapters.notion.errors import MissingCapability
 from adapters.notion.pages import Pages
 from adapters.notion.schema import NotionSchema, Schemas
 from adapters.notion.search import search
-from domain.errors import DomainError
+from domain.errors import DomainError, StoreUnavailable
 from domain.models import (
     Assignee,
     Block,
@@ -188,8 +189,10 @@ class NotionWorkspace(Workspace):
             page = await self._pages.set_properties(page_id, {self._columns.sentry_url: {"url": sentry_url}})
         finally:
             # Not kept: linking holds the lock, not the entry's, so a sync of the entry may have written
-            # it meanwhile and kept a newer answer than this one.
-            await self.forget_seen(page_id)
+            # it meanwhile and kept a newer answer than this one. Redis failing here fails no link: what stays seen
+            # differs from the page in its Sentry Link alone.
+            with contextlib.suppress(StoreUnavailable):
+                await self.forget_seen(page_id)
         return self._pages.entry(schema, page)
 
     async def append(self, page_id: str, blocks: Sequence[Block]) -> None:
@@ -265,13 +268,17 @@ class NotionWorkspace(Workspace):
 
     async def snapshot(self, page_id: str) -> EntrySnapshot:
         schema = await self._schemas.describe()
-        return self._snapshot(schema, await self._seeing(page_id, self._pages.get(page_id)))
+        return self._snapshot(schema, await self._seeing(schema, page_id, self._pages.get(page_id)))
 
     async def last_seen(self, page_id: str) -> EntrySnapshot | None:
         if self._seen is None or (seen := await self._seen.load(_key(page_id))) is None:
             return None
-        # Read with the columns as they are now: a renamed column or option shows as it would in a read.
-        return self._snapshot(await self._schemas.describe(), seen.value)
+        # A page's JSON names its properties and options, and gives each value the type its column had: once a
+        # column or option is renamed or retyped, the page is read again rather than misread.
+        schema, page = await self._schemas.describe(), seen.value.get("page")
+        if seen.value.get("schema") != schema.fingerprint() or not isinstance(page, dict):
+            return None
+        return self._snapshot(schema, page)
 
     async def forget_seen(self, page_id: str) -> None:
         if self._seen is not None:
@@ -280,24 +287,27 @@ class NotionWorkspace(Workspace):
     async def update_entry(self, page_id: str, update: EntryUpdate) -> None:
         schema = await self._schemas.describe()
         if properties := wire.entry_properties(update, schema.columns, self._columns):
-            await self._seeing(page_id, self._pages.set_properties(page_id, properties))
+            await self._seeing(schema, page_id, self._pages.set_properties(page_id, properties))
 
     def _snapshot(self, schema: NotionSchema, page: JSON) -> EntrySnapshot:
         return wire.snapshot(
             self._pages.entry(schema, page), page, schema.columns, self._columns, schema.data_source_id
         )
 
-    async def _seeing(self, page_id: str, call: Awaitable[JSON]) -> JSON:
+    async def _seeing(self, schema: NotionSchema, page_id: str, call: Awaitable[JSON]) -> JSON:
         # Notion answers a read and a write of a page with the whole page as it is now (a token that may not read
         # content gets its id alone, which tells nothing).
         try:
             page = await call
         except DomainError:
-            # Gone, refused, in conflict or maybe written: whatever was seen no longer tells.
-            await self.forget_seen(page_id)
+            # Gone, refused, in conflict or maybe written: whatever was seen no longer tells. The call's own error
+            # says more than Redis failing to forget it.
+            with contextlib.suppress(StoreUnavailable):
+                await self.forget_seen(page_id)
             raise
         if self._seen is not None and "properties" in page:
-            await self._seen.store(_key(page_id), Cached[JSON](value=page, fetched_at=time.time()))
+            kept = {"schema": schema.fingerprint(), "page": page}
+            await self._seen.store(_key(page_id), Cached[JSON](value=kept, fetched_at=time.time()))
         else:
             await self.forget_seen(page_id)
         return page

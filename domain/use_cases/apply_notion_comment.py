@@ -77,7 +77,7 @@ class ApplyNotionComment:
         except InvalidWebhook:
             return "invalid"  # queued by a version that took it
         bot = await self._bot.bot_id()
-        if event.only_by(frozenset({bot, event.integration_id})):
+        if event.only_by_service(bot):
             return "own"
         # A comment the Sentry side put in Notion came from a Sentry comment: sending it back would echo it.
         if await self._state.get(f"claimed:{event.entity_id}"):

@@ -76,8 +76,7 @@ class ApplyNotionPage:
             return PageApplied(skipped=exc.message)
         if event.page_id is None:
             return PageApplied(skipped="not about a page")
-        bots = frozenset({await self._people.bot_id(), event.integration_id} - {""})
-        if event.only_by(bots):
+        if event.only_by_service(await self._people.bot_id()):
             return PageApplied(skipped="made by this service")
         async with self._locks.hold(f"entry:{event.page_id}"):
             try:

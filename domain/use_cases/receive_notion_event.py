@@ -4,7 +4,7 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 from domain import notion_events
-from domain.errors import DomainError
+from domain.errors import DomainError, StoreUnavailable
 from domain.notion_events import NotionEvent
 from domain.ports import EntryColumns, JobQueue, People
 from domain.use_cases.run_job import RunJob
@@ -48,32 +48,43 @@ class ReceiveNotionEvent:
     async def __call__(self, body: Any) -> tuple[NotionOutcome, NotionEvent]:
         event = notion_events.parse(body)
         job = notion_events.job(event, body, received_at=self._clock())
-        if job is None or (
-            self._data_source and event.data_source_id and _bare(event.data_source_id) != self._data_source
-        ):
-            return "ignored", event  # a type the sync does not act on, or a page of another database
+        if job is None:
+            return "ignored", event  # a type the sync does not act on
         try:
             # Read with the database's schema, which is cached: usually no call to Notion.
             async with asyncio.timeout(self._budget_s):
-                ours = _bare((await self._people.database()).workspace)
+                ours, bot = _bare((await self._people.database()).workspace), await self._people.bot_id()
         except (DomainError, TimeoutError):
             # Not known yet (a replica's first events, while it first reads the database): refusing would make
             # Notion wait a minute to send them again. The job is safe unchecked: a workspace's page and comment
-            # ids are its own, so the workers, reading with this token, cannot find another workspace's.
-            ours = ""
+            # ids are its own, so the workers, reading with this token, cannot find another workspace's. Without
+            # the bot's id, only the event's integration tells the service's own changes.
+            ours, bot = "", ""
         # Empty also when Notion's description does not name it (the sandbox, a schema cached by an older version).
         if ours and _bare(event.workspace_id) != ours:
             return "other_workspace", event
-        if self._columns is not None and job.kind == "notion.page" and event.page_id and not _bots_only(event):
-            # Now, not when its job runs: a Sentry change queued before this event would otherwise be planned on
-            # the entry as it was before the person's change. A bot's change waits for its job, which tells the
-            # service's own (nothing to read again) from another integration's.
+        forgotten = await self._forget_seen(event, job.kind, bot)
+        if self._data_source and event.data_source_id and _bare(event.data_source_id) != self._data_source:
+            return ("ignored" if forgotten else "lost"), event  # a page of another database
+        outcome = (await self._take_job(job)).outcome
+        if not forgotten and outcome in ("queued", "duplicate"):
+            # Acknowledged, it would leave Sentry's changes planned on the entry as it was: Notion sends it again,
+            # a duplicate of the queued job once the entry is forgotten. With Redis down altogether, the job ran
+            # at once, and the entries Redis keeps are as old as after the service's own writes meanwhile.
+            return "lost", event
+        return outcome, event
+
+    async def _forget_seen(self, event: NotionEvent, kind: str, bot: str) -> bool:
+        # Now, not when its job runs: a Sentry change queued before this event would otherwise be planned on the
+        # entry as it was before the change. Also for a page moved to another database, whose event is then
+        # dropped. The service's own change leaves the entry as its write answered it. False when Redis failed.
+        if self._columns is None or kind != "notion.page" or not event.page_id or event.only_by_service(bot):
+            return True
+        try:
             await self._columns.forget_seen(event.page_id)
-        return (await self._take_job(job)).outcome, event
-
-
-def _bots_only(event: NotionEvent) -> bool:
-    return bool(event.authors) and all(author.type == "bot" for author in event.authors)
+        except StoreUnavailable:
+            return False
+        return True
 
 
 def _bare(notion_id: str) -> str:

@@ -399,6 +399,23 @@ async def test_the_assignee_follows_by_email_and_clearing_unassigns(sync: Sync) 
     assert len(sync.sentry.calls("GET", "/api/0/organizations/acme/members/")) == 1  # the members are kept
 
 
+async def test_clearing_the_assignee_leaves_a_user_a_person_assigned_again_in_sentry(sync: Sync) -> None:
+    sync.notion.add_user("Grace Hopper", "grace@example.com")
+    grace_in_sentry = sync.sentry.add_member("grace@example.com", "Grace")
+    sync.person_sets(Assignee={"people": [{"id": sync.ada}]})
+    await sync.settle()
+    assert sync.assignees() == ([sync.ada], sync.ada_in_sentry)  # assigned by the sync
+    await sentry_assigns(sync, grace_in_sentry)
+    await sentry_assigns(sync, sync.ada_in_sentry)  # by a person in Sentry, this time
+    assert sync.assignees() == ([sync.ada], sync.ada_in_sentry)
+
+    sync.person_sets(Assignee={"people": []})
+    await sync.settle()
+
+    assert sync.assignees() == ([], sync.ada_in_sentry)
+    assert sync.sentry_writes() == [{"assignedTo": f"user:{sync.ada_in_sentry}"}]
+
+
 @pytest.mark.parametrize("in_sentry", ["unassigned", "reassigned"])
 async def test_an_assignee_changed_in_sentry_is_not_undone_by_another_edit_in_notion(
     sync: Sync, in_sentry: str
@@ -749,13 +766,16 @@ async def test_a_change_whose_event_is_on_its_way_is_read_when_the_entry_looks_u
     assert await sentry_changes(sync, "unresolved") == ["PATCH page"]
 
 
-async def test_an_event_received_makes_a_sentry_change_queued_before_it_read_the_entry(sync: Sync) -> None:
+@pytest.mark.parametrize("by", ["a person", "another integration"])
+async def test_an_event_received_makes_a_sentry_change_queued_before_it_read_the_entry(sync: Sync, by: str) -> None:
+    # Another integration writes through the API as its own bot: only the service's own bot leaves the entry seen.
+    author = sync.ada if by == "a person" else sync.notion.add_user("Triage Bot", bot=True)
     sync.worker.stop.set()
     await asyncio.wait_for(sync.worker.task, WAIT_S)
     sync.notion.clock, sync.sentry.clock = (lambda: T0 + timedelta(seconds=9)), (lambda: T0 + timedelta(seconds=5))
     sync.sentry.set_status(ISSUE, "resolved")
     await sync.sentry_webhook("issue", "resolved", {"issue": group(ISSUE, status="resolved")})
-    sync.person_sets(Status={"status": {"name": "In progress"}})  # later, by Notion's clock
+    sync.person_sets(by=author, Status={"status": {"name": "In progress"}})  # later, by Notion's clock
     await sync.hooks.deliver()  # queued after Sentry's webhook, and told before that runs
     since = len(sync.notion.requests)
 

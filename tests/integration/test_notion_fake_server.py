@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from pytest_aiohttp import AiohttpServer
 
-from adapters.notion.client import open_notion_client
+from adapters.memory import MemoryCache
+from adapters.notion.client import JSON, open_notion_client
 from adapters.notion.columns import Columns
 from adapters.notion.workspace import NotionWorkspace
 from domain import markdown
@@ -57,7 +58,12 @@ async def connect(aiohttp_server: AiohttpServer) -> AsyncIterator[Connect]:
     async with contextlib.AsyncExitStack() as stack:
 
         async def connect(
-            fake: FakeNotion | None = None, properties: Mapping[str, Any] | None = None, *, shared: bool = True
+            fake: FakeNotion | None = None,
+            properties: Mapping[str, Any] | None = None,
+            *,
+            shared: bool = True,
+            columns: Columns | None = None,
+            seen: MemoryCache[JSON] | None = None,
         ) -> Notion:
             fake = fake or FakeNotion(seed=7)
             database_id, data_source_id = fake.add_database("Bugs", properties, shared=shared)
@@ -66,7 +72,12 @@ async def connect(aiohttp_server: AiohttpServer) -> AsyncIterator[Connect]:
                 open_notion_client(token=fake.token, base_url=str(server.make_url("/")), timeout_s=5)
             )
             tracker = NotionWorkspace(
-                client, database_id=database_id, columns=Columns(), schemas=fresh_schemas(), recovery_delays_s=(0, 0)
+                client,
+                database_id=database_id,
+                columns=columns or Columns(),
+                schemas=fresh_schemas(),
+                recovery_delays_s=(0, 0),
+                seen=seen,
             )
             return Notion(fake, database_id, data_source_id, tracker)
 
@@ -562,3 +573,19 @@ async def test_the_bot_user_id_comes_with_the_schema(notion: Notion) -> None:
 
     assert await notion.tracker.bot_id() == notion.fake.bot_id
     assert notion.sent("GET", "/v1/users/me") == before
+
+
+async def test_an_entry_last_seen_before_an_option_was_renamed_is_read_again(connect: Connect) -> None:
+    notion = await connect(columns=Columns(status="Status"), seen=MemoryCache())
+    page_id = notion.add("Checkout crashes", sentry_url=SENTRY_URL)
+    notion.fake.person_updates_properties(page_id, {"Status": {"status": {"name": "Done"}}}, by=notion.fake.bot_id)
+    await notion.tracker.snapshot(page_id)
+    seen = await notion.tracker.last_seen(page_id)
+    assert seen is not None
+    assert seen.state.status == "Done"
+    # Renaming tells of the columns, not of the pages that have the option.
+    notion.fake.person_renames_option(notion.data_source_id, "Status", "Done", "Shipped", by=notion.fake.bot_id)
+    await notion.tracker.forget_schema()  # as the schema's event makes the workers do
+
+    assert await notion.tracker.last_seen(page_id) is None
+    assert (await notion.tracker.snapshot(page_id)).state.status == "Shipped"

@@ -125,6 +125,16 @@ async def test_redis_refusing_connections_is_bypassed_and_logged() -> None:
     assert any(e["event"] == "lock_local_only" for e in logs)
 
 
+async def test_a_value_redis_cannot_forget_is_said_to_be_maybe_still_there() -> None:
+    server = fakeredis.FakeServer()
+    cache = people_cache(RedisCircuitBreaker(fakeredis.FakeAsyncRedis(server=server), prefix="p"))
+    await cache.store("ws:db", Cached(value=PEOPLE, fetched_at=0))
+    server.connected = False
+
+    with pytest.raises(StoreUnavailable):
+        await cache.forget("ws:db")
+
+
 async def test_redis_dying_mid_run_then_coming_back() -> None:
     server = fakeredis.FakeServer()
     breaker = RedisCircuitBreaker(fakeredis.FakeAsyncRedis(server=server), prefix="p", cooldown_s=0.0)

@@ -11,6 +11,7 @@ from domain.models import (
     Actor,
     Assignee,
     CreateRequest,
+    EntrySnapshot,
     Job,
     LinkRequest,
     SentryIssue,
@@ -19,7 +20,7 @@ from domain.models import (
     SentryStatus,
     SyncPolicy,
 )
-from domain.ports import Locks, SentryApi, SyncState
+from domain.ports import Cache, Locks, SentryApi, SyncState
 from domain.stale_while_revalidate import StaleWhileRevalidate
 from tests.support.sentry import INSTALLATION
 
@@ -71,8 +72,14 @@ def entry_sync(
 class FakeWorkspace(MemoryWorkspace):
     """The sandbox's in-memory workspace, with a call log and failures on demand."""
 
-    def __init__(self, *, assignees: Sequence[Assignee] = (), fail: DomainError | None = None) -> None:
-        super().__init__(people=[Person(a) for a in assignees], scope="ws:db")
+    def __init__(
+        self,
+        *,
+        assignees: Sequence[Assignee] = (),
+        fail: DomainError | None = None,
+        seen: Cache[EntrySnapshot] | None = None,
+    ) -> None:
+        super().__init__(people=[Person(a) for a in assignees], scope="ws:db", seen=seen)
         self.fail = fail
         self.fail_on: set[str] = set()
         self.calls: list[str] = []

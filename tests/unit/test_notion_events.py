@@ -70,7 +70,7 @@ def test_types_the_sync_does_not_act_on_make_no_job() -> None:
     [([BOT], True), ([BOT, PERSON], False), ([PERSON], False), ([], False), ([{**BOT, "type": "person"}], False)],
 )
 def test_only_by_our_bot_when_every_author_is_it(authors: list[dict[str, str]], only_ours: bool) -> None:
-    assert notion_events.parse(event(authors=authors)).only_by(frozenset({BOT["id"]})) is only_ours
+    assert notion_events.parse(event(authors=authors)).only_by_service(BOT["id"]) is only_ours
 
 
 @pytest.mark.parametrize(

@@ -2,14 +2,15 @@ import uuid
 
 import pytest
 
-from adapters.memory import MemoryVerificationTokens
-from domain.errors import InvalidWebhook, TrackerUnavailable
-from domain.models import Database, Job, JobOutcome, PendingToken
+from adapters.memory import MemoryCache, MemoryVerificationTokens
+from domain.errors import InvalidWebhook, StoreUnavailable, TrackerUnavailable
+from domain.models import Database, EntrySnapshot, Job, JobOutcome, PendingToken
+from domain.ports import Cache
 from domain.use_cases.keep_verification_token import KeepVerificationToken
 from domain.use_cases.receive_notion_event import ReceiveNotionEvent
 from domain.use_cases.run_job import RunJob
 from tests.support.fakes import FakeJobQueue, FakeWorkspace
-from tests.support.notion_payloads import DATA_SOURCE_ID
+from tests.support.notion_payloads import DATA_SOURCE_ID, PAGE_ID
 from tests.support.notion_webhooks import OLD_TOKEN, TOKEN, WORKSPACE, event
 
 OTHER_DATA_SOURCE = "98024f3c-b1d3-4aec-a301-f01e0dacf023"
@@ -36,10 +37,12 @@ def receive(
     workspace: FakeWorkspace | None = None,
 ) -> ReceiveNotionEvent:
     handlers = {} if handler is None else {"notion.page": handler, "notion.comment": handler, "notion.schema": handler}
+    notion = workspace or FakeWorkspace()
     return ReceiveNotionEvent(
         queue=queue,
         run=RunJob(handlers=handlers),
-        people=workspace or FakeWorkspace(),
+        people=notion,
+        columns=notion,
         data_source_id=data_source_id,
         budget_s=0.2,
         clock=lambda: 1e9,
@@ -125,6 +128,37 @@ async def test_while_notion_cannot_say_which_workspace_is_ours_an_event_is_queue
 
     # Not refused: Notion would send it again only a minute later. Its page is read with our token by the worker.
     assert (outcome, [job.kind for job in queue.jobs]) == ("queued", ["notion.page"])
+
+
+async def seen_entry(seen: Cache[EntrySnapshot]) -> FakeWorkspace:
+    """A workspace whose entry PAGE_ID was read, and is kept as last seen in `seen`."""
+    notion = FakeWorkspace(seen=seen)
+    notion.pages[PAGE_ID] = notion.pages[notion.add("Checkout crashes").page_id]
+    await notion.snapshot(PAGE_ID)
+    return notion
+
+
+async def test_a_page_moved_to_another_database_is_ignored_once_its_entry_is_forgotten() -> None:
+    queue, notion = FakeJobQueue(), await seen_entry(MemoryCache())
+
+    outcome, _ = await receive(queue, workspace=notion)(event("page.moved", data_source_id=OTHER_DATA_SOURCE))
+
+    assert (outcome, queue.jobs) == ("ignored", [])
+    assert await notion.last_seen(PAGE_ID) is None  # a Sentry change reads where it went, and leaves it alone
+
+
+async def test_a_change_whose_entry_cannot_be_forgotten_is_refused_for_notion_to_send_again() -> None:
+    class Unforgetting(MemoryCache[EntrySnapshot]):
+        async def forget(self, key: str) -> None:
+            raise StoreUnavailable("Redis could not forget the cached page.")
+
+    queue, notion = FakeJobQueue(), await seen_entry(Unforgetting())
+
+    outcome, _ = await receive(queue, workspace=notion)(event())
+
+    # Acknowledged, it would leave a Sentry change planned on the entry as it was before the person's change.
+    assert outcome == "lost"
+    assert [job.kind for job in queue.jobs] == ["notion.page"]  # Notion's resend is a duplicate of it
 
 
 async def test_a_malformed_event_is_refused_and_nothing_is_queued() -> None:

@@ -2,7 +2,7 @@ import logging
 
 import pytest
 
-from adapters.memory import MemoryLinkRegistry, MemoryLocks, MemorySyncState
+from adapters.memory import MemoryCache, MemoryLinkRegistry, MemoryLocks, MemorySyncState
 from domain.entry_sync import UNSHARED
 from domain.errors import TrackerUnavailable
 from domain.models import Assignee, Job, JobOutcome, SentryIssueState, StatusColumn, SyncPolicy
@@ -319,3 +319,28 @@ async def test_an_entry_follows_only_the_issue_its_sentry_link_names(
 
     await apply(job("issue", "unresolved", {"issue": group(5151, substatus="regressed")}, 300))
     assert tracker.pages[page_id].status == "Not started"
+
+
+async def test_an_entry_moved_to_another_database_is_no_longer_written(
+    apply: RunJob, tracker: FakeWorkspace, page_id: str
+) -> None:
+    await apply(job("issue", "resolved", {"issue": group(status="resolved")}, 100))
+    page = tracker.pages[page_id]
+    page.issue = page.issue.model_copy(update={"in_database": False})  # its Sentry Link went with it
+
+    await apply(job("issue", "unresolved", {"issue": group(substatus="regressed")}, 200))
+
+    assert page.status == "Done"
+
+
+async def test_an_entry_kept_as_seen_takes_a_sentry_change_without_being_read_again() -> None:
+    tracker = FakeWorkspace(assignees=[ADA], seen=MemoryCache())
+    page_id = tracker.add("TypeError: x is undefined", sentry_url=SENTRY_URL).page_id
+    apply = applying(tracker)
+    await apply(job("issue", "resolved", {"issue": group(status="resolved")}, 100))
+    tracker.calls.clear()
+
+    await apply(job("issue", "unresolved", {"issue": group(substatus="regressed")}, 200))
+
+    assert tracker.pages[page_id].status == "Not started"
+    assert [c for c in tracker.calls if c in ("snapshot", "update_entry")] == ["update_entry"]

@@ -1,6 +1,7 @@
 import json
 
 from adapters.notion import wire
+from adapters.notion.columns import Column, Columns
 from adapters.notion.languages import language
 from domain.markdown import parse
 from domain.models import Block, Span
@@ -88,3 +89,24 @@ def test_batches_are_measured_as_sent_so_escaped_text_stays_under_500_kb() -> No
 
     assert len(batches) > 1
     assert all(len(json.dumps({"children": b}).encode()) < 500_000 for b in batches)
+
+
+def test_a_value_of_another_type_than_its_column_has_now_reads_as_none() -> None:
+    # The page as read before Level went from select to text and Status from status to select.
+    page = {
+        "properties": {
+            "Level": {"id": "lv", "type": "select", "select": {"name": "error"}},
+            "Status": {"id": "st", "type": "status", "status": {"name": "Done"}},
+            "Events": {"id": "ev", "type": "number", "number": 12},
+        }
+    }
+    columns = {
+        "Level": Column(id="lv", type="rich_text"),
+        "Status": Column(id="st", type="select", options=("Done",)),
+        "Events": Column(id="ev", type="number"),
+    }
+    names = Columns(status="Status", details=(("level", "Level"), ("events", "Events")))
+
+    state = wire.entry_state(page, columns, names)
+
+    assert (state.status, state.details) == (None, {"level": None, "events": 12})

@@ -90,6 +90,20 @@ class NotionUI(Comments):
             if option["id"] in group["option_ids"]:
                 group["option_ids"].remove(option["id"])
         next(g for g in status["groups"] if g["name"] == group_name)["option_ids"].append(option["id"])
+        self._schema_changed(data_source_id, prop, by)
+        return copy.deepcopy(prop)
+
+    def person_renames_option(
+        self, data_source_id: str, property_name: str, option_name: str, new_name: str, *, by: str
+    ) -> JsonObj:
+        """Renames a select or status option: the pages that have it show the new name, and no page event tells."""
+        prop = self._data_sources[str(uuid.UUID(data_source_id))].schema[property_name]
+        next(o for o in prop[prop["type"]]["options"] if o["name"] == option_name)["name"] = new_name
+        self._schema_changed(data_source_id, prop, by)
+        return copy.deepcopy(prop)
+
+    def _schema_changed(self, data_source_id: str, prop: JsonObj, by: str) -> None:
+        ds = self._data_sources[str(uuid.UUID(data_source_id))]
         if self._databases[ds.database_id].shared:
             self._changed(
                 "data_source.schema_updated",
@@ -100,7 +114,6 @@ class NotionUI(Comments):
                 },
                 by,
             )
-        return copy.deepcopy(prop)
 
     def page(self, page_id: str) -> JsonObj:
         return copy.deepcopy(self._render_page(self._pages[str(uuid.UUID(page_id))], self.version))
