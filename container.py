@@ -279,7 +279,7 @@ def _notion_workspace(
         sync=config.sync,
         from_notion=bool(webhook_secrets),
         name=config.name,
-        seen=seen,
+        seen=None if config.sync.read_before_write else seen,
     )
 
 

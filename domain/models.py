@@ -271,10 +271,15 @@ class SyncPolicy(Frozen):
     """What follows Sentry into Notion, and Notion into Sentry. A status mapping names an option (or a Sentry
     status), or None to leave the status alone."""
 
+    model_config = ConfigDict(frozen=True, extra="forbid")  # a misspelt switch in NOTION_CONFIG is an error
+
     status: bool = True
     status_options: dict[str, str | None] = {}  # by transition; unnamed ones take the defaults
     status_to_sentry: dict[str, SentryStatus | None] = {}  # by Notion option; unnamed ones follow their group
     status_winner: StatusWinner = "latest"  # which side wins when both changed since they last agreed
+    # Read each entry before writing Sentry's change to it: exact under "latest" for a Notion change whose event
+    # has not arrived yet, at about three Notion calls a change instead of one (README, "When both sides change").
+    read_before_write: bool = False
     assignee: bool = True
     comments: bool = True  # Sentry comments become Notion comments
     comments_to_sentry: bool = True  # Notion comments become Sentry notes

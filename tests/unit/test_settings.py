@@ -176,3 +176,9 @@ def test_a_malformed_list_of_databases_says_where(config: dict[str, object], pro
 
     (found,) = raised.value.problems
     assert found.startswith(problem)
+
+
+def test_a_misspelt_sync_switch_is_named() -> None:
+    config = {"database_id": "0f1e2d3c4b5a69788796a5b4c3d2e1f0", "sync": {"read_befor_write": True}}
+    with pytest.raises(ConfigError, match=r"sync\.read_befor_write: Extra inputs are not permitted"):
+        Settings.from_env(ENV | {"NOTION_CONFIG": json.dumps(config)})
