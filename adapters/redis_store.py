@@ -24,6 +24,7 @@ _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del
 _RENEW = (
     "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end"
 )
+_REFUND = "if tonumber(redis.call('get', KEYS[1]) or '0') > 0 then return redis.call('decr', KEYS[1]) end return 0"
 _ACQUIRE = (
     "if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end "
     "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end "
@@ -278,16 +279,20 @@ class RedisAlertBudget(AlertBudget):
         return f"{self._breaker.prefix}:alerts:count:{rule}:{int(self._clock() // HOUR_S)}"
 
     async def admit(self, rule: str, limit: int) -> bool:
+        key = self._count_key(rule)  # once: an hour may turn between two readings of the clock
         async with self._breaker.redis.pipeline(transaction=True) as count:
-            count.incr(self._count_key(rule))
-            count.expire(self._count_key(rule), 2 * HOUR_S)
+            count.incr(key)
+            count.expire(key, 2 * HOUR_S)
             done = await self._breaker.run("alerts.admit", count.execute())
         if done is None:
             return await self._local.admit(rule, limit)
         return int(done[0]) <= limit
 
     async def refund(self, rule: str) -> None:
-        await self._breaker.run("alerts.refund", self._breaker.redis.decr(self._count_key(rule)))
+        # Never below zero, nor on a key the hour's turn or its expiry removed: a bare DECR would leave -1 for ever.
+        refunded = self._breaker.redis.eval(_REFUND, 1, self._count_key(rule))
+        if await self._breaker.run("alerts.refund", refunded) is None:
+            await self._local.refund(rule)
 
     async def hold(self, alert: HeldAlert) -> bool:
         warned = f"{self._breaker.prefix}:alerts:warned:{alert.rule}:{int(alert.at // HOUR_S)}"

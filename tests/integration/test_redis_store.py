@@ -13,6 +13,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from structlog.testing import capture_logs
 
 from adapters.redis_store import (
+    RedisAlertBudget,
     RedisCache,
     RedisCircuitBreaker,
     RedisLinkRegistry,
@@ -314,3 +315,17 @@ async def test_handshake_tokens_without_redis_are_not_kept_and_cannot_be_read() 
 
     assert [entry["event"] for entry in logs] == ["redis_unavailable"]
     assert "secret_unkept" not in repr(logs)
+
+
+async def test_an_alert_refund_never_leaves_a_count_below_zero(breaker: RedisCircuitBreaker) -> None:
+    now = [3_600.0 * 1000 + 3_599]
+    budget = RedisAlertBudget(breaker, clock=lambda: now[0])
+    assert await budget.admit("42", 1)
+    now[0] += 1  # the hour turns before the create fails and gives its slot back
+
+    await budget.refund("42")
+
+    counts = [key async for key in breaker.redis.scan_iter(f"{breaker.prefix}:alerts:count:*")]
+    assert [await breaker.redis.get(key) for key in sorted(counts)] in ([b"1"], ["1"])  # last hour's, left as it was
+    assert await budget.admit("42", 1)  # this hour's slot is still whole
+    assert not await budget.admit("42", 1)
