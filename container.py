@@ -46,7 +46,7 @@ from domain.back_links import BackLinks
 from domain.databases import Databases, Place
 from domain.entry_sync import EntrySync
 from domain.form_columns import FormColumns
-from domain.models import Assignee, Cached, Entry, SentryMember
+from domain.models import Assignee, Cached, Entry, SentryMember, SyncPolicy
 from domain.ports import AlertBudget, Cache, JobQueue, LinkRegistry, Locks, SentryApi, SyncState, Workspace
 from domain.stale_while_revalidate import StaleWhileRevalidate
 from domain.use_cases.apply_comment import ApplyComment
@@ -283,6 +283,11 @@ def _notion_workspace(
     )
 
 
+def _from_notion(settings: Settings, carried: Callable[[SyncPolicy], bool]) -> bool:
+    # Whether Notion's events carry this to Sentry for any configured database: check then asks for its scope.
+    return bool(settings.notion_webhook_secrets) and any(carried(database.sync) for database in settings.databases)
+
+
 def _other_workspaces(
     client: RetryClient,
     *,
@@ -414,15 +419,8 @@ class Container(containers.DeclarativeContainer):
             sentry_client,
             organization=settings.provided.sentry_org,
             base_url=settings.provided.sentry_url,
-            assignees_from_notion=providers.Callable(
-                all, providers.List(settings.provided.notion_webhook_secrets, settings.provided.notion.sync.assignee)
-            ),
-            comments_from_notion=providers.Callable(
-                all,
-                providers.List(
-                    settings.provided.notion_webhook_secrets, settings.provided.notion.sync.comments_to_sentry
-                ),
-            ),
+            assignees_from_notion=providers.Callable(_from_notion, settings, lambda sync: sync.assignee),
+            comments_from_notion=providers.Callable(_from_notion, settings, lambda sync: sync.comments_to_sentry),
         ),
         none=providers.Object(None),
     )

@@ -525,6 +525,24 @@ async def test_only_notion_comments_to_sentry_ask_for_read_comments_alone(
     assert not any("user emails" in line or "member:read" in line for line in lines)
 
 
+async def test_a_scope_another_database_needs_is_checked_too(
+    notion: FakeNotion, sentry: FakeSentry, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    two_way(monkeypatch, notion)
+    bugs = json.loads(os.environ["NOTION_CONFIG"])
+    ops, _ = notion.add_database("Ops", {"ID": {"unique_id": {"prefix": "OPS"}}, "Sentry Link": {"url": {}}})
+    databases = [
+        bugs | {"name": "Bugs", "sync": {"assignee": False}},  # the default carries no assignee from Notion…
+        {"name": "Ops", "database_id": ops, "projects": ["ops"]},  # …this one does, so the token needs member:read
+    ]
+    monkeypatch.setenv("NOTION_CONFIG", json.dumps({"databases": databases, "default": "Bugs"}))
+    sentry.scopes = {"event:admin"}
+
+    assert await check() == 1
+
+    assert any(line.startswith("✗ Sentry scope member:read: missing") for line in capsys.readouterr().out.splitlines())
+
+
 async def test_status_options_the_sync_names_but_notion_lacks_are_named_with_their_setting(
     notion: FakeNotion, sentry: FakeSentry, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
