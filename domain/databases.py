@@ -20,6 +20,7 @@ from domain.models import (
 from domain.notion_events import parse
 from domain.ports import Workspace
 from domain.queries import notion_id
+from domain.use_cases.apply_notion_comment import UNLINKED
 from domain.use_cases.apply_notion_page import NOT_AN_ENTRY
 from domain.use_cases.check_alert_settings import CheckAlertSettings
 from domain.use_cases.create_alert_entry import ELSEWHERE
@@ -34,7 +35,7 @@ from domain.use_cases.search_entries import SearchEntries
 log = logging.getLogger(__name__)
 
 # What a database's job handler answers for a job about another database's entry: the next one is asked.
-NOT_OURS = frozenset({NOT_LINKED, NOT_AN_ENTRY, ELSEWHERE})
+NOT_OURS = frozenset({NOT_LINKED, NOT_AN_ENTRY, ELSEWHERE, UNLINKED})
 UNCONFIGURED = "a data source none of the configured databases has"
 
 
@@ -189,10 +190,10 @@ class Databases:
                 return self._places  # the handler says what is wrong with it
             if source is None:  # a comment names its page only
                 return self._places
-            wanted = source.replace("-", "")
+            wanted = notion_id(source)
             for place in self._places:
                 known = place.data_source_id or (await place.workspace.database()).data_source_id
-                if known.replace("-", "") == wanted:
+                if notion_id(known) == wanted:
                     return (place,)
             return ()
         if job.kind == "sentry.metric_alert" and (incident := metric_alert(job)):
@@ -209,8 +210,5 @@ class Databases:
         return [first, *(p for p in self._places if p is not first)]
 
 
-def _not_ours(done: object) -> bool:
-    # Notion comment jobs answer a bare outcome; the others a JobOutcome.
-    if isinstance(done, JobOutcome):
-        return done.outcome == "skipped" and done.reason in NOT_OURS
-    return done == "unlinked"
+def _not_ours(done: JobOutcome) -> bool:
+    return done.outcome == "skipped" and done.reason in NOT_OURS

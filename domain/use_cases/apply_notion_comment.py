@@ -21,6 +21,7 @@ SKIPPED: dict[Outcome, str] = {
     "gone": "the comment or its note is gone",
     "unlinked": "the page is no linked entry",
 }
+UNLINKED = SKIPPED["unlinked"]
 
 
 class NoteLink(Frozen):

@@ -17,7 +17,7 @@ from domain.notion_events import job, parse
 from domain.sentry_events import trigger
 from tests.support.fake_notion import FakeNotion
 from tests.support.fake_sentry import FakeSentry
-from tests.support.notion_webhooks import page_event
+from tests.support.notion_webhooks import comment_job, page_event
 from tests.support.sentry import (
     INSTALLATION,
     event_alert,
@@ -216,6 +216,24 @@ async def test_a_notion_event_of_the_second_database_reaches_sentry_and_unconfig
 
 
 @pytest.mark.usefixtures("restore_logging")
+async def test_a_notion_comment_on_the_second_databases_entry_reaches_its_issue(
+    world: World, worker: tuple[Container, FakeSentry]
+) -> None:
+    container, sentry = worker
+    page = world.notion.add_page(
+        world.payments[1], "Card declined", properties={"Sentry": {"url": "https://acme.sentry.io/issues/4242/"}}
+    )
+    ada = world.notion.add_user("Ada Lovelace", "ada@example.com")
+    comment = world.notion.person_comments(str(page["id"]), "Declines come from one bank", by=ada)
+    run = await resolve(container.run_job())
+
+    # A comment event names its page only: Bugs, the default, is asked first and has no such entry.
+    done = await run(comment_job("comment.created", str(comment["id"]), str(page["id"]), author_id=ada))
+
+    assert done.outcome == "applied"
+    assert sentry.notes(4242) == ["Ada Lovelace in Notion: Declines come from one bank"]
+
+
 async def test_check_reports_each_database(
     world: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
