@@ -56,7 +56,7 @@ class ApplyMetricAlert:
         resolved = f"incident-resolved:{incident.installation_id}:{alert.incident_id}"
         if alert.action == "resolved":
             await self._state.put(resolved, "1")
-            page_id = await self._page(alert, incident)
+            page_id = await self._page(incident)
             if page_id is None:
                 return JobOutcome(outcome="skipped", reason="no entry was created for this incident")
             return await self._complete(alert, page_id)
@@ -64,7 +64,7 @@ class ApplyMetricAlert:
         recalled = await self._registry.recall(registry_key(await self._entries.database(), incident))
         page_id = await live_page(self._entries, recalled)  # one trashed since gets a new entry, as an issue's does
         if page_id is None and not await self._budget.admit(_budget_key(alert), self._limit):
-            page_id = await self._page(alert, incident)  # capped, so no create will search
+            page_id = await self._page(incident)  # capped, so no create will search
             if page_id is None:
                 return await self._hold(alert)
         if page_id is not None:
@@ -97,16 +97,17 @@ class ApplyMetricAlert:
             log.warning("metric alert %r reached its %d entries this hour", alert.rule_title, self._limit)
         return JobOutcome(outcome="skipped", reason=CAPPED)
 
-    async def _page(self, alert: MetricAlert, incident: SentryIssue) -> str | None:
-        page_id = await self._registry.recall(registry_key(await self._entries.database(), incident))
-        if page_id is None and (found := await self._entries.find_by_sentry_url(alert.web_url)):
-            page_id = found.page_id
-        return page_id
+    async def _page(self, incident: SentryIssue) -> str | None:
+        # The create path's own lookup: the registry's page while it is a live entry, else a search by the link.
+        found = await self._create.existing(incident)
+        return found.page_id if found else None
 
     async def _complete(self, alert: MetricAlert, page_id: str) -> JobOutcome:
         # As a resolved Sentry issue moves its entry: to the configured option, or the Complete group.
-        event = IssueEvent(issue_id=str(alert.incident_id), installation_id=alert.installation_id)
-        update = await self._sync.apply(page_id, event.model_copy(update={"transition": "resolved"}))
+        event = IssueEvent(
+            issue_id=str(alert.incident_id), installation_id=alert.installation_id, transition="resolved"
+        )
+        update = await self._sync.apply(page_id, event)
         return JobOutcome.of(page_id, update.changes(), reason="the entry is complete already")
 
 
