@@ -3,7 +3,7 @@ import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 from aiohttp import web
@@ -64,6 +64,7 @@ class UseCases:
 
 
 USE_CASES = web.AppKey("use_cases", UseCases)
+T = TypeVar("T")  # what a use case run within the budget answers
 routes = web.RouteTableDef()
 
 
@@ -114,13 +115,10 @@ async def alert_rule_action(request: web.Request) -> web.Response:
     # Sentry saves the rule only on an answer below 400, and shows "<app name>: <message>" either way.
     body = schemas.AlertRuleBody.model_validate_json(await request.read())
     structlog.contextvars.bind_contextvars(installation_id=body.installationId)
-    try:
-        # The person saving the rule waits, as for the issue-link form: the adapter's waits give up within the budget.
-        with deadline.within(ISSUE_LINK_BUDGET_S, priority="interactive"):
-            async with asyncio.timeout(ISSUE_LINK_BUDGET_S):
-                message = await request.app[USE_CASES].check_alert_settings(body.settings())
-    except TimeoutError:
-        raise TrackerUnavailable("Notion is answering too slowly; try saving the rule again in a minute.") from None
+    # The person saving the rule waits, as for the issue-link form: the adapter's waits give up within the budget.
+    message = await _within_budget(
+        request.app[USE_CASES].check_alert_settings(body.settings()), retry="try saving the rule again in a minute"
+    )
     return web.json_response({"message": message})
 
 
@@ -204,13 +202,13 @@ async def _choices(request: web.Request, column: str | None) -> web.Response:
     return await _options(request, functools.partial(list_options, column, database=database))
 
 
-async def _within_budget(work: Awaitable[LinkedEntry]) -> LinkedEntry:
+async def _within_budget(work: Awaitable[T], *, retry: str = "try again in a minute") -> T:
     try:
         with deadline.within(ISSUE_LINK_BUDGET_S, priority="interactive"):
             async with asyncio.timeout(ISSUE_LINK_BUDGET_S):
                 return await work
     except TimeoutError:
-        raise TrackerUnavailable("Notion is answering too slowly; try again in a minute.") from None
+        raise TrackerUnavailable(f"Notion is answering too slowly; {retry}.") from None
 
 
 async def _options(request: web.Request, find: Options) -> web.Response:
