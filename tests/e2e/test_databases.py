@@ -215,7 +215,6 @@ async def test_a_notion_event_of_the_second_database_reaches_sentry_and_unconfig
     assert sentry.issue(4242)["status"] == "resolved"
 
 
-@pytest.mark.usefixtures("restore_logging")
 async def test_a_notion_comment_on_the_second_databases_entry_reaches_its_issue(
     world: World, worker: tuple[Container, FakeSentry]
 ) -> None:
@@ -234,6 +233,7 @@ async def test_a_notion_comment_on_the_second_databases_entry_reaches_its_issue(
     assert sentry.notes(4242) == ["Ada Lovelace in Notion: Declines come from one bank"]
 
 
+@pytest.mark.usefixtures("restore_logging")
 async def test_check_reports_each_database(
     world: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
