@@ -16,14 +16,14 @@ from domain.models import (
 from domain.ports import EntryColumns, Locks, People, SentryApi, SyncState
 from domain.sentry_events import DETAILS, IssueEvent, sentry_issue_id, transition_of
 from domain.stale_while_revalidate import StaleWhileRevalidate
-from domain.status_merge import Side, StatusBase, StatusMove, group, to_notion, to_sentry_after, winner
+from domain.status_merge import COMPLETE, TO_DO, Side, StatusBase, StatusMove, group, to_notion, to_sentry_after, winner
 
 log = logging.getLogger(__name__)
 
 # Where an entry goes when nobody configured it, in Notion's default Status groups
 # (https://developers.notion.com/reference/property-object): done when Sentry resolves,
 # back to the start on a regression. A plain reopen, escalating, archived and ignored leave it alone.
-DEFAULT_GROUPS = {"resolved": "Complete", "regressed": "To-do"}
+DEFAULT_GROUPS = {"resolved": COMPLETE, "regressed": TO_DO}
 UNSHARED = "the entry is no longer shared with the integration"
 
 

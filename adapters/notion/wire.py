@@ -171,14 +171,14 @@ def entry_state(page: JSON, columns: dict[str, Column], names: Columns) -> Entry
     people = value(names.assignee) or []
     details: dict[str, str | int | None] = {}
     for key, column in names.details:
-        raw = value(column)
-        if kind(column) == "number":
+        raw, typed = value(column), kind(column)
+        if typed == "number":
             details[key] = raw
-        elif kind(column) == "date":
+        elif typed == "date":
             details[key] = iso_utc((raw or {}).get("start"))
-        elif kind(column) in ("rich_text", "title"):
+        elif typed in ("rich_text", "title"):
             details[key] = plain(raw or []) or None
-        elif kind(column) == "select":
+        elif typed == "select":
             details[key] = (raw or {}).get("name")
     return EntryState(
         status=(status or {}).get("name") if isinstance(status, dict) else None,
