@@ -27,9 +27,16 @@ from adapters.notion.client import NOTION_VERSION
 from adapters.redis_queue import RedisJobQueue
 from benchmarks.harness.processes import Processes, wait_ready
 from benchmarks.harness.run import run
-from benchmarks.harness.stack import REDIS_URL, drained, notion_stats, sentry_notion, service_env, start_fake_notion
-from benchmarks.harness.stack import start_service as start_http_service
-from benchmarks.webhooks.__main__ import wait_workers
+from benchmarks.harness.stack import (
+    REDIS_URL,
+    drained,
+    notion_stats,
+    sentry_notion,
+    service_env,
+    start_fake_notion,
+    start_service,
+    wait_workers,
+)
 from tests.support.sentry import event_alert, hook_headers
 
 
@@ -40,7 +47,7 @@ async def bench(processes: Processes, prefix: str, args: argparse.Namespace) -> 
         info = await wait_ready(session, notion, "/__info")
         env = service_env(info, notion, secret=secret, prefix=prefix, rate_limit=args.notion_rate_limit)
         env["ALERT_CREATE_LIMIT"] = str(args.alerts)  # the cap is not what is measured
-        service = start_http_service(processes, env)
+        service = start_service(processes, env)
         workers = [
             processes.start(f"worker-{n}", [*sentry_notion(), "worker", "--metrics-port", "0"], env)
             for n in range(args.workers)

@@ -52,11 +52,11 @@ from benchmarks.harness.stack import (
     serve_sentry,
     service_env,
     start_fake_notion,
+    start_service,
     two_way_env,
+    wait_workers,
 )
-from benchmarks.harness.stack import start_service as start_http_service
 from benchmarks.notion_server import DONE
-from benchmarks.webhooks.__main__ import wait_workers
 from tests.support.fake_notion.webhooks import encode
 from tests.support.fake_sentry import FakeSentry
 from tests.support.notion_webhooks import headers
@@ -105,7 +105,7 @@ async def bench(processes: Processes, prefix: str, args: argparse.Namespace) -> 
                 column_names={"status": "Status"},
             )
             env |= two_way_env(sentry, sentry_url, notion_secret)
-            service = start_http_service(processes, env)
+            service = start_service(processes, env)
             workers = [
                 processes.start(f"worker-{n}", [*sentry_notion(), "worker", "--metrics-port", "0"], env)
                 for n in range(args.workers)

@@ -1,18 +1,22 @@
 import asyncio
+import contextlib
 import json
 import os
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import redis
+import redis.asyncio as aioredis
 from aiohttp import web
 
 from adapters.redis_queue import RedisJobQueue
+from adapters.redis_queue_scripts import GROUP, QueueKeys
 from benchmarks.harness.processes import Child, Processes, free_port
+from benchmarks.harness.sampling import tcp_connections
 from tests.support.fake_sentry import FakeSentry
 
 REDIS_URL = "redis://127.0.0.1:6379/14"
@@ -120,3 +124,19 @@ def forget_keys(prefix: str) -> int:
         return len(keys)
     finally:
         client.close()
+
+
+async def wait_workers(client: "aioredis.Redis", prefix: str, workers: Sequence[Child], timeout_s: float = 30) -> None:
+    """Until the consumer group exists and every worker is connected to Redis (so reading the queue)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for child in workers:
+            if exited := child.exited():
+                raise exited
+        with contextlib.suppress(redis.RedisError):
+            groups = await client.xinfo_groups(QueueKeys(prefix).jobs)
+            joined = any(g["name"] in (GROUP, GROUP.encode()) for g in groups)
+            if joined and all(tcp_connections(w.pid, 6379) for w in workers):
+                return
+        await asyncio.sleep(0.1)
+    raise RuntimeError(f"the workers did not join the queue within {timeout_s:.0f} s:\n{workers[0].log_tail()}")

@@ -42,23 +42,18 @@ per event in the second burst". It exits 0 once it has measured: it is a report.
 """
 
 import argparse
-import asyncio
-import contextlib
 import itertools
 import secrets
 import sys
 import time
-from collections.abc import Sequence
 
 import aiohttp
-import redis
 import redis.asyncio as aioredis
 
-from adapters.redis_queue_scripts import GROUP, QueueKeys
 from benchmarks.harness.measure import fmt
-from benchmarks.harness.processes import Child, Processes, wait_ready
+from benchmarks.harness.processes import Processes, wait_ready
 from benchmarks.harness.run import add_load_args, parse_levels, run
-from benchmarks.harness.sampling import peak_mb, tcp_connections
+from benchmarks.harness.sampling import peak_mb
 from benchmarks.harness.stack import (
     REDIS_URL,
     sentry_notion,
@@ -67,6 +62,7 @@ from benchmarks.harness.stack import (
     start_fake_notion,
     start_service,
     two_way_env,
+    wait_workers,
 )
 from benchmarks.webhooks.ack import phase1
 from benchmarks.webhooks.apply import phase2
@@ -123,22 +119,6 @@ async def benchmark(args: argparse.Namespace, processes: Processes, prefix: str)
         await client.aclose()
         if sentry_runner is not None:
             await sentry_runner.cleanup()
-
-
-async def wait_workers(client: "aioredis.Redis", prefix: str, workers: Sequence[Child], timeout_s: float = 30) -> None:
-    """Until the consumer group exists and every worker is connected to Redis (so reading the queue)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        for child in workers:
-            if exited := child.exited():
-                raise exited
-        with contextlib.suppress(redis.RedisError):
-            groups = await client.xinfo_groups(QueueKeys(prefix).jobs)
-            joined = any(g["name"] in (GROUP, GROUP.encode()) for g in groups)
-            if joined and all(tcp_connections(w.pid, 6379) for w in workers):
-                return
-        await asyncio.sleep(0.1)
-    raise RuntimeError(f"the workers did not join the queue within {timeout_s:.0f} s:\n{workers[0].log_tail()}")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
